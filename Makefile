@@ -1,0 +1,31 @@
+# The two commands of README.md: `make run` and `make test`.
+VENV  ?= .venv
+CORES ?= 2
+BIN   := $(VENV)/bin
+SMK   := $(BIN)/snakemake --cores $(CORES)
+
+.PHONY: install run report test lint dry-run clean
+.DEFAULT_GOAL := run
+
+install: $(VENV)/.installed  ## pinned environment in .venv (torch CPU build where available)
+
+$(VENV)/.installed: pyproject.toml requirements/lock.txt tools/install.sh
+	tools/install.sh $(VENV)
+	touch $@
+
+run: install  ## run the workflow on config/config.yaml and build the Snakemake report
+	$(SMK)
+	$(SMK) --report results/report/snakemake-report.html
+
+dry-run: install  ## what would run
+	$(SMK) -n
+
+lint: install
+	$(BIN)/snakemake --lint
+
+test: install  ## the whole test suite, end-to-end workflow runs included
+	$(BIN)/python -m pytest
+
+clean:  ## remove every output (the embedding cache included)
+	rm -rf results/* .snakemake
+	touch results/.gitkeep
