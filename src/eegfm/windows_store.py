@@ -1,0 +1,167 @@
+"""The windows store: the contract between windowing and everything after it.
+
+Layout of a windows folder (DESIGN §2)::
+
+    windows.zarr/   zarr group; array ``X`` float32 (windows, channels, samples),
+                    chunked along windows; attrs: sfreq, ch_names, units, key
+    windows.tsv     one row per window: window_id, subject, session, run,
+                    label, onset_s, recording (window_id = row of X)
+    windows.json    summary: key, shape, sfreq, ch_names, classes, counts,
+                    channel positions, the settings that made it
+
+The **content key** is a sha256 over the signal bytes (in window order), the
+channel names, the sampling rate and the units. Labels, subjects and file
+names never enter it, so relabelling or renaming a dataset keeps every
+embedding cached. Each file is written atomically; ``windows.json`` is written
+last and names the key, so its presence means the store is complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eegfm import atomic
+from eegfm.hashing import canonical_json
+
+META_COLUMNS = ("window_id", "subject", "session", "run", "label", "onset_s", "recording")
+CHUNK_WINDOWS = 64
+
+
+class WindowsStoreWriter:
+    """Stream windows into a new store; call :meth:`close` to publish it.
+
+    Parameters
+    ----------
+    out_dir
+        Folder receiving ``windows.zarr``, ``windows.tsv`` and ``windows.json``.
+    ch_names, sfreq, n_times
+        Channel names, sampling rate (Hz) and samples per window.
+    units
+        Physical unit of ``X`` (MNE data are volts).
+    """
+
+    def __init__(self, out_dir: str | Path, ch_names: list[str], sfreq: float, n_times: int, units: str = "V"):
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.ch_names, self.sfreq, self.n_times, self.units = list(ch_names), float(sfreq), int(n_times), units
+        self._zarr_ctx = atomic.atomic_dir(self.out_dir / "windows.zarr")
+        self._tmp = self._zarr_ctx.__enter__()
+        import zarr
+
+        self._group = zarr.open_group(str(self._tmp), mode="w")
+        self._X = self._group.create_array(
+            "X",
+            shape=(0, len(self.ch_names), self.n_times),
+            chunks=(CHUNK_WINDOWS, len(self.ch_names), self.n_times),
+            dtype="float32",
+        )
+        self._digest = hashlib.sha256(
+            canonical_json(
+                {"ch_names": self.ch_names, "sfreq": self.sfreq, "n_times": self.n_times, "units": units}
+            ).encode()
+        )
+        self._rows: list[dict[str, Any]] = []
+
+    def append(self, X: np.ndarray, rows: list[dict[str, Any]]) -> None:
+        """Add windows ``X`` (n, channels, samples) with one metadata row each."""
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if X.ndim != 3 or X.shape[1:] != (len(self.ch_names), self.n_times):
+            raise ValueError(f"windows of shape {X.shape[1:]} do not fit store shape {(len(self.ch_names), self.n_times)}")
+        if len(rows) != len(X):
+            raise ValueError(f"{len(X)} windows but {len(rows)} metadata rows")
+        if not np.isfinite(X).all():
+            raise ValueError("windows contain NaN or Inf values")
+        start = len(self._rows)
+        for offset, row in enumerate(rows):
+            self._rows.append({**row, "window_id": start + offset})
+        self._X.append(X, axis=0)
+        self._digest.update(X.tobytes())
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        try:
+            raise RuntimeError("aborted")
+        except RuntimeError as err:
+            self._zarr_ctx.__exit__(type(err), err, err.__traceback__)
+
+    def close(self, *, positions: dict[str, list[float]] | None = None, settings: dict | None = None) -> dict:
+        """Publish the store and return the ``windows.json`` summary.
+
+        Parameters
+        ----------
+        positions
+            Channel positions in metres (head frame), by name, when known.
+        settings
+            The preprocessing/windowing settings that produced the store.
+        """
+        if not self._rows:
+            self.abort()
+            raise ValueError("no windows were produced")
+        key = self._digest.hexdigest()
+        self._group.attrs.update(
+            {"sfreq": self.sfreq, "ch_names": self.ch_names, "units": self.units, "key": key}
+        )
+        self._zarr_ctx.__exit__(None, None, None)
+        meta = pd.DataFrame(self._rows)
+        for column in META_COLUMNS:
+            if column not in meta:
+                meta[column] = None
+        meta = meta[list(META_COLUMNS) + [c for c in meta.columns if c not in META_COLUMNS]]
+        atomic.write_tsv(self.out_dir / "windows.tsv", meta)
+        counts = meta["label"].value_counts().sort_index()
+        info = {
+            "key": key,
+            "n_windows": len(meta),
+            "n_channels": len(self.ch_names),
+            "n_times": self.n_times,
+            "sfreq": self.sfreq,
+            "units": self.units,
+            "ch_names": self.ch_names,
+            "classes": [str(c) for c in counts.index],
+            "class_counts": {str(k): int(v) for k, v in counts.items()},
+            "subjects": sorted(str(s) for s in meta["subject"].unique()),
+            "recordings": sorted(str(r) for r in meta["recording"].unique()),
+            "positions": positions,
+            "settings": settings or {},
+        }
+        atomic.write_json(self.out_dir / "windows.json", info)
+        return info
+
+
+@dataclass(frozen=True)
+class WindowsStore:
+    """An opened windows store: ``X`` is a lazy zarr array (read it in batches)."""
+
+    X: Any
+    meta: pd.DataFrame
+    info: dict[str, Any]
+
+    @property
+    def key(self) -> str:
+        return self.info["key"]
+
+
+def open_windows(out_dir: str | Path) -> WindowsStore:
+    """Open a complete windows store (one whose ``windows.json`` exists)."""
+    import zarr
+
+    out_dir = Path(out_dir)
+    info_path = out_dir / "windows.json"
+    if not info_path.exists():
+        raise FileNotFoundError(f"{out_dir} is not a complete windows store (no windows.json); re-run the windows rule")
+    info = json.loads(info_path.read_text())
+    group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
+    X = group["X"]
+    meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})
+    if group.attrs.get("key") != info["key"]:
+        raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; re-run the windows rule")
+    if X.shape[0] != len(meta):
+        raise ValueError(f"{out_dir}: X has {X.shape[0]} windows but windows.tsv has {len(meta)} rows")
+    return WindowsStore(X=X, meta=meta, info=info)

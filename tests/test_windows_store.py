@@ -1,0 +1,48 @@
+"""The windows store contract: layout, content key, atomic publication."""
+
+import numpy as np
+import pytest
+
+from eegfm.windows_store import WindowsStoreWriter, open_windows
+
+CH = ["C3", "Cz", "C4"]
+
+
+def _write(out, X, labels, sfreq=100.0):
+    writer = WindowsStoreWriter(out, CH, sfreq, X.shape[-1])
+    rows = [{"subject": f"{i % 2}", "label": lab, "onset_s": float(i), "recording": "r.edf"} for i, lab in enumerate(labels)]
+    writer.append(X, rows)
+    return writer.close(settings={"k": 1})
+
+
+def test_roundtrip_and_layout(tmp_path):
+    X = np.random.default_rng(0).normal(size=(5, 3, 50)).astype("float32")
+    info = _write(tmp_path / "w", X, list("aabba"))
+    store = open_windows(tmp_path / "w")
+    np.testing.assert_array_equal(store.X[:], X)
+    assert list(store.meta["window_id"]) == [0, 1, 2, 3, 4]
+    assert store.meta["subject"].tolist() == ["0", "1", "0", "1", "0"]
+    assert info["classes"] == ["a", "b"] and info["class_counts"] == {"a": 3, "b": 2}
+    assert store.key == info["key"]
+
+
+def test_key_ignores_labels_but_not_signal(tmp_path):
+    X = np.random.default_rng(0).normal(size=(4, 3, 50)).astype("float32")
+    k1 = _write(tmp_path / "a", X, list("abab"))["key"]
+    k2 = _write(tmp_path / "b", X, list("xyxy"))["key"]
+    k3 = _write(tmp_path / "c", X * 2, list("abab"))["key"]
+    k4 = _write(tmp_path / "d", X, list("abab"), sfreq=128.0)["key"]
+    assert k1 == k2
+    assert len({k1, k3, k4}) == 3
+
+
+def test_nan_windows_are_refused_and_nothing_is_published(tmp_path):
+    X = np.zeros((2, 3, 10), dtype="float32")
+    X[1, 0, 3] = np.nan
+    writer = WindowsStoreWriter(tmp_path / "w", CH, 100.0, 10)
+    with pytest.raises(ValueError, match="NaN"):
+        writer.append(X, [{"label": "a"}, {"label": "b"}])
+    writer.abort()
+    assert not (tmp_path / "w" / "windows.zarr").exists()
+    with pytest.raises(FileNotFoundError, match="windows.json"):
+        open_windows(tmp_path / "w")
