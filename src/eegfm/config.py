@@ -1,0 +1,372 @@
+"""Typed configuration: the single source of truth for every config key.
+
+Every field carries a description and a default. The JSON Schema in
+``workflow/schemas/config.schema.yaml`` is generated from these models
+(``eegfm schema``) and a test keeps the two in sync, so the workflow validates
+the same contract twice: JSON Schema at parse time and these pydantic models
+(``extra="forbid"``), whose errors name the offending key and the allowed
+values.
+
+Each rule receives only the sub-model it uses (e.g. :class:`Windowing`), so a
+change to an unrelated key does not re-run it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from eegfm.backbones.registry import REGISTRY
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class ConfigError(ValueError):
+    """A config that does not validate; the message names keys and allowed values."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+class SyntheticSource(_Model):
+    """The built-in deterministic dataset (written as BIDS/EDF, read back like user data)."""
+
+    task: Literal["target", "source"] = Field(
+        "target",
+        description="Which task of the generated BIDS root to read: 'target' (the decoding task) "
+        "or 'source' (different subjects, shifted class structure, for pretraining).",
+    )
+    n_subjects: int = Field(10, ge=2, le=100, description="Subjects in the target task.")
+    n_source_subjects: int = Field(12, ge=2, le=100, description="Subjects in the source task.")
+    trials_per_class: int = Field(20, ge=2, le=500, description="Trials of each class per subject.")
+    sfreq: float = Field(250.0, gt=0, description="Sampling rate (Hz) of the generated recordings.")
+    seed: int = Field(0, ge=0, description="Seed of the generator; same seed, same files.")
+
+
+class BidsSource(_Model):
+    """A BIDS root read with mne-bids."""
+
+    root: str = Field("", description="Path to the BIDS root (the folder holding dataset_description.json).")
+    task: str | None = Field(None, description="BIDS task label to read; null reads every task.")
+    datatype: str = Field("eeg", description="BIDS datatype folder.")
+    subjects: list[str] | None = Field(None, description="Subject labels to read (without 'sub-'); null reads all.")
+    sessions: list[str] | None = Field(None, description="Session labels to read; null reads all.")
+    runs: list[str] | None = Field(None, description="Run labels to read; null reads all.")
+    extension: str | None = Field(
+        None, description="File extension to read (e.g. '.edf'); null takes the first EEG format found per recording."
+    )
+
+
+class FilesSource(_Model):
+    """Plain recordings (EDF, BDF, FIF, EEGLAB .set, BrainVision .vhdr) from globs or a table."""
+
+    paths: list[str] = Field(
+        default=[],
+        description="Glob patterns of recordings, relative to the working directory; ignored when 'metadata' is set.",
+    )
+    metadata: str | None = Field(
+        None,
+        description="TSV with columns path, subject and optional session, run; relative paths are "
+        "resolved against the TSV's folder. Takes precedence over 'paths'.",
+    )
+    pattern: str | None = Field(
+        None,
+        description="Regex with named groups (subject, optional session, run) matched against each "
+        "path from 'paths'; without it each file is its own subject (its file stem).",
+    )
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                groups = re.compile(value).groupindex
+            except re.error as err:
+                raise ValueError(f"not a valid regex: {err}") from err
+            if "subject" not in groups:
+                raise ValueError("needs a named group (?P<subject>...)")
+        return value
+
+
+# ----------------------------------------------------------------------------- preprocessing, windows, splits
+
+
+class Preprocessing(_Model):
+    """MNE preprocessing applied to each recording before windowing."""
+
+    channels: list[str] | None = Field(
+        None,
+        description="EEG channels to keep, in this order; a recording missing one is an error. "
+        "null keeps every EEG channel (all recordings must then share the same set).",
+    )
+    reference: Literal["average"] | list[str] | None = Field(
+        None, description="Re-reference: null keeps the recorded reference, 'average', or a list of channel names."
+    )
+    l_freq: float | None = Field(0.5, ge=0, description="High-pass edge in Hz (null: none).")
+    h_freq: float | None = Field(45.0, gt=0, description="Low-pass edge in Hz (null: none).")
+    sfreq: float | None = Field(
+        200.0, gt=0, description="Resample every recording to this rate (Hz); null keeps the recorded rate."
+    )
+
+    @model_validator(mode="after")
+    def _band_is_ordered(self) -> Preprocessing:
+        if self.l_freq is not None and self.h_freq is not None and self.l_freq >= self.h_freq:
+            raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
+        if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
+            raise ValueError(f"h_freq ({self.h_freq}) must be below the Nyquist rate sfreq/2 ({self.sfreq / 2})")
+        return self
+
+
+class Windowing(_Model):
+    """How windows and their labels are cut from each recording."""
+
+    mode: Literal["events", "fixed"] = Field(
+        "events",
+        description="'events': one window per event (annotation) at onset + tmin; "
+        "'fixed': consecutive windows labelled by the annotation that covers them.",
+    )
+    event_id: dict[str, str] | None = Field(
+        None,
+        description="Map from annotation description to class label; annotations not listed are ignored. "
+        "null uses every annotation description as its own label.",
+    )
+    tmin: float = Field(0.0, description="'events' mode: window start relative to the event onset, in seconds.")
+    length_s: float = Field(4.0, gt=0, description="Window length in seconds.")
+    stride_s: float | None = Field(
+        None, gt=0, description="'fixed' mode: step between window starts in seconds; null equals length_s."
+    )
+
+
+class CrossValidation(_Model):
+    """Subject-wise (or session/run-wise) cross-validation."""
+
+    scheme: Literal["group_kfold", "loso"] = Field(
+        "group_kfold",
+        description="'group_kfold': stratified group k-fold; 'loso': leave one group (subject) out.",
+    )
+    n_splits: int = Field(5, ge=2, description="Folds for 'group_kfold' (ignored by 'loso').")
+    group_by: Literal["subject", "session", "run"] = Field(
+        "subject",
+        description="Unit that never straddles train and test: 'subject', 'session' (subject+session) "
+        "or 'run' (subject+session+run).",
+    )
+
+
+class Dataset(_Model):
+    """One dataset: where recordings come from, and how they become labelled windows."""
+
+    source: Literal["synthetic", "bids", "files"] = Field(
+        "synthetic", description="Kind of input: the built-in 'synthetic' dataset, a 'bids' root or plain 'files'."
+    )
+    synthetic: SyntheticSource = Field(default=SyntheticSource(), description="Settings for source: synthetic.")
+    bids: BidsSource = Field(default=BidsSource(), description="Settings for source: bids.")
+    files: FilesSource = Field(default=FilesSource(), description="Settings for source: files.")
+    preprocessing: Preprocessing = Field(default=Preprocessing(), description="MNE preprocessing.")
+    windows: Windowing = Field(default=Windowing(), description="Windowing and labels.")
+    cv: CrossValidation = Field(default=CrossValidation(), description="Cross-validation scheme.")
+
+    @model_validator(mode="after")
+    def _source_is_configured(self) -> Dataset:
+        if self.source == "bids" and not self.bids.root:
+            raise ValueError("source 'bids' needs bids.root (path to the BIDS root)")
+        if self.source == "files" and not (self.files.paths or self.files.metadata):
+            raise ValueError("source 'files' needs files.paths (globs) or files.metadata (a TSV)")
+        return self
+
+
+# ----------------------------------------------------------------------------- models
+
+
+class Backbone(_Model):
+    """One backbone to embed with: a registry entry plus optional weights."""
+
+    name: str = Field(
+        "bandpower",
+        description="Registry name (see `eegfm backbones`).",
+        json_schema_extra={"enum": sorted(REGISTRY)},
+    )
+    id: str | None = Field(
+        None,
+        pattern=NAME_PATTERN,
+        description="Label of this entry in results (defaults to name); set it to compare two "
+        "variants of one backbone.",
+    )
+    weights: str | None = Field(
+        None,
+        description="Local path to pretrained weights (a from_pretrained folder or a "
+        ".safetensors/.pth file); null uses a seeded random init.",
+    )
+    kwargs: dict[str, Any] = Field(
+        default={}, description="Extra constructor arguments for the model, merged over the registry's."
+    )
+
+    @property
+    def label(self) -> str:
+        """Name of this backbone in paths and result rows."""
+        return self.id or self.name
+
+    @field_validator("name")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(f"unknown backbone '{value}'; allowed: {', '.join(sorted(REGISTRY))}")
+        return value
+
+
+class Embedding(_Model):
+    """How frozen embeddings are computed (none of this enters the cache key)."""
+
+    batch_size: int = Field(
+        32, ge=2, description="Windows per forward pass; the last batch is padded to this size for determinism."
+    )
+    device: Literal["cpu", "cuda", "auto"] = Field(
+        "cpu", description="Device for the forward pass; 'auto' takes CUDA when available."
+    )
+    threads: int = Field(2, ge=1, description="CPU threads of an embedding job (Snakemake threads).")
+
+
+class Probe(_Model):
+    """The scikit-learn classifier fit on frozen embeddings of the training fold."""
+
+    estimator: str = Field(
+        "logistic_regression",
+        description="Classifier after StandardScaler: a short name (logistic_regression, lda, "
+        "linear_svm, ridge, random_forest, knn) or a dotted sklearn path such as "
+        "'sklearn.svm.SVC'.",
+    )
+    params: dict[str, Any] = Field(
+        default={},
+        description="Constructor parameters of the estimator (unknown names are an error); "
+        "unset ones keep scikit-learn's defaults, except max_iter, raised for the iterative linear models.",
+    )
+    scale: bool = Field(True, description="Put a StandardScaler (fit on the training fold) before the estimator.")
+
+
+class Report(_Model):
+    """The aggregated report."""
+
+    title: str = Field("eegfm benchmark", description="Title of report.html.")
+    primary_metric: Literal["balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc"] = Field(
+        "balanced_accuracy", description="Metric shown in the figure and first in the summary."
+    )
+
+
+class Config(_Model):
+    """Top-level configuration of an eegfm run."""
+
+    results: str = Field("results", description="Folder for every output of the workflow.")
+    cache: str = Field(
+        "results/cache",
+        description="Folder of the content-addressed embedding stores; share it between runs and "
+        "datasets to reuse embeddings.",
+    )
+    seed: int = Field(0, ge=0, description="Seed for splits, model initialisation and estimators.")
+    datasets: dict[str, Dataset] = Field(
+        default={"synthetic": Dataset()},
+        description="Datasets by name (letters, digits, '_', '-', '.').",
+    )
+    backbones: list[Backbone] = Field(
+        default=[Backbone(name="bandpower"), Backbone(name="cbramod")],
+        description="Backbones to embed every dataset with.",
+    )
+    embedding: Embedding = Field(default=Embedding(), description="Embedding computation.")
+    probe: Probe = Field(default=Probe(), description="Probe on frozen embeddings.")
+    report: Report = Field(default=Report(), description="Report settings.")
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_names(cls, value: dict[str, Dataset]) -> dict[str, Dataset]:
+        if not value:
+            raise ValueError("at least one dataset is needed")
+        for name in value:
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"dataset name '{name}' must match {NAME_PATTERN}")
+        return value
+
+    @field_validator("backbones")
+    @classmethod
+    def _unique_backbones(cls, value: list[Backbone]) -> list[Backbone]:
+        if not value:
+            raise ValueError("at least one backbone is needed")
+        labels = [b.label for b in value]
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
+        return value
+
+    def backbone(self, label: str) -> Backbone:
+        """The backbone entry whose label is ``label``."""
+        return next(b for b in self.backbones if b.label == label)
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Field names of the sub-model at ``loc`` (for 'unknown key' messages)."""
+    def is_model(tp: Any) -> bool:
+        return isinstance(tp, type) and not hasattr(tp, "__origin__") and issubclass(tp, BaseModel)
+
+    current: Any = model
+    skip = 0  # loc parts that are list indices or dict keys, not field names
+    for part in loc[:-1]:
+        if skip:
+            skip -= 1
+            continue
+        field = current.model_fields.get(part) if is_model(current) else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        skip = 1 if getattr(annotation, "__origin__", None) in (list, dict) else 0
+        current = next((a for a in (annotation, *args) if is_model(a)), None)
+        if current is None:
+            return []
+    return sorted(current.model_fields) if is_model(current) else []
+
+
+def format_errors(err: ValidationError) -> str:
+    """Render pydantic errors as ``key.path: message`` lines, listing allowed keys for typos."""
+    lines = []
+    for item in err.errors():
+        loc = tuple(item["loc"])
+        key = ".".join(str(part) for part in loc) or "<root>"
+        msg = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            allowed = _allowed_keys(Config, loc)
+            msg = f"unknown key '{loc[-1]}'" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
+        lines.append(f"  {key}: {msg}")
+    return "invalid eegfm config:\n" + "\n".join(lines)
+
+
+def load_config(raw: dict[str, Any] | None) -> Config:
+    """Validate a raw config mapping (e.g. Snakemake's ``config``) into a :class:`Config`.
+
+    Raises
+    ------
+    ConfigError
+        With one line per problem, naming the key and the allowed values.
+    """
+    try:
+        cfg = Config.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(format_errors(err)) from None
+    # Checked here, not in the Probe model, so importing this module stays
+    # cheap for every job (it imports scikit-learn).
+    from eegfm.probe import resolve_estimator
+
+    try:
+        resolve_estimator(cfg.probe.estimator, cfg.probe.params)
+    except ValueError as err:
+        raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
+    return cfg
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON Schema of :class:`Config` (what ``workflow/schemas/config.schema.yaml`` holds)."""
+    schema = Config.model_json_schema()
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    return schema

@@ -1,0 +1,66 @@
+"""Config validation: typos fail at parse time naming the key and the allowed values."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from eegfm.cli import config_keys, render_keys_table, render_schema
+from eegfm.config import ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_default_config_file_validates():
+    cfg = load_config(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    assert [b.label for b in cfg.backbones] == ["bandpower", "cbramod"]
+    assert cfg.datasets["synthetic"].source == "synthetic"
+
+
+def test_empty_config_takes_documented_defaults():
+    cfg = load_config({})
+    assert cfg.datasets["synthetic"].windows.length_s == 4.0
+    assert cfg.probe.estimator == "logistic_regression"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ({"sed": 1}, ["sed", "unknown key", "allowed keys", "seed"]),
+        ({"datasets": {"d": {"windows": {"lenght_s": 2}}}}, ["datasets.d.windows.lenght_s", "length_s", "stride_s"]),
+        ({"backbones": [{"name": "cbramood"}]}, ["backbones.0.name", "unknown backbone 'cbramood'", "cbramod"]),
+        ({"seed": "zero"}, ["seed", "integer"]),
+        ({"datasets": {"d": {"cv": {"scheme": "kfold"}}}}, ["datasets.d.cv.scheme", "'group_kfold'", "'loso'"]),
+        ({"datasets": {"d": {"source": "bids"}}}, ["bids.root"]),
+        ({"datasets": {"d": {"preprocessing": {"l_freq": 40, "h_freq": 30}}}}, ["l_freq", "h_freq"]),
+        ({"datasets": {"d": {"preprocessing": {"sfreq": 64, "h_freq": 45}}}}, ["Nyquist"]),
+        ({"datasets": {"bad/name": {}}}, ["bad/name"]),
+        ({"backbones": [{"name": "cbramod"}, {"name": "cbramod"}]}, ["unique", "cbramod", "id"]),
+        ({"probe": {"estimator": "xgboost"}}, ["probe", "xgboost", "logistic_regression"]),
+        ({"probe": {"params": {"CC": 1}}}, ["probe", "CC", "C"]),
+    ],
+)
+def test_bad_config_names_key_and_allowed_values(raw, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config(raw)
+    for fragment in expected:
+        assert fragment in str(info.value)
+
+
+def test_committed_schema_is_generated_from_the_models():
+    committed = (REPO / "workflow/schemas/config.schema.yaml").read_text()
+    assert committed == render_schema(), "run `eegfm schema --write`"
+
+
+def test_every_key_has_description_and_default():
+    keys = config_keys()
+    assert len(keys) > 40
+    for key, prop in keys:
+        assert prop.get("description"), f"{key} has no description"
+        assert "default" in prop, f"{key} has no default"
+
+
+def test_config_readme_documents_every_key():
+    readme = (REPO / "config/README.md").read_text()
+    block = readme.split("<!-- keys:start -->\n")[1].split("<!-- keys:end -->")[0]
+    assert block.strip() == render_keys_table().strip(), "regenerate with `eegfm config-keys`"
