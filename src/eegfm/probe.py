@@ -1,0 +1,483 @@
+"""Linear (or any scikit-learn) probe on frozen embeddings, one fold at a time.
+
+Everything fitted — the scaler and the classifier — sees the fold's training
+windows only (DESIGN §3.2): both live in one sklearn ``Pipeline`` fitted on
+the training rows. The embeddings are computed once per dataset × backbone
+and merely indexed here (DESIGN §3.1).
+
+The config validator imports this module to check ``probe.estimator`` and
+``probe.params`` at parse time, so it imports no numpy, pandas or sklearn at
+module level.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import math
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+    from sklearn.base import BaseEstimator
+    from sklearn.pipeline import Pipeline
+
+    from eegfm.config import Probe
+
+logger = logging.getLogger(__name__)
+
+ESTIMATORS: dict[str, str] = {
+    "logistic_regression": "sklearn.linear_model.LogisticRegression",
+    "lda": "sklearn.discriminant_analysis.LinearDiscriminantAnalysis",
+    # LinearSVC scales to many windows; its scores are a softmax of the margins
+    # (AUC needs only their ranking). SVC(probability=True) is deprecated in sklearn 1.9.
+    "linear_svm": "sklearn.svm.LinearSVC",
+    "ridge": "sklearn.linear_model.RidgeClassifier",
+    "random_forest": "sklearn.ensemble.RandomForestClassifier",
+    "knn": "sklearn.neighbors.KNeighborsClassifier",
+}
+
+# Applied under the user's params for short names only: sklearn's default
+# iteration caps stop these solvers before they converge on standardized
+# embeddings of a few hundred dimensions.
+DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {"max_iter": 2000},
+    "linear_svm": {"max_iter": 10000},
+}
+
+
+# ----------------------------------------------------------------------------- estimator
+
+
+def _import_class(path: str) -> type:
+    module_name, _, class_name = path.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ValueError(f"cannot import module '{module_name}' for estimator '{path}': {err}") from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type):
+        raise ValueError(f"'{module_name}' has no estimator class '{class_name}'")
+    return cls
+
+
+def resolve_estimator(name: str, params: dict[str, Any]) -> BaseEstimator:
+    """Build an unfitted classifier from a short name or a dotted sklearn path.
+
+    Parameters
+    ----------
+    name
+        A key of :data:`ESTIMATORS` or a dotted path starting with
+        ``sklearn.``, e.g. ``"sklearn.svm.SVC"``.
+    params
+        Constructor parameters; for a short name they are merged over
+        :data:`DEFAULT_PARAMS`.
+
+    Returns
+    -------
+    sklearn.base.BaseEstimator
+        The classifier with ``params`` set.
+
+    Raises
+    ------
+    ValueError
+        Unknown name (lists the short names), not a classifier, a parameter
+        the estimator does not take (names it and lists the valid ones), or a
+        value sklearn rejects.
+    """
+    from sklearn.base import is_classifier
+
+    if name in ESTIMATORS:
+        path = ESTIMATORS[name]
+    elif name.startswith("sklearn.") and name.count(".") >= 2:
+        path = name
+    else:
+        raise ValueError(
+            f"unknown estimator '{name}'; use one of {', '.join(ESTIMATORS)} or a dotted path "
+            "starting with 'sklearn.' (e.g. sklearn.svm.SVC)"
+        )
+    cls = _import_class(path)
+    try:
+        default = cls()
+    except TypeError as err:
+        raise ValueError(f"'{path}' cannot be built without arguments: {err}") from None
+    if not (hasattr(default, "get_params") and is_classifier(default)):
+        raise ValueError(f"'{path}' is not a scikit-learn classifier")
+    valid = sorted(default.get_params(deep=False))
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"estimator '{name}' does not take parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(valid)}"
+        )
+    estimator = cls(**{**DEFAULT_PARAMS.get(name, {}), **params})
+    _validate_values(estimator, name)
+    return estimator
+
+
+def _validate_values(estimator: BaseEstimator, name: str) -> None:
+    """Check parameter values now rather than at fit time in some fold job.
+
+    Uses sklearn's own declared constraints when the estimator has them.
+    """
+    validate = getattr(estimator, "_validate_params", None)
+    if validate is None:
+        return
+    try:
+        validate()
+    except (ValueError, TypeError) as err:  # sklearn's InvalidParameterError subclasses both
+        raise ValueError(f"invalid parameter value for estimator '{name}': {err}") from None
+
+
+def build_pipeline(cfg: Probe, seed: int) -> Pipeline:
+    """``StandardScaler`` (when ``cfg.scale``) followed by the configured estimator.
+
+    Parameters
+    ----------
+    cfg
+        Probe settings (estimator, params, scale).
+    seed
+        Set as ``random_state`` when the estimator takes one and
+        ``cfg.params`` does not set it.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        Unfitted; fitting it fits the scaler on the same (training) rows.
+    """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    estimator = resolve_estimator(cfg.estimator, cfg.params)
+    if "random_state" in estimator.get_params(deep=False) and "random_state" not in cfg.params:
+        estimator.set_params(random_state=seed)
+    return make_pipeline(StandardScaler(), estimator) if cfg.scale else make_pipeline(estimator)
+
+
+# ----------------------------------------------------------------------------- fitting
+
+
+def check_finite(E: np.ndarray) -> None:
+    """Raise ValueError when embedding rows hold NaN or Inf."""
+    import numpy as np
+
+    bad = ~np.isfinite(E).all(axis=1)
+    if bad.any():
+        raise ValueError(
+            f"{int(bad.sum())} of {len(E)} embedding rows contain NaN or Inf "
+            f"(e.g. window ids {np.flatnonzero(bad)[:5].tolist()}); re-run embed / check the backbone"
+        )
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    import numpy as np
+
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def class_scores(pipeline: Pipeline, X: np.ndarray, classes: list[str]) -> np.ndarray | None:
+    """Class scores with columns in the order of ``classes`` (rows sum to 1).
+
+    ``predict_proba`` when the estimator has it, else a softmax of
+    ``decision_function`` (a binary margin ``d`` becomes the two columns
+    ``[0, d]``, i.e. a logistic of the margin); ``None`` when it has neither.
+    A class the training fold lacked gets score 0.
+    """
+    import numpy as np
+
+    if hasattr(pipeline, "predict_proba"):
+        raw = np.asarray(pipeline.predict_proba(X), dtype=float)
+    elif hasattr(pipeline, "decision_function"):
+        margin = np.asarray(pipeline.decision_function(X), dtype=float)
+        if margin.ndim == 1:
+            margin = np.column_stack([np.zeros_like(margin), margin])
+        raw = _softmax(margin)
+    else:
+        return None
+    fitted = [str(c) for c in pipeline.classes_]
+    out = np.zeros((len(X), len(classes)))
+    for j, cls in enumerate(fitted):
+        out[:, classes.index(cls)] = raw[:, j]
+    return out
+
+
+def fit_pipeline(E: np.ndarray, labels, train_ids: list[int], cfg: Probe, seed: int) -> Pipeline:
+    """Fit :func:`build_pipeline` on the rows ``train_ids`` of ``E`` only.
+
+    Parameters
+    ----------
+    E
+        Embeddings, row i = window id i.
+    labels
+        Label of every window, indexed by window id.
+    train_ids
+        Window ids of the training fold.
+    cfg, seed
+        Probe settings and seed.
+
+    Returns
+    -------
+    sklearn.pipeline.Pipeline
+        The fitted pipeline (scaler statistics are those of the training rows).
+    """
+    import numpy as np
+
+    train_ids = np.asarray(train_ids, dtype=int)
+    pipeline = build_pipeline(cfg, seed)
+    pipeline.fit(E[train_ids], np.asarray(labels)[train_ids])
+    return pipeline
+
+
+def _fold_ids(fold: dict[str, Any], n_rows: int) -> tuple[list[int], list[int]]:
+    train, test = [int(v) for v in fold["train"]], [int(v) for v in fold["test"]]
+    if not train or not test:
+        raise ValueError(f"fold {fold.get('fold')} has an empty train or test set; re-run the splits rule")
+    both = set(train) & set(test)
+    if both:
+        raise ValueError(f"fold {fold.get('fold')}: {len(both)} windows in both train and test; re-run the splits rule")
+    if (fold.get("audit") or {}).get("overlap"):
+        raise ValueError(f"fold {fold.get('fold')}: its audit reports leakage {fold['audit']['overlap']}")
+    out_of_range = [i for i in (*train, *test) if not 0 <= i < n_rows]
+    if out_of_range:
+        raise ValueError(
+            f"window ids {out_of_range[:5]} are outside the {n_rows} embedding rows; re-run embed and splits"
+        )
+    return train, test
+
+
+def _plain_params(estimator: BaseEstimator) -> dict[str, Any]:
+    """The estimator's effective constructor parameters, as JSON-friendly values."""
+    out = {}
+    for key, value in sorted(estimator.get_params(deep=False).items()):
+        if value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        elif isinstance(value, list | tuple | dict):
+            out[key] = json.loads(json.dumps(value, default=repr))
+        else:
+            out[key] = repr(value)
+    return out
+
+
+def _subjects(meta: pd.DataFrame, ids: list[int]) -> list[str]:
+    return sorted({str(s) for s in meta.loc[ids, "subject"]})
+
+
+def fit_predict(
+    E: np.ndarray, meta: pd.DataFrame, fold: dict[str, Any], cfg: Probe, seed: int
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Fit the probe on a fold's training windows and predict its test windows.
+
+    Parameters
+    ----------
+    E
+        Embeddings (n_windows × dim), row i = window id i.
+    meta
+        Windows table (``window_id``, ``subject``, ``session``, ``run``, ``label``).
+    fold
+        One entry of ``folds["folds"]``: ``{"fold", "train", "test", ...}``.
+    cfg
+        Probe settings.
+    seed
+        Seed for estimators that take a ``random_state``.
+
+    Returns
+    -------
+    predictions : pandas.DataFrame
+        One row per test window: ``window_id, subject, session, run, y_true,
+        y_pred, score_<class>...``.
+    metrics : dict
+        ``estimator_params`` (effective), ``metrics`` and ``chance`` (on the
+        test set), ``n_train``, ``n_test``,
+        ``classes``, ``train_subjects``, ``test_subjects``.
+
+    Raises
+    ------
+    ValueError
+        Non-finite embeddings, a leaky or malformed fold, or shapes that do
+        not match.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from eegfm.metrics import chance_levels, compute_metrics
+
+    E = np.asarray(E)
+    if E.ndim != 2:
+        raise ValueError(f"embeddings must be 2-D (windows × dim), got shape {E.shape}")
+    check_finite(E)
+    meta = meta.set_index(meta["window_id"].astype(int).to_numpy(), drop=False).sort_index()
+    if len(meta) != len(E) or not np.array_equal(meta.index.to_numpy(), np.arange(len(E))):
+        raise ValueError(
+            f"embeddings have {len(E)} rows but the windows table has {len(meta)} windows (ids must be 0..n-1); "
+            "the embedding does not belong to these windows: re-run embed"
+        )
+    train, test = _fold_ids(fold, len(E))
+    labels = meta["label"].astype(str).to_numpy()
+    classes = sorted(set(labels))
+
+    pipeline = fit_pipeline(E, labels, train, cfg, seed)
+    y_pred = np.asarray(pipeline.predict(E[test])).astype(str)
+    scores = class_scores(pipeline, E[test], classes)
+    y_true = labels[test]
+
+    rows = meta.loc[test]
+    predictions = pd.DataFrame(
+        {
+            "window_id": rows["window_id"].astype(int).to_numpy(),
+            **{c: rows[c].to_numpy() if c in rows else None for c in ("subject", "session", "run")},
+            "y_true": y_true,
+            "y_pred": y_pred,
+        }
+    )
+    if scores is not None:
+        for j, cls in enumerate(classes):
+            predictions[f"score_{cls}"] = scores[:, j]
+    metrics = {
+        "estimator_params": _plain_params(pipeline.steps[-1][1]),
+        "metrics": compute_metrics(y_true, y_pred, scores, classes),
+        "chance": chance_levels(y_true, classes),
+        "n_train": len(train),
+        "n_test": len(test),
+        "classes": classes,
+        "train_subjects": _subjects(meta, train),
+        "test_subjects": _subjects(meta, test),
+    }
+    logger.info(
+        "fold %s: %s on %d train / %d test windows, balanced accuracy %.3f",
+        fold.get("fold"), cfg.estimator, len(train), len(test), metrics["metrics"]["balanced_accuracy"],
+    )
+    return predictions, metrics
+
+
+# ----------------------------------------------------------------------------- rule entry point
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/Inf become null so metrics.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str, folds_path: str) -> None:
+    """The embedding, the folds and the windows store must describe the same windows."""
+    if pointer.get("windows_key") and pointer["windows_key"] != windows_key:
+        raise ValueError(
+            f"embedding pointer {pointer_path} was computed from windows {pointer['windows_key'][:12]} but the "
+            f"windows store is now {windows_key[:12]}; re-run the embed rule for this dataset"
+        )
+    if folds.get("windows_key") and folds["windows_key"] != windows_key:
+        raise ValueError(
+            f"folds {folds_path} were made for windows {folds['windows_key'][:12]} but the windows store is now "
+            f"{windows_key[:12]}; re-run the splits rule for this dataset"
+        )
+
+
+def _read_embeddings(pointer: dict, pointer_path: str, zarr) -> np.ndarray:
+    """``E`` of the store the pointer names, checked against the pointer's key and shape."""
+    store = Path(str(pointer["store"]))
+    if not store.exists():
+        raise FileNotFoundError(
+            f"{pointer_path}: embedding store {store} is gone (cache cleared?); re-run the embed rule"
+        )
+    group = zarr.open_group(str(store), mode="r")
+    E = group["E"][:]
+    stored_key = group.attrs.get("key")
+    if stored_key is not None and stored_key != pointer.get("key"):
+        raise ValueError(f"{pointer_path}: store {store} holds key {stored_key[:12]}, not the pointer's; re-run embed")
+    if pointer.get("n_windows") is not None and E.shape[0] != pointer["n_windows"]:
+        raise ValueError(
+            f"{pointer_path}: store has {E.shape[0]} rows, pointer says {pointer['n_windows']}; re-run embed"
+        )
+    return E
+
+
+def _select_fold(folds: dict, fold: int, folds_path: str) -> dict:
+    for entry in folds["folds"]:
+        if int(entry["fold"]) == int(fold):
+            return entry
+    raise ValueError(f"{folds_path} has folds {[e['fold'] for e in folds['folds']]}, not fold {fold}")
+
+
+def run_probe(
+    embedding_pointer: str | PathLike,
+    windows_dir: str | PathLike,
+    folds_path: str | PathLike,
+    fold: int,
+    cfg: Probe,
+    seed: int,
+    predictions_path: str | PathLike,
+    metrics_path: str | PathLike,
+) -> dict[str, Any]:
+    """Probe one fold of one dataset × backbone and write its artifacts.
+
+    Parameters
+    ----------
+    embedding_pointer
+        Pointer JSON naming the embedding store (``store``, ``key``,
+        ``windows_key``, ``backbone``, ``dataset``, ``fingerprint_sha``, ...).
+    windows_dir
+        The dataset's windows store folder.
+    folds_path
+        ``folds.json`` of the dataset.
+    fold
+        Fold number.
+    cfg, seed
+        Probe settings and seed.
+    predictions_path, metrics_path
+        Outputs (``predictions.tsv``, ``metrics.json``), each written atomically.
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json`` (undefined metrics are ``None``).
+
+    Raises
+    ------
+    ValueError
+        When the pointer, the folds and the windows store disagree on the
+        windows key (the message names the rule to re-run).
+    """
+    import zarr
+
+    from eegfm import atomic
+    from eegfm.provenance import versions
+    from eegfm.splits import load_folds
+    from eegfm.windows_store import open_windows
+
+    pointer_path = Path(embedding_pointer)
+    if not pointer_path.exists():
+        raise FileNotFoundError(f"embedding pointer {pointer_path} does not exist; run the embed rule")
+    pointer = json.loads(pointer_path.read_text())
+    windows = open_windows(windows_dir)
+    folds = load_folds(folds_path)
+    _check_keys(pointer, folds, windows.key, str(pointer_path), str(folds_path))
+
+    E = _read_embeddings(pointer, str(pointer_path), zarr)
+    predictions, result = fit_predict(E, windows.meta, _select_fold(folds, fold, str(folds_path)), cfg, seed)
+    record = _json_safe(
+        {
+            "dataset": pointer.get("dataset"),
+            "model": pointer.get("backbone"),
+            "regime": "probe",
+            "fold": int(fold),
+            "estimator": cfg.estimator,
+            **result,
+            "windows_key": windows.key,
+            "embedding_key": pointer.get("key"),
+            "fingerprint_sha": pointer.get("fingerprint_sha"),
+            "versions": versions(),
+        }
+    )
+    atomic.write_tsv(predictions_path, predictions)
+    atomic.write_json(metrics_path, record)
+    return record
