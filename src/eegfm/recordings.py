@@ -1,0 +1,358 @@
+"""One loader for every input: the built-in dataset, BIDS roots and plain files.
+
+:func:`find_recordings` turns a :class:`~eegfm.config.Dataset` into a sorted
+list of :class:`Recording` (file + subject/session/run/task) without reading
+any signal; :func:`read_raw` loads one of them with MNE. Both raise
+:class:`RecordingError` with a message that names the file or the search and
+says what to change.
+
+The built-in dataset is written as BIDS (:mod:`eegfm.synthetic`) and goes
+through exactly the BIDS code path. A recording inside a BIDS root (its file
+name parses as BIDS and a parent folder holds ``dataset_description.json``) is
+read with :func:`mne_bids.read_raw_bids`, so ``events.tsv`` becomes the
+annotations and ``channels.tsv`` sets channel types; anything else is read
+with :func:`mne.io.read_raw`.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from eegfm.config import BidsSource, Dataset, FilesSource
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mne
+
+log = logging.getLogger(__name__)
+
+#: Data-file extensions taken from a BIDS root, in order of preference when
+#: ``bids.extension`` is null and one recording exists in several formats.
+BIDS_EXTENSIONS = (".edf", ".bdf", ".vhdr", ".set", ".fif")
+
+#: Extensions of files that ``mne.io.read_raw`` opens (lower case). Companion
+#: files (.fdt, .vmrk, BrainVision .eeg, sidecars) are skipped when globbing.
+READABLE_EXTENSIONS = (
+    ".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr", ".ahdr", ".cnt", ".mff", ".nxe", ".eeg", ".cdt",
+)  # fmt: skip
+
+_FIX_UNREADABLE = (
+    "check that the file is complete and in a format MNE reads (EDF, BDF, FIF, EEGLAB .set with its .fdt, "
+    "BrainVision .vhdr with its .vmrk/.eeg); re-export the file, or remove it from files.metadata / "
+    "files.paths (or the BIDS root)"
+)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One continuous recording and who/when it belongs to.
+
+    Attributes
+    ----------
+    path
+        The file MNE reads (for BIDS: the data file, e.g. ``..._eeg.edf``).
+    subject, session, run, task
+        Labels used for grouping in cross-validation (``None`` when unknown).
+    """
+
+    path: str
+    subject: str
+    session: str | None = None
+    run: str | None = None
+    task: str | None = None
+
+
+class RecordingError(RuntimeError):
+    """A recording cannot be found or read; the message names it and the fix."""
+
+
+# ----------------------------------------------------------------------------- finding
+
+
+def find_recordings(dataset: Dataset, *, synthetic_root: str | Path | None = None) -> list[Recording]:
+    """List the recordings of a dataset, sorted by (subject, session, run, path).
+
+    Parameters
+    ----------
+    dataset
+        The dataset settings; ``dataset.source`` selects the branch.
+    synthetic_root
+        For ``source: synthetic``, the BIDS root written by
+        :func:`eegfm.synthetic.write_synthetic_bids`.
+
+    Returns
+    -------
+    list of Recording
+
+    Raises
+    ------
+    RecordingError
+        When nothing matches (naming the root or globs and what to check), or a
+        metadata table is malformed or names a missing file.
+    """
+    if dataset.source == "synthetic":
+        if synthetic_root is None:
+            raise RecordingError("source 'synthetic' needs synthetic_root (the folder written by write_synthetic_bids)")
+        bids = BidsSource(root=str(synthetic_root), task=dataset.synthetic.task, extension=".edf")
+        recordings = _find_bids(bids)
+    elif dataset.source == "bids":
+        recordings = _find_bids(dataset.bids)
+    else:
+        recordings = _find_files(dataset.files)
+    recordings = sorted(recordings, key=_sort_key)
+    _warn_duplicates(recordings)
+    log.info("found %d recordings of %d subjects", len(recordings), len({r.subject for r in recordings}))
+    return recordings
+
+
+def _sort_key(rec: Recording) -> tuple:
+    return (rec.subject, rec.session or "", rec.run or "", rec.path)
+
+
+def _warn_duplicates(recordings: list[Recording]) -> None:
+    """Two files with the same subject/session/run/task are legal but often a labelling slip."""
+    seen: dict[tuple, str] = {}
+    for rec in recordings:
+        ident = (rec.subject, rec.session, rec.run, rec.task)
+        if ident in seen:
+            log.warning(
+                "%s and %s share subject=%s session=%s run=%s task=%s; they are grouped together in CV",
+                seen[ident], rec.path, *ident,
+            )  # fmt: skip
+        seen.setdefault(ident, rec.path)
+
+
+def _find_bids(bids: BidsSource) -> list[Recording]:
+    """Data files of a BIDS root that match the filters, one format per recording."""
+    import mne_bids
+
+    root = Path(bids.root).expanduser()
+    if not (root / "dataset_description.json").is_file():
+        raise RecordingError(
+            f"bids.root '{bids.root}' is not a BIDS root (no dataset_description.json there); "
+            "point bids.root at the top folder of the dataset"
+        )
+    extensions = ["." + bids.extension.lstrip(".")] if bids.extension else list(BIDS_EXTENSIONS)
+    paths = mne_bids.find_matching_paths(
+        root,
+        subjects=bids.subjects,
+        sessions=bids.sessions,
+        runs=bids.runs,
+        tasks=bids.task,
+        datatypes=bids.datatype,
+        suffixes=bids.datatype,
+        extensions=extensions,
+    )
+    # Keep the first split only (read_raw_bids joins the others) and one format per recording.
+    chosen: dict[str, object] = {}
+    for path in sorted(paths, key=lambda p: (_recording_id(p), extensions.index(p.extension))):
+        if path.split not in (None, "01"):
+            continue
+        chosen.setdefault(_recording_id(path), path)
+    if not chosen:
+        tasks = mne_bids.get_entity_vals(root, "task")
+        subjects = mne_bids.get_entity_vals(root, "subject")
+        raise RecordingError(
+            f"no BIDS recordings in '{root}' match task={bids.task!r}, datatype={bids.datatype!r}, "
+            f"subjects={bids.subjects}, sessions={bids.sessions}, runs={bids.runs}, extensions={extensions}; "
+            f"the root has tasks {tasks} and {len(subjects)} subjects: check bids.task/datatype/subjects/"
+            "sessions/runs/extension against the file names (e.g. sub-01/eeg/sub-01_task-X_eeg.edf)"
+        )
+    return [
+        Recording(path=str(p.fpath), subject=p.subject, session=p.session, run=p.run, task=p.task)
+        for p in chosen.values()
+    ]
+
+
+def _recording_id(path) -> str:
+    """A BIDS data file's path without extension and split: one id per recording."""
+    stem = path.basename.removesuffix(path.extension).replace(f"_split-{path.split}", "")
+    return str(Path(path.directory) / stem)
+
+
+def _find_files(files: FilesSource) -> list[Recording]:
+    if files.metadata:
+        return _from_metadata(Path(files.metadata).expanduser())
+    return _from_globs(files.paths, files.pattern)
+
+
+def _label(value) -> str | None:
+    """A metadata cell as a label: empty, 'n/a' and NaN mean unknown."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    return None if text.lower() in ("", "n/a", "nan", "none") else text
+
+
+def _from_metadata(table: Path) -> list[Recording]:
+    """Recordings listed in a TSV (path, subject, optional session, run)."""
+    import pandas as pd
+
+    if not table.is_file():
+        raise RecordingError(
+            f"files.metadata '{table}' does not exist; fix the path (relative to the working directory)"
+        )
+    try:
+        frame = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    except Exception as err:  # noqa: BLE001 - any parse failure is the user's table
+        raise RecordingError(f"cannot parse files.metadata '{table}' as a TSV: {err}") from err
+    missing = [c for c in ("path", "subject") if c not in frame.columns]
+    if missing:
+        raise RecordingError(
+            f"files.metadata '{table}' lacks column(s) {missing}; it has {list(frame.columns)}. "
+            "Needed: path, subject (tab-separated, with a header row); optional: session, run"
+        )
+    if frame.empty:
+        raise RecordingError(f"files.metadata '{table}' has no rows; add one row per recording")
+    recordings = []
+    for line, row in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
+        raw_path, subject = _label(row["path"]), _label(row["subject"])
+        if raw_path is None or subject is None:
+            raise RecordingError(f"files.metadata '{table}' line {line}: path and subject must not be empty")
+        path = Path(raw_path).expanduser()
+        path = path if path.is_absolute() else table.parent / path
+        if not path.exists():
+            raise RecordingError(
+                f"files.metadata '{table}' line {line}: '{path}' does not exist; "
+                "fix the path (relative paths are resolved against the TSV's folder) or remove the row"
+            )
+        recordings.append(
+            Recording(path=str(path), subject=subject, session=_label(row.get("session")), run=_label(row.get("run")))
+        )
+    return recordings
+
+
+def _readable(path: Path) -> bool:
+    """Whether a globbed path is a recording MNE opens (not a companion or sidecar)."""
+    name = path.name.lower()
+    ext = next((e for e in sorted(READABLE_EXTENSIONS, key=len, reverse=True) if name.endswith(e)), None)
+    if ext is None or (path.is_dir() and ext != ".mff"):
+        return False
+    # BrainVision keeps its samples in a .eeg next to the .vhdr; Nihon Kohden's .eeg stands alone.
+    if ext == ".eeg" and any(path.with_suffix(s).exists() for s in (".vhdr", ".VHDR", ".ahdr")):
+        return False
+    return True
+
+
+def _from_globs(patterns: list[str], regex: str | None) -> list[Recording]:
+    """Recordings matched by glob patterns; labels from ``regex`` or the file stem."""
+    matched = sorted({p for pattern in patterns for p in glob.glob(str(Path(pattern).expanduser()), recursive=True)})
+    paths = [p for p in matched if _readable(Path(p))]
+    if not paths:
+        found = sorted({"".join(Path(p).suffixes) or Path(p).name for p in matched})
+        raise RecordingError(
+            f"files.paths {patterns} matched no readable recording (working directory: {Path.cwd()}); "
+            + (f"matched only files with extensions {found}; " if matched else "")
+            + f"check the globs; readable extensions are {', '.join(READABLE_EXTENSIONS)}"
+        )
+    skipped = len(matched) - len(paths)
+    if skipped:
+        log.info("skipped %d matched files that are not recordings (companions, sidecars)", skipped)
+    compiled = re.compile(regex) if regex else None
+    return [_labels_from_path(p, compiled) for p in paths]
+
+
+def _labels_from_path(path: str, regex: re.Pattern | None) -> Recording:
+    if regex is None:
+        stem = Path(path).name.split(".")[0]
+        return Recording(path=path, subject=stem)
+    match = regex.search(Path(path).as_posix())
+    if match is None:
+        raise RecordingError(
+            f"'{path}' does not match files.pattern {regex.pattern!r}; fix the pattern or narrow files.paths"
+        )
+    groups = match.groupdict()
+    return Recording(path=path, subject=groups["subject"], session=groups.get("session"), run=groups.get("run"))
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def read_raw(rec: Recording) -> mne.io.BaseRaw:
+    """Load one recording with MNE (preloaded, annotations kept).
+
+    Files inside a BIDS root are read with :func:`mne_bids.read_raw_bids`
+    (events.tsv -> annotations, channels.tsv -> channel types); other files with
+    :func:`mne.io.read_raw`. Reader warnings are logged with the file name.
+
+    Parameters
+    ----------
+    rec
+        The recording to load.
+
+    Returns
+    -------
+    mne.io.BaseRaw
+
+    Raises
+    ------
+    RecordingError
+        When the file is missing, unreadable or truncated; the message names
+        the file, the reason and the fix.
+    """
+    import mne
+
+    path = Path(rec.path)
+    if not path.exists():
+        raise RecordingError(f"{rec.path}: file not found; fix the path or remove it from the dataset")
+    bids_path = _bids_path(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            if bids_path is not None:
+                import mne_bids
+
+                raw = mne_bids.read_raw_bids(bids_path, verbose="warning")
+                raw.load_data(verbose=False)
+            else:
+                raw = mne.io.read_raw(path, preload=True, verbose="warning")
+        except Exception as err:  # noqa: BLE001 - every reader failure gets the same actionable message
+            reason = f"{type(err).__name__}: {err}"
+            raise RecordingError(f"{rec.path}: cannot read it ({reason}); {_FIX_UNREADABLE}") from err
+    for item in caught:
+        log.warning("%s: %s", rec.path, item.message)
+    _check_not_truncated(path, [str(item.message) for item in caught])
+    return raw
+
+
+def _bids_path(path: Path):
+    """The BIDSPath of a data file inside a BIDS root, else None."""
+    if not path.name.startswith("sub-"):
+        return None
+    # sub-X/[ses-Y/]datatype/file: the root is two or three levels up.
+    root = next((p for p in path.parents[1:4] if (p / "dataset_description.json").is_file()), None)
+    if root is None:
+        return None
+    import mne_bids
+
+    try:
+        bids_path = mne_bids.get_bids_path_from_fname(path, check=False, verbose=False)
+    except Exception:  # noqa: BLE001 - not a BIDS name after all: read it as a plain file
+        return None
+    return bids_path.update(root=root)
+
+
+def _check_not_truncated(path: Path, messages: list[str]) -> None:
+    """EDF/BDF whose header promises more records than the file holds.
+
+    MNE reads such files silently shortened (it only warns); a header record
+    count of -1 (recording not closed) is legal and left alone.
+    """
+    if path.suffix.lower() not in (".edf", ".bdf"):
+        return
+    if not any("does not match the file size" in m for m in messages):
+        return
+    with open(path, "rb") as fh:
+        fh.seek(236)  # EDF/BDF header: number of data records, 8 ASCII bytes
+        field = fh.read(8).decode("ascii", errors="replace").strip()
+    if field == "-1":
+        return
+    raise RecordingError(
+        f"{path}: truncated — its header declares {field} data records but the file holds fewer "
+        f"(an interrupted copy or export); {_FIX_UNREADABLE}"
+    )

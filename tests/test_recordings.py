@@ -1,0 +1,201 @@
+"""One loader for all inputs, tested on real files (EEGLAB, EDF, BDF, BrainVision, FIF, BIDS)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mne
+import mne_bids
+import pytest
+
+from eegfm.config import Dataset, SyntheticSource
+from eegfm.recordings import Recording, RecordingError, find_recordings, read_raw
+from eegfm.synthetic import write_synthetic_bids
+
+EEGLAB = "sccn+eeglab/sample_data/eeglab_data.set"
+EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
+BDF = "mne-tools+mne-testing-data/BDF/multiple_annotation_chans.bdf"
+VHDR = "mne-tools+mne-testing-data/Brainvision/test_NO.vhdr"
+
+
+def files(**kwargs) -> Dataset:
+    return Dataset(source="files", files=kwargs)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> Path:
+    cfg = SyntheticSource(n_subjects=3, n_source_subjects=2, trials_per_class=2)
+    return write_synthetic_bids(tmp_path_factory.mktemp("syn") / "bids", cfg)
+
+
+@pytest.fixture(scope="module")
+def fif(real_data, tmp_path_factory) -> Path:
+    """A FIF written from the real EEGLAB recording (first 30 s)."""
+    raw = mne.io.read_raw(real_data / EEGLAB, preload=True, verbose="error").crop(0, 30)
+    path = tmp_path_factory.mktemp("fif") / "eeglab_raw.fif"
+    raw.save(path, verbose="error")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bids_root(real_data, tmp_path_factory) -> Path:
+    """A small BIDS root written by mne-bids from the real EDF: 2 subjects, 2 runs each."""
+    root = tmp_path_factory.mktemp("bids") / "root"
+    raw = mne.io.read_raw(real_data / EDF, verbose="error")
+    for subject in ("01", "02"):
+        for run in ("1", "2"):
+            path = mne_bids.BIDSPath(subject=subject, session="a", task="motor", run=run, datatype="eeg", root=root)
+            mne_bids.write_raw_bids(raw, path, overwrite=True, verbose=False)
+    return root
+
+
+# ----------------------------------------------------------------------------- synthetic and BIDS
+
+
+def test_synthetic_goes_through_bids(synthetic_root):
+    recs = find_recordings(Dataset(), synthetic_root=synthetic_root)
+    assert [r.subject for r in recs] == ["01", "02", "03"]
+    assert all(r.task == "target" and r.path.endswith("_eeg.edf") for r in recs)
+    source = find_recordings(Dataset(synthetic={"task": "source"}), synthetic_root=synthetic_root)
+    assert [r.subject for r in source] == ["04", "05"]
+    raw = read_raw(recs[0])
+    assert raw.preload and len(raw.ch_names) == 19
+    assert set(raw.annotations.description) == {"left_hand", "right_hand", "feet"}
+
+
+def test_synthetic_needs_its_root():
+    with pytest.raises(RecordingError, match="synthetic_root"):
+        find_recordings(Dataset())
+
+
+def test_bids_filters_and_events(bids_root):
+    recs = find_recordings(Dataset(source="bids", bids={"root": str(bids_root), "task": "motor"}))
+    expected = [("01", "a", "1"), ("01", "a", "2"), ("02", "a", "1"), ("02", "a", "2")]
+    assert [(r.subject, r.session, r.run) for r in recs] == expected
+    only = find_recordings(
+        Dataset(source="bids", bids={"root": str(bids_root), "subjects": ["02"], "runs": ["2"], "extension": "edf"})
+    )
+    assert [(r.subject, r.run) for r in only] == [("02", "2")]
+    raw = read_raw(only[0])  # read_raw_bids: events.tsv -> annotations
+    assert raw.preload and raw.info["sfreq"] == 128
+    assert {"T0", "T1", "T2"} <= set(raw.annotations.description)
+
+
+def test_bids_no_match_names_root_and_tasks(bids_root, tmp_path):
+    with pytest.raises(RecordingError, match=r"task='rest'.*tasks \['motor'\]") as err:
+        find_recordings(Dataset(source="bids", bids={"root": str(bids_root), "task": "rest"}))
+    assert str(bids_root) in str(err.value)
+    with pytest.raises(RecordingError, match="dataset_description.json"):
+        find_recordings(Dataset(source="bids", bids={"root": str(tmp_path)}))
+
+
+# ----------------------------------------------------------------------------- plain files
+
+
+@pytest.mark.parametrize(
+    ("name", "sfreq", "events"),
+    [
+        (EEGLAB, 128, {"square", "rt"}),
+        (EDF, 128, {"T0", "T1", "T2"}),
+        (BDF, 125, {"TestStim#1"}),
+        (VHDR, 5000, set()),
+    ],
+)
+def test_reads_real_formats(real_data, name, sfreq, events):
+    recs = find_recordings(files(paths=[str(real_data / name)]))
+    assert len(recs) == 1 and recs[0].subject == Path(name).stem
+    raw = read_raw(recs[0])
+    assert raw.preload and raw.info["sfreq"] == sfreq
+    assert events <= set(raw.annotations.description)
+
+
+def test_reads_fif(fif):
+    raw = read_raw(Recording(path=str(fif), subject="x"))
+    assert raw.info["sfreq"] == 128 and {"square", "rt"} <= set(raw.annotations.description)
+
+
+def test_metadata_table(real_data, fif, tmp_path):
+    (tmp_path / "data").mkdir()
+    local = tmp_path / "data" / "s1_raw.fif"
+    mne.io.read_raw(fif, verbose="error").save(local, verbose="error")
+    table = tmp_path / "recordings.tsv"
+    table.write_text(  # absolute paths, and one relative to the TSV's folder
+        "path\tsubject\tsession\trun\n"
+        f"{real_data / EDF}\tS2\t1\tn/a\n"
+        "data/s1_raw.fif\tS1\t2\t1\n"
+        f"{real_data / EEGLAB}\tS1\t1\t\n"
+    )
+    recs = find_recordings(files(metadata=str(table), paths=["ignored/*.edf"]))
+    assert [(r.subject, r.session, r.run) for r in recs] == [("S1", "1", None), ("S1", "2", "1"), ("S2", "1", None)]
+    assert Path(recs[1].path) == local
+    assert read_raw(recs[1]).n_times > 0
+
+
+def test_metadata_errors(tmp_path, real_data):
+    table = tmp_path / "m.tsv"
+    table.write_text("file\tsubject\nx.edf\t1\n")
+    with pytest.raises(RecordingError, match=r"lacks column\(s\) \['path'\]"):
+        find_recordings(files(metadata=str(table)))
+    table.write_text("path\tsubject\nmissing.edf\t1\n")
+    with pytest.raises(RecordingError, match=r"line 2: .*missing\.edf' does not exist"):
+        find_recordings(files(metadata=str(table)))
+
+
+def test_glob_with_pattern(real_data):
+    glob = str(real_data / "sccn+eeglab/sample_data/test_data/test.*")
+    recs = find_recordings(files(paths=[glob], pattern=r"(?P<subject>test)\.(?P<run>edf|bdf)$"))
+    expected = [("test", "bdf", "test.bdf"), ("test", "edf", "test.edf")]
+    assert [(r.subject, r.run, Path(r.path).name) for r in recs] == expected
+    assert all(read_raw(r).info["sfreq"] == 256 for r in recs)
+
+
+def test_glob_pattern_on_files_written_from_real_data(fif, tmp_path):
+    raw = mne.io.read_raw(fif, verbose="error")
+    for subject, session in (("02", "1"), ("01", "2"), ("01", "1")):
+        raw.save(tmp_path / f"sub-{subject}_ses-{session}_raw.fif", verbose="error")
+    recs = find_recordings(
+        files(paths=[str(tmp_path / "*.fif")], pattern=r"sub-(?P<subject>\d+)_ses-(?P<session>\d+)")
+    )
+    assert [(r.subject, r.session) for r in recs] == [("01", "1"), ("01", "2"), ("02", "1")]
+
+
+def test_glob_skips_companion_files(real_data):
+    recs = find_recordings(files(paths=[str(real_data / "mne-tools+mne-testing-data/Brainvision/test_NO.*")]))
+    assert [Path(r.path).name for r in recs] == ["test_NO.vhdr"]  # not .eeg / .vmrk
+    recs = find_recordings(files(paths=[str(real_data / "sccn+eeglab/sample_data/eeglab_data.*")]))
+    assert [Path(r.path).name for r in recs] == ["eeglab_data.set"]  # not .fdt
+
+
+def test_glob_errors(tmp_path, real_data):
+    with pytest.raises(RecordingError, match=r"nothing/\*\.edf.*check the globs"):
+        find_recordings(files(paths=[str(tmp_path / "nothing/*.edf")]))
+    with pytest.raises(RecordingError, match="does not match files.pattern"):
+        find_recordings(files(paths=[str(real_data / EDF)], pattern=r"sub-(?P<subject>\d+)"))
+
+
+# ----------------------------------------------------------------------------- broken files
+
+
+def _truncate(src: Path, dst: Path, fraction: float) -> Path:
+    data = src.read_bytes()
+    dst.write_bytes(data[: int(len(data) * fraction)])
+    return dst
+
+
+def test_truncated_edf_raises_naming_the_file(real_data, tmp_path):
+    bad = _truncate(real_data / EDF, tmp_path / "cut.edf", 0.6)
+    with pytest.raises(RecordingError, match=r"cut\.edf: truncated.*re-export the file") as err:
+        read_raw(Recording(path=str(bad), subject="1"))
+    assert str(bad) in str(err.value)
+
+
+def test_truncated_header_and_fif_raise(real_data, fif, tmp_path):
+    header_only = _truncate(real_data / EDF, tmp_path / "head.edf", 0.001)
+    for bad in (header_only, _truncate(fif, tmp_path / "cut_raw.fif", 0.5)):
+        with pytest.raises(RecordingError, match=rf"{bad.name}: cannot read it \(.+\); .*remove it from files.metadata"):
+            read_raw(Recording(path=str(bad), subject="1"))
+
+
+def test_missing_file_raises(tmp_path):
+    with pytest.raises(RecordingError, match="gone.edf: file not found"):
+        read_raw(Recording(path=str(tmp_path / "gone.edf"), subject="1"))
