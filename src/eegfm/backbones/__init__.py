@@ -1,0 +1,1 @@
+"""Backbones: the registry (cheap to import) and model building (imports torch)."""

@@ -1,0 +1,292 @@
+"""Frozen-backbone embeddings, computed once per (windows key, fingerprint) and reused.
+
+Layout (DESIGN §2)::
+
+    <cache>/embeddings/<key[:2]>/<key>.zarr   zarr group: array ``E`` float32
+                                              (windows, dim); attrs: key,
+                                              fingerprint, adaptation record,
+                                              windows_key, n_windows, dim,
+                                              forward_passes, created_by, ...
+    results/.../<pointer>.json                per dataset x backbone: names the
+                                              key and store (a normal
+                                              Snakemake output)
+
+``key = sha256(windows key + canonical fingerprint)``. A store is written in a
+temporary sibling and renamed into place, so a store that exists is complete
+and its presence is a cache hit: no model is built, no forward pass runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eegfm import atomic
+from eegfm.backbones.build import EMBED_CODE_VERSION, build_extractor, fingerprint, plan_input, resolve_device
+from eegfm.backbones.registry import get_spec
+from eegfm.config import Backbone, Embedding
+from eegfm.hashing import canonical_json, sha256_json
+from eegfm.provenance import versions
+from eegfm.windows_store import open_windows
+
+__all__ = ["EMBED_CODE_VERSION", "NonFiniteEmbeddingError", "embed", "embedding_key", "open_embeddings", "store_path"]
+
+logger = logging.getLogger(__name__)
+
+POINTER_KEYS = (
+    "key", "store", "dataset", "backbone", "windows_key", "fingerprint", "fingerprint_sha",
+    "cache", "forward_passes", "dim", "n_windows", "adaptation",
+)  # fmt: skip
+_CHUNK_BYTES = 4 << 20  # ~4 MiB chunks of E, whatever the batch size
+
+
+class NonFiniteEmbeddingError(RuntimeError):
+    """A backbone produced NaN or Inf embeddings; nothing was written."""
+
+
+def embedding_key(windows_key: str, fp: dict[str, Any]) -> str:
+    """Content key of an embedding store: sha256 of the windows key + canonical fingerprint."""
+    return hashlib.sha256((windows_key + canonical_json(fp)).encode()).hexdigest()
+
+
+def store_path(cache_dir: str | Path, key: str) -> Path:
+    """``<cache>/embeddings/<key[:2]>/<key>.zarr``."""
+    return Path(cache_dir) / "embeddings" / key[:2] / f"{key}.zarr"
+
+
+def embed(
+    windows_dir: str,
+    cfg: Backbone,
+    emb: Embedding,
+    seed: int,
+    cache_dir: str,
+    pointer_path: str,
+    dataset: str,
+) -> dict[str, Any]:
+    """Embed a windows store with a frozen backbone, or reuse the cached store.
+
+    Parameters
+    ----------
+    windows_dir
+        A complete windows store (see :mod:`eegfm.windows_store`).
+    cfg
+        The backbone entry of the config.
+    emb
+        Batch size, device and threads (none of them enters the cache key).
+    seed
+        Seed of the random init when ``cfg.weights`` is null.
+    cache_dir
+        Root of the content-addressed stores (shared between runs/datasets).
+    pointer_path
+        JSON file written (atomically) naming the store.
+    dataset
+        Dataset name, recorded in the pointer and used in error messages.
+
+    Returns
+    -------
+    dict
+        The pointer: ``key, store, dataset, backbone, windows_key,
+        fingerprint, fingerprint_sha, cache ("hit"/"miss"), forward_passes
+        (this run), dim, n_windows, adaptation``.
+
+    Raises
+    ------
+    BackboneInputError, BackboneWeightsError
+        Before any computation, when windows or weights do not fit.
+    NonFiniteEmbeddingError
+        When the backbone outputs NaN/Inf (no store is written).
+    """
+    windows = open_windows(windows_dir)
+    spec = get_spec(cfg.name)
+    plan = plan_input(spec, windows.info, dataset=dataset)
+    fp = fingerprint(spec, cfg, plan, seed)
+    key = embedding_key(windows.key, fp)
+    path = store_path(cache_dir, key)
+    if path.exists():
+        attrs = _read_attrs(path, key)
+        cache, passes = "hit", 0
+        logger.info("embed %s/%s: cache hit %s", dataset, cfg.label, path)
+    else:
+        attrs = _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset)
+        cache, passes = "miss", attrs["forward_passes"]
+    pointer = {
+        "key": key,
+        "store": str(path.resolve()),
+        "dataset": dataset,
+        "backbone": cfg.label,
+        "windows_key": windows.key,
+        "fingerprint": fp,
+        "fingerprint_sha": sha256_json(fp),
+        "cache": cache,
+        "forward_passes": passes,
+        "dim": attrs["dim"],
+        "n_windows": attrs["n_windows"],
+        "adaptation": plan.record(),
+    }
+    atomic.write_json(pointer_path, pointer)
+    return pointer
+
+
+def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read the embeddings a pointer names.
+
+    Returns
+    -------
+    E : np.ndarray
+        float32 (n_windows, dim), row i = window_id i of the windows store.
+    pointer : dict
+        The pointer JSON.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If the store is gone or does not match the pointer (re-run embed).
+    """
+    import zarr
+
+    pointer = json.loads(Path(pointer_path).read_text())
+    path = Path(pointer["store"])
+    if not path.exists():
+        raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed rule")
+    group = zarr.open_group(str(path), mode="r")
+    E = np.asarray(group["E"][:], dtype=np.float32)
+    if group.attrs.get("key") != pointer["key"] or E.shape != (pointer["n_windows"], pointer["dim"]):
+        raise ValueError(f"{pointer_path}: store {path} does not match the pointer; re-run the embed rule")
+    return E, pointer
+
+
+# ----------------------------------------------------------------------------- internals
+
+
+def _read_attrs(path: Path, key: str) -> dict[str, Any]:
+    import zarr
+
+    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
+    if attrs.get("key") != key:
+        raise ValueError(f"embedding store {path} holds key {attrs.get('key')}, expected {key}; delete it and re-run")
+    return attrs
+
+
+def _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset) -> dict[str, Any]:
+    """Run the backbone over every window and publish the store atomically."""
+    import zarr
+
+    device = "cpu"
+    if spec.kind == "braindecode":
+        import torch
+
+        device = resolve_device(emb.device)
+        torch.set_num_threads(emb.threads)
+    t0 = time.perf_counter()
+    extractor = build_extractor(spec, cfg, plan, seed, device)
+    t_build = time.perf_counter() - t0
+    n = windows.X.shape[0]
+    with atomic.atomic_dir(path) as tmp:
+        group = zarr.open_group(str(tmp), mode="w")
+        passes, dim, bad = _run(extractor, windows.X, emb.batch_size, group, desc=f"embed {dataset}/{cfg.label}")
+        if bad:
+            n_values, bad_ids = bad
+            raise NonFiniteEmbeddingError(
+                f"backbone '{cfg.label}' ({spec.name}) produced {n_values} non-finite embedding values in "
+                f"{len(bad_ids)} of {n} windows of dataset '{dataset}' (window ids {bad_ids[:10]}); "
+                "no embedding store was written"
+            )
+        elapsed = time.perf_counter() - t0
+        attrs = {
+            "key": key,
+            "fingerprint": fp,
+            "fingerprint_sha": sha256_json(fp),
+            "adaptation": plan.record(),
+            "windows_key": windows.key,
+            "n_windows": n,
+            "dim": dim,
+            "forward_passes": passes,
+            "computed_with": {"device": device, "batch_size": emb.batch_size, "threads": emb.threads,
+                              "build_s": round(t_build, 3), "elapsed_s": round(elapsed, 3)},
+            "created_by": versions(),
+        }  # fmt: skip
+        group.attrs.update(attrs)
+    logger.info(
+        "embed %s/%s: %d windows -> dim %d in %.1f s (%.0f windows/s, %d batches of %d on %s); store %s",
+        dataset, cfg.label, n, dim, elapsed, n / max(elapsed, 1e-9), passes, emb.batch_size, device, path,
+    )  # fmt: skip
+    return attrs
+
+
+def _run(extractor, X, batch_size: int, group, desc: str) -> tuple[int, int, tuple[int, list[int]] | None]:
+    """Stream X in batches (the last one padded), writing E; returns (batches, dim, non-finite summary)."""
+    from tqdm import tqdm
+
+    n = X.shape[0]
+    writer: _RowWriter | None = None
+    n_bad_values, bad_ids, passes = 0, [], 0
+    # default unit: the bar reads "it/s" (one it = one window), as the workflow test expects
+    with tqdm(total=n, desc=desc, file=sys.stderr, mininterval=2.0) as bar:
+        for start in range(0, n, batch_size):
+            xb = np.asarray(X[start : start + batch_size], dtype=np.float32)
+            n_real = len(xb)
+            out = np.asarray(extractor(_pad(xb, batch_size)), dtype=np.float32)[:n_real]
+            passes += 1
+            if out.ndim != 2 or len(out) != n_real:
+                raise ValueError(f"extractor returned shape {out.shape} for a batch of {n_real} windows")
+            finite = np.isfinite(out)
+            if not finite.all():
+                n_bad_values += int((~finite).sum())
+                bad_ids += [start + int(i) for i in np.flatnonzero(~finite.all(axis=1))]
+            if writer is None:
+                writer = _RowWriter(group, n, out.shape[1])
+            writer.write(out)
+            bar.update(n_real)
+    writer.close()
+    return passes, writer.dim, ((n_bad_values, bad_ids) if n_bad_values else None)
+
+
+def _pad(xb: np.ndarray, batch_size: int) -> np.ndarray:
+    """Pad a short last batch to ``batch_size`` by repeating its last window.
+
+    Several backbones give slightly different outputs for a batch of 1 than
+    for larger batches; a fixed batch shape keeps embeddings bitwise
+    reproducible. Repeating a real window (not zeros) avoids feeding inputs a
+    per-window normalisation cannot handle; padded rows are dropped.
+    """
+    if len(xb) == batch_size:
+        return xb
+    return np.concatenate([xb, np.repeat(xb[-1:], batch_size - len(xb), axis=0)])
+
+
+class _RowWriter:
+    """Write rows of ``E`` in whole chunks (no read-modify-write of partial chunks)."""
+
+    def __init__(self, group, n: int, dim: int):
+        self.dim = dim
+        self.chunk = max(64, _CHUNK_BYTES // (4 * dim))
+        self.E = group.create_array("E", shape=(n, dim), chunks=(min(self.chunk, n), dim), dtype="float32")
+        self._buffer: list[np.ndarray] = []
+        self._buffered = 0
+        self._written = 0
+
+    def write(self, rows: np.ndarray) -> None:
+        self._buffer.append(rows)
+        self._buffered += len(rows)
+        if self._buffered >= self.chunk:
+            self._flush(whole_chunks_only=True)
+
+    def close(self) -> None:
+        self._flush(whole_chunks_only=False)
+
+    def _flush(self, whole_chunks_only: bool) -> None:
+        if not self._buffer:
+            return
+        rows = np.concatenate(self._buffer)
+        take = (len(rows) // self.chunk) * self.chunk if whole_chunks_only else len(rows)
+        self.E[self._written : self._written + take] = rows[:take]
+        self._written += take
+        self._buffer = [rows[take:]] if take < len(rows) else []
+        self._buffered = len(rows) - take
