@@ -368,5 +368,5 @@ def load_config(raw: dict[str, Any] | None) -> Config:
 def json_schema() -> dict[str, Any]:
     """JSON Schema of :class:`Config` (what ``workflow/schemas/config.schema.yaml`` holds)."""
     schema = Config.model_json_schema()
-    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     return schema

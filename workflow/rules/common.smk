@@ -1,0 +1,89 @@
+# Config validation, paths and input functions shared by every rule.
+import glob
+import re
+import sys
+from pathlib import Path
+
+from snakemake.utils import validate
+
+# Make src/ importable at parse time without `pip install -e .`; jobs get it
+# through workflow/scripts/_bootstrap.py.
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))
+
+from eegfm.config import ConfigError, load_config
+from eegfm.hashing import sha256_json
+
+# Validated twice (DESIGN §3.5): pydantic first, for messages that name the
+# key and the allowed values, then the JSON Schema generated from it.
+try:
+    CFG = load_config(config)
+except ConfigError as err:
+    raise ValueError(str(err)) from None
+validate(config, "../schemas/config.schema.yaml")
+
+RES = CFG.results.rstrip("/")
+LOGS = f"{RES}/logs"
+DATASETS = sorted(CFG.datasets)
+BACKBONES = [b.label for b in CFG.backbones]
+CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
+
+
+wildcard_constraints:
+    dataset="|".join(map(re.escape, DATASETS)),
+    backbone="|".join(map(re.escape, BACKBONES)),
+    fold=r"\d+",
+
+
+def as_json(model, **kwargs):
+    """A pydantic (sub-)config as a stable JSON string for `params:`; only the
+    settings a rule uses enter its params, so unrelated edits do not re-run it."""
+    return model.model_dump_json(**kwargs)
+
+
+def windows_dir(dataset):
+    return f"{RES}/{dataset}/windows"
+
+
+def windows_inputs(wildcards):
+    """Recording files of a dataset, so that editing them re-runs windowing."""
+    ds = CFG.datasets[wildcards.dataset]
+    if ds.source == "synthetic":
+        return [f"{RES}/{wildcards.dataset}/raw/bids"]
+    if ds.source == "files":
+        if ds.files.metadata:
+            return [ds.files.metadata]
+        return sorted({p for pattern in ds.files.paths for p in glob.glob(pattern, recursive=True)})
+    return []  # BIDS: read by mne-bids; re-run with --forcerun windows after editing the root
+
+
+def n_folds(dataset):
+    """Folds are known when the DAG is built: n_splits, or the number of
+    groups for leave-one-subject-out (counted from the recordings found)."""
+    ds = CFG.datasets[dataset]
+    if ds.cv.scheme == "group_kfold":
+        return ds.cv.n_splits
+    if ds.source == "synthetic":
+        syn = ds.synthetic
+        return syn.n_subjects if syn.task == "target" else syn.n_source_subjects
+    from eegfm.recordings import find_recordings
+
+    keys = {"subject": ("subject",), "session": ("subject", "session"), "run": ("subject", "session", "run")}
+    recs = find_recordings(ds)
+    return len({tuple(getattr(r, k) for k in keys[ds.cv.group_by]) for r in recs})
+
+
+def probe_metrics():
+    return [
+        f"{RES}/{d}/probe/{b}/fold-{f}/metrics.json"
+        for d in DATASETS
+        for b in BACKBONES
+        for f in range(n_folds(d))
+    ]
+
+
+def embedding_pointers():
+    return [f"{RES}/{d}/embeddings/{b}.json" for d in DATASETS for b in BACKBONES]
+
+
+def report_outputs():
+    return [f"{RES}/report/{name}" for name in ("report.html", "summary.json", "metrics.tsv", "summary.tsv")]

@@ -1,0 +1,27 @@
+# Windows x backbone -> one frozen embedding store, computed once and shared by
+# every fold and head. The store lives in the content-addressed cache; the
+# pointer file under results/ names its key so Snakemake sees a normal output.
+
+
+rule embed:
+    input:
+        zarr=f"{RES}/{{dataset}}/windows/windows.zarr",
+        info=f"{RES}/{{dataset}}/windows/windows.json",
+    output:
+        f"{RES}/{{dataset}}/embeddings/{{backbone}}.json",
+    params:
+        backbone=lambda w: as_json(CFG.backbone(w.backbone)),
+        embedding=as_json(CFG.embedding),
+        seed=CFG.seed,
+        cache=CFG.cache,
+    log:
+        f"{LOGS}/embed/{{dataset}}/{{backbone}}.log",
+    threads: CFG.embedding.threads
+    resources:
+        mem_mb=6000,
+        runtime=120,
+        gpu=1 if CFG.embedding.device == "cuda" else 0,
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/embed.py"

@@ -1,0 +1,25 @@
+# Recordings -> preprocessed, labelled windows (zarr + tsv) and their content key.
+
+
+rule windows:
+    input:
+        windows_inputs,
+    output:
+        zarr=directory(f"{RES}/{{dataset}}/windows/windows.zarr"),
+        tsv=f"{RES}/{{dataset}}/windows/windows.tsv",
+        info=f"{RES}/{{dataset}}/windows/windows.json",
+    params:
+        source=lambda w: as_json(CFG.datasets[w.dataset], include={"source", CFG.datasets[w.dataset].source}),
+        preprocessing=lambda w: as_json(CFG.datasets[w.dataset].preprocessing),
+        windows=lambda w: as_json(CFG.datasets[w.dataset].windows),
+        synthetic_root=lambda w: f"{RES}/{w.dataset}/raw/bids",
+    log:
+        f"{LOGS}/windows/{{dataset}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../../envs/eegfm.yaml"
+    script:
+        "../scripts/windows.py"

@@ -1,0 +1,21 @@
+"""Rule embed: windows x backbone -> content-addressed embedding store + pointer."""
+
+import _bootstrap  # noqa: F401 — puts src/ on sys.path
+
+from eegfm.config import Backbone, Embedding
+from eegfm.logs import log_to
+
+log_to(snakemake.log[0])  # noqa: F821
+
+from eegfm.embed import embed  # noqa: E402
+
+params = snakemake.params  # noqa: F821
+embed(
+    windows_dir=snakemake.input.info.rsplit("/", 1)[0],  # noqa: F821
+    cfg=Backbone.model_validate_json(params.backbone),
+    emb=Embedding.model_validate_json(params.embedding).model_copy(update={"threads": snakemake.threads}),  # noqa: F821
+    seed=params.seed,
+    cache_dir=params.cache,
+    pointer_path=snakemake.output[0],  # noqa: F821
+    dataset=snakemake.wildcards.dataset,  # noqa: F821
+)
