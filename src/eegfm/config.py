@@ -170,6 +170,11 @@ class Dataset(_Model):
     preprocessing: Preprocessing = Field(default=Preprocessing(), description="MNE preprocessing.")
     windows: Windowing = Field(default=Windowing(), description="Windowing and labels.")
     cv: CrossValidation = Field(default=CrossValidation(), description="Cross-validation scheme.")
+    corpus: list[str] = Field(
+        default=[],
+        description="Public datasets these recordings come from (e.g. ['TUEG']); a backbone pretrained on one "
+        "of them gets an overlap warning in its log and the report.",
+    )
 
     @model_validator(mode="after")
     def _source_is_configured(self) -> Dataset:
@@ -204,6 +209,22 @@ class Backbone(_Model):
     )
     kwargs: dict[str, Any] = Field(
         default={}, description="Extra constructor arguments for the model, merged over the registry's."
+    )
+    missing_channels: Literal["error", "zero", "interpolate", "project"] = Field(
+        "error",
+        description="When the backbone expects channels the windows lack: 'error' (stop and name them), "
+        "'zero' (zero-filled), 'interpolate' (MNE spherical spline from positions) or 'project' "
+        "(a channel projection, identity/bipolar initialised, trainable when fine-tuning).",
+    )
+    channel_aliases: dict[str, str] = Field(
+        default={},
+        description="Extra channel renames applied before matching (e.g. {'EEG 001': 'Fp1'}); the common "
+        "10-20 aliases (T3->T7, T4->T8, T5->P7, T6->P8) and case/punctuation are handled already.",
+    )
+    length_policy: Literal["error", "crop", "pad"] = Field(
+        "error",
+        description="When the window length does not fit the backbone: 'error' (default), 'crop' to the "
+        "longest length that fits, or 'pad' with zeros to the next one. Never done silently.",
     )
 
     @property

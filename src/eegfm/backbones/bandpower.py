@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from eegfm.backbones.build import BackboneInputError, InputPlan, prepare_input
+from eegfm.backbones.adapt import BackboneInputError, InputPlan, prepare_input
 
 logger = logging.getLogger(__name__)
 
