@@ -20,7 +20,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check -q)
 # torchaudio then falls back to the pure-Python ops braindecode uses
 # (filters, Resample, Spectrogram). On a CUDA torch the extension is kept.
 "${pip[@]}" install --no-deps torchaudio==2.11.0
-if "$venv/bin/python" -c "import sys, torch; sys.exit(torch.version.cuda is not None)"; then
+if "$venv/bin/python" -W ignore -c "import sys, torch; sys.exit(torch.version.cuda is not None)"; then
     ta_lib="$("$venv/bin/python" -c "import importlib.util, pathlib; print(pathlib.Path(importlib.util.find_spec('torchaudio').origin).parent / 'lib')")"
     rm -f "$ta_lib"/*.so
 fi

@@ -165,7 +165,7 @@ def simulate_raw(task: str, index: int, cfg: SyntheticSource):
     raw = mne.io.RawArray(data, info, verbose=False)
     raw.set_montage(MONTAGE_1020, verbose=False)
     # A fixed date keeps the EDF bytes reproducible (EDF needs a start date).
-    raw.set_meas_date(dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(days=index))
+    raw.set_meas_date(dt.datetime(2020, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=index))
     raw.set_annotations(
         mne.Annotations(onsets, TRIAL_S, [classes[k] for k in labels], orig_time=raw.info["meas_date"])
     )
