@@ -3,6 +3,7 @@
 import pytest
 
 from eegfm import atomic
+from eegfm.atomic import _umask
 
 
 def test_atomic_dir_publishes_on_success(tmp_path):
@@ -44,3 +45,11 @@ def test_atomic_file_keeps_old_content_on_failure(tmp_path):
         raise RuntimeError
     assert target.read_text().strip() == '{\n  "a": 1\n}'
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_outputs_follow_the_umask_not_mkstemp(tmp_path):
+    atomic.write_text(tmp_path / "f", "x")
+    with atomic.atomic_dir(tmp_path / "d"):
+        pass
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~_umask()
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~_umask()

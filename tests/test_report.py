@@ -40,7 +40,8 @@ def _metrics_record(dataset, model, fold, score, regime="probe"):
 def _pointer(dataset, model):
     return {
         "key": f"e-{dataset}-{model}", "store": f"/cache/{dataset}-{model}.zarr", "dataset": dataset,
-        "backbone": model, "windows_key": f"w-{dataset}", "fingerprint": {"name": model},
+        "backbone": model, "windows_key": f"w-{dataset}",
+        "fingerprint": {"name": model, "weights": "random-init:0" if model == "cbramod" else "sha256:" + "ab" * 32},
         "fingerprint_sha": f"f-{model}", "cache": "hit" if model == "bandpower" else "miss",
         "forward_passes": 0 if model == "bandpower" else 120, "dim": 64, "n_windows": 120,
         "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": [], "dropped": ["EOG1"]},
@@ -128,6 +129,8 @@ def test_html_is_self_contained(inputs, tmp_path):
     assert "c0ffee" * 4 in page and "scikit-learn" in page and "e-motor-cbramod" in page
     assert "<details><summary>Configuration</summary>" in page and "synthetic" in page
     assert "0.700 ± 0.100" in page
+    # a random init is said plainly, a checkpoint by its hash
+    assert "<b>random init</b> (seed 0)" in page and "sha256:abababab" in page
 
 
 def test_html_escapes_user_text(inputs, tmp_path):

@@ -26,6 +26,12 @@ def _tmp_sibling(path: Path, *, directory: bool) -> Path:
     return Path(name)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory that replaces ``path`` on success.
@@ -41,6 +47,7 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700
     if path.exists():
         old = _tmp_sibling(path, directory=True)
         old.rmdir()
@@ -61,6 +68,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    tmp.chmod(0o666 & ~_umask())  # mkstemp makes 0600; outputs are shared like any other file
     os.replace(tmp, path)
 
 

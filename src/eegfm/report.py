@@ -214,7 +214,8 @@ def scores_figure(table: pd.DataFrame, primary_metric: str) -> bytes:
     axes[0].set_ylabel(METRIC_NAMES[primary_metric])
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    fig.suptitle(f"{METRIC_NAMES[primary_metric]} on held-out subjects (bar: mean ± std over folds)", fontsize=10)
+    # short enough for a single narrow panel; the report's caption explains bars and points
+    fig.suptitle(f"{METRIC_NAMES[primary_metric]} on held-out subjects", fontsize=10)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
     return buffer.getvalue()
@@ -330,9 +331,11 @@ def _value_html(value: Any) -> str:
 def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
     if not pointers:
         return '<p class="muted">No frozen embeddings in this report.</p>'
-    header = ["dataset", "backbone", "embedding key", "cache", "forward passes", "windows", "dim", "fingerprint"]
+    header = ["dataset", "backbone", "weights", "embedding key", "cache", "forward passes", "windows", "dim",
+              "fingerprint"]
     rows = [
-        [_e(p.get("dataset")), _e(p.get("backbone")), f"<code>{_e(str(p.get('key', ''))[:16])}</code>",
+        [_e(p.get("dataset")), _e(p.get("backbone")), _weights_html(p),
+         f"<code>{_e(str(p.get('key', ''))[:16])}</code>",
          _e(p.get("cache")), _num(p.get("forward_passes"), 0), _num(p.get("n_windows"), 0), _num(p.get("dim"), 0),
          f"<code>{_e(str(p.get('fingerprint_sha', ''))[:16])}</code>"]
         for p in pointers
@@ -349,6 +352,16 @@ def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
             fingerprint = json.dumps(p["fingerprint"], indent=2, sort_keys=True, default=str)
             parts.append(f"<details><summary>backbone fingerprint</summary><pre>{_e(fingerprint)}</pre></details>")
     return "".join(parts)
+
+
+def _weights_html(pointer: dict[str, Any]) -> str:
+    """Where a backbone's weights came from: a random init is said plainly, a checkpoint by its hash."""
+    weights = str((pointer.get("fingerprint") or {}).get("weights", ""))
+    if weights.startswith("random-init"):
+        return f"<b>random init</b> (seed {_e(weights.split(':', 1)[-1])})"
+    if weights.startswith("sha256"):
+        return f"<code>{_e(weights[:23])}</code>"
+    return _e(weights or "-")
 
 
 def _provenance_html(table: pd.DataFrame, pointers: list[dict], config_hash: str) -> str:
