@@ -1,27 +1,61 @@
 """Input adaptation: how a dataset's windows are fed to one backbone.
 
-:func:`plan_input` decides resampling, channels and scaling from the windows
-store summary alone (cheap, torch-free, so a cache lookup never builds a
-model) and refuses window lengths the model cannot take, naming the config
-key to change. :func:`prepare_input` applies the plan to a batch.
+:func:`plan_input` decides everything from the windows store summary alone
+(cheap and torch-free, so a cache lookup never builds a model):
+
+1. **channels** — recorded names are cleaned up to canonical 10-05 spellings
+   (:mod:`eegfm.backbones.channels`) and mapped onto what the backbone
+   expects (any channels, a vocabulary, or a bipolar montage) as one
+   (C_out x C_in) matrix; missing channels follow
+   ``backbones[].missing_channels``;
+2. **sampling rate** — polyphase resampling to the backbone's native rate;
+3. **length** — a window the backbone cannot take is an error unless
+   ``backbones[].length_policy`` is ``'crop'`` (keep the start, drop the
+   tail) or ``'pad'`` (zeros appended at the end);
+4. **unit** — volts times the backbone's ``scale``, then its ``input_norm``.
+
+:func:`prepare_input` applies a plan to a batch in that order. What the plan
+did is :meth:`InputPlan.record`, which enters the backbone fingerprint (so a
+different adaptation is a different cache key), the embedding store's attrs
+and the report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from eegfm.backbones.channels import (
+    STANDARD_MONTAGE,
+    ChannelError,
+    ChannelMapping,
+    InterpolationError,
+    MissingChannelsError,
+    canonical_names,
+    map_channels,
+    template_position,
+)
 from eegfm.backbones.registry import BackboneSpec
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eegfm.config import Backbone
+
+logger = logging.getLogger(__name__)
+
+MISSING_KEY = "backbones[].missing_channels"
+ALIASES_KEY = "backbones[].channel_aliases"
+LENGTH_KEY = "backbones[].length_policy"
 
 
 class BackboneInputError(ValueError):
     """Windows or settings a backbone cannot take; the message says what to change."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class InputPlan:
     """How windows are adapted to a backbone (recorded in the store and the report).
 
@@ -30,15 +64,26 @@ class InputPlan:
     sfreq_in, sfreq_out
         Sampling rate of the windows and of the model input (Hz).
     n_times_in, n_times_out
-        Samples per window before and after resampling.
+        Samples per window as stored, and as fed to the model (after
+        resampling and any crop/pad).
     ch_names
-        Channels fed to the model, in order.
+        The model's input channels, in order (canonical names; bipolar
+        derivations are named ``'anode-cathode'``).
     scale
         Factor from volts to the model's input unit.
     positions
-        Channel positions (metres, head frame) by name, when the store has them.
+        Positions (metres, head frame) of model channels by name, when known:
+        the store's, else MNE's template (see ``template_positions`` in the record).
     input_norm
         Per-window normalisation after scaling (see :class:`BackboneSpec`).
+    ch_names_in
+        The windows store's channel names (columns of ``channel_matrix``).
+    mapping
+        The channel mapping; ``mapping.matrix`` is (len(ch_names), len(ch_names_in)).
+    aliased
+        ``{stored name: canonical name}`` for every renamed channel.
+    n_times_resampled
+        Samples per window after resampling, before crop/pad.
     """
 
     sfreq_in: float
@@ -49,41 +94,85 @@ class InputPlan:
     scale: float
     positions: dict[str, list[float]] | None = None
     input_norm: str = "none"
+    ch_names_in: list[str] = field(default_factory=list)
+    mapping: ChannelMapping | None = None
+    aliased: dict[str, str] = field(default_factory=dict)
+    n_times_resampled: int | None = None
+    template_positions: list[str] = field(default_factory=list)
 
     @property
     def resampled(self) -> bool:
         """Whether windows are resampled."""
         return self.sfreq_in != self.sfreq_out
 
+    @property
+    def channel_matrix(self) -> np.ndarray | None:
+        """(C_out, C_in) map from stored to model channels; ``None`` when channels pass through as stored."""
+        if self.mapping is None or self.mapping.is_identity:
+            return None
+        return self.mapping.matrix
+
+    @property
+    def cropped_to(self) -> int | None:
+        """Model-rate samples kept from the start of each window, when cropped."""
+        n = self.n_times_resampled
+        return self.n_times_out if n is not None and self.n_times_out < n else None
+
+    @property
+    def padded_to(self) -> int | None:
+        """Model-rate length after appending zeros, when padded."""
+        n = self.n_times_resampled
+        return self.n_times_out if n is not None and self.n_times_out > n else None
+
     def record(self) -> dict[str, Any]:
-        """The adaptation record stored with the embeddings and shown in the report."""
+        """The adaptation record stored with the embeddings and shown in the report.
+
+        Every key is always present (empty list / ``None`` when it did not
+        apply), and only what changes the model input is in it — a policy
+        that had nothing to do leaves no trace, so it does not change the key.
+        """
+        m = self.mapping
         return {
             "resampled_from": self.sfreq_in,
             "resampled_to": self.sfreq_out,
             "n_times_in": self.n_times_in,
             "n_times_out": self.n_times_out,
-            "mapped": list(self.ch_names),  # passed through, in store order
-            "aliased": {},
-            "zero_filled": [],
-            "interpolated": [],
-            "dropped": [],
+            "cropped_to": self.cropped_to,
+            "padded_to": self.padded_to,
+            "channels": list(self.ch_names),
+            "mapped": list(m.mapped) if m else list(self.ch_names),
+            "aliased": dict(self.aliased),
+            "bipolar": list(m.bipolar) if m else [],
+            "interpolated": list(m.interpolated) if m else [],
+            "zero_filled": list(m.zero_filled) if m else [],
+            "projected": list(m.projected) if m else [],
+            "dropped": list(m.dropped) if m else [],
+            "projection": m.projection if m else None,
+            "interpolation": dict(m.interpolation) if m and m.interpolation else None,
+            "template_positions": list(self.template_positions),
             "scale": self.scale,
             "input_norm": self.input_norm,
         }
 
 
-def plan_input(spec: BackboneSpec, info: dict[str, Any], *, dataset: str | None = None) -> InputPlan:
+def plan_input(
+    spec: BackboneSpec, info: dict[str, Any], *, dataset: str | None = None, cfg: Backbone | None = None
+) -> InputPlan:
     """Plan how the windows described by ``info`` are fed to ``spec``'s model.
 
     Parameters
     ----------
     spec
-        The backbone's registry entry.
+        The backbone's registry entry (channel vocabulary/montage, native
+        rate, valid lengths, scale).
     info
         The windows store summary (``windows.json``): ``sfreq``, ``n_times``,
-        ``ch_names``, ``units`` and optional ``positions``.
+        ``ch_names``, ``units`` and optional ``positions`` (m, head frame).
     dataset
-        Dataset name, only to name the config key in error messages.
+        Dataset name, only to name config keys in error messages.
+    cfg
+        The config's backbone entry: ``missing_channels``,
+        ``channel_aliases`` and ``length_policy`` (defaults when ``None``).
 
     Returns
     -------
@@ -92,31 +181,113 @@ def plan_input(spec: BackboneSpec, info: dict[str, Any], *, dataset: str | None 
     Raises
     ------
     BackboneInputError
-        If the window length does not fit the model after resampling (never
-        padded or cropped silently); the message gives the lengths in seconds
-        the backbone accepts and the config key to change.
+        Missing channels under policy ``'error'`` (naming them, the available
+        channels and the config key), channels that cannot be interpolated,
+        duplicate names after cleanup, or a window length that does not fit
+        under the length policy (giving the lengths in seconds that do).
     """
+    missing = cfg.missing_channels if cfg is not None else "error"
+    aliases = dict(cfg.channel_aliases) if cfg is not None else {}
+    length_policy = cfg.length_policy if cfg is not None else "error"
     units = info.get("units", "V")
     if units != "V":
-        raise BackboneInputError(f"windows are in '{units}', expected volts ('V'); the scale to model units assumes volts")
+        raise BackboneInputError(
+            f"windows are in '{units}', expected volts ('V'); the scale to model units assumes volts"
+        )
     sfreq_in, n_in = float(info["sfreq"]), int(info["n_times"])
     sfreq_out = float(spec.sfreq) if spec.sfreq else sfreq_in
-    n_out = _resampled_length(spec, n_in, sfreq_in, sfreq_out, dataset)
-    _check_length(spec, n_in, sfreq_in, n_out, sfreq_out, dataset)
-    ch_names = list(info["ch_names"])
-    positions = info.get("positions") or None
-    if positions:
-        positions = {name: [float(v) for v in positions[name]] for name in ch_names if name in positions} or None
+    n_res = _resampled_length(spec, n_in, sfreq_in, sfreq_out, dataset)
+    n_out = _fit_length(spec, n_in, sfreq_in, n_res, sfreq_out, dataset, length_policy)
+    ch_in = list(info["ch_names"])
+    mapping, aliased, store_pos = _map(spec, ch_in, info.get("positions") or {}, aliases, missing, dataset)
+    positions, from_template = _model_positions(mapping, store_pos)
     return InputPlan(
         sfreq_in=sfreq_in,
         sfreq_out=sfreq_out,
         n_times_in=n_in,
         n_times_out=n_out,
-        ch_names=ch_names,
+        ch_names=list(mapping.names_out),
         scale=float(spec.scale),
         positions=positions,
         input_norm=spec.input_norm,
+        ch_names_in=ch_in,
+        mapping=mapping,
+        aliased=aliased,
+        n_times_resampled=n_res,
+        template_positions=from_template,
     )
+
+
+# ----------------------------------------------------------------------------- channels
+
+
+def _map(spec, ch_in, raw_positions, aliases, missing, dataset) -> tuple[ChannelMapping, dict, dict]:
+    """Clean names, then map them onto the spec's channels; errors name the config keys."""
+    upper_in = {c.upper() for c in ch_in}
+    unused = [a for a in aliases if a not in ch_in and a.upper() not in upper_in]
+    if unused:
+        logger.warning("%s: channel_aliases for channels the windows do not have: %s", spec.name, ", ".join(unused))
+    try:
+        names, aliased = canonical_names(ch_in, aliases)
+    except ChannelError as err:
+        raise BackboneInputError(f"backbone '{spec.name}', {_where(dataset)}: {err}") from err
+    store_pos = {
+        name: [float(v) for v in raw_positions[raw]]
+        for raw, name in zip(ch_in, names, strict=True)
+        if raw in raw_positions and raw_positions[raw] is not None and np.all(np.isfinite(raw_positions[raw]))
+    }
+    try:
+        mapping = map_channels(
+            names, store_pos, vocabulary=spec.channel_vocabulary, subset=spec.vocabulary_subset,
+            montage=spec.bipolar_montage, missing=missing,
+        )  # fmt: skip
+    except MissingChannelsError as err:
+        raise BackboneInputError(_missing_message(spec, err, ch_in, names, dataset)) from err
+    except InterpolationError as err:
+        raise BackboneInputError(
+            f"backbone '{spec.name}', {_where(dataset)}: {err}. Set {MISSING_KEY} to 'zero' or "
+            f"'project' instead, or rename channels with {ALIASES_KEY}"
+        ) from err
+    except ChannelError as err:
+        raise BackboneInputError(
+            f"backbone '{spec.name}', {_where(dataset)}: {err}; rename channels with {ALIASES_KEY}"
+        ) from err
+    return mapping, aliased, store_pos
+
+
+def _missing_message(spec, err: MissingChannelsError, ch_in, names, dataset) -> str:
+    needed = ""
+    if err.needed_for:
+        needed = " (needed for " + "; ".join(f"{e}: {', '.join(d)}" for e, d in err.needed_for.items()) + ")"
+    available = ", ".join(n if n == raw else f"{n} ({raw})" for raw, n in zip(ch_in, names, strict=True))
+    what = "bipolar derivations" if spec.bipolar_montage else "channels"
+    return (
+        f"backbone '{spec.name}' expects {what} that {_where(dataset)} lack{'' if dataset is None else 's'}: missing "
+        f"{', '.join(err.missing)}{needed}. Available channels: {available}. Set {MISSING_KEY} to 'zero', "
+        f"'interpolate' (spherical spline from positions) or 'project' (allowed: error, zero, interpolate, "
+        f"project; default error), or rename recorded channels with {ALIASES_KEY}"
+    )
+
+
+def _where(dataset: str | None) -> str:
+    return f"dataset '{dataset}'" if dataset else "the windows"
+
+
+def _model_positions(mapping: ChannelMapping, store_pos: dict) -> tuple[dict[str, list[float]] | None, list[str]]:
+    """Model channel positions: the store's, else the template's (bipolar channels have none)."""
+    positions, from_template = {}, []
+    for name in mapping.names_out:
+        if name in store_pos:
+            positions[name] = store_pos[name]
+        elif (pos := template_position(name)) is not None:
+            positions[name] = pos
+            from_template.append(name)
+    if from_template:
+        logger.info("positions from MNE's %s template for: %s", STANDARD_MONTAGE, ", ".join(from_template))
+    return positions or None, from_template
+
+
+# ----------------------------------------------------------------------------- length
 
 
 def _length_key(dataset: str | None) -> str:
@@ -130,56 +301,168 @@ def _resampled_length(spec: BackboneSpec, n_in: int, sfreq_in: float, sfreq_out:
         raise BackboneInputError(
             f"backbone '{spec.name}' runs at {sfreq_out:g} Hz, but windows of {n_in} samples at {sfreq_in:g} Hz "
             f"({n_in / sfreq_in:g} s) resample to {float(exact):.3f} samples, not a whole number; set "
-            f"{_length_key(dataset)} so that length_s x {sfreq_out:g} is an integer"
+            f"{_length_key(dataset)} so that length_s x {sfreq_out:g} is an integer ({LENGTH_KEY} cannot help here)"
         )
     return int(exact)
 
 
-def _check_length(
-    spec: BackboneSpec, n_in: int, sfreq_in: float, n_out: int, sfreq_out: float, dataset: str | None
-) -> None:
+def _n_max(spec: BackboneSpec) -> int | None:
+    return getattr(spec, "n_times_max", None)  # a model's longest input (e.g. a positional table)
+
+
+def _valid(spec: BackboneSpec, n: int) -> bool:
+    if spec.n_times_fixed is not None:
+        return n == spec.n_times_fixed
+    n_max = _n_max(spec)
+    too_long = n_max is not None and n > n_max
+    return n >= max(spec.n_times_min, 1) and n % spec.n_times_multiple == 0 and not too_long
+
+
+def _crop_target(spec: BackboneSpec, n: int) -> int | None:
+    """The longest valid length <= n (None if there is none)."""
+    if spec.n_times_fixed is not None:
+        return spec.n_times_fixed if spec.n_times_fixed <= n else None
+    m, n_max = spec.n_times_multiple, _n_max(spec)
+    k = (min(n, n_max if n_max is not None else n) // m) * m
+    return k if k >= max(spec.n_times_min, 1) else None
+
+
+def _pad_target(spec: BackboneSpec, n: int) -> int | None:
+    """The shortest valid length >= n (None if there is none)."""
+    if spec.n_times_fixed is not None:
+        return spec.n_times_fixed if spec.n_times_fixed >= n else None
+    m, n_max = spec.n_times_multiple, _n_max(spec)
+    k = -(-max(n, spec.n_times_min, 1) // m) * m
+    return k if n_max is None or k <= n_max else None
+
+
+def _fit_length(spec, n_in, sfreq_in, n_out, sfreq_out, dataset, policy) -> int:
+    """``n_out`` if the backbone takes it, else the crop/pad target the policy allows; else an error."""
+    if _valid(spec, n_out):
+        return n_out
+    crop, pad = _crop_target(spec, n_out), _pad_target(spec, n_out)
+    target = {"crop": crop, "pad": pad}.get(policy)
+    if target is not None:
+        done = {"crop": "cropped", "pad": "padded"}[policy]
+        logger.info("%s: windows %s from %d to %d samples (%s)", spec.name, done, n_out, target, LENGTH_KEY)
+        return target
+    if policy in ("crop", "pad"):
+        other, other_target = ("pad", pad) if policy == "crop" else ("crop", crop)
+        tail = f"; {LENGTH_KEY} '{policy}' cannot reach a length it takes"
+        tail += f" ('{other}' would give {other_target / sfreq_out:g} s)" if other_target else ""
+    else:
+        options = [f"'{p}' (to {t / sfreq_out:g} s)" for p, t in (("crop", crop), ("pad", pad)) if t is not None]
+        tail = f", or set {LENGTH_KEY} to {' or '.join(options)}" if options else ""
+        tail += " (windows are never cropped or padded silently)"
+    raise BackboneInputError(_length_message(spec, n_in, sfreq_in, n_out, sfreq_out, dataset) + tail)
+
+
+def _length_message(spec, n_in, sfreq_in, n_out, sfreq_out, dataset) -> str:
     have = f"the windows are {n_in / sfreq_in:g} s ({n_in} samples at {sfreq_in:g} Hz, {n_out} at {sfreq_out:g} Hz)"
     key = _length_key(dataset)
-    if spec.n_times_fixed is not None and n_out != spec.n_times_fixed:
+    if spec.n_times_fixed is not None:
         need_s = spec.n_times_fixed / sfreq_out
-        raise BackboneInputError(
+        return (
             f"backbone '{spec.name}' needs windows of exactly {need_s:g} s ({spec.n_times_fixed} samples at "
             f"{sfreq_out:g} Hz); {have}. Set {key}: {need_s:g}"
         )
     if n_out < spec.n_times_min:
         need_s = spec.n_times_min / sfreq_out
-        raise BackboneInputError(
+        return (
             f"backbone '{spec.name}' needs windows of at least {need_s:g} s ({spec.n_times_min} samples at "
             f"{sfreq_out:g} Hz); {have}. Set {key} to {need_s:g} or more"
         )
-    m = spec.n_times_multiple
-    if n_out % m:
-        step = m / sfreq_out
-        lower, upper = (n_out // m) * m / sfreq_out, (n_out // m + 1) * m / sfreq_out
-        options = f"{lower:g} or {upper:g}" if lower > 0 else f"{upper:g}"
-        raise BackboneInputError(
-            f"backbone '{spec.name}' needs windows whose length is a multiple of {step:g} s ({m} samples at "
-            f"{sfreq_out:g} Hz); {have}. Set {key} to {options} (windows are never padded or cropped silently)"
+    n_max = _n_max(spec)
+    if n_max is not None and n_out > n_max:
+        need_s = n_max / sfreq_out
+        return (
+            f"backbone '{spec.name}' takes windows of at most {need_s:g} s ({n_max} samples at {sfreq_out:g} Hz); "
+            f"{have}. Set {key} to {need_s:g} or less"
         )
+    m = spec.n_times_multiple
+    lower, upper = (n_out // m) * m / sfreq_out, (n_out // m + 1) * m / sfreq_out
+    options = f"{lower:g} or {upper:g}" if lower > 0 else f"{upper:g}"
+    return (
+        f"backbone '{spec.name}' needs windows whose length is a multiple of {m / sfreq_out:g} s ({m} samples at "
+        f"{sfreq_out:g} Hz); {have}. Set {key} to {options}"
+    )
 
 
-def prepare_input(X: np.ndarray, plan: InputPlan, dtype: Any = np.float32) -> np.ndarray:
-    """Resample (polyphase), scale and normalise windows in volts to the model's input.
+# ----------------------------------------------------------------------------- applying a plan
+
+
+def prepare_input(X: np.ndarray, plan: InputPlan, dtype: Any = np.float32, *, channels: bool = True) -> np.ndarray:
+    """Map channels, resample (polyphase), crop/pad, scale and normalise windows in volts.
 
     Each window is processed independently, so the result does not depend on
     how windows are batched.
+
+    Parameters
+    ----------
+    X
+        Windows (batch, stored channels, stored samples) in volts.
+    plan
+        The input plan.
+    dtype
+        Output dtype (computation is float64).
+    channels
+        ``False`` skips the channel matrix *and* ``input_norm`` and returns the
+        stored channels resampled, cropped/padded and scaled: for fine-tuning
+        with a trainable :class:`~eegfm.backbones.channels.ChannelProjection`,
+        which must be followed by :func:`normalize_input`. Channel mixing is
+        linear and per-sample, so it commutes with every step but the norm.
+
+    Returns
+    -------
+    np.ndarray
+        (batch, len(plan.ch_names), plan.n_times_out), or with the stored
+        channels when ``channels=False``.
     """
     X = np.asarray(X)
-    expected = (len(plan.ch_names), plan.n_times_in)
+    expected = (len(plan.ch_names_in or plan.ch_names), plan.n_times_in)
     if X.ndim != 3 or X.shape[1:] != expected:
         raise ValueError(f"windows of shape {X.shape} do not match the plan (batch, {expected[0]}, {expected[1]})")
     x = X.astype(np.float64)
+    if channels and plan.channel_matrix is not None:
+        x = plan.channel_matrix @ x  # (C_out, C_in) @ (B, C_in, T): channels first, fewer to resample
     if plan.resampled:
         from mne.filter import resample
 
         x = resample(x, up=plan.sfreq_out, down=plan.sfreq_in, method="polyphase", verbose="error")
+    x = _to_length(x, plan.n_times_out)
     x *= plan.scale
-    if plan.input_norm == "channel_q95":
-        x /= np.quantile(np.abs(x), 0.95, axis=-1, method="linear", keepdims=True) + 1e-8
+    if channels:
+        x = normalize_input(x, plan.input_norm)
     return x.astype(dtype)
 
+
+def _to_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Keep the first ``n`` samples, or append zeros up to ``n`` (crop/pad are start-aligned)."""
+    if x.shape[-1] > n:
+        return x[..., :n]
+    if x.shape[-1] < n:
+        return np.concatenate([x, np.zeros((*x.shape[:-1], n - x.shape[-1]), dtype=x.dtype)], axis=-1)
+    return x
+
+
+def normalize_input(x: np.ndarray, input_norm: str) -> np.ndarray:
+    """Apply a spec's per-window ``input_norm`` to scaled windows (batch, channels, samples).
+
+    ``'channel_q95'`` divides each channel by its 95th percentile of absolute
+    amplitude + 1e-8 (BIOT's loaders); ``'window_minmax'`` maps each window,
+    over all channels, to [-1, 1] (BENDR's dn3 pipeline);
+    ``'channel_zscore_clip15'`` z-scores each channel and clips at ±15 (REVE);
+    ``'none'`` returns ``x`` unchanged. Every norm is per window, so results do
+    not depend on batching.
+    """
+    if input_norm == "channel_q95":
+        return x / (np.quantile(np.abs(x), 0.95, axis=-1, method="linear", keepdims=True) + 1e-8)
+    if input_norm == "window_minmax":
+        low, high = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
+        return 2 * (x - low) / np.maximum(high - low, 1e-8) - 1
+    if input_norm == "channel_zscore_clip15":
+        z = (x - x.mean(axis=-1, keepdims=True)) / (x.std(axis=-1, keepdims=True) + 1e-8)
+        return np.clip(z, -15, 15)
+    if input_norm != "none":
+        raise ValueError(f"unknown input_norm '{input_norm}'")
+    return x
