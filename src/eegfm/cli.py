@@ -59,27 +59,136 @@ def render_keys_table() -> str:
     return "\n".join(lines)
 
 
-def backbones_table() -> str:
-    """The backbone registry as a plain-text table."""
-    from eegfm.backbones.registry import REGISTRY
+BACKBONE_COLUMNS = ("name", "class", "params", "sfreq", "window", "channels", "dim", "pretrained", "offline")
 
-    header = ("name", "kind", "class", "sfreq", "window", "channels", "pretrained", "offline")
-    rows = [
-        (
-            spec.name,
-            spec.kind,
-            spec.model_class or "-",
-            f"{spec.sfreq:g}" if spec.sfreq else "any",
-            f"={spec.n_times_fixed}" if spec.n_times_fixed else f"x{spec.n_times_multiple}",
-            spec.channels,
-            spec.pretrained_source or "-",
-            "yes" if spec.offline is None else f"no: {spec.offline}",
-        )
-        for spec in REGISTRY.values()
-    ]
+#: What eegfm supplies offline for a class that downloads a file at construction.
+_ASSET_NOTES = {
+    "reve_positions": "yes (position bank: a local reve_positions.json, else MNE's template)",
+    "steegformer_channels": "yes (pretrained weights need steegformer_channels.json beside them)",
+}
+
+
+def backbone_size(spec, fast: bool = False) -> dict[str, str]:
+    """``params`` (without the classification head) and embedding ``dim`` of a backbone, as table cells.
+
+    Neural backbones are built and run at their nominal input (19 channels,
+    native rate, ``nominal_seconds``; see :func:`eegfm.backbones.build.describe`)
+    unless ``fast``; non-neural ones have no parameters and an input-dependent size.
+    """
+    if fast or spec.kind != "braindecode" or spec.offline:
+        return {"params": "-", "dim": "-"}
+    from eegfm.backbones.build import BackboneInputError, BackboneWeightsError, describe
+
+    try:
+        size = describe(spec)
+    except (BackboneInputError, BackboneWeightsError, RuntimeError) as err:  # one broken entry: say so, list the rest
+        print(f"eegfm backbones: {spec.name}: {err}", file=sys.stderr)
+        return {"params": "error", "dim": "error"}
+    return {"params": _count(size["params"]), "dim": str(size["dim"])}
+
+
+def _count(n: int) -> str:
+    """``4924000`` -> ``4.92M``."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return str(n)
+
+
+def backbone_row(spec, fast: bool = False) -> tuple[str, ...]:
+    """One row of :func:`backbones_table`, in :data:`BACKBONE_COLUMNS` order."""
+    size = backbone_size(spec, fast)
+    offline = _ASSET_NOTES.get(spec.asset, "yes") if spec.offline is None else f"no: {spec.offline}"
+    return (
+        spec.name,
+        spec.model_class or spec.kind,
+        size["params"],
+        f"{spec.sfreq:g}" if spec.sfreq else "any",
+        spec.length_rule(with_rate=False),
+        spec.channels,
+        size["dim"],
+        spec.pretrained_source or "-",
+        offline,
+    )
+
+
+def backbones_table(names: list[str] | None = None, fast: bool = False, progress=None) -> str:
+    """The backbone registry as a plain-text table.
+
+    Parameters
+    ----------
+    names
+        Registry names to list (default: all, in registry order).
+    fast
+        Skip building the models (parameters and dimensions shown as ``-``).
+    progress
+        Called with each backbone name before its row is made (building one
+        can take seconds).
+    """
+    from eegfm.backbones.registry import REGISTRY, get_spec
+
+    specs = [get_spec(n) for n in names] if names else list(REGISTRY.values())
+    rows = []
+    for spec in specs:
+        if progress is not None:
+            progress(spec.name)
+        rows.append(backbone_row(spec, fast))
+    header = BACKBONE_COLUMNS
     widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
     lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip() for row in (header, *rows)]
     return "\n".join(lines)
+
+
+def _add_prefetch_parser(sub) -> None:
+    prefetch = sub.add_parser(
+        "prefetch",
+        help="download the pretrained weights a config needs into a local folder (needs internet)",
+        description="Fetch the braindecode/* Hugging Face repos of the config's backbones into "
+        "<dest>/<org>/<repo>/ and print the weights: line for each; copy <dest> to offline machines.",
+    )
+    prefetch.add_argument("--configfile", default="config/config.yaml", help="config YAML (default: %(default)s)")
+    prefetch.add_argument("--dest", required=True, help="local folder for the weights, e.g. models/")
+    prefetch.add_argument("--source", help="copy from this folder laid out like the hub (<org>/<repo>/) instead of downloading")
+    prefetch.add_argument("--repo", action="append", default=[], help="extra repo id to fetch (repeatable)")
+    prefetch.add_argument("--revision", help="hub branch, tag or commit (default: main)")
+    prefetch.add_argument("--allow-any-org", action="store_true", help="also fetch repos outside braindecode/")
+    prefetch.add_argument("--force", action="store_true", help="fetch again even if the folder exists")
+
+
+def _prefetch(args) -> int:
+    import logging
+
+    from eegfm.config import ConfigError, load_config
+    from eegfm.prefetch import PrefetchError, prefetch
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    try:
+        config = load_config(yaml.safe_load(Path(args.configfile).read_text()))
+        prefetch(
+            config, args.dest, source=args.source, repos=args.repo, allow_any_org=args.allow_any_org,
+            revision=args.revision, force=args.force,
+        )  # fmt: skip
+    except (ConfigError, PrefetchError) as err:
+        print(f"eegfm prefetch: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _backbones(args) -> int:
+    from eegfm.backbones.registry import REGISTRY
+
+    unknown = [n for n in args.names if n not in REGISTRY]
+    if unknown:
+        print(f"eegfm backbones: unknown backbone(s) {', '.join(unknown)}; registered: {', '.join(REGISTRY)}",
+              file=sys.stderr)  # fmt: skip
+        return 2
+
+    def progress(name: str) -> None:
+        if not args.fast:
+            print(f"building {name} ...", file=sys.stderr, flush=True)
+
+    print(backbones_table(args.names or None, fast=args.fast, progress=progress))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,9 +196,17 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     schema = sub.add_parser("schema", help="print (or --write) the config JSON Schema")
     schema.add_argument("--write", action="store_true", help=f"write it to {SCHEMA_PATH}")
-    sub.add_parser("backbones", help="list the backbone registry")
+    backbones = sub.add_parser(
+        "backbones",
+        help="list the backbone registry",
+        description="Build every neural backbone at its nominal input (19 channels, native rate) to count its "
+        "parameters (without the classification head) and embedding size; tens of seconds on a CPU.",
+    )
+    backbones.add_argument("names", nargs="*", help="registry names to list (default: all)")
+    backbones.add_argument("--fast", action="store_true", help="do not build the models (params and dim shown as -)")
     keys = sub.add_parser("config-keys", help="print (or --write) every config key as a markdown table")
     keys.add_argument("--write", action="store_true", help=f"update the table in {CONFIG_README}")
+    _add_prefetch_parser(sub)
     args = parser.parse_args(argv)
 
     if args.command == "schema":
@@ -105,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             CONFIG_README.write_text(head + _KEYS_START + table + "\n" + _KEYS_END + rest.split(_KEYS_END)[1])
         else:
             print(table)
+    elif args.command == "prefetch":
+        return _prefetch(args)
     elif args.command == "backbones":
-        print(backbones_table())
+        return _backbones(args)
     return 0
 
 
