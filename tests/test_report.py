@@ -45,6 +45,7 @@ def _pointer(dataset, model):
         "fingerprint_sha": f"f-{model}", "cache": "hit" if model == "bandpower" else "miss",
         "forward_passes": 0 if model == "bandpower" else 120, "dim": 64, "n_windows": 120,
         "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": [], "dropped": ["EOG1"]},
+        "corpus_overlap": ["TUEG"] if model == "cbramod" else [],
     }
 
 
@@ -130,6 +131,7 @@ def test_html_is_self_contained(inputs, tmp_path):
     assert "<details><summary>Configuration</summary>" in page and "synthetic" in page
     assert "0.700 ± 0.100" in page
     # a random init is said plainly, a checkpoint by its hash
+    assert "was pretrained on TUEG" in page
     assert "<b>random init</b> (seed 0)" in page and "sha256:abababab" in page
 
 

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 POINTER_KEYS = (
     "key", "store", "dataset", "backbone", "windows_key", "fingerprint", "fingerprint_sha",
-    "cache", "forward_passes", "dim", "n_windows", "adaptation",
+    "cache", "forward_passes", "dim", "n_windows", "adaptation", "corpus_overlap",
 )  # fmt: skip
 _CHUNK_BYTES = 4 << 20  # ~4 MiB chunks of E, whatever the batch size
 
@@ -69,6 +69,7 @@ def embed(
     cache_dir: str,
     pointer_path: str,
     dataset: str,
+    corpus: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Embed a windows store with a frozen backbone, or reuse the cached store.
 
@@ -88,13 +89,16 @@ def embed(
         JSON file written (atomically) naming the store.
     dataset
         Dataset name, recorded in the pointer and used in error messages.
+    corpus
+        Public datasets the recordings come from (config ``corpus``); those
+        the backbone was pretrained on are warned about and recorded.
 
     Returns
     -------
     dict
         The pointer: ``key, store, dataset, backbone, windows_key,
         fingerprint, fingerprint_sha, cache ("hit"/"miss"), forward_passes
-        (this run), dim, n_windows, adaptation``.
+        (this run), dim, n_windows, adaptation, corpus_overlap``.
 
     Raises
     ------
@@ -105,7 +109,7 @@ def embed(
     """
     windows = open_windows(windows_dir)
     spec = get_spec(cfg.name)
-    plan = plan_input(spec, windows.info, dataset=dataset)
+    plan = plan_input(spec, windows.info, dataset=dataset, cfg=cfg)
     fp = fingerprint(spec, cfg, plan, seed)
     key = embedding_key(windows.key, fp)
     path = store_path(cache_dir, key)
@@ -129,9 +133,21 @@ def embed(
         "dim": attrs["dim"],
         "n_windows": attrs["n_windows"],
         "adaptation": plan.record(),
+        "corpus_overlap": corpus_overlap(corpus, spec.pretraining_corpus),
     }
+    if pointer["corpus_overlap"]:
+        logger.warning(
+            "embed %s/%s: the backbone's pretraining corpus includes %s; scores may be optimistic (the model "
+            "may have seen these recordings)", dataset, cfg.label, ", ".join(pointer["corpus_overlap"]),
+        )
     atomic.write_json(pointer_path, pointer)
     return pointer
+
+
+def corpus_overlap(corpus, pretraining_corpus) -> list[str]:
+    """The dataset names in ``corpus`` that a pretraining corpus entry names (case-insensitive)."""
+    entries = [entry.lower() for entry in pretraining_corpus]
+    return sorted({name for name in corpus if any(name.lower() in entry for entry in entries)})
 
 
 def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:

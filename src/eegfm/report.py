@@ -269,7 +269,7 @@ th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.best td{font-weight:600;background:#eef7ee}.muted{color:#777;font-size:.85em}
 code{font-size:.85em;background:#f6f6f6;padding:0 .2em}pre{background:#f6f6f6;padding:1rem;overflow:auto}
-img{max-width:100%;border:1px solid #eee}
+img{max-width:100%;border:1px solid #eee}.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.4rem .8rem}
 """
 
 
@@ -340,7 +340,14 @@ def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
          f"<code>{_e(str(p.get('fingerprint_sha', ''))[:16])}</code>"]
         for p in pointers
     ]
-    parts = [_table(header, rows), "<h3>Channel adaptation</h3>"]
+    parts = [_table(header, rows)]
+    for p in pointers:
+        if p.get("corpus_overlap"):
+            parts.append(
+                f'<p class="warn">⚠ {_e(p.get("backbone"))} was pretrained on {_e(", ".join(p["corpus_overlap"]))}, '
+                f"which {_e(p.get('dataset'))} comes from: its scores may be optimistic.</p>"
+            )
+    parts.append("<h3>Channel adaptation</h3>")
     for p in pointers:
         adaptation = p.get("adaptation") or {}
         parts.append(f"<p><b>{_e(p.get('dataset'))} · {_e(p.get('backbone'))}</b></p>")

@@ -27,6 +27,17 @@ DATASETS = sorted(CFG.datasets)
 BACKBONES = [b.label for b in CFG.backbones]
 CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
 
+# Pretrained weights that cannot fit their model stop the run here, before any
+# job; only in the main process (cluster jobs re-parse the workflow). A passed
+# check is remembered per file (path, size, mtime) under .snakemake/.
+if workflow.is_main_process and any(b.weights for b in CFG.backbones):
+    from eegfm.backbones.checkpoints import check_config_weights
+
+    try:
+        check_config_weights(CFG, cache_dir=Path(".snakemake") / "eegfm" / "weights-checked")
+    except ValueError as err:
+        raise ValueError(str(err)) from None
+
 
 wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),

@@ -14,6 +14,7 @@ rule embed:
         embedding=as_json(CFG.embedding),
         seed=CFG.seed,
         cache=CFG.cache,
+        corpus=lambda w: CFG.datasets[w.dataset].corpus,
     log:
         f"{LOGS}/embed/{{dataset}}/{{backbone}}.log",
     threads: CFG.embedding.threads

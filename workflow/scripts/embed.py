@@ -18,4 +18,5 @@ embed(
     cache_dir=params.cache,
     pointer_path=snakemake.output[0],  # noqa: F821
     dataset=snakemake.wildcards.dataset,  # noqa: F821
+    corpus=params.corpus,
 )
