@@ -119,3 +119,21 @@ def test_config_typo_fails_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "datasets.tiny.windows.lenght_s: unknown key" in out and "length_s" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_checkpoint_of_the_wrong_shape_fails_before_any_job(tmp_path):
+    import torch
+    from braindecode.models import CBraMod
+    from safetensors.torch import save_file
+
+    state = CBraMod(n_chans=19, n_times=800, sfreq=200, n_outputs=2).state_dict()
+    state.pop(next(k for k in state if k.endswith("proj_out.0.weight") or "patch_embedding" in k))
+    state["encoder.layers.0.linear1.weight"] = torch.zeros(3, 3)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "bad.safetensors"))
+    bad = tiny_config(tmp_path / "cache")
+    bad["backbones"] = [{"name": "cbramod", "weights": str(tmp_path / "bad.safetensors")}]
+    proc = snakemake(tmp_path, bad, "-n")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "missing keys" in out and "encoder.layers.0.linear1.weight (3, 3)" in out
+    assert not (tmp_path / "results").exists()
