@@ -16,7 +16,6 @@ eegfm makes (:func:`resolve_asset`); which one enters the fingerprint.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import logging
 import os
@@ -32,6 +31,7 @@ from eegfm.backbones.adapt import BackboneInputError, InputPlan, plan_input, pre
 from eegfm.backbones.checkpoints import BackboneWeightsError, folder_config, load_weights, weights_id
 from eegfm.backbones.registry import BackboneSpec
 from eegfm.hashing import canonical_json, sha256_file
+from eegfm.provenance import package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
     from eegfm.config import Backbone
@@ -288,13 +288,7 @@ def _library_versions(spec: BackboneSpec, plan: InputPlan) -> dict[str, str]:
         names = ["numpy", "scipy", "scikit-learn", "pyriemann"]
     if plan.resampled and spec.kind != "bandpower":
         names += ["mne", "scipy"]  # the polyphase resampler
-    out = {}
-    for name in names:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not-installed"
-    return out
+    return package_versions(names)
 
 
 def fingerprint(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed: int) -> dict[str, Any]:
