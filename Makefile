@@ -20,8 +20,9 @@ run: install  ## run the workflow on config/config.yaml and build the Snakemake 
 dry-run: install  ## what would run
 	$(SMK) -n
 
-lint: install
+lint: install  ## snakemake --lint and ruff (both also run as tests)
 	$(BIN)/snakemake --lint
+	$(BIN)/ruff check .
 
 test: install  ## the whole test suite, end-to-end workflow runs included
 	$(BIN)/python -m pytest
