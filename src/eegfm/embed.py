@@ -172,9 +172,15 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
     if not path.exists():
         raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed rule")
     group = zarr.open_group(str(path), mode="r")
+    stored_key = str(group.attrs.get("key"))
+    if stored_key != pointer["key"]:
+        raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; re-run embed")
     E = np.asarray(group["E"][:], dtype=np.float32)
-    if group.attrs.get("key") != pointer["key"] or E.shape != (pointer["n_windows"], pointer["dim"]):
-        raise ValueError(f"{pointer_path}: store {path} does not match the pointer; re-run the embed rule")
+    if E.shape != (pointer["n_windows"], pointer["dim"]):
+        raise ValueError(
+            f"{pointer_path}: store {path} holds {E.shape[0]} x {E.shape[1]} embeddings, the pointer says "
+            f"{pointer['n_windows']} x {pointer['dim']}; re-run the embed rule"
+        )
     return E, pointer
 
 

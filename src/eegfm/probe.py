@@ -382,25 +382,6 @@ def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str,
         )
 
 
-def _read_embeddings(pointer: dict, pointer_path: str, zarr) -> np.ndarray:
-    """``E`` of the store the pointer names, checked against the pointer's key and shape."""
-    store = Path(str(pointer["store"]))
-    if not store.exists():
-        raise FileNotFoundError(
-            f"{pointer_path}: embedding store {store} is gone (cache cleared?); re-run the embed rule"
-        )
-    group = zarr.open_group(str(store), mode="r")
-    E = group["E"][:]
-    stored_key = group.attrs.get("key")
-    if stored_key is not None and stored_key != pointer.get("key"):
-        raise ValueError(f"{pointer_path}: store {store} holds key {stored_key[:12]}, not the pointer's; re-run embed")
-    if pointer.get("n_windows") is not None and E.shape[0] != pointer["n_windows"]:
-        raise ValueError(
-            f"{pointer_path}: store has {E.shape[0]} rows, pointer says {pointer['n_windows']}; re-run embed"
-        )
-    return E
-
-
 def _select_fold(folds: dict, fold: int, folds_path: str) -> dict:
     for entry in folds["folds"]:
         if int(entry["fold"]) == int(fold):
@@ -447,9 +428,8 @@ def run_probe(
         When the pointer, the folds and the windows store disagree on the
         windows key (the message names the rule to re-run).
     """
-    import zarr
-
     from eegfm import atomic
+    from eegfm.embed import open_embeddings
     from eegfm.provenance import versions
     from eegfm.splits import load_folds
     from eegfm.windows_store import open_windows
@@ -462,7 +442,7 @@ def run_probe(
     folds = load_folds(folds_path)
     _check_keys(pointer, folds, windows.key, str(pointer_path), str(folds_path))
 
-    E = _read_embeddings(pointer, str(pointer_path), zarr)
+    E, _ = open_embeddings(str(pointer_path))
     predictions, result = fit_predict(E, windows.meta, _select_fold(folds, fold, str(folds_path)), cfg, seed)
     record = _json_safe(
         {
