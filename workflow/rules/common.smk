@@ -77,10 +77,10 @@ def n_folds(dataset):
         syn = ds.synthetic
         return syn.n_subjects if syn.task == "target" else syn.n_source_subjects
     from eegfm.recordings import find_recordings
+    from eegfm.splits import GROUP_COLUMNS
 
-    keys = {"subject": ("subject",), "session": ("subject", "session"), "run": ("subject", "session", "run")}
-    recs = find_recordings(ds)
-    return len({tuple(getattr(r, k) for k in keys[ds.cv.group_by]) for r in recs})
+    columns = GROUP_COLUMNS[ds.cv.group_by]
+    return len({tuple(getattr(r, c) for c in columns) for r in find_recordings(ds)})
 
 
 def probe_metrics():
