@@ -85,11 +85,8 @@ class WindowsStoreWriter:
         self._digest.update(X.tobytes())
 
     def abort(self) -> None:
-        """Discard everything written so far."""
-        try:
-            raise RuntimeError("aborted")
-        except RuntimeError as err:
-            self._zarr_ctx.__exit__(type(err), err, err.__traceback__)
+        """Discard everything written so far (the temporary store is removed)."""
+        self._zarr_ctx.__exit__(RuntimeError, RuntimeError("windows store aborted"), None)
 
     def close(self, *, positions: dict[str, list[float]] | None = None, settings: dict | None = None) -> dict:
         """Publish the store and return the ``windows.json`` summary.
