@@ -250,6 +250,12 @@ class Embedding(_Model):
         "cpu", description="Device for the forward pass; 'auto' takes CUDA when available."
     )
     threads: int = Field(2, ge=1, description="CPU threads of an embedding job (Snakemake threads).")
+    gpus: int = Field(
+        0,
+        ge=0,
+        description="GPUs an embedding job declares (Snakemake resource 'gpu'; sbatch --gpus on SLURM). "
+        "Device 'cuda' declares at least 1.",
+    )
 
 
 class Probe(_Model):
@@ -267,6 +273,108 @@ class Probe(_Model):
         "unset ones keep scikit-learn's defaults, except max_iter, raised for the iterative linear models.",
     )
     scale: bool = Field(True, description="Put a StandardScaler (fit on the training fold) before the estimator.")
+
+
+# ----------------------------------------------------------------------------- fine-tuning
+
+REGIMES = ("head", "lora", "qlora", "full", "lp-ft", "scratch")
+
+
+class Head(_Model):
+    """The trainable head put on the backbone's features."""
+
+    kind: Literal["linear", "mlp"] = Field("linear", description="'linear' or 'mlp' (one hidden layer, GELU).")
+    hidden: int = Field(128, ge=1, description="Hidden units of the 'mlp' head.")
+    dropout: float = Field(0.1, ge=0, lt=1, description="Dropout before the head's (last) linear layer.")
+    aggregation: Literal["mean", "first", "flatten", "grouped_mean"] = Field(
+        "mean",
+        description="How the backbone's token features become one vector: 'mean' over tokens, 'first' "
+        "(the CLS/first token), 'flatten' (all tokens concatenated) or 'grouped_mean' (mean over "
+        "tokens within each channel, channels concatenated; falls back to 'mean' without a channel axis).",
+    )
+
+
+class Lora(_Model):
+    """LoRA adapters (peft) for the 'lora' and 'qlora' regimes."""
+
+    r: int = Field(8, ge=1, description="Rank of the adapters.")
+    alpha: int = Field(16, ge=1, description="Scaling numerator (lora_alpha); the update is scaled by alpha/r.")
+    dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter input.")
+    targets: list[str] | None = Field(
+        None,
+        description="Module-name suffixes to adapt; null takes the registry's default for the backbone. "
+        "A target whose weight the model reads directly (e.g. Labram's qkv) is adapted through a "
+        "parametrization; a target no forward pass reaches is an error.",
+    )
+    quant_type: Literal["nf4", "fp4"] = Field("nf4", description="'qlora': 4-bit type of the frozen base weights.")
+
+
+class Optimisation(_Model):
+    """AdamW with warmup + cosine decay, early stopping on an inner validation split."""
+
+    max_epochs: int = Field(10, ge=1, description="Epochs at most.")
+    patience: int = Field(3, ge=1, description="Stop after this many epochs without a better validation loss.")
+    batch_size: int = Field(32, ge=2, description="Windows per optimisation step.")
+    lr_backbone: float = Field(1e-4, gt=0, description="Learning rate of backbone parameters (and adapters).")
+    lr_head: float = Field(1e-3, gt=0, description="Learning rate of the head.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_epochs: float = Field(1.0, ge=0, description="Linear warmup length in epochs, then cosine decay to 0.")
+    grad_clip: float | None = Field(1.0, gt=0, description="Clip the gradient norm to this value (null: no clipping).")
+    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.")
+    class_weight: Literal["balanced", "none"] = Field(
+        "balanced", description="'balanced' weights the loss by inverse class frequency of the training windows."
+    )
+    val_fraction: float = Field(
+        0.2,
+        gt=0,
+        lt=1,
+        description="Share of the training subjects (groups) held out for early stopping; never test subjects.",
+    )
+
+
+class Finetune(_Model):
+    """Per-fold training of a head, adapters or the whole backbone (one job per dataset x model x regime x fold)."""
+
+    backbones: list[str] = Field(
+        default=[],
+        description="Labels (id or name) of the backbones to train; empty trains none. Feature-only "
+        "baselines (bandpower, riemann) cannot be trained.",
+    )
+    regimes: list[Literal["head", "lora", "qlora", "full", "lp-ft", "scratch"]] = Field(
+        default=["scratch", "full"],
+        description="'head' (frozen backbone), 'lora', 'qlora' (4-bit base + LoRA), 'full', 'lp-ft' "
+        "(head first, then everything) and 'scratch' (random init, everything trains).",
+    )
+    head: Head = Field(default=Head(), description="The trainable head.")
+    lora: Lora = Field(default=Lora(), description="LoRA / QLoRA adapters.")
+    optim: Optimisation = Field(default=Optimisation(), description="Optimiser, schedule and early stopping.")
+    lp_epochs: int = Field(2, ge=1, description="'lp-ft': epochs training the head only before unfreezing everything.")
+    unfreeze_schedule: dict[int, float] | None = Field(
+        None,
+        description="Gradual unfreezing for 'full': {epoch: share of backbone blocks trainable, counted from "
+        "the top}, e.g. {0: 0.0, 2: 0.5, 4: 1.0}; null trains everything from the first epoch.",
+    )
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="'bf16' autocast where the device supports it; 'auto' takes bf16 on CUDA, fp32 on CPU."
+    )
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="'auto' takes cuda, then mps, then cpu."
+    )
+    threads: int = Field(2, ge=1, description="CPU threads of a training job (Snakemake threads).")
+    gpus: int = Field(0, ge=0, description="GPUs a training job declares (Snakemake resource 'gpu').")
+    mem_mb: int = Field(6000, ge=500, description="Memory a training job declares (Snakemake resource mem_mb).")
+    runtime: int = Field(120, ge=1, description="Minutes a training job declares (Snakemake resource runtime).")
+
+    @field_validator("unfreeze_schedule")
+    @classmethod
+    def _schedule_shares(cls, value: dict[int, float] | None) -> dict[int, float] | None:
+        if value is not None:
+            if not value or 0 not in value:
+                raise ValueError("needs an entry for epoch 0 (e.g. {0: 0.0, 2: 1.0})")
+            bad = {k: v for k, v in value.items() if not 0.0 <= v <= 1.0 or k < 0}
+            if bad:
+                raise ValueError(f"epochs must be >= 0 and shares in [0, 1]; got {bad}")
+        return value
 
 
 class Report(_Model):
@@ -298,6 +406,7 @@ class Config(_Model):
     )
     embedding: Embedding = Field(default=Embedding(), description="Embedding computation.")
     probe: Probe = Field(default=Probe(), description="Probe on frozen embeddings.")
+    finetune: Finetune = Field(default=Finetune(), description="Per-fold training regimes.")
     report: Report = Field(default=Report(), description="Report settings.")
 
     @field_validator("datasets")
@@ -320,6 +429,21 @@ class Config(_Model):
         if duplicated:
             raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
         return value
+
+    @model_validator(mode="after")
+    def _finetune_backbones_exist(self) -> Config:
+        labels = [b.label for b in self.backbones]
+        unknown = [name for name in self.finetune.backbones if name not in labels]
+        if unknown:
+            raise ValueError(
+                f"finetune.backbones: {unknown} not among the configured backbones; allowed: {', '.join(labels)}"
+            )
+        frozen_only = [
+            name for name in self.finetune.backbones if REGISTRY[self.backbone(name).name].kind != "braindecode"
+        ]
+        if frozen_only:
+            raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
+        return self
 
     def backbone(self, label: str) -> Backbone:
         """The backbone entry whose label is ``label``."""

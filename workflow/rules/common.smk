@@ -43,6 +43,7 @@ wildcard_constraints:
     dataset="|".join(map(re.escape, DATASETS)),
     backbone="|".join(map(re.escape, BACKBONES)),
     fold=r"\d+",
+    regime="|".join(map(re.escape, CFG.finetune.regimes)) or "none",
 
 
 def as_json(model, **kwargs):
@@ -90,6 +91,21 @@ def probe_metrics():
         for b in BACKBONES
         for f in range(n_folds(d))
     ]
+
+
+def finetune_fold_dirs():
+    """One folder per dataset x fine-tuned backbone x regime x fold."""
+    return [
+        f"{RES}/{d}/finetune/{b}/{r}/fold-{f}"
+        for d in DATASETS
+        for b in CFG.finetune.backbones
+        for r in CFG.finetune.regimes
+        for f in range(n_folds(d))
+    ]
+
+
+def probe_fold_dirs():
+    return [f"{RES}/{d}/probe/{b}/fold-{f}" for d in DATASETS for b in BACKBONES for f in range(n_folds(d))]
 
 
 def embedding_pointers():

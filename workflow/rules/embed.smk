@@ -21,7 +21,7 @@ rule embed:
     resources:
         mem_mb=6000,
         runtime=120,
-        gpu=1 if CFG.embedding.device == "cuda" else 0,
+        gpu=max(CFG.embedding.gpus, int(CFG.embedding.device == "cuda")),
     conda:
         "../../envs/torch.yaml"
     script:
