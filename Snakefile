@@ -1,4 +1,4 @@
-# eegfm: recordings -> windows -> splits -> embeddings -> probes -> report.
+# eegfm: recordings -> windows -> splits -> embeddings -> probes / fine-tuning -> report.
 # All science lives in src/eegfm; the rules only wire files together.
 from snakemake.utils import min_version
 
@@ -18,6 +18,7 @@ include: "workflow/rules/windows.smk"
 include: "workflow/rules/splits.smk"
 include: "workflow/rules/embed.smk"
 include: "workflow/rules/probe.smk"
+include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -25,3 +26,4 @@ rule all:
     default_target: True
     input:
         report_outputs(),
+        [f"{d}/metrics.json" for d in finetune_fold_dirs()],

@@ -390,15 +390,36 @@ def build_extractor(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed: in
         from eegfm.backbones.riemann import RiemannExtractor
 
         return RiemannExtractor(plan, kwargs)
+    features = build_feature_model(spec, cfg, plan, seed).eval().to(device)
+    return TorchExtractor(features, plan, device)
+
+
+def build_feature_model(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed: int, *, pretrained: bool = True):
+    """The braindecode model wrapped as a :class:`~eegfm.backbones.features.FeatureModel` (train mode).
+
+    Parameters
+    ----------
+    spec, cfg, plan, seed
+        As for :func:`fingerprint`.
+    pretrained
+        Load ``cfg.weights`` when set; ``False`` keeps the seeded random init
+        (the from-scratch baseline of fine-tuning).
+
+    Raises
+    ------
+    BackboneInputError, BackboneWeightsError
+        As :func:`build_extractor`.
+    """
+    if spec.kind != "braindecode":
+        raise BackboneInputError(f"backbone '{spec.name}' is a feature baseline, not a neural network")
     if spec.offline:
         raise BackboneInputError(f"backbone '{spec.name}' cannot be built offline: {spec.offline}")
-    model = _build_model(spec, kwargs, seed, asset=resolve_asset(spec, cfg))
-    if cfg.weights:
+    model = _build_model(spec, resolve_init_kwargs(spec, cfg, plan), seed, asset=resolve_asset(spec, cfg))
+    if cfg.weights and pretrained:
         load_weights(model, cfg.weights)
     from eegfm.backbones.features import FeatureModel
 
-    features = FeatureModel(model, spec, plan.ch_names).eval().to(device)
-    return TorchExtractor(features, plan, device)
+    return FeatureModel(model, spec, plan.ch_names)
 
 
 def _build_model(spec: BackboneSpec, kwargs: dict[str, Any], seed: int, asset: AssetSource | None = None):

@@ -387,8 +387,9 @@ _FOUNDATION_SPECS: tuple[BackboneSpec, ...] = (
         scale_note="µV / 100 (0.1 mV units, LaBraM's dataset preparation, github.com/935963004/LaBraM)",
         pooling="mean",  # patch tokens, as LaBraM's fine-tuning (use_mean_pooling)
         embedding_dim=200,
-        # qkv is computed with F.linear on qkv.weight: a LoRA wrapper on it gets no gradient.
-        lora_targets=("attn.proj", "mlp.0", "mlp.2"),
+        # qkv is computed with F.linear on qkv.weight, bypassing a peft wrapper: eegfm adapts it
+        # through a weight parametrization instead (eegfm.finetune.adapters).
+        lora_targets=("attn.qkv", "attn.proj", "mlp.0", "mlp.2"),
         pretraining_corpus=("TUEG", "SEED", "Siena Scalp EEG", "BCI Competition IV-1", "Grasp and Lift"),
         pretrained_source="braindecode/labram-pretrained",
     ),
@@ -490,8 +491,9 @@ _FOUNDATION_SPECS: tuple[BackboneSpec, ...] = (
         scale_note="µV / 100 ('pre-trained on EEG in microvolts scaled by 1/100', braindecode EEGDINO docstring)",
         pooling="mean",  # patch tokens, as EEG-DINO's fine-tuning head
         embedding_dim=200,
-        # qkv is computed with F.linear on qkv.weight: a LoRA wrapper on it gets no gradient.
-        lora_targets=("attn.proj", "mlp.fc1", "mlp.fc2"),
+        # qkv is computed with F.linear on qkv.weight, bypassing a peft wrapper: eegfm adapts it
+        # through a weight parametrization instead (eegfm.finetune.adapters).
+        lora_targets=("attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"),
         pretrained_source="braindecode/eegdino-small-pretrained",
     ),
     BackboneSpec(

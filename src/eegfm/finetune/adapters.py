@@ -1,0 +1,186 @@
+"""LoRA adapters (peft) and 4-bit base weights (bitsandbytes) on a backbone, in place.
+
+Modules whose ``forward`` runs get peft's LoRA layers
+(:func:`peft.inject_adapter_in_model`, no ``PeftModel`` wrapper, so parameter
+names stay ``backbone.model.…``). A targeted module whose weight the model
+reads directly — Labram's and EEG-DINO's ``F.linear(x, self.qkv.weight)``,
+``nn.MultiheadAttention``'s ``out_proj`` — would get a peft adapter that
+never trains; it gets a LoRA *parametrization* of its weight instead
+(:mod:`torch.nn.utils.parametrize`), which every read of ``.weight`` goes
+through. Whether each adapter really trains is checked after the first step
+(:func:`eegfm.finetune.regimes.check_gradients`).
+
+For QLoRA, every live ``nn.Linear`` of the backbone becomes a
+``bitsandbytes.nn.Linear4bit`` (NF4/FP4, frozen) before LoRA is injected;
+weights read directly cannot be quantized (bitsandbytes dequantizes in its
+own forward) and stay in full precision.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+logger = logging.getLogger(__name__)
+
+
+class AdapterError(ValueError):
+    """LoRA targets that match nothing, or that cannot be adapted."""
+
+
+class LoRAParametrization(nn.Module):
+    """``W -> W + (alpha / r) · B A`` for a weight read outside its module's forward.
+
+    ``A`` starts Kaiming-uniform and ``B`` at zero (as peft's LoRA), so the
+    adapted model starts equal to the base model.
+    """
+
+    def __init__(self, out_features: int, in_features: int, r: int, alpha: int):
+        super().__init__()
+        self.lora_A = nn.Parameter(torch.empty(r, in_features))
+        self.lora_B = nn.Parameter(torch.zeros(out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.scaling = alpha / r
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight + (self.lora_B @ self.lora_A).to(weight.dtype) * self.scaling
+
+
+@dataclass
+class AdapterRecord:
+    """What was adapted and how (written to the model card)."""
+
+    peft_modules: list[str] = field(default_factory=list)
+    parametrized: list[str] = field(default_factory=list)
+    quantized: list[str] = field(default_factory=list)
+    quant_type: str | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "peft_modules": self.peft_modules,
+            "parametrized": self.parametrized,
+            "quantized": self.quantized,
+            "quant_type": self.quant_type,
+        }
+
+
+def _matches(name: str, targets: Sequence[str]) -> bool:
+    return any(name == t or name.endswith("." + t) for t in targets)
+
+
+def live_module_names(model: nn.Module, run) -> set[str]:
+    """Names of ``model``'s submodules whose forward runs during ``run()``."""
+    ran: set[str] = set()
+    handles = [m.register_forward_pre_hook(lambda *_, n=n: ran.add(n)) for n, m in model.named_modules() if n]
+    try:
+        with torch.no_grad():
+            run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ran
+
+
+def quantize_linears(model: nn.Module, live: set[str], quant_type: str, compute_dtype: torch.dtype) -> list[str]:
+    """Replace every live ``nn.Linear`` of ``model`` by a frozen 4-bit ``Linear4bit``, in place.
+
+    Returns the names of the replaced modules.
+    """
+    import bitsandbytes as bnb
+
+    replaced = []
+    for name, module in list(model.named_modules()):
+        if name not in live or type(module) is not nn.Linear:
+            continue
+        q = bnb.nn.Linear4bit(
+            module.in_features, module.out_features, bias=module.bias is not None,
+            compute_dtype=compute_dtype, quant_type=quant_type, device="meta",
+        )
+        q.weight = bnb.nn.Params4bit(module.weight.data.detach().clone(), requires_grad=False, quant_type=quant_type)
+        if module.bias is not None:
+            q.bias = nn.Parameter(module.bias.data.detach().clone(), requires_grad=False)
+        # bitsandbytes' CPU inference fast path asserts on sizes not divisible by 32/64 (AVX512-BF16 CPUs).
+        q.support_avx512bf16_for_cpu = False
+        q = q.to(module.weight.device)  # quantizes
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, q)
+        replaced.append(name)
+    return replaced
+
+
+def add_lora(
+    model: nn.Module,
+    targets: Sequence[str],
+    live: set[str],
+    *,
+    r: int,
+    alpha: int,
+    dropout: float,
+    quantized: bool = False,
+) -> AdapterRecord:
+    """Put LoRA on the modules of ``model`` matched by ``targets``, in place.
+
+    Parameters
+    ----------
+    model
+        The backbone's braindecode model.
+    targets
+        Module-name suffixes (peft's ``target_modules`` matching).
+    live
+        Names of modules whose forward runs (see :func:`live_module_names`):
+        they get peft adapters; the others, if ``nn.Linear``, a weight
+        parametrization.
+    r, alpha, dropout
+        LoRA rank, scaling numerator and input dropout (dropout applies to
+        peft adapters only: a weight parametrization has no input).
+    quantized
+        The model holds ``Linear4bit`` layers (tells peft to wrap them).
+
+    Raises
+    ------
+    AdapterError
+        When no module matches, or a matched module that does not run is
+        not a Linear layer (nothing could reach its weight).
+    """
+    from peft import LoraConfig, inject_adapter_in_model
+
+    matched = [name for name, _ in model.named_modules() if name and _matches(name, targets)]
+    if not matched:
+        sample = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][:8]
+        raise AdapterError(
+            f"LoRA targets {list(targets)} match no module of {type(model).__name__}; Linear layers are named "
+            f"like {sample}; set finetune.lora.targets"
+        )
+    record = AdapterRecord()
+    peft_names = [n for n in matched if n in live and not any(n.startswith(p + ".") for p in matched if p != n)]
+    direct = [n for n in matched if n not in live]
+    for name in direct:
+        module = model.get_submodule(name)
+        if not isinstance(module, nn.Linear):
+            raise AdapterError(
+                f"LoRA target '{name}' ({type(module).__name__}) never runs its forward and is not a Linear layer "
+                "whose weight could be adapted; remove it from finetune.lora.targets"
+            )
+        out_f, in_f = module.weight.shape
+        parametrize.register_parametrization(module, "weight", LoRAParametrization(out_f, in_f, r, alpha))
+        record.parametrized.append(name)
+    if peft_names:
+        if quantized:
+            model.is_loaded_in_4bit = True  # peft only dispatches to its 4-bit LoRA layer when this is set
+        config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=peft_names, bias="none")
+        inject_adapter_in_model(config, model)
+        record.peft_modules = peft_names
+    if record.parametrized:
+        logger.info("LoRA by weight parametrization (weights read outside forward): %s", record.parametrized)
+    return record
+
+
+def is_adapter(name: str) -> bool:
+    """Whether a parameter name belongs to a LoRA adapter (peft's or a parametrization's)."""
+    return "lora_" in name

@@ -1,0 +1,289 @@
+"""The finetune rule: one dataset × backbone × regime × fold, trained and written out.
+
+Artifacts in ``out_dir`` (DESIGN §2), each written atomically::
+
+    metrics.json       scores on the fold's test windows + status, sizes, cost, provenance
+    predictions.tsv    one row per test window (empty but for the header when training failed)
+    history.tsv        per epoch: phase, learning rates, train/val loss, val scores, time
+    diagnostics.json   non-finite input/loss/gradient (what, epoch, step), gradient norms, lr trace
+    model_card.json    backbone, weights, regime, parameter counts, adapters, data, split, metrics, versions
+    checkpoint.json    manifest of checkpoint.safetensors: path, sha256, best epoch, tensors, base weights
+    checkpoint.safetensors  the tensors training changed (adapters + head, or the whole network)
+
+A run whose loss diverges writes every artifact with ``status: failed`` and
+returns normally, so the aggregate reports it as failed; bad inputs and
+configuration (missing classes, wrong checkpoint, dead adapters) raise.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eegfm.config import Backbone, Finetune
+
+logger = logging.getLogger(__name__)
+
+
+class FinetuneDataError(ValueError):
+    """A fold that cannot be trained on (e.g. a class missing from its training subjects)."""
+
+
+def _check_classes(classes: list[str], labels: np.ndarray, ids: list[int], side: str, fold: int) -> None:
+    missing = sorted(set(classes) - set(labels[ids].tolist()))
+    if missing:
+        raise FinetuneDataError(
+            f"fold {fold}: class(es) {missing} have no window in the {side} set, so the head cannot learn them; "
+            "use fewer cv.n_splits or a larger finetune.optim.val_fraction / more subjects per class"
+        )
+
+
+def _peak_memory_mb(device) -> float:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def build_classifier(spec, cfg: Backbone, plan, regime: str, ft: Finetune, n_classes: int, example, seed: int):
+    """Backbone (``cfg.weights`` or a seeded init) + optional trainable channel projection + head.
+
+    Returns the model and the names of parameters no forward pass reaches.
+    """
+    import torch
+
+    from eegfm.backbones.build import build_feature_model
+    from eegfm.backbones.channels import ChannelProjection
+    from eegfm.finetune.model import Classifier
+    from eegfm.finetune.regimes import unreached_parameters
+
+    backbone = build_feature_model(spec, cfg, plan, seed)
+    projection = None
+    if plan.mapping is not None and plan.mapping.projected:
+        projection = ChannelProjection.from_mapping(plan.mapping, trainable=True)
+    torch.manual_seed(seed)
+    model = Classifier(backbone, n_classes, ft.head, example, projection=projection,
+                       input_norm=plan.input_norm if projection is not None else "none")
+    unused = unreached_parameters(model, lambda: model(example).sum())
+    return model, unused
+
+
+def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
+    """LoRA (and 4-bit base layers for ``qlora``) on the backbone; ``None`` for other regimes."""
+    import torch
+
+    from eegfm.finetune.adapters import add_lora, live_module_names, quantize_linears
+
+    if regime not in ("lora", "qlora"):
+        return None
+    inner = model.backbone.model
+    live = live_module_names(inner, lambda: model(example))
+    targets = ft.lora.targets or list(spec.lora_targets)
+    quantized: list[str] = []
+    if regime == "qlora":
+        compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        model.to(device)
+        quantized = quantize_linears(inner, live, ft.lora.quant_type, compute)
+        if not quantized:
+            raise ValueError(f"qlora: backbone '{spec.name}' has no Linear layer to quantize; use regime 'lora'")
+    record = add_lora(inner, targets, live, r=ft.lora.r, alpha=ft.lora.alpha, dropout=ft.lora.dropout,
+                      quantized=bool(quantized))
+    record.quantized, record.quant_type = quantized, ft.lora.quant_type if quantized else None
+    return record
+
+
+@dataclass
+class PreparedFold:
+    """One fold ready to train: model-ready windows, labels, id sets and the built model."""
+
+    X: Any  # torch.Tensor (windows, channels, samples), model-ready
+    y: Any  # torch.Tensor of class indices
+    classes: list[str]
+    meta: pd.DataFrame
+    inner_ids: list[int]
+    val_ids: list[int]
+    test_ids: list[int]
+    windows_key: str
+    spec: Any
+    cfg: Backbone
+    plan: Any
+    model: Any
+    unused: set[str]
+    adapters: Any
+    device: Any
+    dtype: Any
+
+
+def prepare_fold(
+    windows_dir: str | PathLike,
+    folds_path: str | PathLike,
+    fold: int,
+    cfg: Backbone,
+    ft: Finetune,
+    regime: str,
+    seed: int,
+    *,
+    dataset: str,
+    group_by: str = "subject",
+    X_override: np.ndarray | None = None,
+) -> PreparedFold:
+    """Read a fold, carve its inner validation split from training subjects, build the model.
+
+    Raises
+    ------
+    FinetuneDataError
+        A class without windows among the inner-training subjects.
+    ValueError
+        Folds made for other windows, or a fold that does not exist.
+    """
+    import torch
+
+    from eegfm.backbones.adapt import plan_input, prepare_input
+    from eegfm.backbones.registry import get_spec
+    from eegfm.finetune.train import resolve_device, resolve_precision
+    from eegfm.splits import carve_validation, load_folds
+    from eegfm.windows_store import open_windows
+
+    windows = open_windows(windows_dir)
+    folds = load_folds(folds_path)
+    if folds.get("windows_key") and folds["windows_key"] != windows.key:
+        raise ValueError(f"{folds_path} was made for other windows; re-run the splits rule")
+    entry = next((f for f in folds["folds"] if int(f["fold"]) == int(fold)), None)
+    if entry is None:
+        raise ValueError(f"{folds_path} has folds {[f['fold'] for f in folds['folds']]}, not fold {fold}")
+    meta = windows.meta.sort_values("window_id").reset_index(drop=True)
+    labels = meta["label"].astype(str).to_numpy()
+    classes = sorted(set(labels))
+    index = {c: i for i, c in enumerate(classes)}
+    train_ids, test_ids = [int(v) for v in entry["train"]], [int(v) for v in entry["test"]]
+    inner_ids, val_ids = carve_validation(meta, train_ids, ft.optim.val_fraction, seed, group_by)
+    _check_classes(classes, labels, inner_ids, "inner training", fold)
+
+    spec = get_spec(cfg.name)
+    if regime == "scratch":  # same architecture, seeded random init: the baseline that shows what pretraining adds
+        cfg = cfg.model_copy(update={"weights": None})
+    plan = plan_input(spec, windows.info, dataset=dataset, cfg=cfg)
+    projected = plan.mapping is not None and bool(plan.mapping.projected)
+    X = np.asarray(windows.X[:]) if X_override is None else np.asarray(X_override)
+    X_in = torch.from_numpy(prepare_input(X, plan, channels=not projected))
+    y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
+
+    device = resolve_device(ft.device)
+    dtype = resolve_precision(ft.precision, device)
+    # sizing and reachability passes only; the training loop reports non-finite inputs itself
+    example = torch.nan_to_num(X_in[inner_ids[:2]])
+    model, unused = build_classifier(spec, cfg, plan, regime, ft, len(classes), example, seed)
+    adapters = add_adapters(model, spec, regime, ft, example.to(device), device)
+    model.to(device)
+    return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, windows.key, spec, cfg, plan,
+                        model, unused, adapters, device, dtype)
+
+
+def run_finetune(
+    windows_dir: str | PathLike,
+    folds_path: str | PathLike,
+    fold: int,
+    cfg: Backbone,
+    ft: Finetune,
+    regime: str,
+    seed: int,
+    out_dir: str | PathLike,
+    *,
+    dataset: str,
+    group_by: str = "subject",
+    X_override: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """Train one fold in one regime and write its artifacts (see the module docstring).
+
+    Parameters
+    ----------
+    windows_dir, folds_path, fold
+        The dataset's windows store, its ``folds.json`` and the fold number.
+    cfg
+        The backbone entry (name, weights, channel/length policies).
+    ft
+        Fine-tuning settings.
+    regime
+        ``head``, ``lora``, ``qlora``, ``full``, ``lp-ft`` or ``scratch``.
+    seed
+        Seeds the inner split, initialisation, batch order and dropout.
+    out_dir
+        Folder of the fold's artifacts.
+    dataset
+        Dataset name (records and messages).
+    group_by
+        Grouping of the inner validation split (the CV's ``group_by``).
+    X_override
+        Windows to use instead of the store's (same shape; tests inject NaNs with it).
+
+    Returns
+    -------
+    dict
+        The content of ``metrics.json``.
+    """
+    from eegfm.backbones.build import fingerprint
+    from eegfm.backbones.checkpoints import weights_id
+    from eegfm.finetune.artifacts import write_artifacts
+    from eegfm.finetune.train import Split, predict, train
+    from eegfm.hashing import sha256_json
+    from eegfm.metrics import METRICS, chance_levels, compute_metrics
+    from eegfm.probe import _json_safe
+    from eegfm.provenance import versions
+
+    t_start = time.perf_counter()
+    f = prepare_fold(windows_dir, folds_path, fold, cfg, ft, regime, seed, dataset=dataset, group_by=group_by,
+                     X_override=X_override)
+    label = f"{dataset}/{cfg.label}/{regime}/fold-{fold}"
+    logger.info("%s: %d inner-train / %d val / %d test windows on %s%s", label, len(f.inner_ids), len(f.val_ids),
+                len(f.test_ids), f.device, " (bf16 autocast)" if f.dtype is not None else "")
+    result = train(f.model, Split(f.X[f.inner_ids], f.y[f.inner_ids]), Split(f.X[f.val_ids], f.y[f.val_ids]),
+                   regime, ft, seed, f.device, f.dtype, unused=f.unused, desc=label)
+    final = list(result.counts.values())[-1] if result.counts else {}
+
+    labels = f.meta["label"].astype(str).to_numpy()
+    rows = f.meta.loc[f.test_ids]
+    predictions = pd.DataFrame({
+        "window_id": rows["window_id"].astype(int).to_numpy(),
+        **{c: rows[c].to_numpy() for c in ("subject", "session", "run")},
+        "y_true": labels[f.test_ids],
+    })
+    metrics: dict[str, Any] = dict.fromkeys(METRICS)  # null scores when training failed
+    if result.status == "ok":
+        probs = predict(f.model, f.X[f.test_ids], ft.optim.batch_size, f.device, f.dtype).numpy().astype(float)
+        predictions["y_pred"] = np.array(f.classes, dtype=object)[probs.argmax(1)].astype(str)
+        for j, cls in enumerate(f.classes):
+            predictions[f"score_{cls}"] = probs[:, j]
+        metrics = compute_metrics(labels[f.test_ids], predictions["y_pred"], probs, f.classes)
+    else:  # nothing to score: an empty table with the usual columns, reported as failed
+        predictions = pd.DataFrame(columns=[*predictions.columns, "y_pred", *(f"score_{c}" for c in f.classes)])
+
+    fp = fingerprint(f.spec, f.cfg, f.plan, seed)
+    subjects = lambda ids: sorted(set(f.meta.loc[ids, "subject"].astype(str)))  # noqa: E731
+    record = _json_safe({
+        "dataset": dataset, "model": cfg.label, "regime": regime, "fold": int(fold),
+        "status": result.status, "error": result.error,
+        "metrics": metrics, "chance": chance_levels(labels[f.test_ids], f.classes),
+        "n_train": len(f.inner_ids), "n_val": len(f.val_ids), "n_test": len(f.test_ids), "classes": f.classes,
+        "train_subjects": subjects(f.inner_ids), "val_subjects": subjects(f.val_ids),
+        "test_subjects": subjects(f.test_ids),
+        "windows_key": f.windows_key, "embedding_key": None, "fingerprint_sha": sha256_json(fp),
+        "weights": weights_id(f.cfg.weights, seed), "versions": versions(), "device": str(f.device),
+        "precision": "bf16" if f.dtype is not None else "fp32",
+        "wall_time_s": time.perf_counter() - t_start, "peak_memory_mb": _peak_memory_mb(f.device),
+        "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
+        "total_params": final.get("total"), "best_epoch": result.best_epoch,
+    })
+    write_artifacts(Path(out_dir), record, predictions, result, f.model, result.counts,
+                    f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused)
+    level = logging.INFO if result.status == "ok" else logging.ERROR
+    logger.log(level, "%s: %s, test balanced accuracy %s", label, result.status, metrics.get("balanced_accuracy"))
+    return record

@@ -1,0 +1,321 @@
+"""The optimisation loop: AdamW, warmup + cosine, clipping, early stopping, diagnostics.
+
+One call trains one fold. The loop watches for non-finite inputs, losses and
+gradients: the first one stops training and is recorded (what, epoch, step)
+instead of raising, so the job can write its diagnostics and be reported as
+failed rather than vanish. Early stopping watches the validation loss on
+windows of held-out *training* subjects; the best state is kept in memory and
+restored at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from eegfm.config import Finetune
+from eegfm.finetune.regimes import assert_regime, check_gradients, group_of, set_trainable
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Phase:
+    """From ``epoch`` on, ``regime`` trains in ``phase`` with the top ``share`` of backbone blocks open."""
+
+    epoch: int
+    phase: str
+    share: float
+
+
+def phases(regime: str, ft: Finetune) -> list[Phase]:
+    """The phases of a regime: lp-ft's head-only start, gradual unfreezing of 'full', else one."""
+    if regime == "lp-ft":
+        return [Phase(0, "probe", 0.0), Phase(ft.lp_epochs, "main", 1.0)]
+    if regime == "full" and ft.unfreeze_schedule:
+        return [Phase(e, "main", s) for e, s in sorted(ft.unfreeze_schedule.items())]
+    return [Phase(0, "main", 1.0)]
+
+
+@dataclass
+class Split:
+    """Model-ready windows and integer labels of one side of a fold (CPU tensors)."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+
+
+@dataclass
+class TrainResult:
+    """What the loop did."""
+
+    status: str  # "ok" | "failed"
+    error: str | None
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    diagnostics: dict[str, Any]
+    counts: dict[str, dict[str, int]]  # per phase
+    trained: set[str] = field(default_factory=set)  # parameters that were trainable in some phase
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto``: cuda, then mps, then cpu; an unavailable explicit device is an error."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if requested == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
+        raise RuntimeError(f"finetune.device is '{requested}' but torch sees no such device; use 'auto' or 'cpu'")
+    return torch.device(requested)
+
+
+def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype: bf16 when asked (and supported), 'auto' -> bf16 on CUDA that supports it; else None."""
+    if requested == "fp32":
+        return None
+    if device.type == "cuda":
+        supported = torch.cuda.is_bf16_supported()
+    else:
+        supported = device.type == "cpu"  # CPU autocast supports bf16 (slow without AVX512-BF16)
+    if requested == "bf16":
+        if not supported:
+            raise RuntimeError(f"finetune.precision 'bf16' is not supported on {device}; use 'fp32' or 'auto'")
+        return torch.bfloat16
+    return torch.bfloat16 if device.type == "cuda" and supported else None
+
+
+def class_weights(y: torch.Tensor, n_classes: int, how: str) -> torch.Tensor | None:
+    """Inverse-frequency weights ``n / (K · count)`` (sklearn's 'balanced'), or None."""
+    if how == "none":
+        return None
+    counts = torch.bincount(y, minlength=n_classes).double()
+    return (len(y) / (n_classes * counts.clamp_min(1))).float()
+
+
+def lr_lambda(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
+    """Linear warmup to 1, then cosine decay to 0 at ``total_steps``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _param_groups(model: nn.Module, trainable: set[str], ft: Finetune) -> list[dict[str, Any]]:
+    """AdamW groups: head vs backbone learning rates; no decay on biases and norms (ndim < 2)."""
+    groups: dict[tuple[str, bool], list[torch.Tensor]] = {}
+    for name, p in model.named_parameters():
+        if name in trainable:
+            key = ("head" if group_of(name) == "head" else "backbone", p.ndim >= 2)
+            groups.setdefault(key, []).append(p)
+    out = []
+    for (part, decay), params in sorted(groups.items()):
+        lr = ft.optim.lr_head if part == "head" else ft.optim.lr_backbone
+        out.append({"params": params, "lr": lr, "weight_decay": ft.optim.weight_decay if decay else 0.0, "name": part})
+    return out
+
+
+def snapshot(model: nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
+    """Copies of the parameters in ``names`` and of every floating buffer (batch-norm statistics)."""
+    state = {n: p.detach().clone() for n, p in model.named_parameters() if n in names}
+    state.update({n: b.detach().clone() for n, b in model.named_buffers() if b.dtype.is_floating_point})
+    return state
+
+
+def restore(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Copy a :func:`snapshot` back into ``model`` in place."""
+    tensors = dict(model.named_parameters()) | dict(model.named_buffers())
+    with torch.no_grad():
+        for name, value in state.items():
+            tensors[name].copy_(value)
+
+
+def _trainable_union(model: nn.Module, regime: str, plan: list[Phase], unused: set[str]) -> set[str]:
+    names: set[str] = set()
+    for ph in plan:
+        set_trainable(model, regime, ph.phase, ph.share, unused=unused)
+        names |= {n for n, p in model.named_parameters() if p.requires_grad}
+    return names
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return list(order.split(batch_size))
+
+
+def predict(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
+    """Class probabilities (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant)."""
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for idx in torch.arange(len(X)).split(batch_size):
+            xb = X[idx]
+            pad = batch_size - len(xb)
+            if pad:
+                xb = torch.cat([xb, xb[-1:].expand(pad, *xb.shape[1:])])
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                logits = model(xb.to(device)).float()
+            out.append(torch.softmax(logits, dim=1)[: len(idx)].cpu())
+    return torch.cat(out) if out else torch.empty(0)
+
+
+def _evaluate(model, split: Split, loss_fn, batch_size, device, dtype) -> tuple[float, float, float]:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+    probs = predict(model, split.X, batch_size, device, dtype)
+    loss = float(loss_fn(torch.log(probs.clamp_min(1e-12)), split.y))
+    pred = probs.argmax(1).numpy()
+    y = split.y.numpy()
+    return loss, float(balanced_accuracy_score(y, pred)), float(accuracy_score(y, pred))
+
+
+def train(
+    model: nn.Module,
+    train_split: Split,
+    val_split: Split,
+    regime: str,
+    ft: Finetune,
+    seed: int,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    unused: set[str] = frozenset(),
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` in ``regime`` with early stopping on ``val_split``; restore the best state.
+
+    Parameters
+    ----------
+    model
+        A :class:`~eegfm.finetune.model.Classifier` (adapters already added).
+    train_split, val_split
+        Inner-train and validation windows (validation subjects are training
+        subjects held out, never test subjects).
+    regime
+        One of :data:`~eegfm.finetune.regimes.REGIMES`.
+    ft
+        Fine-tuning settings.
+    seed
+        Seeds the batch order and dropout.
+    device, dtype
+        Torch device and autocast dtype (None: fp32).
+    unused
+        Parameter names no forward pass reaches (kept frozen, e.g. the
+        braindecode model's own classification head).
+    desc
+        Progress-bar label.
+
+    Returns
+    -------
+    TrainResult
+        ``status`` is ``"failed"`` (with ``error`` and ``diagnostics.nonfinite``)
+        when an input, loss or gradient became non-finite.
+
+    Raises
+    ------
+    RegimeError
+        Trainable parameters the regime does not allow, or tensors that get
+        no gradient at the first step.
+    """
+    opt_cfg = ft.optim
+    plan = phases(regime, ft)
+    trained = _trainable_union(model, regime, plan, unused)
+    optimizer = torch.optim.AdamW(_param_groups(model, trained, ft))
+    steps_per_epoch = math.ceil(len(train_split.y) / opt_cfg.batch_size)
+    total = steps_per_epoch * opt_cfg.max_epochs
+    warmup = round(opt_cfg.warmup_epochs * steps_per_epoch)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total))
+    n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
+    weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
+                                  label_smoothing=opt_cfg.label_smoothing)
+    eval_loss = nn.NLLLoss(weight=weight)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+
+    history: list[dict[str, Any]] = []
+    diagnostics: dict[str, Any] = {"nonfinite": None, "grad_norm": [], "lr": [], "steps": 0}
+    counts: dict[str, dict[str, int]] = {}
+    best = {"loss": math.inf, "epoch": None, "state": None}
+    bad_epochs, step = 0, 0
+    current: Phase | None = None
+    checked = False
+    status, error = "ok", None
+
+    for epoch in range(opt_cfg.max_epochs):
+        phase = [p for p in plan if p.epoch <= epoch][-1]
+        if phase != current:
+            set_trainable(model, regime, phase.phase, phase.share, unused=unused)
+            counts[f"{phase.phase}@{epoch}"] = assert_regime(model, regime, phase.phase, phase.share, unused=unused)
+            current, checked = phase, False
+            logger.info("epoch %d: %s phase %s, %s", epoch, regime, phase.phase, counts[f"{phase.phase}@{epoch}"])
+        params = [p for p in model.parameters() if p.requires_grad]
+        backbone_trains = any(p.requires_grad for n, p in model.named_parameters() if group_of(n) != "head")
+        lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # at the epoch's start
+        model.train()
+        if not backbone_trains:  # a frozen backbone is a fixed function: no dropout, no batch-norm updates
+            model.backbone.eval()
+        t0, losses = time.perf_counter(), []
+        bar = tqdm(_batches(len(train_split.y), opt_cfg.batch_size, generator), desc=f"{desc} epoch {epoch}",
+                   leave=False, mininterval=5)
+        for idx in bar:
+            xb, yb = train_split.X[idx].to(device), train_split.y[idx].to(device)
+            if not torch.isfinite(xb).all():
+                status, error = "failed", f"non-finite input at epoch {epoch}, step {step}"
+                diagnostics["nonfinite"] = {"what": "input", "epoch": epoch, "step": step}
+                break
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                loss = loss_fn(model(xb).float(), yb)
+            if not torch.isfinite(loss):
+                status, error = "failed", f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}"
+                diagnostics["nonfinite"] = {"what": "loss", "epoch": epoch, "step": step}
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if not checked:  # first step of each phase: every trainable tensor must be reached
+                check_gradients((n, p) for n, p in model.named_parameters())
+                checked = True
+            norm = torch.nn.utils.clip_grad_norm_(params, opt_cfg.grad_clip or math.inf)
+            if not torch.isfinite(norm):
+                status, error = "failed", f"non-finite gradient norm at epoch {epoch}, step {step}"
+                diagnostics["nonfinite"] = {"what": "gradient", "epoch": epoch, "step": step}
+                break
+            optimizer.step()
+            scheduler.step()
+            diagnostics["grad_norm"].append(float(norm))
+            diagnostics["lr"].append([g["lr"] for g in optimizer.param_groups])
+            losses.append(loss.item())
+            step += 1
+        if status == "failed":
+            logger.error("%s: %s; training stopped", desc, error)
+            break
+        val_loss, val_bacc, val_acc = _evaluate(model, val_split, eval_loss, opt_cfg.batch_size, device, dtype)
+        history.append({
+            "epoch": epoch, "phase": phase.phase, "lr_backbone": lrs.get("backbone"), "lr_head": lrs.get("head"),
+            "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": val_loss,
+            "val_balanced_accuracy": val_bacc, "val_accuracy": val_acc, "time_s": time.perf_counter() - t0,
+        })
+        logger.info("%s epoch %d: train loss %.4f, val loss %.4f, val bacc %.3f", desc, epoch,
+                    history[-1]["train_loss"], val_loss, val_bacc)
+        if val_loss < best["loss"] - 1e-6:
+            best = {"loss": val_loss, "epoch": epoch, "state": snapshot(model, trained)}
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+            if bad_epochs >= opt_cfg.patience:
+                logger.info("%s: early stop at epoch %d (best epoch %d)", desc, epoch, best["epoch"])
+                break
+    if best["state"] is not None:
+        restore(model, best["state"])
+    diagnostics["steps"] = step
+    return TrainResult(status, error, history, best["epoch"], diagnostics, counts, trained)
