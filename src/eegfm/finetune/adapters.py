@@ -114,10 +114,47 @@ def quantize_linears(model: nn.Module, live: set[str], quant_type: str, compute_
     return replaced
 
 
+def _direct_weights(module: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Weights adapted by parametrization: a Linear's ``weight``; an attention's input and output projections.
+
+    ``nn.MultiheadAttention`` reads ``in_proj_weight`` and ``out_proj.weight``
+    directly; peft's wrapper for it merges and unmerges the base weights on
+    every forward, which leaves the frozen weights drifting by ~1e-8.
+    """
+    if isinstance(module, nn.MultiheadAttention):
+        inputs = ["in_proj_weight"] if module.in_proj_weight is not None else ["q_proj_weight", "k_proj_weight",
+                                                                                  "v_proj_weight"]
+        return [(module, a) for a in inputs] + [(module.out_proj, "weight")]
+    if isinstance(module, nn.Linear):
+        return [(module, "weight")]
+    return []
+
+
+def reached_modules(model: nn.Module, run) -> set[str]:
+    """Names of modules with a parameter that gets a gradient from ``run().sum()``.
+
+    A module outside this set lies in a part of the network the features
+    never use (a decoder, a reconstruction head): adapting it is pointless.
+    """
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.requires_grad, p.grad = p.dtype.is_floating_point, None
+    run().float().sum().backward()
+    reached = {n.rpartition(".")[0] for n, p in model.named_parameters() if p.grad is not None}
+    for n, p in model.named_parameters():
+        p.requires_grad, p.grad = flags[n], None
+    return {m for name in reached for m in _prefixes(name)}
+
+
+def _prefixes(name: str) -> list[str]:
+    parts = name.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
 def add_lora(
     model: nn.Module,
     targets: Sequence[str],
-    live: set[str],
+    run,
     *,
     r: int,
     alpha: int,
@@ -132,10 +169,12 @@ def add_lora(
         The backbone's braindecode model.
     targets
         Module-name suffixes (peft's ``target_modules`` matching).
-    live
-        Names of modules whose forward runs (see :func:`live_module_names`):
-        they get peft adapters; the others, if ``nn.Linear``, a weight
-        parametrization.
+    run
+        ``run()`` computes the features from a small batch. Matched modules
+        whose forward runs get peft adapters; matched ``nn.Linear`` whose
+        weight is read directly and every ``nn.MultiheadAttention`` get a
+        weight parametrization; matched modules no gradient reaches (unused
+        decoders and heads) are skipped.
     r, alpha, dropout
         LoRA rank, scaling numerator and input dropout (dropout applies to
         peft adapters only: a weight parametrization has no input).
@@ -150,6 +189,11 @@ def add_lora(
     """
     from peft import LoraConfig, inject_adapter_in_model
 
+    if not targets:
+        raise AdapterError(
+            f"{type(model).__name__} has no registered LoRA targets (a convolutional baseline?); set "
+            "finetune.lora.targets to module names, or use regime 'full' or 'head'"
+        )
     matched = [name for name, _ in model.named_modules() if name and _matches(name, targets)]
     if not matched:
         sample = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][:8]
@@ -158,17 +202,32 @@ def add_lora(
             f"like {sample}; set finetune.lora.targets"
         )
     record = AdapterRecord()
-    peft_names = [n for n in matched if n in live and not any(n.startswith(p + ".") for p in matched if p != n)]
-    direct = [n for n in matched if n not in live]
-    for name in direct:
+    matched = [n for n in matched if not any(n.startswith(p + ".") for p in matched if p != n)]  # outermost
+    live, reached = live_module_names(model, run), reached_modules(model, run)
+    skipped = [n for n in matched if n not in reached]
+    matched = [n for n in matched if n in reached]
+    if not matched:
+        raise AdapterError(
+            f"LoRA targets {list(targets)} match only modules the features never reach ({skipped[:4]}); "
+            "set finetune.lora.targets to layers of the encoder"
+        )
+    if skipped:
+        logger.info("LoRA targets not adapted (no gradient reaches them from the features): %s", skipped)
+    peft_names = []
+    for name in matched:
         module = model.get_submodule(name)
-        if not isinstance(module, nn.Linear):
+        weights = _direct_weights(module) if (name not in live or isinstance(module, nn.MultiheadAttention)) else []
+        if name in live and not weights:
+            peft_names.append(name)
+            continue
+        if not weights:
             raise AdapterError(
                 f"LoRA target '{name}' ({type(module).__name__}) never runs its forward and is not a Linear layer "
                 "whose weight could be adapted; remove it from finetune.lora.targets"
             )
-        out_f, in_f = module.weight.shape
-        parametrize.register_parametrization(module, "weight", LoRAParametrization(out_f, in_f, r, alpha))
+        for owner, attr in weights:
+            out_f, in_f = getattr(owner, attr).shape
+            parametrize.register_parametrization(owner, attr, LoRAParametrization(out_f, in_f, r, alpha))
         record.parametrized.append(name)
     if peft_names:
         if quantized:

@@ -69,7 +69,7 @@ def write_artifacts(
     ckpt = out / "checkpoint.safetensors"
     tensors = trained_tensors(model, result.trained)
     with atomic.atomic_file(ckpt) as tmp:
-        save_file(tensors, str(tmp), metadata={"regime": record["regime"], "best_epoch": str(result.best_epoch)})
+        save_file(tensors, str(tmp))  # no metadata: safetensors writes it in hash order, so bytes would vary
     manifest = {
         "path": ckpt.name,
         "sha256": sha256_file(ckpt),

@@ -95,7 +95,7 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
         quantized = quantize_linears(inner, live, ft.lora.quant_type, compute)
         if not quantized:
             raise ValueError(f"qlora: backbone '{spec.name}' has no Linear layer to quantize; use regime 'lora'")
-    record = add_lora(inner, targets, live, r=ft.lora.r, alpha=ft.lora.alpha, dropout=ft.lora.dropout,
+    record = add_lora(inner, targets, lambda: model(example), r=ft.lora.r, alpha=ft.lora.alpha, dropout=ft.lora.dropout,
                       quantized=bool(quantized))
     record.quantized, record.quant_type = quantized, ft.lora.quant_type if quantized else None
     return record
