@@ -1,4 +1,4 @@
-"""Fold metrics agree with sklearn, handle undefined AUC, and chance levels are right."""
+"""Fold metrics agree with sklearn, handle undefined AUC/AUPRC, chance levels and regression metrics are right."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import average_precision_score, roc_auc_score
 
-from eegfm.metrics import METRICS, chance_levels, compute_metrics
+from eegfm.metrics import METRICS, REGRESSION_METRICS, chance_levels, compute_metrics, compute_regression_metrics
 
 CLASSES = ["a", "b", "c"]
 
@@ -22,32 +22,46 @@ def test_perfect_predictions_score_one():
     assert out == pytest.approx({m: 1.0 for m in METRICS})
 
 
-def test_binary_auc_uses_the_second_class_column():
+def test_binary_auc_and_auprc_use_the_second_class_column():
     y_true = np.array(["no", "no", "yes", "yes"])
     p_yes = np.array([0.1, 0.6, 0.4, 0.9])
     scores = np.column_stack([1 - p_yes, p_yes])
     out = compute_metrics(y_true, ["no", "yes", "no", "yes"], scores, ["no", "yes"])
     assert out["roc_auc"] == pytest.approx(roc_auc_score(y_true == "yes", p_yes)) == pytest.approx(0.75)
+    # ranked: 0.9 (yes) P=1 R=.5; 0.6 (no); 0.4 (yes) P=2/3 R=1 -> AP = .5*1 + .5*2/3
+    assert out["auprc"] == pytest.approx(0.5 + 1 / 3)
     assert out["balanced_accuracy"] == pytest.approx(0.5)
     assert out["cohen_kappa"] == pytest.approx(0.0)
 
 
-def test_multiclass_auc_is_one_vs_rest_macro():
+def test_multiclass_auc_and_auprc_are_one_vs_rest_macro():
     rng = np.random.default_rng(0)
     y_true = np.array(CLASSES * 10)
     scores = rng.dirichlet(np.ones(3), size=len(y_true))
     y_pred = np.array(CLASSES)[scores.argmax(1)]
     out = compute_metrics(y_true, y_pred, scores, CLASSES)
-    expected = np.mean([roc_auc_score(y_true == c, scores[:, j]) for j, c in enumerate(CLASSES)])
-    assert out["roc_auc"] == pytest.approx(expected)
+    auc = np.mean([roc_auc_score(y_true == c, scores[:, j]) for j, c in enumerate(CLASSES)])
+    ap = np.mean([average_precision_score(y_true == c, scores[:, j]) for j, c in enumerate(CLASSES)])
+    assert out["roc_auc"] == pytest.approx(auc)
+    assert out["auprc"] == pytest.approx(ap)
 
 
-def test_auc_is_nan_without_scores_or_with_an_absent_class():
+def test_weighted_f1_weights_classes_by_support():
+    y_true = ["a"] * 6 + ["b"] * 2
+    y_pred = ["a"] * 6 + ["a", "b"]
+    out = compute_metrics(y_true, y_pred, None, ["a", "b"])
+    f1_a, f1_b = 2 * 6 / (2 * 6 + 1), 2 * 1 / (2 * 1 + 1)  # 2TP / (2TP + FP + FN)
+    assert out["f1_weighted"] == pytest.approx((6 * f1_a + 2 * f1_b) / 8)
+    assert out["f1_macro"] == pytest.approx((f1_a + f1_b) / 2)
+
+
+def test_rank_metrics_are_nan_without_scores_or_with_an_absent_class():
     y = ["a", "b", "a", "b"]
-    assert math.isnan(compute_metrics(y, y, None, CLASSES)["roc_auc"])
+    out = compute_metrics(y, y, None, CLASSES)
+    assert math.isnan(out["roc_auc"]) and math.isnan(out["auprc"])
     scores = np.full((4, 3), 1 / 3)
     out = compute_metrics(y, y, scores, CLASSES)  # class 'c' is absent from y_true
-    assert math.isnan(out["roc_auc"])
+    assert math.isnan(out["roc_auc"]) and math.isnan(out["auprc"])
     assert out["accuracy"] == 1.0
     assert out["f1_macro"] == pytest.approx(2 / 3)  # macro over all classes: 'c' counts as 0
 
@@ -59,9 +73,15 @@ def test_scores_of_the_wrong_shape_are_rejected():
 
 def test_chance_levels():
     y = ["a"] * 6 + ["b"] * 3 + ["c"] * 1
-    assert chance_levels(y, CLASSES) == pytest.approx(
-        {"balanced_accuracy": 1 / 3, "accuracy": 0.6, "cohen_kappa": 0.0, "f1_macro": 1 / 3, "roc_auc": 0.5}
-    )
+    p = np.array([0.6, 0.3, 0.1])
+    f1 = 2 * p / (3 * p + 1)  # uniform guessing: precision p_k, recall 1/K
+    assert chance_levels(y, CLASSES) == pytest.approx({
+        "balanced_accuracy": 1 / 3, "accuracy": 0.6, "cohen_kappa": 0.0, "f1_macro": f1.mean(),
+        "f1_weighted": (p * f1).sum(), "roc_auc": 0.5, "auprc": 1 / 3,
+    })
+    balanced = chance_levels(["a", "b"] * 5, ["a", "b"])
+    assert balanced["f1_macro"] == pytest.approx(0.5) and balanced["f1_weighted"] == pytest.approx(0.5)
+    assert chance_levels(["a"] * 3 + ["b"], ["a", "b"])["auprc"] == pytest.approx(0.25)  # positive-class share
 
 
 def test_random_guessing_lands_near_chance():
@@ -70,5 +90,22 @@ def test_random_guessing_lands_near_chance():
     y_pred = rng.choice(CLASSES, size=6000)
     scores = rng.dirichlet(np.ones(3), size=6000)
     out, chance = compute_metrics(y_true, y_pred, scores, CLASSES), chance_levels(y_true, CLASSES)
-    for metric in ("balanced_accuracy", "cohen_kappa", "roc_auc"):
-        assert out[metric] == pytest.approx(chance[metric], abs=0.03)
+    for metric in ("balanced_accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc"):
+        assert out[metric] == pytest.approx(chance[metric], abs=0.03), metric
+
+
+def test_regression_metrics():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    out = compute_regression_metrics(y, y + 1.0)
+    assert list(out) == list(REGRESSION_METRICS)
+    assert out["pearson_r"] == pytest.approx(1.0)
+    assert out["mae"] == pytest.approx(1.0)
+    assert out["r2"] == pytest.approx(1 - 4 / 5)  # SS_res = 4, SS_tot = 5
+    anti = compute_regression_metrics(y, -y)
+    assert anti["pearson_r"] == pytest.approx(-1.0) and anti["mae"] == pytest.approx(5.0)
+    constant = compute_regression_metrics(y, np.full(4, 2.5))
+    assert math.isnan(constant["pearson_r"]) and constant["r2"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="same length"):
+        compute_regression_metrics([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        compute_regression_metrics([1.0, np.nan], [1.0, 2.0])

@@ -237,6 +237,21 @@ def test_run_probe_writes_predictions_and_metrics(tmp_path, data):
     assert set(preds["subject"]) == set(written["test_subjects"])
 
 
+def test_run_probe_records_status_cost_and_device(tmp_path, data):
+    E, meta, folds = data
+    _write_inputs(tmp_path, E, meta, folds)
+    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0, Probe(), 0,
+                    tmp_path / "p.tsv", tmp_path / "m.json")
+    assert (out["status"], out["error"], out["device"]) == ("ok", None, "cpu")
+    assert out["trainable_params"] == 3 * 16 + 3  # logistic regression: 3 classes x 16 dims + 3 intercepts
+    assert out["frozen_params"] is None and out["total_params"] is None
+    assert 0 < out["wall_time_s"] < 120
+    assert 10 < out["peak_memory_mb"] < 100_000  # MB, not KiB or bytes
+    knn = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0,
+                    Probe(estimator="knn", params={}), 0, tmp_path / "p2.tsv", tmp_path / "m2.json")
+    assert knn["trainable_params"] is None  # no coefficients to count
+
+
 def test_run_probe_refuses_a_stale_embedding(tmp_path, data):
     E, meta, folds = data
     _write_inputs(tmp_path, E, meta, folds, windows_key_override="0" * 64)

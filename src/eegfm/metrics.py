@@ -1,8 +1,12 @@
-"""Classification metrics of one fold, and their chance levels.
+"""Metrics of one fold, and their chance levels.
 
-Every metric comes from :mod:`sklearn.metrics`. ``classes`` fixes the label
-set (and the column order of ``scores``) so that every fold and model is
-scored against the same classes, whichever of them a fold predicts.
+Every classification metric comes from :mod:`sklearn.metrics`. ``classes``
+fixes the label set (and the column order of ``scores``) so that every fold
+and model is scored against the same classes, whichever of them a fold
+predicts. :func:`compute_regression_metrics` scores continuous targets.
+
+The fast, vectorised re-implementations used by the bootstrap and the
+permutation test live in :mod:`eegfm.stats` and are tested against these.
 """
 
 from __future__ import annotations
@@ -16,7 +20,18 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-METRICS = ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc")
+METRICS = ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc")
+REGRESSION_METRICS = ("pearson_r", "r2", "mae")
+# metrics where lower is better (everything else: higher is better)
+LOWER_IS_BETTER = frozenset({"mae"})
+
+
+def _check_scores(scores: np.ndarray, n: int, classes: list[str]) -> np.ndarray:
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2 or scores.shape != (n, len(classes)):
+        expected = (n, len(classes))
+        raise ValueError(f"scores must have shape (n_samples, n_classes) = {expected}, got {scores.shape}")
+    return scores
 
 
 def _roc_auc(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) -> float:
@@ -25,15 +40,31 @@ def _roc_auc(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) 
 
     if scores is None:
         return math.nan
-    scores = np.asarray(scores, dtype=float)
-    if scores.ndim != 2 or scores.shape != (len(y_true), len(classes)):
-        expected = (len(y_true), len(classes))
-        raise ValueError(f"scores must have shape (n_samples, n_classes) = {expected}, got {scores.shape}")
+    scores = _check_scores(scores, len(y_true), classes)
     if set(classes) - set(y_true.tolist()):
         return math.nan
     if len(classes) == 2:
         return float(roc_auc_score(y_true == classes[1], scores[:, 1]))
     return float(roc_auc_score(y_true, scores, multi_class="ovr", average="macro", labels=classes))
+
+
+def _auprc(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) -> float:
+    """Area under the precision-recall curve (sklearn's average precision).
+
+    Binary: of ``classes[1]``; otherwise the unweighted mean over classes of
+    the one-vs-rest average precision. NaN without scores or when a class is
+    absent from ``y_true``.
+    """
+    from sklearn.metrics import average_precision_score
+
+    if scores is None:
+        return math.nan
+    scores = _check_scores(scores, len(y_true), classes)
+    if set(classes) - set(y_true.tolist()):
+        return math.nan
+    if len(classes) == 2:
+        return float(average_precision_score(y_true == classes[1], scores[:, 1]))
+    return float(np.mean([average_precision_score(y_true == c, scores[:, j]) for j, c in enumerate(classes)]))
 
 
 def compute_metrics(
@@ -55,9 +86,11 @@ def compute_metrics(
     Returns
     -------
     dict of str to float
-        ``balanced_accuracy``, ``accuracy``, ``cohen_kappa``, ``f1_macro``
-        (over ``classes``) and ``roc_auc`` (binary: scores of ``classes[1]``;
-        otherwise one-vs-rest macro). A metric that is undefined is NaN.
+        ``balanced_accuracy``, ``accuracy``, ``cohen_kappa``, ``f1_macro`` and
+        ``f1_weighted`` (over ``classes``), ``roc_auc`` (binary: scores of
+        ``classes[1]``; otherwise one-vs-rest macro) and ``auprc`` (average
+        precision; binary: of ``classes[1]``; otherwise one-vs-rest macro).
+        A metric that is undefined is NaN.
     """
     from sklearn.metrics import accuracy_score, balanced_accuracy_score, cohen_kappa_score, f1_score
 
@@ -75,13 +108,23 @@ def compute_metrics(
             "accuracy": accuracy_score(y_true, y_pred),
             "cohen_kappa": cohen_kappa_score(y_true, y_pred, labels=classes),
             "f1_macro": f1_score(y_true, y_pred, labels=classes, average="macro", zero_division=0),
+            "f1_weighted": f1_score(y_true, y_pred, labels=classes, average="weighted", zero_division=0),
             "roc_auc": _roc_auc(y_true, scores, classes),
+            "auprc": _auprc(y_true, scores, classes),
         }
     return {name: float(out[name]) for name in METRICS}
 
 
 def chance_levels(y_true: Sequence, classes: list[str]) -> dict[str, float]:
-    """Chance level of each metric in :data:`METRICS` for these labels.
+    """Analytic chance level of each metric in :data:`METRICS` for these labels.
+
+    The chance level of a metric is the expected score of a predictor that
+    ignores the input and guesses a class uniformly at random (its scores are
+    uninformative), in the limit of many windows; accuracy instead uses the
+    stronger label-ignorant baseline, always predicting the majority class.
+    With class shares ``p_k`` over ``K`` classes, uniform guessing has
+    precision ``p_k`` and recall ``1/K`` for class ``k``, so its F1 is
+    ``2 p_k / (K p_k + 1)`` (``1/K`` for balanced classes).
 
     Parameters
     ----------
@@ -93,19 +136,53 @@ def chance_levels(y_true: Sequence, classes: list[str]) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        ``balanced_accuracy`` and ``f1_macro``: 1/K; ``accuracy``: share of the
-        majority class in ``y_true`` (always predicting it); ``cohen_kappa``: 0;
-        ``roc_auc``: 0.5.
+        ``balanced_accuracy``: 1/K; ``accuracy``: share of the majority class
+        (always predicting it); ``cohen_kappa``: 0; ``f1_macro``: mean of the
+        per-class F1 above; ``f1_weighted``: its support-weighted mean;
+        ``roc_auc``: 0.5; ``auprc``: the positive class's share (binary) or
+        the mean class share, 1/K (one-vs-rest macro).
     """
     y_true = np.asarray(y_true, dtype=object).astype(str)
     k = len(classes)
     if k == 0 or len(y_true) == 0:
         raise ValueError("chance levels need at least one class and one label")
-    counts = [int(np.sum(y_true == str(c))) for c in classes]
+    shares = np.array([np.sum(y_true == str(c)) for c in classes], dtype=float) / len(y_true)
+    f1 = 2 * shares / (k * shares + 1)
     return {
         "balanced_accuracy": 1.0 / k,
-        "accuracy": max(counts) / len(y_true),
+        "accuracy": float(shares.max()),
         "cohen_kappa": 0.0,
-        "f1_macro": 1.0 / k,
+        "f1_macro": float(f1.mean()),
+        "f1_weighted": float(np.sum(shares * f1)),
         "roc_auc": 0.5,
+        "auprc": float(shares[1]) if k == 2 else float(shares.mean()),
     }
+
+
+def compute_regression_metrics(y_true: Sequence, y_pred: Sequence) -> dict[str, float]:
+    """Every metric in :data:`REGRESSION_METRICS` for continuous targets.
+
+    Parameters
+    ----------
+    y_true, y_pred
+        True and predicted values (same length, at least 2, finite).
+
+    Returns
+    -------
+    dict of str to float
+        ``pearson_r`` (NaN when either side is constant), ``r2`` (sklearn's
+        coefficient of determination; NaN when ``y_true`` is constant) and
+        ``mae`` (mean absolute error).
+    """
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    y_true = np.asarray(y_true, dtype=float)
+    y_pred = np.asarray(y_pred, dtype=float)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) < 2:
+        raise ValueError(f"need two 1-D arrays of the same length >= 2; got shapes {y_true.shape} and {y_pred.shape}")
+    if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
+        raise ValueError("regression targets and predictions must be finite")
+    constant_true, constant_pred = np.ptp(y_true) == 0, np.ptp(y_pred) == 0
+    pearson = math.nan if constant_true or constant_pred else float(np.corrcoef(y_true, y_pred)[0, 1])
+    r2 = math.nan if constant_true else float(r2_score(y_true, y_pred))
+    return {"pearson_r": pearson, "r2": r2, "mae": float(mean_absolute_error(y_true, y_pred))}

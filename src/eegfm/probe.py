@@ -16,6 +16,8 @@ import importlib
 import json
 import logging
 import math
+import sys
+import time
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -263,6 +265,30 @@ def _plain_params(estimator: BaseEstimator) -> dict[str, Any]:
     return out
 
 
+def n_fitted_params(pipeline: Pipeline) -> int | None:
+    """Fitted coefficients plus intercepts of the pipeline's final estimator; ``None`` when it has no
+    ``coef_`` (trees, neighbours)."""
+    import numpy as np
+
+    estimator = pipeline.steps[-1][1]
+    coef = getattr(estimator, "coef_", None)
+    if coef is None:
+        return None
+    intercept = getattr(estimator, "intercept_", None)
+    fitted_intercept = intercept is not None and estimator.get_params().get("fit_intercept", True) is not False
+    return int(np.size(coef) + (np.size(intercept) if fitted_intercept else 0))
+
+
+def peak_memory_mb() -> float | None:
+    """Peak resident memory of this process in MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
+
+
 def _subjects(meta: pd.DataFrame, ids: list[int]) -> list[str]:
     return sorted({str(s) for s in meta.loc[ids, "subject"]})
 
@@ -293,7 +319,8 @@ def fit_predict(
     metrics : dict
         ``estimator_params`` (effective), ``metrics`` and ``chance`` (on the
         test set), ``n_train``, ``n_test``,
-        ``classes``, ``train_subjects``, ``test_subjects``.
+        ``classes``, ``train_subjects``, ``test_subjects`` and
+        ``trainable_params`` (:func:`n_fitted_params`).
 
     Raises
     ------
@@ -346,6 +373,7 @@ def fit_predict(
         "classes": classes,
         "train_subjects": _subjects(meta, train),
         "test_subjects": _subjects(meta, test),
+        "trainable_params": n_fitted_params(pipeline),
     }
     logger.info(
         "fold %s: %s on %d train / %d test windows, balanced accuracy %.3f",
@@ -420,7 +448,11 @@ def run_probe(
     Returns
     -------
     dict
-        The content of ``metrics.json`` (undefined metrics are ``None``).
+        The content of ``metrics.json`` (undefined metrics are ``None``),
+        including ``status`` ("ok"), ``error`` (None), ``device`` ("cpu"),
+        ``wall_time_s`` (this call), ``peak_memory_mb`` (of the process),
+        ``trainable_params`` (fitted coefficients + intercepts) and
+        ``frozen_params`` (None: the backbone's count is not known here).
 
     Raises
     ------
@@ -434,6 +466,7 @@ def run_probe(
     from eegfm.splits import load_folds
     from eegfm.windows_store import open_windows
 
+    started = time.perf_counter()
     pointer_path = Path(embedding_pointer)
     if not pointer_path.exists():
         raise FileNotFoundError(f"embedding pointer {pointer_path} does not exist; run the embed rule")
@@ -450,12 +483,19 @@ def run_probe(
             "model": pointer.get("backbone"),
             "regime": "probe",
             "fold": int(fold),
+            "status": "ok",
+            "error": None,
             "estimator": cfg.estimator,
             **result,
+            "frozen_params": None,
+            "total_params": None,
             "windows_key": windows.key,
             "embedding_key": pointer.get("key"),
             "fingerprint_sha": pointer.get("fingerprint_sha"),
             "versions": versions(),
+            "device": "cpu",
+            "wall_time_s": round(time.perf_counter() - started, 3),
+            "peak_memory_mb": peak_memory_mb(),
         }
     )
     atomic.write_tsv(predictions_path, predictions)

@@ -1,27 +1,30 @@
-"""Aggregate per-fold results into tables, a figure and a self-contained HTML report.
+"""Aggregate every fold into tables, statistics, figures and a self-contained HTML report.
 
-Inputs are the ``metrics.json`` of every dataset × model × fold (probe or
-trained regimes alike) and the embedding pointer files (for the
-channel-adaptation record, cache hits and forward passes). Outputs, each
-written atomically into ``out_dir``::
+Inputs are the ``metrics.json`` of every dataset × model × regime × fold
+(frozen probes and trained regimes alike) with their sibling
+``predictions.tsv`` (and ``history.tsv`` for trained regimes), the embedding
+pointer files, and per dataset its ``windows.json`` (``windows.tsv`` beside
+it) and ``folds.json``. Outputs, each written atomically into ``out_dir``::
 
-    metrics.tsv          one row per dataset × model × regime × fold
-    summary.tsv          per dataset × model × regime: mean, std, chance of every metric
-    summary.json         one line: best model per dataset and primary-metric means
-    figures/scores.png   primary metric per model, fold points, chance line
-    report.html          everything above, with the figure inlined (no external resources)
+    metrics.tsv               one row per dataset × model × regime × fold (failed folds included)
+    summary.tsv               per dataset × model × regime: mean ± std, CI, chance, gaps, p-values, failures
+    statistics.tsv            chance tests per entry; Wilcoxon + Holm, Friedman, ranks, Nemenyi per dataset
+    summary.json              one line: the headline (best entry per dataset, score, CI, chance, gap, p)
+    figures/<name>.png|.svg   see eegfm.figures.FIGURES
+    report.html               everything above, figures inlined (no external resources)
 
-Standard deviations are across folds with ``ddof=1`` (NaN for a single fold).
+The statistics are described in :mod:`eegfm.stats`; standard deviations
+are across folds with ``ddof=1`` (NaN for a single fold).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import io
 import json
 import logging
 import math
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -29,248 +32,213 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic
+from eegfm import atomic, figures, stats
 from eegfm.metrics import METRICS
+from eegfm.tables import (
+    ENTRY_COLUMNS,
+    METRIC_NAMES,
+    entry_label,
+    finite_or_none,
+    fold_matrix,
+    metric_columns,
+    metrics_table,
+    ordered_metrics,
+    read_history,
+    read_json_files,
+    read_predictions,
+    summary_table,
+)
 
 logger = logging.getLogger(__name__)
 
-KEY_COLUMNS = ["dataset", "model", "regime", "fold"]
-METRIC_NAMES = {
-    "balanced_accuracy": "Balanced accuracy",
-    "accuracy": "Accuracy",
-    "cohen_kappa": "Cohen's kappa",
-    "f1_macro": "Macro F1",
-    "roc_auc": "ROC AUC",
-}
+_PCA_MAX_POINTS = 2000
 
 
-# ----------------------------------------------------------------------------- loading
+# ----------------------------------------------------------------------------- computing
 
 
-def _read_json_files(paths: list[str | PathLike], what: str, rule: str) -> list[dict[str, Any]]:
-    missing = [str(p) for p in paths if not Path(p).is_file()]
-    if missing:
-        raise FileNotFoundError(f"{len(missing)} {what} file(s) missing (run the {rule} rule): {', '.join(missing)}")
-    out = []
-    for path in paths:
-        try:
-            out.append(json.loads(Path(path).read_text()))
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON ({err}); re-run the {rule} rule") from None
+def _entry_statistics(
+    table: pd.DataFrame, pooled: dict, primary_metric: str, *, n_permutations: int, n_bootstrap: int,
+    ci_level: float, seed: int,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """CI of every metric, pooled scores and the primary metric's chance tests, per entry."""
+    out = {}
+    for key, part in table.groupby(ENTRY_COLUMNS, sort=True):
+        p = pooled.get(key)
+        ok = part[part["status"] == "ok"]
+        metrics = [m for m in metric_columns(table)]
+        entry: dict[str, Any] = {"n_subjects": len(p.subjects) if p is not None else math.nan,
+                                 "n_windows": len(p) if p is not None else math.nan}
+        if p is not None and len(p) and len(p.subjects) >= 2:
+            classification = [m for m in metrics if m in METRICS]
+            entry["ci"] = stats.subject_bootstrap(p, classification, n_bootstrap=n_bootstrap, level=ci_level,
+                                                  seed=seed)
+            entry["ci_method"] = f"subject bootstrap ({len(p.subjects)} subjects, {n_bootstrap} resamples)"
+            entry["pooled"] = stats.pooled_scores(p, classification)
+            perm = stats.permutation_test(p, primary_metric, n_permutations=n_permutations, seed=seed + 1)
+            binom = stats.binomial_test(p)
+            entry.update({
+                "chance_permutation": perm.null_mean, "chance_permutation_q": perm.null_quantile,
+                "p_permutation": perm.p_value, "n_permutations": perm.n_permutations,
+                "p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
+            })
+        else:
+            n_ok = int(ok[primary_metric].notna().sum()) if primary_metric in ok else 0
+            entry["ci"] = {m: stats.fold_bootstrap(ok[m], n_bootstrap=n_bootstrap, level=ci_level, seed=seed)
+                           for m in metrics}
+            entry["ci_method"] = f"fold bootstrap ({n_ok} folds, {n_bootstrap} resamples)"
+        out[key] = entry
     return out
 
 
-def _number(value: Any) -> float:
-    """A metric value as float; null (undefined) becomes NaN."""
-    return math.nan if value is None else float(value)
+def _comparisons(table: pd.DataFrame, summary: pd.DataFrame, primary_metric: str, alpha: float) -> pd.DataFrame:
+    """statistics.tsv: per entry the chance tests, per dataset the model comparisons."""
+    frames = []
+    for r in summary.to_dict("records"):
+        frames.append(pd.DataFrame([
+            {"dataset": r["dataset"], "test": "permutation", "entry_a": r["entry"], "entry_b": "",
+             "metric": primary_metric, "n": r["n_permutations"], "statistic": r[f"{primary_metric}_pooled"],
+             "p_value": r["p_permutation"], "p_holm": math.nan,
+             "significant": bool(finite_or_none(r["p_permutation"]) is not None and r["p_permutation"] < alpha),
+             "exploratory": False,
+             "detail": f"pooled score vs labels permuted within subjects; null mean "
+                       f"{_fmt(r['chance_permutation'])}, 95th pct. {_fmt(r['chance_permutation_q'])}"},
+            {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
+             "metric": "accuracy", "n": r["n_windows"], "statistic": r["accuracy_pooled"] if "accuracy_pooled" in r
+             else math.nan, "p_value": r["p_binomial"], "p_holm": math.nan,
+             "significant": bool(finite_or_none(r["p_binomial"]) is not None and r["p_binomial"] < alpha),
+             "exploratory": False,
+             "detail": f"correct pooled predictions vs majority rate p0={_fmt(r['binomial_p0'])} "
+                       f"({r['majority_class']}); windows treated as independent"},
+        ]))
+    for dataset in sorted(table["dataset"].unique()):
+        matrix = fold_matrix(table, dataset, primary_metric)
+        if matrix.shape[1] >= 2:
+            frames.append(stats.compare_entries(matrix, primary_metric, alpha=alpha).assign(dataset=dataset))
+    columns = ["dataset", "test", "entry_a", "entry_b", "metric", "n", "statistic", "p_value", "p_holm",
+               "significant", "exploratory", "detail"]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
 
 
-def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFrame:
-    """One row per ``metrics.json``: keys, every metric and its chance, sizes, content keys, versions.
-
-    Parameters
-    ----------
-    records
-        Parsed ``metrics.json`` files.
-    config_hash
-        Hash of the run's config, repeated on every row.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Sorted by dataset, model, regime and fold.
-
-    Raises
-    ------
-    ValueError
-        When two files describe the same dataset × model × regime × fold.
-    """
-    rows = []
-    for rec in records:
-        row: dict[str, Any] = {
-            "dataset": str(rec.get("dataset")),
-            "model": str(rec.get("model")),
-            "regime": str(rec.get("regime", "probe")),
-            "fold": int(rec["fold"]),
+def _cd_inputs(statistics: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per dataset with a Friedman test: what the critical-difference diagram needs."""
+    out = {}
+    for dataset, part in statistics.groupby("dataset", sort=True):
+        fried = part[part["test"] == "friedman"]
+        if fried.empty:
+            continue
+        ranks = part[part["test"] == "average_rank"]
+        cd = float(part.loc[part["test"] == "nemenyi_cd", "statistic"].iloc[0])
+        entries, values = list(ranks["entry_a"]), ranks["statistic"].to_numpy(float)
+        out[str(dataset)] = {
+            "entries": entries, "ranks": values, "cd": cd, "n": int(fried["n"].iloc[0]),
+            "p_value": float(fried["p_value"].iloc[0]), "cliques": stats.cliques(values, cd),
+            "exploratory": bool(fried["exploratory"].iloc[0]),
         }
-        row.update({m: _number((rec.get("metrics") or {}).get(m)) for m in METRICS})
-        row.update({f"chance_{m}": _number((rec.get("chance") or {}).get(m)) for m in METRICS})
-        row.update(
-            {
-                "n_train": rec.get("n_train"),
-                "n_test": rec.get("n_test"),
-                "estimator": rec.get("estimator"),
-                "windows_key": rec.get("windows_key"),
-                "embedding_key": rec.get("embedding_key"),
-                "fingerprint_sha": rec.get("fingerprint_sha"),
-                "config_hash": config_hash,
-            }
-        )
-        row.update({f"version_{pkg}": version for pkg, version in sorted((rec.get("versions") or {}).items())})
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    duplicated = table[table.duplicated(KEY_COLUMNS, keep=False)]
-    if not duplicated.empty:
-        keys = duplicated[KEY_COLUMNS].drop_duplicates().to_dict("records")
-        raise ValueError(f"several metrics files for the same dataset/model/regime/fold: {keys}")
-    return table.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
+    return out
 
 
-def _ordered_metrics(primary_metric: str) -> list[str]:
-    if primary_metric not in METRICS:
-        raise ValueError(f"unknown primary_metric '{primary_metric}'; allowed: {', '.join(METRICS)}")
-    return [primary_metric] + [m for m in METRICS if m != primary_metric]
+def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str]) -> list[dict]:
+    """2-D PCA of each embedding the pointers name, with the windows' labels and subjects."""
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import StandardScaler
+
+    from eegfm.embed import open_embeddings
+
+    items = []
+    for pointer in sorted(pointers, key=lambda p: (str(p.get("dataset")), str(p.get("backbone")))):
+        dataset, path = str(pointer.get("dataset")), pointer.get("_path")
+        tsv = Path(windows_paths[dataset]).with_name("windows.tsv") if dataset in windows_paths else None
+        if path is None or tsv is None or not tsv.is_file():
+            continue
+        try:
+            E, _ = open_embeddings(str(path))
+        except (OSError, ValueError, KeyError) as err:
+            problems.append(f"embedding PCA of {dataset} · {pointer.get('backbone')} skipped: {err}")
+            continue
+        meta = pd.read_csv(tsv, sep="\t", dtype={"subject": str, "label": str}).sort_values("window_id")
+        if len(meta) != len(E) or E.shape[1] < 2 or not np.isfinite(E).all():
+            problems.append(f"embedding PCA of {dataset} · {pointer.get('backbone')} skipped: "
+                            f"{E.shape} embeddings for {len(meta)} windows, or non-finite values")
+            continue
+        rng = np.random.default_rng(seed)
+        rows = np.sort(rng.choice(len(E), _PCA_MAX_POINTS, replace=False)) if len(E) > _PCA_MAX_POINTS \
+            else np.arange(len(E))
+        X = StandardScaler().fit_transform(E[rows].astype(np.float64))
+        pca = PCA(n_components=2, random_state=seed).fit(X)
+        items.append({
+            "dataset": dataset, "backbone": str(pointer.get("backbone")), "coords": pca.transform(X),
+            "explained": tuple(float(v) for v in pca.explained_variance_ratio_),
+            "labels": meta["label"].to_numpy()[rows], "subjects": meta["subject"].to_numpy()[rows],
+            "n_total": len(E),
+        })
+    return items
 
 
-def summary_table(table: pd.DataFrame, primary_metric: str) -> pd.DataFrame:
-    """Per dataset × model × regime: ``n_folds`` and ``<metric>_mean/_std/_chance`` (primary metric first)."""
-    grouped = table.groupby(["dataset", "model", "regime"], sort=True)
-    out = grouped.size().rename("n_folds").to_frame()
-    for metric in _ordered_metrics(primary_metric):
-        out[f"{metric}_mean"] = grouped[metric].mean()
-        out[f"{metric}_std"] = grouped[metric].std(ddof=1)
-        out[f"{metric}_chance"] = grouped[f"chance_{metric}"].mean()
-    return out.reset_index().round(6)  # means of a few folds: more digits are float noise
-
-
-def entry_label(model: str, regime: str) -> str:
-    """Name of a model in the figure and summary.json (the regime shown unless it is 'probe')."""
-    return model if regime == "probe" else f"{model} [{regime}]"
-
-
-def _finite_or_none(value: Any) -> float | None:
-    return None if value is None or not math.isfinite(float(value)) else float(value)
-
-
-def summary_dict(summary: pd.DataFrame, *, title: str, primary_metric: str, config_hash: str, n_rows: int) -> dict:
-    """The ``summary.json`` content: best entry per dataset by the primary metric and every mean."""
-    mean, std, chance = (f"{primary_metric}_{part}" for part in ("mean", "std", "chance"))
+def summary_dict(
+    summary: pd.DataFrame, *, title: str, primary_metric: str, config_hash: str, n_rows: int, n_failed: int
+) -> dict:
+    """The ``summary.json`` content: the best entry per dataset by the primary metric, with its CI,
+    chance, gap over chance and p-values, and every entry's mean."""
+    m = primary_metric
     best: dict[str, Any] = {}
-    scores: dict[str, dict[str, float | None]] = {}
+    means: dict[str, dict[str, float | None]] = {}
+    headline = []
     for dataset, part in summary.groupby("dataset", sort=True):
-        scores[str(dataset)] = {
-            entry_label(r.model, r.regime): _finite_or_none(getattr(r, mean)) for r in part.itertuples()
-        }
-        ranked = part[part[mean].notna()].sort_values(mean, ascending=False, kind="stable")
+        means[str(dataset)] = {r["entry"]: finite_or_none(r[f"{m}_mean"]) for r in part.to_dict("records")}
+        ranked = part[part[f"{m}_mean"].notna()].sort_values(f"{m}_mean", ascending=False, kind="stable")
         if ranked.empty:
             best[str(dataset)] = None
+            headline.append(f"{dataset}: no completed fold")
             continue
         top = ranked.iloc[0]
         best[str(dataset)] = {
-            "model": entry_label(top["model"], top["regime"]),
-            "mean": _finite_or_none(top[mean]),
-            "std": _finite_or_none(top[std]),
-            "chance": _finite_or_none(top[chance]),
-            "n_folds": int(top["n_folds"]),
-            "text": _pm(top[mean], top[std]),
+            "model": top["entry"], "backbone": top["model"], "regime": top["regime"],
+            "mean": finite_or_none(top[f"{m}_mean"]), "std": finite_or_none(top[f"{m}_std"]),
+            "ci": [finite_or_none(top[f"{m}_ci_low"]), finite_or_none(top[f"{m}_ci_high"])],
+            "pooled": finite_or_none(top[f"{m}_pooled"]),
+            "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
+            "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
+            "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
+            "text": _pm(top[f"{m}_mean"], top[f"{m}_std"]),
         }
+        b = best[str(dataset)]
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (chance {_fmt(b['chance'])}, "
+                        f"gap {_fmt(b['gap'], signed=True)}, permutation p {_fmt_p(b['p_permutation'])})")
     return {
-        "title": title,
-        "config_hash": config_hash,
-        "primary_metric": primary_metric,
-        "n_rows": int(n_rows),
-        "best": best,
-        "means": scores,
+        "title": title, "config_hash": config_hash, "primary_metric": m, "n_rows": int(n_rows),
+        "n_failed": int(n_failed), "headline": "; ".join(headline), "best": best, "means": means,
     }
+
+
+# ----------------------------------------------------------------------------- formatting
 
 
 def _pm(mean: Any, std: Any) -> str:
     """``mean ± std``; just the mean when the std is undefined (one fold)."""
-    if _finite_or_none(std) is None or _finite_or_none(mean) is None:
+    if finite_or_none(std) is None or finite_or_none(mean) is None:
         return _fmt(mean)
     return f"{_fmt(mean)} ± {_fmt(std)}"
 
 
-def _fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
+    value = finite_or_none(value)
+    if value is None:
         return "n/a"
-    return f"{float(value):.{digits}f}"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
 
 
-# ----------------------------------------------------------------------------- figure
+def _fmt_p(value: Any) -> str:
+    value = finite_or_none(value)
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def scores_figure(table: pd.DataFrame, primary_metric: str) -> bytes:
-    """PNG bytes: one panel per dataset, per model a mean bar ± std, jittered fold points and chance.
-
-    Uses the object-oriented matplotlib API on an Agg canvas (no pyplot, no
-    global backend switch), and a fixed jitter seed so the figure is
-    reproducible.
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    datasets = sorted(table["dataset"].unique())
-    n_entries = [len(table.loc[table["dataset"] == d, ["model", "regime"]].drop_duplicates()) for d in datasets]
-    widths = [max(3.2, 1.1 * n + 1.4) for n in n_entries]
-    fig = Figure(figsize=(sum(widths), 4.2), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(datasets), squeeze=False, width_ratios=widths)[0]
-    rng = np.random.default_rng(0)
-    models = sorted(table["model"].unique())
-    colors = {m: f"C{i % 10}" for i, m in enumerate(models)}
-    for ax, dataset in zip(axes, datasets):
-        _draw_panel(ax, table[table["dataset"] == dataset], dataset, primary_metric, colors, rng)
-    axes[0].set_ylabel(METRIC_NAMES[primary_metric])
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=2, fontsize=8, frameon=False)
-    # short enough for a single narrow panel; the report's caption explains bars and points
-    fig.suptitle(f"{METRIC_NAMES[primary_metric]} on held-out subjects", fontsize=10)
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    return buffer.getvalue()
-
-
-def _draw_panel(ax, part: pd.DataFrame, dataset: str, metric: str, colors: dict, rng) -> None:
-    pairs = part[["model", "regime"]].drop_duplicates().itertuples(index=False)
-    entries = sorted(pairs, key=lambda e: (e.model, e.regime != "probe", e.regime))  # the probe first
-    low, high = 0.0, 1.0
-    for x, (model, regime) in enumerate(entries):
-        rows = part[(part["model"] == model) & (part["regime"] == regime)]
-        values = rows[metric].to_numpy(dtype=float)
-        finite = values[np.isfinite(values)]
-        chance = float(np.nanmean(rows[f"chance_{metric}"])) if rows[f"chance_{metric}"].notna().any() else math.nan
-        if finite.size:
-            mean = finite.mean()
-            std = finite.std(ddof=1) if finite.size > 1 else 0.0
-            ax.bar(x, mean, width=0.6, color=colors[model], alpha=0.35, edgecolor=colors[model],
-                   yerr=std, capsize=4, error_kw={"elinewidth": 1})
-            ax.scatter(x + rng.uniform(-0.18, 0.18, finite.size), finite, s=18, color=colors[model],
-                       edgecolor="black", linewidth=0.4, zorder=3, label="fold" if x == 0 else None)
-            ax.annotate(_fmt(mean, 2), (x, max(mean + std, finite.max())), xytext=(0, 4), textcoords="offset points",
-                        ha="center", fontsize=8, zorder=5,
-                        bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
-            low, high = min(low, finite.min()), max(high, finite.max())
-        else:
-            ax.annotate("n/a", (x, 0.02), ha="center", fontsize=8)
-        if math.isfinite(chance):
-            ax.hlines(chance, x - 0.4, x + 0.4, colors="black", linestyles="--", linewidth=1.2,
-                      label="chance" if x == 0 else None, zorder=4)
-    ax.set_xticks(range(len(entries)), [entry_label(m, r) for m, r in entries],
-                  rotation=20 if len(entries) > 3 else 0, ha="right" if len(entries) > 3 else "center")
-    ax.set_xlim(-0.6, len(entries) - 0.4)
-    ax.set_ylim(low - 0.05 if low < 0 else 0.0, high + 0.1)
-    ax.set_xlabel("model")
-    n_folds = part["fold"].nunique()
-    ax.set_title(f"{dataset} ({n_folds} fold{'s' if n_folds != 1 else ''})", fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
-    ax.set_axisbelow(True)
-
-
-# ----------------------------------------------------------------------------- html
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
-color:#222;padding:0 1rem;line-height:1.4}
-h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.9rem}
-th,td{border:1px solid #ddd;padding:.25rem .6rem;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
-tr.best td{font-weight:600;background:#eef7ee}.muted{color:#777;font-size:.85em}
-code{font-size:.85em;background:#f6f6f6;padding:0 .2em}pre{background:#f6f6f6;padding:1rem;overflow:auto}
-img{max-width:100%;border:1px solid #eee}.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.4rem .8rem}
-"""
+def _fmt_int(value: Any) -> str:
+    value = finite_or_none(value)
+    return "n/a" if value is None else f"{int(value):,}"
 
 
 def _e(value: Any) -> str:
@@ -285,37 +253,229 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
         cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
         cells = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row)
         body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
 def _num(value: Any, digits: int = 3) -> str:
     return f'<td class="num">{_e(_fmt(value, digits))}</td>'
 
 
-def _summary_html(summary: pd.DataFrame, metrics: list[str], best: dict) -> str:
-    header = ["dataset", "model", "regime", "folds"] + [METRIC_NAMES[m] for m in metrics]
+def _text_num(text: str) -> str:
+    return f'<td class="num">{_e(text)}</td>'
+
+
+# ----------------------------------------------------------------------------- html sections
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
+color:#222;padding:0 1rem;line-height:1.4}
+h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
+nav{font-size:.9rem}nav a{margin-right:.8rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
+th,td{border:1px solid #ddd;padding:.25rem .55rem;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+tr.best td{font-weight:600;background:#eef7ee}tr.failed td{background:#fdecea}.muted{color:#777;font-size:.85em}
+.failed-tag{color:#b00020;font-weight:700}
+code{font-size:.85em;background:#f6f6f6;padding:0 .2em}pre{background:#f6f6f6;padding:1rem;overflow:auto}
+figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85rem;color:#555;max-width:900px}
+.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.4rem .8rem;margin:.4rem 0}
+.ok{background:#eef7ee;border-left:4px solid #4c9a2a;padding:.4rem .8rem}.scroll{overflow-x:auto}
+"""
+
+_CAPTIONS = {
+    "scores": "Bars: mean over completed folds; dots: single folds; black diamond and whisker: score of the pooled "
+              "out-of-fold predictions with its {level} confidence interval ({ci}); dashed: analytic chance; "
+              "dotted: 95th percentile of the subject-wise permutation null. Failed folds are counted in red.",
+    "confusion_matrices": "Pooled out-of-fold predictions of every fold; each row (true class) sums to 1, so the "
+                          "diagonal is the recall of each class.",
+    "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
+                       "stopped early drop out of later epochs). Middle: test score per entry (mean ± std over "
+                       "folds). Right: trainable parameters (log scale) against the test score.",
+    "critical_difference": "Average rank of each entry over the folds completed by all entries (1 = best, left). "
+                           "Entries joined by a thick line do not differ by more than the Nemenyi critical "
+                           "difference (CD).",
+    "cost_frontier": "Each entry's mean score against its trainable parameters and its wall time per fold (log "
+                     "scales); the dashed step line is the Pareto frontier.",
+    "embeddings_pca": "First two principal components of each standardised frozen embedding; left coloured by "
+                      "label (class structure), right by subject (subject structure a probe may latch onto).",
+    "channel_adaptation": "How each backbone's input channels were obtained from the recorded ones: fed one-to-one "
+                          "(mapped), derived (bipolar), interpolated, zero-filled or projected; dropped counts "
+                          "recorded channels not used.",
+    "leakage_audit": "Subjects on the training and test side of every fold; 'overlap' counts subjects on both sides "
+                     "(must be 0 for subject-wise evaluation).",
+}
+
+
+def _figure_html(name: str, rendered: dict[str, dict], caption: str = "") -> str:
+    item = rendered[name]
+    if item.get("placeholder"):
+        return f'<p class="muted">{_e(item["placeholder"])}</p>'
+    data = base64.b64encode(item["png"]).decode("ascii")
+    return (f'<figure id="fig-{_e(name)}"><img alt="{_e(figures.FIGURES[name])}" '
+            f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>')
+
+
+def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame, warnings: list[str]) -> str:
+    m = summary_json["primary_metric"]
+    items = []
+    for dataset, b in summary_json["best"].items():
+        if not b:
+            items.append(f"<li><b>{_e(dataset)}</b>: no completed fold</li>")
+            continue
+        ci = b["ci"]
+        ci_text = f", {_e(_fmt(ci[0]))}–{_e(_fmt(ci[1]))} CI" if ci[0] is not None and ci[1] is not None else ""
+        items.append(
+            f"<li><b>{_e(dataset)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[m])} {_e(b['text'])}{ci_text} "
+            f"(chance {_e(_fmt(b['chance']))}, gap {_e(_fmt(b['gap'], signed=True))}, "
+            f"permutation p {_e(_fmt_p(b['p_permutation']))}; {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
+            f"{', ' + str(b['n_failed']) + ' failed' if b['n_failed'] else ''})</li>"
+        )
+    n_failed = int((table["status"] == "failed").sum())
+    facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
+             f"{len(table)} fold results · {n_failed} failed")
+    warn = (f'<p class="warn">{len(warnings)} warning(s): see <a href="#warnings">Warnings</a>.</p>'
+            if warnings else '<p class="ok">No warnings.</p>')
+    return f"<p>{_e(facts)}</p><ul>{''.join(items)}</ul>{warn}"
+
+
+def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table: pd.DataFrame) -> str:
+    header = ["dataset", "windows", "subjects", "classes (windows)", "channels", "sfreq (Hz)", "window (s)",
+              "cross-validation", "folds"]
+    rows = []
+    for dataset in sorted(set(table["dataset"]) | set(windows)):
+        info, f = windows.get(dataset) or {}, folds.get(dataset) or {}
+        counts = info.get("class_counts") or {}
+        sfreq, n_times = finite_or_none(info.get("sfreq")), finite_or_none(info.get("n_times"))
+        length = _fmt(n_times / sfreq, 2) if sfreq and n_times else "n/a"
+        scheme = f"{f.get('scheme', '?')} by {f.get('group_by', '?')}" if f else "n/a"
+        rows.append([
+            _e(dataset), _text_num(_fmt_int(info.get("n_windows"))), _text_num(_fmt_int(len(info.get("subjects") or [])
+                                                                                     or None)),
+            _e(", ".join(f"{k}: {v}" for k, v in counts.items()) or "n/a"), _text_num(_fmt_int(info.get("n_channels"))),
+            _num(sfreq, 1), _text_num(length), _e(scheme), _text_num(_fmt_int(len(f.get("folds") or []) or None)),
+        ])
+    return _table(header, rows)
+
+
+def _summary_html(summary: pd.DataFrame, primary: str, best: dict) -> str:
+    header = ["dataset", "model", "regime", "folds", "failed", f"{METRIC_NAMES[primary]} mean ± std",
+              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "CI method"]
     rows, classes = [], []
     for r in summary.to_dict("records"):
-        cells = [_e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _num(r["n_folds"], 0)]
-        for m in metrics:
-            cells.append(
-                f'<td class="num">{_e(_pm(r[f"{m}_mean"], r[f"{m}_std"]))}'
-                f'<br><span class="muted">chance {_e(_fmt(r[f"{m}_chance"]))}</span></td>'
-            )
-        rows.append(cells)
+        failed = int(r["n_failed"])
+        failed_cell = (f'<td class="num"><span class="failed-tag">{failed} FAILED</span></td>' if failed
+                       else _text_num("0"))
+        ci = (f"{_fmt(r[f'{primary}_pooled'])} [{_fmt(r[f'{primary}_ci_low'])}, {_fmt(r[f'{primary}_ci_high'])}]")
+        rows.append([
+            _e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _text_num(str(r["n_folds"])), failed_cell,
+            _text_num(_pm(r[f"{primary}_mean"], r[f"{primary}_std"])), _text_num(ci),
+            _num(r[f"{primary}_chance"]), _text_num(_fmt(r[f"{primary}_gap_chance"], signed=True)),
+            _text_num(_fmt(r[f"{primary}_gap_scratch"], signed=True)), _text_num(_fmt_p(r["p_permutation"])),
+            f'<td class="muted">{_e(r["ci_method"])}</td>',
+        ])
         top = best.get(r["dataset"])
-        classes.append("best" if top and top["model"] == entry_label(r["model"], r["regime"]) else "")
+        classes.append("failed" if r["status"] == "failed" else
+                       ("best" if top and top["model"] == r["entry"] else ""))
     return _table(header, rows, classes)
 
 
+def _all_metrics_html(summary: pd.DataFrame, metrics: list[str]) -> str:
+    header = ["dataset", "entry"] + [METRIC_NAMES[m] for m in metrics]
+    rows = []
+    for r in summary.to_dict("records"):
+        cells = [_e(r["dataset"]), _e(r["entry"])]
+        for m in metrics:
+            cells.append(f'<td class="num">{_e(_pm(r[f"{m}_mean"], r[f"{m}_std"]))}'
+                         f'<br><span class="muted">CI {_e(_fmt(r[f"{m}_ci_low"]))}–{_e(_fmt(r[f"{m}_ci_high"]))}'
+                         f' · chance {_e(_fmt(r[f"{m}_chance"]))}</span></td>')
+        rows.append(cells)
+    return _table(header, rows)
+
+
 def _folds_html(table: pd.DataFrame, metrics: list[str]) -> str:
-    header = ["dataset", "model", "regime", "fold"] + [METRIC_NAMES[m] for m in metrics] + ["n_train", "n_test"]
-    rows = [
-        [_e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _num(r["fold"], 0)]
-        + [_num(r[m]) for m in metrics]
-        + [_num(r["n_train"], 0), _num(r["n_test"], 0)]
-        for r in table.to_dict("records")
-    ]
+    header = ["dataset", "model", "regime", "fold", "status"] + [METRIC_NAMES[m] for m in metrics] + [
+        "n_train", "n_test"]
+    rows, classes = [], []
+    for r in table.to_dict("records"):
+        failed = r["status"] == "failed"
+        status = (f'<span class="failed-tag">FAILED</span><br><span class="muted">{_e(r.get("error") or "")}</span>'
+                  if failed else "ok")
+        rows.append([_e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _num(r["fold"], 0), status]
+                    + [_num(r[m]) for m in metrics]
+                    + [_text_num(_fmt_int(r["n_train"])), _text_num(_fmt_int(r["n_test"]))])
+        classes.append("failed" if failed else "")
+    return _table(header, rows, classes)
+
+
+def _chance_html(summary: pd.DataFrame, primary: str) -> str:
+    header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
+              "null 95th pct.", "permutation p", "permutations", "majority rate (binomial p0)", "binomial p"]
+    rows = [[_e(r["dataset"]), _e(r["entry"]), _num(r[f"{primary}_pooled"]), _num(r[f"{primary}_chance"]),
+             _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(_fmt_p(r["p_permutation"])),
+             _text_num(_fmt_int(r["n_permutations"])), _num(r["binomial_p0"]), _text_num(_fmt_p(r["p_binomial"]))]
+            for r in summary.to_dict("records")]
+    return _table(header, rows)
+
+
+def _comparisons_html(statistics: pd.DataFrame) -> str:
+    parts = []
+    for dataset, part in statistics.groupby("dataset", sort=True):
+        pairs = part[part["test"] == "wilcoxon"]
+        if pairs.empty:
+            continue
+        parts.append(f"<h4>{_e(dataset)}</h4>")
+        rows = [[_e(r["entry_a"]), _e(r["entry_b"]), _text_num(_fmt_int(r["n"])), _e(r["detail"]),
+                 _text_num(_fmt_p(r["p_value"])), _text_num(_fmt_p(r["p_holm"])),
+                 "yes" if r["significant"] else "no", "exploratory" if r["exploratory"] else ""]
+                for r in pairs.to_dict("records")]
+        parts.append(_table(["a", "b", "paired folds", "difference", "Wilcoxon p", "Holm p", "significant", ""],
+                            rows))
+        fried = part[part["test"] == "friedman"]
+        if not fried.empty:
+            f = fried.iloc[0]
+            ranks = part[part["test"] == "average_rank"].sort_values("statistic")
+            rank_text = ", ".join(f"{e} {_fmt(v, 2)}" for e, v in zip(ranks["entry_a"], ranks["statistic"]))
+            parts.append(
+                f"<p>Friedman χ² = {_e(_fmt(f['statistic'], 2))}, p = {_e(_fmt_p(f['p_value']))} "
+                f"({_e(f['detail'])}){' — <b>exploratory</b>' if f['exploratory'] else ''}. "
+                f"Average ranks: {_e(rank_text)}.</p>"
+            )
+        else:
+            parts.append('<p class="muted">No Friedman test (needs ≥ 3 entries with ≥ 2 folds completed by all).</p>')
+    return "".join(parts) or '<p class="muted">Only one model per dataset: nothing to compare.</p>'
+
+
+def _methods_html(primary: str, n_permutations: int, n_bootstrap: int, ci_level: float, alpha: float) -> str:
+    return f"""<details open><summary>Methods</summary><ul>
+<li><b>Confidence intervals</b> ({ci_level:.0%}, percentile, {n_bootstrap} resamples): subjects are resampled with
+replacement, each bringing all of its out-of-fold predictions, and the metric is recomputed on the pooled
+predictions, so the interval is for the pooled out-of-fold score (shown next to it). Without predictions the fold
+scores are resampled instead.</li>
+<li><b>Analytic chance</b>: the expected score of a predictor that guesses uniformly at random (balanced accuracy
+1/K, ROC AUC 0.5, kappa 0, F1 and AUPRC from the class shares); for accuracy, always predicting the majority class.
+<b>Binomial test</b>: correct pooled predictions against the majority-class rate, one-sided; it treats windows as
+independent and is therefore optimistic.</li>
+<li><b>Empirical chance and permutation p</b> ({n_permutations} permutations, {_e(METRIC_NAMES[primary])}): no model
+is refitted. The pooled out-of-fold predictions stay fixed and the true labels are permuted within each subject
+(each subject keeps its own class counts); subjects whose windows all carry one label exchange it as a block with
+the other such subjects. p = (1 + #null ≥ observed) / (permutations + 1); the null mean is the empirical chance
+level. This tests whether the predictions carry label information beyond subject identity.</li>
+<li><b>Model comparisons</b> (per dataset, over folds): paired two-sided Wilcoxon signed-rank tests between every
+pair of entries with Holm correction (α = {alpha}); with ≥ 3 entries a Friedman test, average ranks and the Nemenyi
+critical difference. Folds share training data, so these tests are optimistic. With N folds the smallest exact
+Wilcoxon p is 2^(1−N): below 6 folds no difference can reach p &lt; 0.05, and results are labelled
+<b>exploratory</b>.</li></ul></details>"""
+
+
+def _cost_html(summary: pd.DataFrame, primary: str) -> str:
+    header = ["dataset", "entry", "trainable params", "frozen params", "wall time / fold (s)", "peak memory (MB)",
+              "device", f"{METRIC_NAMES[primary]} mean"]
+    rows = [[_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
+             _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
+             _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"), _num(r[f"{primary}_mean"])]
+            for r in summary.to_dict("records")]
     return _table(header, rows)
 
 
@@ -326,6 +486,18 @@ def _value_html(value: Any) -> str:
     if isinstance(value, dict):
         return "<br>".join(f"{_e(k)}: {_value_html(v)}" for k, v in value.items()) or '<span class="muted">none</span>'
     return _e(value)
+
+
+def _weights_html(pointer: dict[str, Any]) -> str:
+    """Where a backbone's weights came from: a random init is said plainly, a checkpoint by its hash."""
+    weights = str((pointer.get("fingerprint") or {}).get("weights", ""))
+    if weights.startswith("random-init"):
+        return f"<b>random init</b> (seed {_e(weights.split(':', 1)[-1])})"
+    if weights.startswith("sha256"):
+        return f"<code>{_e(weights[:23])}</code>"
+    if weights == "none":
+        return '<span class="muted">none (feature baseline)</span>'
+    return _e(weights or "-")
 
 
 def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
@@ -341,16 +513,10 @@ def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
         for p in pointers
     ]
     parts = [_table(header, rows)]
-    for p in pointers:
-        if p.get("corpus_overlap"):
-            parts.append(
-                f'<p class="warn">⚠ {_e(p.get("backbone"))} was pretrained on {_e(", ".join(p["corpus_overlap"]))}, '
-                f"which {_e(p.get('dataset'))} comes from: its scores may be optimistic.</p>"
-            )
-    parts.append("<h3>Channel adaptation</h3>")
+    parts.append("<h3>Channel adaptation records</h3>")
     for p in pointers:
         adaptation = p.get("adaptation") or {}
-        parts.append(f"<p><b>{_e(p.get('dataset'))} · {_e(p.get('backbone'))}</b></p>")
+        parts.append(f"<details><summary><b>{_e(p.get('dataset'))} · {_e(p.get('backbone'))}</b></summary>")
         if isinstance(adaptation, dict) and adaptation:
             parts.append(_table(["field", "value"], [[_e(k), _value_html(v)] for k, v in adaptation.items()]))
         else:
@@ -358,17 +524,8 @@ def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
         if p.get("fingerprint"):
             fingerprint = json.dumps(p["fingerprint"], indent=2, sort_keys=True, default=str)
             parts.append(f"<details><summary>backbone fingerprint</summary><pre>{_e(fingerprint)}</pre></details>")
+        parts.append("</details>")
     return "".join(parts)
-
-
-def _weights_html(pointer: dict[str, Any]) -> str:
-    """Where a backbone's weights came from: a random init is said plainly, a checkpoint by its hash."""
-    weights = str((pointer.get("fingerprint") or {}).get("weights", ""))
-    if weights.startswith("random-init"):
-        return f"<b>random init</b> (seed {_e(weights.split(':', 1)[-1])})"
-    if weights.startswith("sha256"):
-        return f"<code>{_e(weights[:23])}</code>"
-    return _e(weights or "-")
 
 
 def _provenance_html(table: pd.DataFrame, pointers: list[dict], config_hash: str) -> str:
@@ -377,6 +534,8 @@ def _provenance_html(table: pd.DataFrame, pointers: list[dict], config_hash: str
         [_e(c.removeprefix("version_")), _e(", ".join(sorted({str(v) for v in table[c].dropna()})))]
         for c in version_cols
     ]
+    commits = sorted({str(v) for v in table["git_commit"].dropna()}) if "git_commit" in table else []
+    versions.insert(0, ["git commit", _e(", ".join(commits) or "unknown")])
     windows = table[["dataset", "windows_key"]].dropna().drop_duplicates().to_dict("records")
     keys = [[_e(w["dataset"]), "windows", f"<code>{_e(w['windows_key'])}</code>"] for w in windows]
     keys += [
@@ -404,36 +563,91 @@ def _config_text(config: dict) -> str:
         return json.dumps(config, indent=2, sort_keys=True, default=str)
 
 
+def collect_warnings(
+    table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float
+) -> list[str]:
+    """Plain-text warnings: pretraining-corpus overlap, failed folds, few folds, missing predictions, problems."""
+    out = []
+    for p in pointers:
+        if p.get("corpus_overlap"):
+            out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "
+                       f"{p.get('dataset')} comes from: its scores may be optimistic.")
+    for r in table[table["status"] == "failed"].to_dict("records"):
+        out.append(f"FAILED fold: {r['dataset']} · {entry_label(r['model'], r['regime'])} fold {r['fold']}: "
+                   f"{r.get('error') or 'no error message'}")
+    for dataset, part in table.groupby("dataset", sort=True):
+        n = int(part["fold"].nunique())
+        if stats.is_exploratory(n, alpha):
+            out.append(f"{dataset} has {n} fold(s): comparisons over folds cannot reach p < {alpha} "
+                       f"(smallest exact Wilcoxon p {stats.min_wilcoxon_p(n):.3g}); they are exploratory.")
+    for r in summary.to_dict("records"):
+        if str(r["ci_method"]).startswith("fold bootstrap") and r["n_ok"]:
+            out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions; CI over folds, "
+                       "no permutation or binomial test.")
+    return out + problems
+
+
 def render_html(
-    *, title: str, summary: pd.DataFrame, table: pd.DataFrame, summary_json: dict, pointers: list[dict],
-    png: bytes, primary_metric: str, config_hash: str, config: dict,
+    *, title: str, summary: pd.DataFrame, table: pd.DataFrame, statistics: pd.DataFrame, summary_json: dict,
+    pointers: list[dict], rendered: dict[str, dict], windows: dict[str, dict], folds: dict[str, dict],
+    warnings: list[str], primary_metric: str, config_hash: str, config: dict, n_permutations: int,
+    n_bootstrap: int, ci_level: float, alpha: float,
 ) -> str:
-    """The self-contained report: inline CSS, the figure as a base64 data URI, no external links."""
-    metrics = _ordered_metrics(primary_metric)
-    image = base64.b64encode(png).decode("ascii")
-    best_lines = "".join(
-        f"<li><b>{_e(d)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[primary_metric])} {_e(b['text'])} "
-        f"(chance {_e(_fmt(b['chance']))}, {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''})</li>"
-        for d, b in summary_json["best"].items() if b
-    )
+    """The self-contained report: inline CSS, figures as base64 data URIs, no scripts, no external links."""
+    metrics = ordered_metrics(primary_metric, metric_columns(table))
+    level = f"{ci_level:.0%}"
+    ci_methods = ", ".join(sorted({str(v).split(" (")[0] for v in summary["ci_method"]}))
+    captions = {k: v.format(level=level, ci=ci_methods) for k, v in _CAPTIONS.items()}
+    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
+        ("summary", "Run summary"), ("config", "Configuration"), ("data", "Data"), ("results", "Results"),
+        ("statistics", "Statistics"), ("cost", "Cost"), ("embeddings", "Embeddings"), ("provenance", "Provenance"),
+        ("warnings", "Warnings")))
+    warning_html = "".join(f'<p class="warn">⚠ {_e(w)}</p>' for w in warnings) or '<p class="ok">No warnings.</p>'
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{_CSS}</style></head>
 <body>
 <h1>{_e(title)}</h1>
-<p class="muted">{len(table)} result rows · config hash <code>{_e(config_hash[:16])}</code></p>
-<ul>{best_lines}</ul>
-<h2>Scores</h2>
-<img alt="{_e(METRIC_NAMES[primary_metric])} per model and dataset" src="data:image/png;base64,{image}">
-<p class="muted">Bars: mean over folds (± std across folds, ddof=1); dots: individual folds; dashed: chance.</p>
-<h2>Summary</h2>
-{_summary_html(summary, metrics, summary_json["best"])}
-<h2>Per fold</h2>
-{_folds_html(table, metrics)}
-<h2>Embeddings</h2>
-{_embeddings_html(pointers)}
-<h2>Provenance</h2>
-{_provenance_html(table, pointers, config_hash)}
+<p class="muted">{len(table)} fold results · config hash <code>{_e(config_hash[:16])}</code></p>
+<nav>{nav}</nav>
+<h2 id="summary">Run summary</h2>
+{_run_summary_html(summary_json, table, summary, warnings)}
+<h2 id="config">Configuration</h2>
+<p>config hash <code>{_e(config_hash)}</code></p>
 <details><summary>Configuration</summary><pre>{_e(_config_text(config))}</pre></details>
+<h2 id="data">Data overview</h2>
+{_data_overview_html(windows, folds, table)}
+<h3>Leakage audit</h3>
+{_figure_html("leakage_audit", rendered, captions["leakage_audit"])}
+<h2 id="results">Results</h2>
+{_figure_html("scores", rendered, captions["scores"])}
+<h3>Summary ({_e(METRIC_NAMES[primary_metric])})</h3>
+{_summary_html(summary, primary_metric, summary_json["best"])}
+<h3>All metrics (mean ± std over folds)</h3>
+{_all_metrics_html(summary, metrics)}
+<h3>Per fold</h3>
+{_folds_html(table, metrics)}
+<h3>Confusion matrices</h3>
+{_figure_html("confusion_matrices", rendered, captions["confusion_matrices"])}
+<h3>Training curves</h3>
+{_figure_html("training_curves", rendered, captions["training_curves"])}
+<h2 id="statistics">Statistics</h2>
+{_methods_html(primary_metric, n_permutations, n_bootstrap, ci_level, alpha)}
+<h3>Chance</h3>
+{_chance_html(summary, primary_metric)}
+<h3>Comparisons between models ({_e(METRIC_NAMES[primary_metric])})</h3>
+{_comparisons_html(statistics)}
+{_figure_html("critical_difference", rendered, captions["critical_difference"])}
+<h2 id="cost">Cost frontier</h2>
+{_figure_html("cost_frontier", rendered, captions["cost_frontier"])}
+{_cost_html(summary, primary_metric)}
+<h2 id="embeddings">Embeddings and channel adaptation</h2>
+{_embeddings_html(pointers)}
+{_figure_html("channel_adaptation", rendered, captions["channel_adaptation"])}
+{_figure_html("embeddings_pca", rendered, captions["embeddings_pca"])}
+<h2 id="provenance">Provenance</h2>
+{_provenance_html(table, pointers, config_hash)}
+<h2 id="warnings">Warnings</h2>
+{warning_html}
 </body></html>
 """
 
@@ -450,14 +664,22 @@ def aggregate(
     primary_metric: str,
     config_hash: str,
     config: dict,
+    windows_paths: Mapping[str, str | PathLike] | None = None,
+    folds_paths: Mapping[str, str | PathLike] | None = None,
+    n_permutations: int = 1000,
+    n_bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    alpha: float = 0.05,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Aggregate fold results into ``metrics.tsv``, ``summary.tsv``, ``summary.json``,
-    ``figures/scores.png`` and ``report.html`` under ``out_dir``.
+    """Aggregate fold results into the tables, statistics, figures and ``report.html`` under ``out_dir``.
 
     Parameters
     ----------
     metrics_paths
-        ``metrics.json`` of every dataset × model × fold.
+        ``metrics.json`` of every dataset × model × regime × fold; the
+        ``predictions.tsv`` and (trained regimes) ``history.tsv`` beside
+        each are read when present.
     pointer_paths
         Embedding pointer files (may be empty when no frozen embeddings are used).
     out_dir
@@ -465,11 +687,18 @@ def aggregate(
     title
         Report title.
     primary_metric
-        Metric of the figure, of the "best model" choice, and first in the tables.
+        Metric of the figures, the tests and the "best model" choice; first in the tables.
     config_hash
         Hash of the run's config (recorded on every row and in the report).
     config
         The run's config, shown in the report.
+    windows_paths, folds_paths
+        Per dataset its ``windows.json`` (with ``windows.tsv`` beside it) and
+        ``folds.json``, for the data overview, the embedding PCA and the
+        leakage audit; datasets left out are simply not shown there.
+    n_permutations, n_bootstrap, ci_level, alpha, seed
+        Permutations of the chance test (0: none), bootstrap resamples, the
+        confidence level, the significance level and the seed of both.
 
     Returns
     -------
@@ -481,32 +710,78 @@ def aggregate(
     ValueError
         No metrics files, an unknown primary metric, or duplicated results.
     FileNotFoundError
-        A metrics or pointer file is missing (all missing paths are listed).
+        A metrics, pointer, windows or folds file is missing (all missing paths are listed).
     """
     if not metrics_paths:
         raise ValueError("no metrics files to aggregate; check that the config lists datasets and backbones")
-    _ordered_metrics(primary_metric)
-    records = _read_json_files(list(metrics_paths), "metrics", "probe/finetune")
-    pointers = _read_json_files(list(pointer_paths), "embedding pointer", "embed")
+    ordered_metrics(primary_metric)
+    windows_paths, folds_paths = dict(windows_paths or {}), dict(folds_paths or {})
+    records = read_json_files(list(metrics_paths), "metrics", "probe/finetune")
+    pointers = read_json_files(list(pointer_paths), "embedding pointer", "embed")
+    pointers = [{**p, "_path": str(path)} for p, path in zip(pointers, pointer_paths)]
+    windows = dict(zip(windows_paths, read_json_files(list(windows_paths.values()), "windows.json", "windows")))
+    folds = dict(zip(folds_paths, read_json_files(list(folds_paths.values()), "folds.json", "splits")))
     out_dir = Path(out_dir)
 
     table = metrics_table(records, config_hash)
-    summary = summary_table(table, primary_metric)
-    result = summary_dict(
-        summary, title=title, primary_metric=primary_metric, config_hash=config_hash, n_rows=len(table)
-    )
-    png = scores_figure(table, primary_metric)
+    predictions: dict[tuple, list] = {}
+    histories: dict[tuple, list] = {}
+    classes: dict[tuple, set] = {}
+    for rec, path in zip(records, metrics_paths):
+        key = (str(rec.get("dataset")), str(rec.get("model")), str(rec.get("regime") or "probe"))
+        classes.setdefault(key, set()).update(str(c) for c in rec.get("classes") or [])
+        folder = Path(path).parent
+        if str(rec.get("status", "ok")).lower() != "failed":
+            predictions.setdefault(key, []).append((int(rec["fold"]), read_predictions(folder / "predictions.tsv")))
+        history = read_history(folder / "history.tsv")
+        if history is not None:
+            histories.setdefault(key, []).append(history)
+    pooled = {
+        key: stats.pool_predictions(frames, sorted(classes.get(key, ())))
+        for key, frames in predictions.items()
+        if all(f is not None for _, f in frames) and classes.get(key)
+    }
+
+    entry_stats = _entry_statistics(table, pooled, primary_metric, n_permutations=n_permutations,
+                                    n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+    summary = summary_table(table, entry_stats, primary_metric)
+    statistics = _comparisons(table, summary, primary_metric, alpha)
+    result = summary_dict(summary, title=title, primary_metric=primary_metric, config_hash=config_hash,
+                          n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
+
+    problems: list[str] = []
+    drawn = {
+        "scores": figures.scores_figure(table, summary, primary_metric, ci_level),
+        "confusion_matrices": figures.confusion_figure(pooled),
+        "training_curves": figures.training_curves_figure(histories, summary, primary_metric),
+        "critical_difference": figures.critical_difference_figure(_cd_inputs(statistics), alpha),
+        "cost_frontier": figures.cost_figure(summary, primary_metric),
+        "embeddings_pca": figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems)),
+        "channel_adaptation": figures.channel_adaptation_figure(pointers),
+        "leakage_audit": figures.leakage_figure(folds),
+    }
+    rendered = {}
+    for name, fig in drawn.items():
+        png, svg = figures.render(fig)
+        rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
+    warnings = collect_warnings(table, summary, pointers, problems, alpha)
     page = render_html(
-        title=title, summary=summary, table=table, summary_json=result, pointers=pointers, png=png,
-        primary_metric=primary_metric, config_hash=config_hash, config=config,
+        title=title, summary=summary, table=table, statistics=statistics, summary_json=result,
+        pointers=[{k: v for k, v in p.items() if k != "_path"} for p in pointers], rendered=rendered,
+        windows=windows, folds=folds, warnings=warnings, primary_metric=primary_metric, config_hash=config_hash,
+        config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap, ci_level=ci_level, alpha=alpha,
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_tsv(out_dir / "metrics.tsv", table)
     atomic.write_tsv(out_dir / "summary.tsv", summary)
+    atomic.write_tsv(out_dir / "statistics.tsv", statistics)
     atomic.write_text(out_dir / "summary.json", json.dumps(result, sort_keys=True, allow_nan=False) + "\n")
-    with atomic.atomic_file(out_dir / "figures" / "scores.png") as tmp:
-        tmp.write_bytes(png)
+    for name, item in rendered.items():
+        for ext in ("png", "svg"):
+            with atomic.atomic_file(out_dir / "figures" / f"{name}.{ext}") as tmp:
+                tmp.write_bytes(item[ext])
     atomic.write_text(out_dir / "report.html", page)
-    logger.info("report of %d rows (%d dataset × model entries) in %s", len(table), len(summary), out_dir)
+    logger.info("report of %d rows (%d entries, %d failed folds, %d warnings) in %s", len(table), len(summary),
+                result["n_failed"], len(warnings), out_dir)
     return result

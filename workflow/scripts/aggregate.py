@@ -1,4 +1,4 @@
-"""Rule aggregate: every fold's metrics -> metrics.tsv, summary, figure, report.html."""
+"""Rule aggregate: every fold's artifacts -> tables, statistics, figures, report.html."""
 
 import _bootstrap  # noqa: F401 — puts src/ on sys.path
 
@@ -11,12 +11,20 @@ log_to(snakemake.log[0])  # noqa: F821
 from eegfm.report import aggregate  # noqa: E402
 
 params = snakemake.params  # noqa: F821
+inputs = snakemake.input  # noqa: F821
 aggregate(
-    list(snakemake.input.metrics),  # noqa: F821
-    list(snakemake.input.pointers),  # noqa: F821
+    list(inputs.metrics),
+    list(inputs.pointers),
     str(Path(snakemake.output.html).parent),  # noqa: F821
     title=params.title,
     primary_metric=params.primary_metric,
     config_hash=params.config_hash,
     config=dict(params.config),
+    windows_paths=dict(zip(params.datasets, inputs.windows)),
+    folds_paths=dict(zip(params.datasets, inputs.folds)),
+    n_permutations=params.n_permutations,
+    n_bootstrap=params.n_bootstrap,
+    ci_level=params.ci_level,
+    alpha=params.alpha,
+    seed=params.seed,
 )

@@ -1,0 +1,156 @@
+"""Each report figure draws from small synthetic inputs, renders to PNG and SVG reproducibly, and says
+in words when there is nothing to draw."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eegfm import figures, stats
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+ENTRIES = [("bandpower", "probe"), ("cbramod", "probe"), ("cbramod", "full"), ("cbramod", "scratch")]
+
+
+@pytest.fixture(scope="module")
+def tables():
+    rng = np.random.default_rng(0)
+    rows, summary = [], []
+    for model, regime in ENTRIES:
+        scores = rng.uniform(0.4, 0.9, 3)
+        for fold, score in enumerate(scores):
+            failed = (model, regime, fold) == ("cbramod", "full", 1)
+            rows.append({"dataset": "motor", "model": model, "regime": regime, "fold": fold,
+                         "status": "failed" if failed else "ok", "balanced_accuracy": np.nan if failed else score,
+                         "chance_balanced_accuracy": 0.5})
+        summary.append({
+            "dataset": "motor", "model": model, "regime": regime, "entry": figures.entry_label(model, regime),
+            "n_failed": int(model == "cbramod" and regime == "full"), "balanced_accuracy_mean": scores.mean(),
+            "balanced_accuracy_std": scores.std(ddof=1), "balanced_accuracy_pooled": scores.mean(),
+            "balanced_accuracy_ci_low": scores.min(), "balanced_accuracy_ci_high": scores.max(),
+            "balanced_accuracy_chance": 0.5, "chance_permutation_q": 0.6,
+            "trainable_params": {"probe": 130, "full": 4e6, "scratch": 4e6}[regime],
+            "wall_time_s": {"probe": 0.4, "full": 60.0, "scratch": 30.0}[regime],
+        })
+    return pd.DataFrame(rows), pd.DataFrame(summary)
+
+
+def _check(fig, placeholder=False):
+    png, svg = figures.render(fig)
+    assert png.startswith(PNG_MAGIC) and b"<svg" in svg
+    assert (getattr(fig, "eegfm_placeholder", None) is not None) == placeholder
+    return png, svg
+
+
+def test_scores_figure_has_one_panel_per_dataset_with_legend(tables):
+    table, summary = tables
+    fig = figures.scores_figure(table, summary, "balanced_accuracy")
+    _check(fig)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Balanced accuracy" and "motor" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["bandpower", "cbramod", "cbramod [full]",
+                                                             "cbramod [scratch]"]
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"fold", "chance", "pooled, 95% CI", "permutation 95th pct."} <= labels
+    assert any(t.get_text() == "1 failed" for t in ax.texts)
+
+
+def test_render_is_reproducible(tables):
+    table, summary = tables
+    first = figures.render(figures.scores_figure(table, summary, "balanced_accuracy"))
+    second = figures.render(figures.scores_figure(table, summary, "balanced_accuracy"))
+    assert first == second  # no dates, ids or jitter that change between runs
+
+
+def test_training_curves_from_synthetic_histories(tables):
+    _, summary = tables
+    rng = np.random.default_rng(1)
+
+    def history(n):
+        return pd.DataFrame({"epoch": np.arange(n), "val_balanced_accuracy": rng.uniform(0.4, 0.8, n),
+                             "val_loss": rng.uniform(0.5, 1.0, n)})
+
+    histories = {("motor", "cbramod", "full"): [history(5), history(7)],
+                 ("motor", "cbramod", "scratch"): [history(6), history(6), history(4)]}
+    fig = figures.training_curves_figure(histories, summary, "balanced_accuracy")
+    _check(fig)
+    curve, bars, cost = fig.axes[:3]
+    assert curve.get_xlabel() == "epoch" and curve.get_ylabel() == "validation balanced accuracy"
+    assert [line.get_label() for line in curve.get_lines()] == ["cbramod [full]", "cbramod [scratch]"]
+    np.testing.assert_array_equal(curve.get_lines()[0].get_xdata(), np.arange(7))  # epochs of the longest fold
+    assert len(bars.patches) == len(summary)
+    assert cost.get_xscale() == "log" and "trainable parameters" in cost.get_xlabel()
+    _check(figures.training_curves_figure({}, summary, "balanced_accuracy"), placeholder=True)
+
+
+def test_confusion_matrices_are_row_normalised():
+    frame = pd.DataFrame({"subject": ["1"] * 4 + ["2"] * 4, "y_true": ["a", "a", "b", "b"] * 2,
+                          "y_pred": ["a", "b", "b", "b"] * 2})
+    pooled = stats.pool_predictions([(0, frame)], ["a", "b"])
+    fig = figures.confusion_figure({("d", "m", "probe"): pooled, ("d", "x", "probe"): None})
+    _check(fig)
+    image = fig.axes[0].get_images()[0].get_array()
+    np.testing.assert_allclose(image, [[0.5, 0.5], [0.0, 1.0]])
+    assert fig.axes[0].get_xlabel() == "predicted" and fig.axes[0].get_ylabel() == "true"
+    _check(figures.confusion_figure({}), placeholder=True)
+
+
+def test_critical_difference_diagram():
+    ranks = np.array([1.2, 2.1, 2.9, 3.8])
+    results = {"motor": {"entries": ["a", "b", "c", "d"], "ranks": ranks, "cd": 1.0, "n": 6, "p_value": 0.01,
+                         "cliques": stats.cliques(ranks, 1.0), "exploratory": False}}
+    fig = figures.critical_difference_figure(results)
+    _check(fig)
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert {"a (1.20)", "d (3.80)", "CD = 1.00"} <= texts
+    assert "Friedman p = 0.010" in fig.axes[0].get_title()
+    _check(figures.critical_difference_figure({}), placeholder=True)
+
+
+def test_cost_frontier(tables):
+    _, summary = tables
+    fig = figures.cost_figure(summary, "balanced_accuracy")
+    _check(fig)
+    assert all(ax.get_xscale() == "log" for ax in fig.axes[:2])
+    assert figures.human_number(4e6) == "4M" and figures.human_number(1500) == "1.5k"
+    assert figures.human_number(0.25) == "0.25"
+    _check(figures.cost_figure(summary.drop(columns=["trainable_params", "wall_time_s"]), "balanced_accuracy"),
+           placeholder=True)
+
+
+def test_embeddings_figure_colours_by_label_and_subject():
+    rng = np.random.default_rng(0)
+    item = {"dataset": "motor", "backbone": "bandpower", "coords": rng.normal(size=(40, 2)),
+            "explained": (0.4, 0.2), "labels": np.repeat(["a", "b"], 20), "subjects": np.tile(["1", "2", "3", "4"], 10),
+            "n_total": 100}
+    fig = figures.embeddings_figure([item])
+    _check(fig)
+    by_label, by_subject = fig.axes[:2]
+    assert by_label.get_xlabel() == "PC1 (40.0% var.)" and "by label" in by_label.get_title()
+    assert len(by_label.collections) == 2 and len(by_subject.collections) == 4
+    assert "40 of 100 windows" in by_subject.get_title()
+    _check(figures.embeddings_figure([]), placeholder=True)
+
+
+def test_channel_adaptation_and_leakage_panels():
+    pointers = [{"dataset": "motor", "backbone": "labram",
+                 "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": ["Pz", "Oz"],
+                                "dropped": ["EOG"]}},
+                {"dataset": "motor", "backbone": "bandpower", "adaptation": {}}]
+    assert figures.adaptation_counts(pointers[0]["adaptation"]) == {
+        "mapped": 2, "bipolar": 0, "interpolated": 1, "zero_filled": 2, "projected": 0, "dropped": 1}
+    fig = figures.channel_adaptation_figure(pointers)
+    _check(fig)
+    assert fig.axes[0].get_xlabel() == "channels"
+    _check(figures.channel_adaptation_figure([]), placeholder=True)
+
+    folds = {"motor": {"scheme": "group_kfold", "group_by": "subject", "folds": [
+        {"fold": 0, "audit": {"train_subjects": ["1", "2", "3"], "test_subjects": ["4"]}},
+        {"fold": 1, "audit": {"train_subjects": ["1", "2", "4"], "test_subjects": ["3", "4"]}},  # leaky
+    ]}}
+    fig = figures.leakage_figure(folds)
+    _check(fig)
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert texts == ["overlap 0", "overlap 1"]
+    _check(figures.leakage_figure({}), placeholder=True)
