@@ -140,6 +140,7 @@ def build_inputs(root: Path) -> dict:
                 "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": ["Pz"],
                                "dropped": ["EOG1"]},
                 "corpus_overlap": ["TUEG"] if model == "cbramod" else [],
+                "pretrain_overlap": {"windows": 12, "recordings": ["r1"], "any": True} if model == "cbramod" else None,
             }
             path = root / dataset / "embeddings" / f"{model}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +288,7 @@ def test_html_sections_and_content(report):
     assert "FAILED" in page and "CUDA out of memory at epoch 3" in page and "1 FAILED" in page
     # warnings: corpus overlap, failed fold, few folds
     assert "was pretrained on TUEG" in page
+    assert "12 identical windows, 1 shared recordings" in page  # the workflow's own pretraining data
     assert "FAILED fold: motor · cbramod [full] fold 2" in page
     assert "exploratory" in page
     # statistics, methods, adaptation record, provenance, config

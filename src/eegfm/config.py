@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from eegfm.backbones.registry import REGISTRY
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+PRETRAIN_PREFIX = "pretrain:"
 
 
 class ConfigError(ValueError):
@@ -175,6 +176,11 @@ class Dataset(_Model):
         description="Public datasets these recordings come from (e.g. ['TUEG']); a backbone pretrained on one "
         "of them gets an overlap warning in its log and the report.",
     )
+    role: Literal["evaluate", "pretrain"] = Field(
+        "evaluate",
+        description="'evaluate': probed, fine-tuned and reported; 'pretrain': only windowed, as data for the "
+        "recipes under 'pretrain' (never scored).",
+    )
 
     @model_validator(mode="after")
     def _source_is_configured(self) -> Dataset:
@@ -205,7 +211,8 @@ class Backbone(_Model):
     weights: str | None = Field(
         None,
         description="Local path to pretrained weights (a from_pretrained folder or a "
-        ".safetensors/.pth file); null uses a seeded random init.",
+        ".safetensors/.pth file), or 'pretrain:<name>' for the weights the workflow's own pretraining "
+        "recipe <name> writes; null uses a seeded random init.",
     )
     kwargs: dict[str, Any] = Field(
         default={}, description="Extra constructor arguments for the model, merged over the registry's."
@@ -231,6 +238,13 @@ class Backbone(_Model):
     def label(self) -> str:
         """Name of this backbone in paths and result rows."""
         return self.id or self.name
+
+    @property
+    def pretrain_ref(self) -> str | None:
+        """The recipe name of ``weights: pretrain:<name>``, else ``None``."""
+        if self.weights and self.weights.startswith(PRETRAIN_PREFIX):
+            return self.weights.removeprefix(PRETRAIN_PREFIX)
+        return None
 
     @field_validator("name")
     @classmethod
@@ -377,12 +391,85 @@ class Finetune(_Model):
         return value
 
 
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+class Augment(_Model):
+    """Random views of a window for the contrastive loss."""
+
+    time_shift_s: float = Field(0.2, ge=0, description="Largest circular time shift, in seconds.")
+    amplitude: float = Field(0.2, ge=0, lt=1, description="Amplitude scaled by a factor in [1-a, 1+a].")
+    channel_dropout: float = Field(0.1, ge=0, lt=1, description="Share of channels zeroed.")
+    noise: float = Field(0.05, ge=0, description="Gaussian noise, as a share of each window's standard deviation.")
+
+
+class Pretrain(_Model):
+    """One pretraining recipe: a backbone architecture trained on pretraining datasets, written as weights."""
+
+    backbone: str = Field(
+        "cbramod",
+        description="Registry name of the architecture; backbones that use these weights must have the same "
+        "name and kwargs.",
+        json_schema_extra={"enum": sorted(REGISTRY)},
+    )
+    kwargs: dict[str, Any] = Field(default={}, description="Constructor arguments, as backbones[].kwargs.")
+    recipe: Literal["masked", "contrastive", "supervised-source"] = Field(
+        "masked",
+        description="'masked': reconstruct masked patches from the backbone's patch features (plus "
+        "contrastive_weight x InfoNCE); 'contrastive': InfoNCE between two augmented views; "
+        "'supervised-source': classify the source task's labels, then drop the head.",
+    )
+    datasets: list[str] = Field(
+        default=[],
+        description="Datasets (role: pretrain) whose windows are the pretraining data; every subject of them is used.",
+    )
+    mask_ratio: float = Field(0.5, gt=0, lt=1, description="'masked': share of (channel, patch) cells masked.")
+    patch_s: float = Field(1.0, gt=0, description="'masked': patch length in seconds (the backbone's patch size).")
+    contrastive_weight: float = Field(
+        0.0, ge=0, description="'masked': weight of an added InfoNCE term (0: reconstruction only)."
+    )
+    temperature: float = Field(0.1, gt=0, description="InfoNCE temperature.")
+    augment: Augment = Field(default=Augment(), description="Views for the contrastive loss.")
+    epochs: int = Field(5, ge=1, description="Passes over the pretraining windows.")
+    batch_size: int = Field(32, ge=2, description="Windows per step.")
+    lr: float = Field(5e-4, gt=0, description="AdamW learning rate (warmup for the first epoch, then cosine).")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    checkpoint_every: int = Field(
+        20, ge=1, description="Steps between resumable checkpoints (a killed job restarts from the last one)."
+    )
+    threads: int = Field(2, ge=1, description="CPU threads of a pretraining job.")
+    gpus: int = Field(0, ge=0, description="GPUs a pretraining job declares (Snakemake resource 'gpu').")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="As finetune.device.")
+
+
 class Report(_Model):
-    """The aggregated report."""
+    """The aggregated report and its statistics (seeded by the top-level seed)."""
 
     title: str = Field("eegfm benchmark", description="Title of report.html.")
-    primary_metric: Literal["balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc"] = Field(
-        "balanced_accuracy", description="Metric shown in the figure and first in the summary."
+    primary_metric: Literal[
+        "balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc"
+    ] = Field(
+        "balanced_accuracy",
+        description="Metric of the figures, the chance tests, the model comparisons and the best-model "
+        "headline; first in the summary.",
+    )
+    n_permutations: int = Field(
+        1000,
+        ge=0,
+        description="Label permutations (within subjects, no refitting) of the empirical chance level and "
+        "permutation p-value; 0 skips the test. The smallest attainable p is 1/(n_permutations+1).",
+    )
+    n_bootstrap: int = Field(
+        1000, ge=0, description="Bootstrap resamples (of subjects, else of folds) of the confidence intervals."
+    )
+    ci_level: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap confidence intervals.")
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Significance level of the model comparisons (Holm-corrected Wilcoxon, Friedman, Nemenyi "
+        "critical difference); fewer folds than can reach it mark the comparisons exploratory.",
     )
 
 
@@ -407,6 +494,10 @@ class Config(_Model):
     embedding: Embedding = Field(default=Embedding(), description="Embedding computation.")
     probe: Probe = Field(default=Probe(), description="Probe on frozen embeddings.")
     finetune: Finetune = Field(default=Finetune(), description="Per-fold training regimes.")
+    pretrain: dict[str, Pretrain] = Field(
+        default={},
+        description="Pretraining recipes by name; a backbone uses one with weights: 'pretrain:<name>'.",
+    )
     report: Report = Field(default=Report(), description="Report settings.")
 
     @field_validator("datasets")
@@ -443,6 +534,39 @@ class Config(_Model):
         ]
         if frozen_only:
             raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
+        return self
+
+    @model_validator(mode="after")
+    def _pretraining_is_wired(self) -> Config:
+        for name, recipe in self.pretrain.items():
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"pretrain name '{name}' must match {NAME_PATTERN}")
+            if not recipe.datasets:
+                raise ValueError(f"pretrain.{name}.datasets: name at least one dataset (role: pretrain)")
+            for ds in recipe.datasets:
+                if ds not in self.datasets:
+                    raise ValueError(f"pretrain.{name}.datasets: unknown dataset '{ds}'; allowed: {', '.join(self.datasets)}")
+                if self.datasets[ds].role != "pretrain":
+                    raise ValueError(f"pretrain.{name}.datasets: '{ds}' must have role: pretrain (it is evaluated)")
+            if REGISTRY[recipe.backbone].kind != "braindecode":
+                raise ValueError(f"pretrain.{name}.backbone: '{recipe.backbone}' is a feature baseline, nothing to train")
+        for b in self.backbones:
+            ref = b.pretrain_ref
+            if ref is None:
+                continue
+            if ref not in self.pretrain:
+                raise ValueError(
+                    f"backbones ({b.label}).weights: no recipe '{ref}' under pretrain; allowed: "
+                    f"{', '.join(self.pretrain) or '(none defined)'}"
+                )
+            recipe = self.pretrain[ref]
+            if (recipe.backbone, recipe.kwargs) != (b.name, b.kwargs):
+                raise ValueError(
+                    f"backbones ({b.label}): name/kwargs {b.name} {b.kwargs} differ from pretrain.{ref} "
+                    f"({recipe.backbone} {recipe.kwargs}); the weights would not fit"
+                )
+        if not any(d.role == "evaluate" for d in self.datasets.values()):
+            raise ValueError("datasets: at least one dataset needs role: evaluate")
         return self
 
     def backbone(self, label: str) -> Backbone:

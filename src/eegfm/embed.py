@@ -70,6 +70,7 @@ def embed(
     pointer_path: str,
     dataset: str,
     corpus: list[str] | tuple[str, ...] = (),
+    pretrain_dir: str | None = None,
 ) -> dict[str, Any]:
     """Embed a windows store with a frozen backbone, or reuse the cached store.
 
@@ -92,6 +93,10 @@ def embed(
     corpus
         Public datasets the recordings come from (config ``corpus``); those
         the backbone was pretrained on are warned about and recorded.
+    pretrain_dir
+        ``results/pretrain/<name>`` when the weights come from the workflow's
+        own pretraining: windows and recordings shared with it are recorded
+        (``pretrain_overlap``) and warned about.
 
     Returns
     -------
@@ -134,6 +139,7 @@ def embed(
         "n_windows": attrs["n_windows"],
         "adaptation": plan.record(),
         "corpus_overlap": corpus_overlap(corpus, spec.pretraining_corpus),
+        "pretrain_overlap": _pretrain_overlap(pretrain_dir, windows, dataset, cfg.label),
     }
     if pointer["corpus_overlap"]:
         logger.warning(
@@ -148,6 +154,20 @@ def corpus_overlap(corpus, pretraining_corpus) -> list[str]:
     """The dataset names in ``corpus`` that a pretraining corpus entry names (case-insensitive)."""
     entries = [entry.lower() for entry in pretraining_corpus]
     return sorted({name for name in corpus if any(name.lower() in entry for entry in entries)})
+
+
+def _pretrain_overlap(pretrain_dir: str | None, windows, dataset: str, label: str) -> dict[str, Any] | None:
+    if not pretrain_dir:
+        return None
+    from eegfm.pretrain.run import pretrain_overlap
+
+    overlap = pretrain_overlap(pretrain_dir, windows)
+    if overlap["any"]:
+        logger.warning(
+            "%s/%s: %d windows and %d recordings of this dataset were pretraining data of %s; scores are optimistic",
+            dataset, label, overlap["windows"], len(overlap["recordings"]), pretrain_dir,
+        )
+    return overlap
 
 
 def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:

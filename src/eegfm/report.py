@@ -566,12 +566,17 @@ def _config_text(config: dict) -> str:
 def collect_warnings(
     table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float
 ) -> list[str]:
-    """Plain-text warnings: pretraining-corpus overlap, failed folds, few folds, missing predictions, problems."""
+    """Plain-text warnings: pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing predictions, problems."""
     out = []
     for p in pointers:
         if p.get("corpus_overlap"):
             out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "
                        f"{p.get('dataset')} comes from: its scores may be optimistic.")
+        shared = p.get("pretrain_overlap") or {}
+        if shared.get("any"):
+            out.append(f"{p.get('backbone')}'s weights were pretrained by this workflow on data that overlaps "
+                       f"{p.get('dataset')}: {shared['windows']} identical windows, {len(shared['recordings'])} "
+                       "shared recordings. Its scores (probe and fine-tuned) are optimistic.")
     for r in table[table["status"] == "failed"].to_dict("records"):
         out.append(f"FAILED fold: {r['dataset']} · {entry_label(r['model'], r['regime'])} fold {r['fold']}: "
                    f"{r.get('error') or 'no error message'}")

@@ -23,14 +23,17 @@ validate(config, "../schemas/config.schema.yaml")
 
 RES = CFG.results.rstrip("/")
 LOGS = f"{RES}/logs"
-DATASETS = sorted(CFG.datasets)
+# Evaluated datasets; those with role: pretrain are only windowed for pretraining.
+DATASETS = sorted(d for d, ds in CFG.datasets.items() if ds.role == "evaluate")
+ALL_DATASETS = sorted(CFG.datasets)
+PRETRAIN = sorted(CFG.pretrain)
 BACKBONES = [b.label for b in CFG.backbones]
 CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
 
 # Pretrained weights that cannot fit their model stop the run here, before any
 # job; only in the main process (cluster jobs re-parse the workflow). A passed
 # check is remembered per file (path, size, mtime) under .snakemake/.
-if workflow.is_main_process and any(b.weights for b in CFG.backbones):
+if workflow.is_main_process and any(b.weights and not b.pretrain_ref for b in CFG.backbones):
     from eegfm.backbones.checkpoints import check_config_weights
 
     try:
@@ -40,16 +43,35 @@ if workflow.is_main_process and any(b.weights for b in CFG.backbones):
 
 
 wildcard_constraints:
-    dataset="|".join(map(re.escape, DATASETS)),
+    dataset="|".join(map(re.escape, ALL_DATASETS)),
     backbone="|".join(map(re.escape, BACKBONES)),
     fold=r"\d+",
     regime="|".join(map(re.escape, CFG.finetune.regimes)) or "none",
+    name="|".join(map(re.escape, PRETRAIN)) or "none",
 
 
 def as_json(model, **kwargs):
     """A pydantic (sub-)config as a stable JSON string for `params:`; only the
     settings a rule uses enter its params, so unrelated edits do not re-run it."""
     return model.model_dump_json(**kwargs)
+
+
+def pretrain_dir(name):
+    return f"{RES}/pretrain/{name}"
+
+
+def backbone_json(label):
+    """A backbone entry for a job's params, with 'pretrain:<name>' resolved to the weights folder."""
+    b = CFG.backbone(label)
+    if b.pretrain_ref:
+        b = b.model_copy(update={"weights": f"{pretrain_dir(b.pretrain_ref)}/weights"})
+    return as_json(b)
+
+
+def pretrained_inputs(wildcards):
+    """The pretraining manifest a backbone's weights come from (none for other weights)."""
+    ref = CFG.backbone(wildcards.backbone).pretrain_ref
+    return {"pretrained": f"{pretrain_dir(ref)}/manifest.json"} if ref else {}
 
 
 def windows_dir(dataset):

@@ -5,12 +5,13 @@
 
 rule embed:
     input:
+        unpack(pretrained_inputs),
         zarr=f"{RES}/{{dataset}}/windows/windows.zarr",
         info=f"{RES}/{{dataset}}/windows/windows.json",
     output:
         f"{RES}/{{dataset}}/embeddings/{{backbone}}.json",
     params:
-        backbone=lambda w: as_json(CFG.backbone(w.backbone)),
+        backbone=lambda w: backbone_json(w.backbone),
         embedding=as_json(CFG.embedding),
         seed=CFG.seed,
         cache=CFG.cache,

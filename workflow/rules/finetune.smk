@@ -6,6 +6,7 @@
 
 rule finetune:
     input:
+        unpack(pretrained_inputs),
         zarr=f"{RES}/{{dataset}}/windows/windows.zarr",
         info=f"{RES}/{{dataset}}/windows/windows.json",
         folds=f"{RES}/{{dataset}}/splits/folds.json",
@@ -18,7 +19,7 @@ rule finetune:
         checkpoint=f"{RES}/{{dataset}}/finetune/{{backbone}}/{{regime}}/fold-{{fold}}/checkpoint.json",
         weights=f"{RES}/{{dataset}}/finetune/{{backbone}}/{{regime}}/fold-{{fold}}/checkpoint.safetensors",
     params:
-        backbone=lambda w: as_json(CFG.backbone(w.backbone)),
+        backbone=lambda w: backbone_json(w.backbone),
         # resources and the job list are not science: changing them re-runs nothing
         finetune=as_json(CFG.finetune, exclude={"backbones", "regimes", "threads", "gpus", "mem_mb", "runtime"}),
         seed=CFG.seed,

@@ -54,6 +54,19 @@ def _peak_memory_mb(device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
 
 
+def _pretrain_overlap(pretrain_dir: str | None, windows_dir, label: str) -> dict[str, Any] | None:
+    if not pretrain_dir:
+        return None
+    from eegfm.pretrain.run import pretrain_overlap
+    from eegfm.windows_store import open_windows
+
+    overlap = pretrain_overlap(pretrain_dir, open_windows(windows_dir))
+    if overlap["any"]:
+        logger.warning("%s: %d windows / %d recordings were also pretraining data (%s); scores are optimistic",
+                       label, overlap["windows"], len(overlap["recordings"]), pretrain_dir)
+    return overlap
+
+
 def build_classifier(spec, cfg: Backbone, plan, regime: str, ft: Finetune, n_classes: int, example, seed: int):
     """Backbone (``cfg.weights`` or a seeded init) + optional trainable channel projection + head.
 
@@ -201,6 +214,7 @@ def run_finetune(
     dataset: str,
     group_by: str = "subject",
     X_override: np.ndarray | None = None,
+    pretrain_dir: str | None = None,
 ) -> dict[str, Any]:
     """Train one fold in one regime and write its artifacts (see the module docstring).
 
@@ -224,6 +238,10 @@ def run_finetune(
         Grouping of the inner validation split (the CV's ``group_by``).
     X_override
         Windows to use instead of the store's (same shape; tests inject NaNs with it).
+    pretrain_dir
+        ``results/pretrain/<name>`` when the weights come from the workflow's
+        own pretraining; windows/recordings it shares with this dataset are
+        recorded as ``pretrain_overlap`` (and warned about).
 
     Returns
     -------
@@ -281,6 +299,7 @@ def run_finetune(
         "wall_time_s": time.perf_counter() - t_start, "peak_memory_mb": _peak_memory_mb(f.device),
         "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
         "total_params": final.get("total"), "best_epoch": result.best_epoch,
+        "pretrain_overlap": _pretrain_overlap(pretrain_dir, windows_dir, label) if regime != "scratch" else None,
     })
     write_artifacts(Path(out_dir), record, predictions, result, f.model, result.counts,
                     f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused)

@@ -1,0 +1,244 @@
+"""The pretrain rule: one recipe trained on its datasets' windows, resumable after a kill.
+
+Layout under ``out_dir`` (``results/pretrain/<name>``)::
+
+    weights/model.safetensors   the braindecode model's state dict (what backbones[].weights loads)
+    weights/recipe.json         the recipe, seed and data keys (deterministic: part of the weights' hash)
+    history.tsv                 loss per epoch
+    manifest.json               sha256 of the weights, recipe, steps, data (subjects, recordings)
+    data.json                   the pretraining windows' content hashes and recordings (overlap checks)
+    resume/step-NNNNNN/         the last complete checkpoint (model, head, optimiser, schedule, losses)
+
+A checkpoint is written to a temporary folder and renamed, so a kill never
+leaves one half-written; a restarted job continues from the newest. Every
+random draw of step ``s`` comes from generators seeded by ``(seed, s)``, so
+a resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from eegfm import atomic
+from eegfm.config import Backbone, Pretrain
+
+logger = logging.getLogger(__name__)
+
+RESUME = "resume"
+
+
+def window_hashes(X) -> list[str]:
+    """sha256 of each window's float32 bytes (content keys of single windows)."""
+    return [hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest() for x in X]
+
+
+def _load_data(windows_dirs: list[str], spec, cfg: Backbone):
+    from eegfm.backbones.adapt import plan_input, prepare_input
+    from eegfm.windows_store import open_windows
+
+    Xs, labels, subjects, recordings, hashes, keys, plan = [], [], [], [], [], [], None
+    for d in windows_dirs:
+        w = open_windows(d)
+        p = plan_input(spec, w.info, dataset=Path(d).parent.name, cfg=cfg)
+        if plan is not None and (p.ch_names, p.n_times_out) != (plan.ch_names, plan.n_times_out):
+            raise ValueError(
+                f"pretraining datasets feed {spec.name} different inputs ({plan.ch_names[:3]}..., "
+                f"{plan.n_times_out} samples vs {p.ch_names[:3]}..., {p.n_times_out}); use datasets with the "
+                "same channels and window length"
+            )
+        plan = p
+        X = np.asarray(w.X[:])
+        hashes += window_hashes(X)
+        Xs.append(prepare_input(X, p))
+        labels += w.meta["label"].astype(str).tolist()
+        subjects += [f"{Path(d).parent.name}/{s}" for s in w.meta["subject"].astype(str)]
+        recordings += w.meta["recording"].astype(str).tolist()
+        keys.append(w.key)
+    X = torch.from_numpy(np.concatenate(Xs))
+    return X, labels, subjects, recordings, hashes, keys, plan
+
+
+def _checkpoints(resume_dir: Path) -> list[Path]:
+    return sorted(p for p in resume_dir.glob("step-*") if (p / "state.pt").is_file())
+
+
+def run_pretrain(
+    windows_dirs: list[str | PathLike],
+    recipe: Pretrain,
+    name: str,
+    seed: int,
+    out_dir: str | PathLike,
+    *,
+    stop_after: int | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) one pretraining recipe and write its weights.
+
+    Parameters
+    ----------
+    windows_dirs
+        Windows stores of the recipe's datasets.
+    recipe
+        The recipe settings.
+    name
+        The recipe's name (``weights: pretrain:<name>``).
+    seed
+        Seeds the initialisation and every per-step draw.
+    out_dir
+        ``results/pretrain/<name>``.
+    stop_after
+        Stop (as if killed) after this many steps, leaving only checkpoints (tests).
+
+    Returns
+    -------
+    dict
+        The manifest (``{}`` when stopped early).
+    """
+    from eegfm.backbones.build import build_feature_model
+    from eegfm.backbones.registry import get_spec
+    from eegfm.finetune.model import aggregate
+    from eegfm.finetune.train import lr_lambda, resolve_device
+    from eegfm.pretrain.recipes import Objective, patch_tokens
+
+    out = Path(out_dir)
+    resume_dir = out / RESUME
+    spec = get_spec(recipe.backbone)
+    cfg = Backbone(name=recipe.backbone, kwargs=recipe.kwargs)
+    X, labels, subjects, recordings, hashes, keys, plan = _load_data([str(d) for d in windows_dirs], spec, cfg)
+    classes = sorted(set(labels))
+    y = torch.tensor([classes.index(c) for c in labels])
+    device = resolve_device(recipe.device)
+
+    torch.manual_seed(seed)
+    fm = build_feature_model(spec, cfg, plan, seed).to(device).train()
+    patch = round(recipe.patch_s * plan.sfreq_out)
+    with torch.no_grad():
+        example = fm.features(X[:2].to(device))
+        dim = aggregate(example, "mean").shape[1]
+        token_dim = None
+        if recipe.recipe == "masked":
+            token_dim = patch_tokens(example, X.shape[1], X.shape[2] // patch).shape[-1]
+    objective = Objective(recipe, dim, token_dim, len(classes), patch, plan.sfreq_out).to(device)
+    params = [p for p in (*fm.parameters(), *objective.parameters()) if p.dtype.is_floating_point]
+    optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
+    steps_per_epoch = len(X) // recipe.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"pretrain.{name}: {len(X)} windows are fewer than one batch ({recipe.batch_size})")
+    total = steps_per_epoch * recipe.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps_per_epoch, total))
+
+    start, losses = 0, []
+    done = _checkpoints(resume_dir)
+    if done:
+        state = torch.load(done[-1] / "state.pt", map_location=device, weights_only=True)
+        fm.load_state_dict(state["model"])
+        objective.load_state_dict(state["objective"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start, losses = int(state["step"]), list(state["losses"])
+        logger.info("pretrain %s: resuming from %s (step %d of %d)", name, done[-1].name, start, total)
+
+    t0 = time.perf_counter()
+    bar = tqdm(range(start, total), desc=f"pretrain {name}", initial=start, total=total, mininterval=5)
+    for step in bar:
+        epoch, within = divmod(step, steps_per_epoch)
+        order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        idx = order[within * recipe.batch_size : (within + 1) * recipe.batch_size]
+        draws = torch.Generator().manual_seed(seed * 1_000_003 + step)
+        torch.manual_seed(seed * 1_000_033 + step)  # dropout
+        loss = objective(fm.features, X[idx].to(device), y[idx].to(device), draws)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"pretrain {name}: non-finite loss at step {step}; lower pretrain.{name}.lr")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        scheduler.step()
+        losses.append(loss.item())
+        finished = step + 1
+        if finished % recipe.checkpoint_every == 0 or finished == total:
+            _save_checkpoint(resume_dir, finished, fm, objective, optimizer, scheduler, losses)
+        if stop_after is not None and finished >= stop_after:
+            logger.info("pretrain %s: stopped after step %d (stop_after)", name, finished)
+            return {}
+    logger.info("pretrain %s: %d steps in %.1f s, loss %.4f -> %.4f", name, total, time.perf_counter() - t0,
+                float(np.mean(losses[:steps_per_epoch])), float(np.mean(losses[-steps_per_epoch:])))
+    return _write_outputs(out, fm, recipe, name, seed, losses, steps_per_epoch, keys, subjects, recordings, hashes,
+                          classes)
+
+
+def _save_checkpoint(resume_dir: Path, step: int, fm, objective, optimizer, scheduler, losses) -> None:
+    resume_dir.mkdir(parents=True, exist_ok=True)
+    state = {"step": step, "model": fm.state_dict(), "objective": objective.state_dict(),
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "losses": losses}
+    with atomic.atomic_dir(resume_dir / f"step-{step:06d}") as tmp:
+        torch.save(state, Path(tmp) / "state.pt")
+    for old in _checkpoints(resume_dir)[:-1]:  # keep only the newest complete one
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_outputs(out, fm, recipe, name, seed, losses, steps_per_epoch, keys, subjects, recordings, hashes,
+                   classes) -> dict[str, Any]:
+    from safetensors.torch import save_file
+
+    from eegfm.hashing import sha256_file
+    from eegfm.provenance import versions
+
+    weights = out / "weights"
+    weights.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in fm.model.state_dict().items()}
+    with atomic.atomic_file(weights / "model.safetensors") as tmp:
+        save_file(state, str(tmp))
+    atomic.write_json(weights / "recipe.json", {"name": name, "recipe": recipe.model_dump(mode="json"),
+                                                "seed": seed, "windows_keys": keys})
+    per_epoch = [losses[i : i + steps_per_epoch] for i in range(0, len(losses), steps_per_epoch)]
+    atomic.write_tsv(out / "history.tsv", pd.DataFrame(
+        {"epoch": range(len(per_epoch)), "loss": [float(np.mean(e)) for e in per_epoch],
+         "steps": [len(e) for e in per_epoch]}))
+    atomic.write_json(out / "data.json", {"windows_keys": keys, "window_hashes": hashes,
+                                          "recordings": sorted(set(recordings)), "subjects": sorted(set(subjects))})
+    manifest = {
+        "name": name, "backbone": recipe.backbone, "kwargs": recipe.kwargs, "recipe": recipe.recipe,
+        "weights": "weights/model.safetensors", "sha256": sha256_file(weights / "model.safetensors"),
+        "steps": len(losses), "loss_first_epoch": float(np.mean(per_epoch[0])),
+        "loss_last_epoch": float(np.mean(per_epoch[-1])), "n_windows": len(hashes),
+        "subjects": sorted(set(subjects)), "classes": classes if recipe.recipe == "supervised-source" else None,
+        "windows_keys": keys, "versions": versions(),
+    }
+    atomic.write_json(out / "manifest.json", manifest)
+    shutil.rmtree(out / RESUME, ignore_errors=True)
+    return manifest
+
+
+def pretrain_overlap(pretrain_dir: str | PathLike, windows) -> dict[str, Any]:
+    """Windows and recordings of an evaluation dataset that were also pretraining data.
+
+    Parameters
+    ----------
+    pretrain_dir
+        ``results/pretrain/<name>`` (its ``data.json``).
+    windows
+        An opened evaluation windows store.
+
+    Returns
+    -------
+    dict
+        ``windows`` (count of identical windows, by content hash),
+        ``recordings`` (shared recording paths) and ``any`` (bool).
+    """
+    data = json.loads((Path(pretrain_dir) / "data.json").read_text())
+    shared_windows = len(set(window_hashes(np.asarray(windows.X[:]))) & set(data["window_hashes"]))
+    shared_recordings = sorted(set(windows.meta["recording"].astype(str)) & set(data["recordings"]))
+    return {"windows": shared_windows, "recordings": shared_recordings,
+            "any": bool(shared_windows or shared_recordings)}
