@@ -19,6 +19,6 @@ rule probe:
         mem_mb=2000,
         runtime=15,
     conda:
-        "../../envs/eegfm.yaml"
+        "../../envs/report.yaml"
     script:
         "../scripts/probe.py"

@@ -17,6 +17,6 @@ rule splits:
         mem_mb=1000,
         runtime=5,
     conda:
-        "../../envs/eegfm.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/splits.py"

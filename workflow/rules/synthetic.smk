@@ -14,6 +14,6 @@ rule synthetic:
         mem_mb=2000,
         runtime=15,
     conda:
-        "../../envs/eegfm.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/synthetic.py"

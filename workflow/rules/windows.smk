@@ -20,6 +20,6 @@ rule windows:
         mem_mb=4000,
         runtime=60,
     conda:
-        "../../envs/eegfm.yaml"
+        "../../envs/data.yaml"
     script:
         "../scripts/windows.py"

@@ -2,10 +2,17 @@
 
 import _bootstrap  # noqa: F401 — puts src/ on sys.path
 
+from pathlib import Path
+
 from eegfm.config import Backbone, Embedding
 from eegfm.logs import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
+
+from eegfm.gpus import claim_gpus  # noqa: E402
+
+# Before torch starts CUDA: pin free GPUs on a workstation (SLURM pins its own).
+claim_gpus(int(snakemake.resources.get("gpu", 0)))  # noqa: F821
 
 from eegfm.embed import embed  # noqa: E402
 
@@ -19,4 +26,5 @@ embed(
     pointer_path=snakemake.output[0],  # noqa: F821
     dataset=snakemake.wildcards.dataset,  # noqa: F821
     corpus=params.corpus,
+    pretrain_dir=str(Path(snakemake.input.pretrained).parent) if "pretrained" in snakemake.input.keys() else None,  # noqa: F821
 )

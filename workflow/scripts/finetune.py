@@ -32,4 +32,5 @@ run_finetune(
     out_dir=Path(snakemake.output.metrics).parent,  # noqa: F821
     dataset=wildcards.dataset,
     group_by=params.group_by,
+    pretrain_dir=str(Path(snakemake.input.pretrained).parent) if "pretrained" in snakemake.input.keys() else None,  # noqa: F821
 )

@@ -1,0 +1,234 @@
+"""The workflow on a real single-node SLURM, through workflow/profiles/slurm.
+
+tools/slurm/start.sh starts munged, slurmctld and slurmd on this machine (one
+node, one fake GPU); every job then goes through sbatch, as on a cluster. Needs
+root and the packages of tools/system-packages.sh: skipped without them, except
+in CI (``CI`` set), where a missing cluster is a failure. ~2-3 min on 2 cores,
+most of it SLURM start-up per job and the plugin's status polling.
+
+    sudo tools/system-packages.sh && .venv/bin/pytest tests/workflow/test_slurm.py
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SLURM_TOOLS = REPO / "tools" / "slurm"
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile")]
+# Status polling for a test: the profile's 20 s suits a cluster, not 8 short jobs.
+# After a job finished the plugin checks again in N s, then N + 10 s later, then
+# N + 20 s later ...: with N = 5 a job (or a wave of them) of 9-20 s, as here,
+# is seen after 20 s.
+FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5"]
+RULES = {"synthetic": 1, "windows": 1, "splits": 1, "embed": 1, "probe": 3, "aggregate": 1}
+
+pytestmark = pytest.mark.slow
+
+
+def tiny_config(cache: Path, gpus: int = 1) -> dict:
+    return {
+        "results": "results",
+        "cache": str(cache),
+        "seed": 0,
+        "datasets": {
+            "tiny": {
+                "source": "synthetic",
+                "synthetic": {"n_subjects": 6, "n_source_subjects": 2, "trials_per_class": 10},
+                "windows": {"tmin": 0.5, "length_s": 3.0},
+                "cv": {"scheme": "group_kfold", "n_splits": 3},
+            }
+        },
+        "backbones": [{"name": "bandpower"}],
+        "embedding": {"batch_size": 16, "gpus": gpus, "device": "auto", "threads": 1},
+    }
+
+
+def snakemake_cmd(workdir: Path, config: dict, *args: str) -> list[str]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
+
+
+def output_of(proc) -> str:
+    return (proc.stdout or "") + (proc.stderr or "")
+
+
+def unavailable(reason: str):
+    """Skip where SLURM cannot run here; in CI, where it must, fail."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI must run this test: tools/system-packages.sh installs SLURM; run as root)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A running single-node SLURM, stopped at the end whatever happened."""
+    sbin = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    missing = [c for c in ("slurmctld", "slurmd", "munged", "sbatch", "squeue") if shutil.which(c, path=sbin) is None]
+    if missing:
+        unavailable(f"SLURM not installed (missing {', '.join(missing)}): sudo tools/system-packages.sh")
+    if os.geteuid() != 0:
+        unavailable("the SLURM test starts slurmctld/slurmd/munged and writes /etc/slurm: run it as root")
+    state = tmp_path_factory.mktemp("slurm-state")
+    start = subprocess.run([str(SLURM_TOOLS / "start.sh"), str(state)], capture_output=True, text=True, timeout=120)
+    if start.returncode == 3:
+        unavailable(start.stderr.strip())
+    if start.returncode != 0:
+        subprocess.run([str(SLURM_TOOLS / "stop.sh"), str(state)], capture_output=True, timeout=120)
+        pytest.fail(f"tools/slurm/start.sh failed ({start.returncode}):\n{start.stderr}")
+    try:
+        yield state
+    finally:
+        stop = subprocess.run([str(SLURM_TOOLS / "stop.sh"), str(state)], capture_output=True, text=True, timeout=120)
+        assert stop.returncode == 0, f"tools/slurm/stop.sh failed:\n{stop.stderr}"
+
+
+@pytest.fixture(scope="module")
+def runs(cluster, tmp_path_factory):
+    """The same tiny config run through SLURM and locally (own caches, so both compute everything)."""
+    base = tmp_path_factory.mktemp("runs")
+    # the local run at the lowest priority fills the CPU while SLURM jobs start up
+    local = subprocess.Popen(
+        snakemake_cmd(base / "local", tiny_config(base / "local-cache"), "--cores", "2"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.nice(19),
+    )  # fmt: skip
+    try:
+        t0 = time.monotonic()
+        slurm = subprocess.run(
+            snakemake_cmd(base / "slurm", tiny_config(base / "slurm-cache"), "--profile", str(PROFILE),
+                          *FAST_POLLING, "--slurm-keep-successful-logs"),
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        slurm_s = time.monotonic() - t0
+        local_out, _ = local.communicate(timeout=600)
+    finally:
+        if local.poll() is None:
+            local.kill()
+    assert local.returncode == 0, local_out[-6000:]
+    assert slurm.returncode == 0, output_of(slurm)[-8000:]
+    print(f"SLURM run {slurm_s:.0f} s")
+    return base, output_of(slurm)
+
+
+def dry_run_resources(tmp_path: Path, config: dict, *args: str) -> dict[str, str]:
+    """rule -> the `resources:` line of its first job in a dry run (no cluster needed)."""
+    proc = subprocess.run(snakemake_cmd(tmp_path, config, "-n", *args), capture_output=True, text=True, timeout=300)
+    out = output_of(proc)
+    assert proc.returncode == 0, out[-4000:]
+    jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", out, flags=re.M)
+    return {rule: resources for rule, resources in reversed(jobs)}
+
+
+def test_slurm_profile_sets_memory_time_and_polling_but_not_the_gpu_count(tmp_path):
+    res = dry_run_resources(tmp_path, tiny_config(tmp_path / "cache", gpus=2), "--profile", str(PROFILE))
+    assert "mem_mb=16000" in res["embed"] and "runtime=120" in res["embed"]
+    assert "gpu=2" in res["embed"]  # from the config, not the profile
+    assert "mem_mb=2000" in res["probe"] and "gpu" not in res["probe"]
+    profile = yaml.safe_load((PROFILE / "config.yaml").read_text())
+    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
+    # the plugin keeps squeue only while MinJobAge (300 s in tools/slurm) >= 3 x this
+    assert 3 * profile["slurm-init-seconds-before-status-checks"] <= 300
+    assert "slurm_partition" not in profile["default-resources"]  # placeholders stay comments
+
+
+def test_workstation_profile_caps_gpus_and_doubles_memory_on_a_retry(tmp_path):
+    workstation = REPO / "workflow/profiles/workstation"
+    res = dry_run_resources(tmp_path, tiny_config(tmp_path / "cache", gpus=2), "--profile", str(workstation))
+    assert "gpu=1" in res["embed"]  # 2 asked, capped by `resources: gpu: 1`
+    assert "mem_mb=6000" in res["embed"] and "mem_mb=4000" in res["windows"]
+    profile = yaml.safe_load((workstation / "config.yaml").read_text())
+    assert profile["retries"] == 1 and profile["set-resources"]["embed"]["mem_mb"] == "6000 * attempt"
+
+
+def submitted(output: str) -> dict[str, str]:
+    """SLURM job id -> the log path the plugin named when it submitted the job."""
+    return dict(re.findall(r"has been submitted with SLURM jobid (\d+) \(log: (\S+?)\)", output))
+
+
+def scontrol(job_id: str) -> dict[str, str]:
+    proc = subprocess.run(["scontrol", "show", "job", "-o", job_id], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    return dict(re.findall(r"(\w+)=(\S*)", proc.stdout))
+
+
+def test_every_job_goes_through_sbatch_and_only_embed_asks_for_a_gpu(runs):
+    base, output = runs
+    jobs = submitted(output)
+    per_rule: dict[str, int] = {}
+    for job_id in jobs:
+        info = scontrol(job_id)  # kept by slurmctld for MinJobAge=300 s
+        rule = re.match(r"rule_([a-z]+)", info["Comment"]).group(1)
+        per_rule[rule] = per_rule.get(rule, 0) + 1
+        assert info["JobState"] == "COMPLETED", info
+        asked = info.get("TresPerJob", "")
+        if rule == "embed":
+            assert asked == "gres:gpu:1", info  # embedding.gpus: 1 -> --gpus=1
+        else:
+            assert "gpu" not in asked, info
+    assert per_rule == RULES
+    # nothing ran on the submitting machine but the target rule
+    assert re.findall(r"^localrule (\w+):", output, flags=re.M) == ["all"]
+    # inside the job SLURM set CUDA_VISIBLE_DEVICES (the fake GPU), which the
+    # embed script respected, and `device: auto` still ran on the CPU
+    embed_log = (base / "slurm/results/logs/embed/tiny/bandpower.log").read_text()
+    assert "CUDA_VISIBLE_DEVICES='0' already set" in embed_log, embed_log
+    assert re.search(r"batches of \d+ on cpu", embed_log), embed_log
+    # the plugin wrote one SLURM log per job
+    assert len(list((base / "slurm/.snakemake/slurm_logs").rglob("*.log"))) == len(jobs)
+
+
+def test_slurm_results_equal_a_local_run(runs):
+    from eegfm.metrics import METRICS
+
+    base, _ = runs
+    tables = {kind: pd.read_csv(base / kind / "results/report/metrics.tsv", sep="\t") for kind in ("local", "slurm")}
+    columns = ["dataset", "model", "fold", "n_train", "n_test", "windows_key", "embedding_key", "fingerprint_sha"]
+    columns += [c for m in METRICS for c in (m, f"chance_{m}") if c in tables["local"]]
+    assert len(tables["local"]) == 3 and tables["local"][["windows_key", "embedding_key"]].notna().all().all()
+    pd.testing.assert_frame_equal(tables["local"][columns], tables["slurm"][columns], check_exact=True)
+    for fold in range(3):
+        rel = f"results/tiny/probe/bandpower/fold-{fold}/predictions.tsv"
+        assert (base / "local" / rel).read_text() == (base / "slurm" / rel).read_text(), rel
+    # the same embedding numbers, computed twice in two caches
+    key = tables["local"]["embedding_key"].iloc[0]
+    import zarr
+
+    stores = [zarr.open_group(str(base / f"{kind}-cache/embeddings/{key[:2]}/{key}.zarr"), mode="r")
+              for kind in ("local", "slurm")]  # fmt: skip
+    np.testing.assert_array_equal(stores[0]["E"][:], stores[1]["E"][:])
+
+
+def test_impossible_gpu_request_fails_fast_with_the_slurm_reason(runs):
+    base, _ = runs
+    # the finished SLURM run, asking for 2 GPUs per embedding job on a 1-GPU node:
+    # only embed (its params changed) and what follows it would re-run
+    work = base / "impossible"
+    shutil.copytree(base / "slurm", work, symlinks=True)
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(
+            snakemake_cmd(work, tiny_config(base / "slurm-cache", gpus=2), "--profile", str(PROFILE), *FAST_POLLING),
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    except subprocess.TimeoutExpired as err:
+        pytest.fail(f"snakemake hung on an impossible request:\n{(err.stdout or b'')[-4000:]!r}")
+    elapsed = time.monotonic() - t0
+    out = output_of(proc)
+    assert proc.returncode != 0, out[-4000:]
+    assert "Requested node configuration is not available" in out, out[-4000:]
+    assert "--gpus=2" in out  # the sbatch call is shown with the error
+    assert elapsed < 120
+    assert "Params have changed" in out and "rule synthetic:" not in out
