@@ -2,7 +2,7 @@
 VENV  ?= .venv
 CORES ?= 2
 BIN   := $(VENV)/bin
-SMK   := $(BIN)/snakemake --cores $(CORES)
+SMK   := $(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
 
 .PHONY: install run report test lint dry-run clean
 .DEFAULT_GOAL := run

@@ -311,8 +311,10 @@ class Head(_Model):
 class Lora(_Model):
     """LoRA adapters (peft) for the 'lora' and 'qlora' regimes."""
 
-    r: int = Field(8, ge=1, description="Rank of the adapters.")
-    alpha: int = Field(16, ge=1, description="Scaling numerator (lora_alpha); the update is scaled by alpha/r.")
+    r: int = Field(
+        4, ge=1, description="Rank of the adapters (4 keeps LaBraM/CBraMod adapters + head under 5% of full)."
+    )
+    alpha: int = Field(8, ge=1, description="Scaling numerator (lora_alpha); the update is scaled by alpha/r.")
     dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the adapter input.")
     targets: list[str] | None = Field(
         None,
