@@ -224,7 +224,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="training steps per measurement")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--lora-r", type=int, help="LoRA rank (alpha = 2r); default: finetune.lora's (r 8, alpha 16)")
+    parser.add_argument("--lora-r", type=int, help="LoRA rank (alpha = 2r); default: finetune.lora's (r 4, alpha 8)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per measurement subprocess")
     parser.add_argument("--one", nargs=2, metavar=("BACKBONE", "REGIME"), help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)

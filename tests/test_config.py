@@ -13,8 +13,25 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_default_config_file_validates():
     cfg = load_config(yaml.safe_load((REPO / "config/config.yaml").read_text()))
-    assert [b.label for b in cfg.backbones] == ["bandpower", "cbramod"]
+    assert [b.label for b in cfg.backbones] == ["bandpower", "cbramod_pre"]
     assert cfg.datasets["synthetic"].source == "synthetic"
+    # the pretrained-vs-scratch comparison: pretraining on the source task, regimes on the target
+    assert cfg.backbone("cbramod_pre").pretrain_ref == "cbramod_source"
+    assert cfg.datasets["synthetic_source"].role == "pretrain"
+    assert {"scratch", "head", "lora", "full"} <= set(cfg.finetune.regimes)
+
+
+def test_pretraining_references_are_checked():
+    base = {"datasets": {"t": {}, "s": {"role": "pretrain"}},
+            "pretrain": {"p": {"backbone": "cbramod", "datasets": ["s"]}}}
+    with pytest.raises(ConfigError, match="no recipe 'q' under pretrain"):
+        load_config({**base, "backbones": [{"name": "cbramod", "weights": "pretrain:q"}]})
+    with pytest.raises(ConfigError, match="differ from pretrain.p"):
+        load_config({**base, "backbones": [{"name": "cbramod", "kwargs": {"n_layer": 2}, "weights": "pretrain:p"}]})
+    with pytest.raises(ConfigError, match="must have role: pretrain"):
+        load_config({**base, "pretrain": {"p": {"datasets": ["t"]}}})
+    with pytest.raises(ConfigError, match=r"finetune.backbones: \['x'\] not among"):
+        load_config({**base, "finetune": {"backbones": ["x"]}})
 
 
 def test_empty_config_takes_documented_defaults():

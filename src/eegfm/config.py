@@ -228,6 +228,12 @@ class Backbone(_Model):
         description="Extra channel renames applied before matching (e.g. {'EEG 001': 'Fp1'}); the common "
         "10-20 aliases (T3->T7, T4->T8, T5->P7, T6->P8) and case/punctuation are handled already.",
     )
+    pooling: Literal["mean", "cls", "flatten", "grouped_mean"] | None = Field(
+        None,
+        description="How frozen features become one embedding per window, overriding the registry's: 'mean' "
+        "over tokens, 'cls', 'flatten', or 'grouped_mean' (per-channel means concatenated, for "
+        "(channels x patches) features such as CBraMod's; keeps spatial patterns). null: the registry's.",
+    )
     length_policy: Literal["error", "crop", "pad"] = Field(
         "error",
         description="When the window length does not fit the backbone: 'error' (default), 'crop' to the "

@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 POINTER_KEYS = (
     "key", "store", "dataset", "backbone", "windows_key", "fingerprint", "fingerprint_sha",
-    "cache", "forward_passes", "dim", "n_windows", "adaptation", "corpus_overlap",
+    "cache", "forward_passes", "dim", "n_windows", "adaptation", "corpus_overlap", "pretrain_overlap",
 )  # fmt: skip
 _CHUNK_BYTES = 4 << 20  # ~4 MiB chunks of E, whatever the batch size
 

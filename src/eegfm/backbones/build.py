@@ -324,7 +324,7 @@ def fingerprint(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed: int) -
         "weights": "none" if spec.kind in ("bandpower", "riemann") else weights_id(cfg.weights, seed),
         "input": plan.record(),
         "scale": plan.scale,
-        "pooling": spec.pooling,
+        "pooling": cfg.pooling or spec.pooling,
         "embed_code_version": EMBED_CODE_VERSION,
         "versions": _library_versions(spec, plan),
     }
@@ -419,7 +419,7 @@ def build_feature_model(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed
         load_weights(model, cfg.weights)
     from eegfm.backbones.features import FeatureModel
 
-    return FeatureModel(model, spec, plan.ch_names)
+    return FeatureModel(model, spec, plan.ch_names, pooling=cfg.pooling)
 
 
 def _build_model(spec: BackboneSpec, kwargs: dict[str, Any], seed: int, asset: AssetSource | None = None):
@@ -509,6 +509,8 @@ def pool(out: Any, pooling: str):
             feats = feats.mean(dim=tuple(range(1, feats.ndim - 1)))
     elif pooling == "flatten":
         feats = feats.reshape(feats.shape[0], -1)
+    elif pooling == "grouped_mean":  # (B, channels, patches, D): per-channel means, concatenated
+        feats = feats.mean(dim=2).reshape(feats.shape[0], -1) if feats.ndim == 4 else pool(out, "mean")
     elif pooling != "as_is":
         raise ValueError(f"unknown pooling '{pooling}'")
     if feats.ndim != 2:

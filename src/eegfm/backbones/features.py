@@ -47,6 +47,8 @@ class FeatureModel(nn.Module):
         ``pooling``, ``forward_kwargs``, ``ch_names_kwarg`` and ``extra_channels``.
     ch_names
         The model channel names, in input order (for ``spec.ch_names_kwarg``).
+    pooling
+        Overrides ``spec.pooling`` (``backbones[].pooling``).
 
     Attributes
     ----------
@@ -55,10 +57,10 @@ class FeatureModel(nn.Module):
         under ``model.``).
     """
 
-    def __init__(self, model: nn.Module, spec: BackboneSpec, ch_names: Sequence[str]):
+    def __init__(self, model: nn.Module, spec: BackboneSpec, ch_names: Sequence[str], pooling: str | None = None):
         super().__init__()
         self.model = model
-        self.pooling = spec.pooling
+        self.pooling = pooling or spec.pooling
         self.source = spec.feature_source
         self.forward_kwargs = dict(spec.forward_kwargs)
         if spec.ch_names_kwarg:

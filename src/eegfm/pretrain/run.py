@@ -109,7 +109,7 @@ def run_pretrain(
     from eegfm.backbones.registry import get_spec
     from eegfm.finetune.model import aggregate
     from eegfm.finetune.train import lr_lambda, resolve_device
-    from eegfm.pretrain.recipes import Objective, patch_tokens
+    from eegfm.pretrain.recipes import POOLING, Objective, patch_tokens
 
     out = Path(out_dir)
     resume_dir = out / RESUME
@@ -125,7 +125,7 @@ def run_pretrain(
     patch = round(recipe.patch_s * plan.sfreq_out)
     with torch.no_grad():
         example = fm.features(X[:2].to(device))
-        dim = aggregate(example, "mean").shape[1]
+        dim = aggregate(example, POOLING).shape[1]
         token_dim = None
         if recipe.recipe == "masked":
             token_dim = patch_tokens(example, X.shape[1], X.shape[2] // patch).shape[-1]
