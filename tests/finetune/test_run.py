@@ -144,3 +144,15 @@ def test_a_class_missing_from_the_training_subjects_is_named(ft_data, tmp_path):
     meta.to_csv(windows / "windows.tsv", sep="\t", index=False)
     with pytest.raises(FinetuneDataError, match=r"\['feet'\].*inner training"):
         prepare_fold(windows, ft_data["folds"], 0, CBRAMOD, _ft(), "head", 0, dataset="tiny")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("regime", ["lora", "qlora"])
+def test_bf16_on_cuda(ft_data, tmp_path, regime):
+    """On a GPU: bf16 autocast and 4-bit base layers with bf16 compute train and score."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none visible): bf16 / QLoRA on CUDA not exercised here")
+    ft = Finetune(backbones=["cbramod"], device="cuda", precision="auto", optim={"max_epochs": 1, "batch_size": 16})
+    record = run_finetune(ft_data["windows"], ft_data["folds"], 0, CBRAMOD, ft, regime, 0, tmp_path, dataset="tiny")
+    assert record["status"] == "ok" and record["device"].startswith("cuda") and record["precision"] == "bf16"
+    assert record["peak_memory_mb"] > 0
