@@ -19,28 +19,16 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.workflow.test_workflow import tiny_config as base_config
+
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
 def tiny_config(cache: Path, **extra) -> dict:
-    return {
-        "results": "results",
-        "cache": str(cache),
-        "seed": 0,
-        "datasets": {
-            "tiny": {
-                "source": "synthetic",
-                "synthetic": {"n_subjects": 6, "n_source_subjects": 2, "trials_per_class": 10},
-                "windows": {"tmin": 0.5, "length_s": 3.0},
-                "cv": {"scheme": "group_kfold", "n_splits": 3},
-            }
-        },
-        "backbones": [{"name": "bandpower"}],
-        "embedding": {"batch_size": 16, "threads": 1},
-        **extra,
-    }
+    """The end-to-end tiny config with only the (fast) band-power backbone."""
+    return base_config(cache, backbones=[{"name": "bandpower"}], **extra)
 
 
 class Workflow:

@@ -24,6 +24,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.workflow.test_workflow import tiny_config as base_config
+
 REPO = Path(__file__).resolve().parents[2]
 SLURM_TOOLS = REPO / "tools" / "slurm"
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
@@ -39,21 +41,9 @@ pytestmark = pytest.mark.slow
 
 
 def tiny_config(cache: Path, gpus: int = 1) -> dict:
-    return {
-        "results": "results",
-        "cache": str(cache),
-        "seed": 0,
-        "datasets": {
-            "tiny": {
-                "source": "synthetic",
-                "synthetic": {"n_subjects": 6, "n_source_subjects": 2, "trials_per_class": 10},
-                "windows": {"tmin": 0.5, "length_s": 3.0},
-                "cv": {"scheme": "group_kfold", "n_splits": 3},
-            }
-        },
-        "backbones": [{"name": "bandpower"}],
-        "embedding": {"batch_size": 16, "gpus": gpus, "device": "auto", "threads": 1},
-    }
+    """The end-to-end tiny config, band power only, its embed jobs declaring ``gpus`` GPUs."""
+    return base_config(cache, backbones=[{"name": "bandpower"}],
+                       embedding={"batch_size": 16, "gpus": gpus, "device": "auto", "threads": 1})
 
 
 def snakemake_cmd(workdir: Path, config: dict, *args: str) -> list[str]:
