@@ -411,7 +411,7 @@ def test_report_renders_in_headless_chromium(request, tmp_path):
         assert image["w"] > 100 and image["h"] > 50 and image["shown"] > 100, image
 
     # the report itself (no probe script): a full-page screenshot kept as a test artifact
-    artifacts = Path(os.environ.get("EEGFM_TEST_ARTIFACTS", tmp_path))
+    artifacts = Path(os.environ.get("EEGFM_TEST_ARTIFACTS", Path(__file__).parent / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     shot = artifacts / "report-screenshot.png"
     done = _run_chromium(browser, f"--screenshot={shot}", "--window-size=1280,2400", (out / "report.html").as_uri())
