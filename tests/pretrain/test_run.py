@@ -70,3 +70,34 @@ def test_overlap_with_an_evaluation_dataset_is_found(ft_data, tmp_path):
     assert overlap["any"] and overlap["windows"] == 108 and len(overlap["recordings"]) == 6
     data = json.loads((tmp_path / "p/data.json").read_text())
     assert len(data["window_hashes"]) == 108
+
+
+def test_a_sigkilled_job_leaves_no_half_written_checkpoint_and_resumes(ft_data, tmp_path, caplog):
+    """A real kill: the job process is SIGKILLed after its first checkpoint; a rerun finishes identically."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    recipe = _recipe("contrastive", checkpoint_every=2, epochs=3)
+    script = (
+        "import sys; from eegfm.config import Pretrain; from eegfm.pretrain.run import run_pretrain\n"
+        "run_pretrain([sys.argv[1]], Pretrain.model_validate_json(sys.argv[2]), 'p', 0, sys.argv[3])\n"
+    )
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", script, str(ft_data["windows"]), recipe.model_dump_json(),
+                             str(out)], env=env, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not list((out / "resume").glob("step-*")) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the job finished before it could be killed"
+    assert not (out / "manifest.json").exists()
+    with caplog.at_level("INFO", logger="eegfm.pretrain.run"):
+        resumed = run_pretrain([ft_data["windows"]], recipe, "p", 0, out)
+    assert "resuming from step-" in caplog.text
+    full = run_pretrain([ft_data["windows"]], recipe, "p", 0, tmp_path / "full")
+    assert resumed["sha256"] == full["sha256"] and resumed["steps"] == full["steps"]
