@@ -33,6 +33,7 @@ from eegfm.backbones.build import EMBED_CODE_VERSION, build_extractor, fingerpri
 from eegfm.backbones.registry import get_spec
 from eegfm.config import Backbone, Embedding
 from eegfm.hashing import canonical_json, sha256_json
+from eegfm.pretrain.overlap import warn_overlap
 from eegfm.provenance import versions
 from eegfm.windows_store import open_windows
 
@@ -139,7 +140,7 @@ def embed(
         "n_windows": attrs["n_windows"],
         "adaptation": plan.record(),
         "corpus_overlap": corpus_overlap(corpus, spec.pretraining_corpus),
-        "pretrain_overlap": _pretrain_overlap(pretrain_dir, windows, dataset, cfg.label),
+        "pretrain_overlap": warn_overlap(pretrain_dir, windows, f"embed {dataset}/{cfg.label}"),
     }
     if pointer["corpus_overlap"]:
         logger.warning(
@@ -154,20 +155,6 @@ def corpus_overlap(corpus, pretraining_corpus) -> list[str]:
     """The dataset names in ``corpus`` that a pretraining corpus entry names (case-insensitive)."""
     entries = [entry.lower() for entry in pretraining_corpus]
     return sorted({name for name in corpus if any(name.lower() in entry for entry in entries)})
-
-
-def _pretrain_overlap(pretrain_dir: str | None, windows, dataset: str, label: str) -> dict[str, Any] | None:
-    if not pretrain_dir:
-        return None
-    from eegfm.pretrain.run import pretrain_overlap
-
-    overlap = pretrain_overlap(pretrain_dir, windows)
-    if overlap["any"]:
-        logger.warning(
-            "%s/%s: %d windows and %d recordings of this dataset were pretraining data of %s; scores are optimistic",
-            dataset, label, overlap["windows"], len(overlap["recordings"]), pretrain_dir,
-        )
-    return overlap
 
 
 def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:

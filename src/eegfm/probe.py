@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import math
 import sys
 import time
 from os import PathLike
@@ -385,17 +384,6 @@ def fit_predict(
 # ----------------------------------------------------------------------------- rule entry point
 
 
-def _json_safe(value: Any) -> Any:
-    """NaN/Inf become null so metrics.json is strict JSON."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str, folds_path: str) -> None:
     """The embedding, the folds and the windows store must describe the same windows."""
     if pointer.get("windows_key") and pointer["windows_key"] != windows_key:
@@ -477,7 +465,7 @@ def run_probe(
 
     E, _ = open_embeddings(str(pointer_path))
     predictions, result = fit_predict(E, windows.meta, _select_fold(folds, fold, str(folds_path)), cfg, seed)
-    record = _json_safe(
+    record = atomic.json_safe(
         {
             "dataset": pointer.get("dataset"),
             "model": pointer.get("backbone"),

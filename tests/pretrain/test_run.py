@@ -9,8 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from eegfm.config import Backbone, Pretrain
+from eegfm.pretrain.overlap import pretrain_overlap
 from eegfm.pretrain.recipes import RecipeError
-from eegfm.pretrain.run import pretrain_overlap, run_pretrain
+from eegfm.pretrain.run import run_pretrain
 from eegfm.windows_store import open_windows
 
 

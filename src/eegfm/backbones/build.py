@@ -346,14 +346,15 @@ def _features_record(spec: BackboneSpec) -> dict[str, Any]:
     }
 
 
-def resolve_device(requested: str) -> str:
-    """``"auto"`` -> ``"cuda"`` when torch sees a GPU, else ``"cpu"``; an unavailable ``"cuda"`` is an error."""
+def resolve_device(requested: str, key: str = "embedding.device") -> str:
+    """``"auto"`` -> ``"cuda"``, then ``"mps"``, else ``"cpu"``; an unavailable explicit device is an error naming ``key``."""
     import torch
 
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
     if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("embedding.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    if (requested.startswith("cuda") and not cuda) or (requested == "mps" and not mps):
+        raise RuntimeError(f"{key} is '{requested}' but torch sees no such device; set it to 'auto' or 'cpu'")
     return requested
 
 

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eegfm import atomic
 from eegfm.config import Backbone, Finetune
 
 logger = logging.getLogger(__name__)
@@ -52,19 +53,6 @@ def _peak_memory_mb(device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _pretrain_overlap(pretrain_dir: str | None, windows_dir, label: str) -> dict[str, Any] | None:
-    if not pretrain_dir:
-        return None
-    from eegfm.pretrain.run import pretrain_overlap
-    from eegfm.windows_store import open_windows
-
-    overlap = pretrain_overlap(pretrain_dir, open_windows(windows_dir))
-    if overlap["any"]:
-        logger.warning("%s: %d windows / %d recordings were also pretraining data (%s); scores are optimistic",
-                       label, overlap["windows"], len(overlap["recordings"]), pretrain_dir)
-    return overlap
 
 
 def build_classifier(spec, cfg: Backbone, plan, regime: str, ft: Finetune, n_classes: int, example, seed: int):
@@ -125,7 +113,7 @@ class PreparedFold:
     inner_ids: list[int]
     val_ids: list[int]
     test_ids: list[int]
-    windows_key: str
+    windows: Any  # the opened windows store
     spec: Any
     cfg: Backbone
     plan: Any
@@ -197,7 +185,7 @@ def prepare_fold(
     model, unused = build_classifier(spec, cfg, plan, regime, ft, len(classes), example, seed)
     adapters = add_adapters(model, spec, regime, ft, example.to(device), device)
     model.to(device)
-    return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, windows.key, spec, cfg, plan,
+    return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, windows, spec, cfg, plan,
                         model, unused, adapters, device, dtype)
 
 
@@ -254,7 +242,7 @@ def run_finetune(
     from eegfm.finetune.train import Split, predict, train
     from eegfm.hashing import sha256_json
     from eegfm.metrics import METRICS, chance_levels, compute_metrics
-    from eegfm.probe import _json_safe
+    from eegfm.pretrain.overlap import warn_overlap
     from eegfm.provenance import versions
 
     t_start = time.perf_counter()
@@ -286,20 +274,20 @@ def run_finetune(
 
     fp = fingerprint(f.spec, f.cfg, f.plan, seed)
     subjects = lambda ids: sorted(set(f.meta.loc[ids, "subject"].astype(str)))  # noqa: E731
-    record = _json_safe({
+    record = atomic.json_safe({
         "dataset": dataset, "model": cfg.label, "regime": regime, "fold": int(fold),
         "status": result.status, "error": result.error,
         "metrics": metrics, "chance": chance_levels(labels[f.test_ids], f.classes),
         "n_train": len(f.inner_ids), "n_val": len(f.val_ids), "n_test": len(f.test_ids), "classes": f.classes,
         "train_subjects": subjects(f.inner_ids), "val_subjects": subjects(f.val_ids),
         "test_subjects": subjects(f.test_ids),
-        "windows_key": f.windows_key, "embedding_key": None, "fingerprint_sha": sha256_json(fp),
+        "windows_key": f.windows.key, "embedding_key": None, "fingerprint_sha": sha256_json(fp),
         "weights": weights_id(f.cfg.weights, seed), "versions": versions(), "device": str(f.device),
         "precision": "bf16" if f.dtype is not None else "fp32",
         "wall_time_s": time.perf_counter() - t_start, "peak_memory_mb": _peak_memory_mb(f.device),
         "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
         "total_params": final.get("total"), "best_epoch": result.best_epoch,
-        "pretrain_overlap": _pretrain_overlap(pretrain_dir, windows_dir, label) if regime != "scratch" else None,
+        "pretrain_overlap": warn_overlap(pretrain_dir if regime != "scratch" else None, f.windows, label),
     })
     write_artifacts(Path(out_dir), record, predictions, result, f.model, result.counts,
                     f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused)

@@ -67,14 +67,11 @@ class TrainResult:
     trained: set[str] = field(default_factory=set)  # parameters that were trainable in some phase
 
 
-def resolve_device(requested: str) -> torch.device:
-    """``auto``: cuda, then mps, then cpu; an unavailable explicit device is an error."""
-    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
-    if requested == "auto":
-        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
-    if (requested == "cuda" and not cuda) or (requested == "mps" and not mps):
-        raise RuntimeError(f"finetune.device is '{requested}' but torch sees no such device; use 'auto' or 'cpu'")
-    return torch.device(requested)
+def resolve_device(requested: str, key: str = "finetune.device") -> torch.device:
+    """:func:`eegfm.backbones.build.resolve_device` as a ``torch.device``."""
+    from eegfm.backbones.build import resolve_device as resolve
+
+    return torch.device(resolve(requested, key))
 
 
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:

@@ -1,4 +1,5 @@
-"""Pretraining inside the workflow: recipes (``recipes``) and the resumable job that runs one (``run``).
+"""Pretraining inside the workflow: recipes (``recipes``), the resumable job that runs one (``run``)
+and the check for evaluation data that were pretraining data (``overlap``).
 
 A recipe trains a registry architecture on windows of datasets with
 ``role: pretrain`` and writes its weights as a local folder, which

@@ -17,8 +17,6 @@ a resumed run ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import time
@@ -33,15 +31,11 @@ from tqdm import tqdm
 
 from eegfm import atomic
 from eegfm.config import Backbone, Pretrain
+from eegfm.pretrain.overlap import window_hashes
 
 logger = logging.getLogger(__name__)
 
 RESUME = "resume"
-
-
-def window_hashes(X) -> list[str]:
-    """sha256 of each window's float32 bytes (content keys of single windows)."""
-    return [hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest() for x in X]
 
 
 def _load_data(windows_dirs: list[str], spec, cfg: Backbone):
@@ -118,7 +112,7 @@ def run_pretrain(
     X, labels, subjects, recordings, hashes, keys, plan = _load_data([str(d) for d in windows_dirs], spec, cfg)
     classes = sorted(set(labels))
     y = torch.tensor([classes.index(c) for c in labels])
-    device = resolve_device(recipe.device)
+    device = resolve_device(recipe.device, f"pretrain.{name}.device")
 
     torch.manual_seed(seed)
     fm = build_feature_model(spec, cfg, plan, seed).to(device).train()
@@ -219,26 +213,3 @@ def _write_outputs(out, fm, recipe, name, seed, losses, steps_per_epoch, keys, s
     atomic.write_json(out / "manifest.json", manifest)
     shutil.rmtree(out / RESUME, ignore_errors=True)
     return manifest
-
-
-def pretrain_overlap(pretrain_dir: str | PathLike, windows) -> dict[str, Any]:
-    """Windows and recordings of an evaluation dataset that were also pretraining data.
-
-    Parameters
-    ----------
-    pretrain_dir
-        ``results/pretrain/<name>`` (its ``data.json``).
-    windows
-        An opened evaluation windows store.
-
-    Returns
-    -------
-    dict
-        ``windows`` (count of identical windows, by content hash),
-        ``recordings`` (shared recording paths) and ``any`` (bool).
-    """
-    data = json.loads((Path(pretrain_dir) / "data.json").read_text())
-    shared_windows = len(set(window_hashes(np.asarray(windows.X[:]))) & set(data["window_hashes"]))
-    shared_recordings = sorted(set(windows.meta["recording"].astype(str)) & set(data["recordings"]))
-    return {"windows": shared_windows, "recordings": shared_recordings,
-            "any": bool(shared_windows or shared_recordings)}
