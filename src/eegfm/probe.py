@@ -15,7 +15,6 @@ from __future__ import annotations
 import importlib
 import json
 import logging
-import sys
 import time
 from os import PathLike
 from pathlib import Path
@@ -278,16 +277,6 @@ def n_fitted_params(pipeline: Pipeline) -> int | None:
     return int(np.size(coef) + (np.size(intercept) if fitted_intercept else 0))
 
 
-def peak_memory_mb() -> float | None:
-    """Peak resident memory of this process in MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
-        return None
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)
-
-
 def _subjects(meta: pd.DataFrame, ids: list[int]) -> list[str]:
     return sorted({str(s) for s in meta.loc[ids, "subject"]})
 
@@ -450,7 +439,7 @@ def run_probe(
     """
     from eegfm import atomic
     from eegfm.embed import open_embeddings
-    from eegfm.provenance import versions
+    from eegfm.provenance import peak_memory_mb, versions
     from eegfm.splits import load_folds
     from eegfm.windows_store import open_windows
 

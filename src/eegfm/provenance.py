@@ -1,4 +1,4 @@
-"""Versions of the code and libraries that produced a result."""
+"""Versions of the code and libraries that produced a result, and the peak memory of the job that did."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import functools
 import importlib.metadata
 import platform
 import subprocess
+import sys
 from pathlib import Path
 
 import eegfm
@@ -66,3 +67,13 @@ def versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
         **package_versions(packages),
         "git_commit": git_commit(),
     }
+
+
+def peak_memory_mb() -> float | None:
+    """Peak resident memory of this process in MB (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - Windows
+        return None
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024, 1)

@@ -136,13 +136,10 @@ def reached_modules(model: nn.Module, run) -> set[str]:
     A module outside this set lies in a part of the network the features
     never use (a decoder, a reconstruction head): adapting it is pointless.
     """
-    flags = {n: p.requires_grad for n, p in model.named_parameters()}
-    for p in model.parameters():
-        p.requires_grad, p.grad = p.dtype.is_floating_point, None
-    run().float().sum().backward()
-    reached = {n.rpartition(".")[0] for n, p in model.named_parameters() if p.grad is not None}
-    for n, p in model.named_parameters():
-        p.requires_grad, p.grad = flags[n], None
+    from eegfm.finetune.regimes import unreached_parameters  # regimes imports this module
+
+    unreached = unreached_parameters(model, lambda: run().float().sum())
+    reached = {n.rpartition(".")[0] for n, _ in model.named_parameters() if n not in unreached}
     return {m for name in reached for m in _prefixes(name)}
 
 

@@ -18,7 +18,6 @@ configuration (missing classes, wrong checkpoint, dead adapters) raise.
 from __future__ import annotations
 
 import logging
-import resource
 import time
 from dataclasses import dataclass
 from os import PathLike
@@ -47,12 +46,14 @@ def _check_classes(classes: list[str], labels: np.ndarray, ids: list[int], side:
         )
 
 
-def _peak_memory_mb(device) -> float:
+def _peak_memory_mb(device) -> float | None:
     import torch
+
+    from eegfm.provenance import peak_memory_mb
 
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    return peak_memory_mb()
 
 
 def build_classifier(spec, cfg: Backbone, plan, regime: str, ft: Finetune, n_classes: int, example, seed: int):
@@ -87,12 +88,12 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
     if regime not in ("lora", "qlora"):
         return None
     inner = model.backbone.model
-    live = live_module_names(inner, lambda: model(example))
     targets = ft.lora.targets or list(spec.lora_targets)
     quantized: list[str] = []
     if regime == "qlora":
         compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         model.to(device)
+        live = live_module_names(inner, lambda: model(example))
         quantized = quantize_linears(inner, live, ft.lora.quant_type, compute)
         if not quantized:
             raise ValueError(f"qlora: backbone '{spec.name}' has no Linear layer to quantize; use regime 'lora'")
