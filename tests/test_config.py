@@ -81,3 +81,23 @@ def test_config_readme_documents_every_key():
     readme = (REPO / "config/README.md").read_text()
     block = readme.split("<!-- keys:start -->\n")[1].split("<!-- keys:end -->")[0]
     assert block.strip() == render_keys_table().strip(), "regenerate with `eegfm config-keys`"
+
+
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [
+        ({"windows": {"marker_span": "next"}}, ["marker_span applies to mode: fixed"]),
+        ({"windows": {"mode": "fixed", "marker_span": -1}}, ["marker_span", "positive"]),
+        ({"windows": {"mode": "fixed", "marker_span": "last"}}, ["marker_span", "'next'"]),
+        ({"source": "files", "files": {"paths": ["x"], "label_column": "g"}}, ["label_column needs files.metadata"]),
+        ({"preprocessing": {"amplitude_range_uv": [10, 1]}}, ["amplitude_range_uv", "0 < low < high"]),
+        ({"preprocessing": {"channel_types": {"EOG1": "eyes"}}}, ["channel_types.EOG1", "'eog'"]),
+        ({"preprocessing": {"keep_types": []}}, ["keep_types", "at least 1"]),
+        ({"preprocessing": {"signal_check": "ignore"}}, ["signal_check", "'warn'"]),
+    ],
+)
+def test_input_keys_are_checked(dataset, expected):
+    with pytest.raises(ConfigError) as info:
+        load_config({"datasets": {"d": dataset}})
+    for fragment in expected:
+        assert fragment in str(info.value)

@@ -9,13 +9,14 @@ import mne_bids
 import pytest
 
 from eegfm.config import Dataset, SyntheticSource
-from eegfm.recordings import Recording, RecordingError, find_recordings, read_raw
+from eegfm.recordings import Recording, RecordingError, find_recordings, read_raw, read_recording
 from eegfm.synthetic import write_synthetic_bids
 
 EEGLAB = "sccn+eeglab/sample_data/eeglab_data.set"
 EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
 BDF = "mne-tools+mne-testing-data/BDF/multiple_annotation_chans.bdf"
 VHDR = "mne-tools+mne-testing-data/Brainvision/test_NO.vhdr"
+EEGLAB_EPOCHS = "sccn+eeglab/sample_data/eeglab_data_epochs_ica.set"
 
 
 def files(**kwargs) -> Dataset:
@@ -139,6 +140,84 @@ def test_metadata_errors(tmp_path, real_data):
     table.write_text("path\tsubject\nmissing.edf\t1\n")
     with pytest.raises(RecordingError, match=r"line 2: .*missing\.edf' does not exist"):
         find_recordings(files(metadata=str(table)))
+
+
+# ----------------------------------------------------------------------------- recording-level labels
+
+
+def _table(tmp_path: Path, header: str, *rows: str) -> Path:
+    table = tmp_path / "recordings.tsv"
+    table.write_text(header + "\n" + "".join(row + "\n" for row in rows))
+    return table
+
+
+def test_metadata_label_column(real_data, tmp_path):
+    rows = (f"{real_data / EDF}\tP1\tpatient\t71", f"{real_data / EEGLAB}\tC1\tcontrol\t64")
+    table = _table(tmp_path, "path\tsubject\tdiagnosis\tage", *rows)
+    recs = find_recordings(files(metadata=str(table), label_column="diagnosis"))
+    assert [(r.subject, r.label) for r in recs] == [("C1", "control"), ("P1", "patient")]
+    assert {r.label_source for r in recs} == {"files.metadata column 'diagnosis'"}
+    ages = find_recordings(files(metadata=str(table), label_column="age"))
+    assert [r.label for r in ages] == ["64", "71"]  # the raw cell: parsed later, where a design needs numbers
+
+
+def test_metadata_label_column_is_never_ignored(real_data, tmp_path):
+    table = _table(tmp_path, "path\tsubject\tlabel", f"{real_data / EDF}\tP1\tpatient")
+    message = r"has a 'label' column, but files\.label_column is not set.*label_column: label"
+    with pytest.raises(RecordingError, match=message):
+        find_recordings(files(metadata=str(table)))
+    assert find_recordings(files(metadata=str(table), label_column="label"))[0].label == "patient"
+
+
+def test_metadata_label_column_errors(real_data, tmp_path):
+    rows = (f"{real_data / EDF}\tP1\tpatient", f"{real_data / EEGLAB}\tC1\tn/a")
+    table = _table(tmp_path, "path\tsubject\tgroup", *rows)
+    message = r"label_column 'diagnosis' is not a column .*\['path', 'subject', 'group'\]"
+    with pytest.raises(RecordingError, match=message):
+        find_recordings(files(metadata=str(table), label_column="diagnosis"))
+    with pytest.raises(RecordingError, match=r"line 3: no value in the label column 'group'"):
+        find_recordings(files(metadata=str(table), label_column="group"))
+
+
+def test_bids_participants_label_column(bids_root, tmp_path):
+    import pandas as pd
+
+    participants = pd.read_csv(bids_root / "participants.tsv", sep="\t", dtype=str)
+    participants["group"] = participants["participant_id"].map({"sub-01": "patient", "sub-02": "control"})
+    participants.to_csv(bids_root / "participants.tsv", sep="\t", index=False)
+    recs = find_recordings(Dataset(source="bids", bids={"root": str(bids_root), "label_column": "group"}))
+    assert [(r.subject, r.label) for r in recs] == [("01", "patient")] * 2 + [("02", "control")] * 2
+    assert recs[0].label_source == "participants.tsv column 'group'"
+    with pytest.raises(RecordingError, match=r"participants\.tsv lacks .* 'diagnosis'"):
+        find_recordings(Dataset(source="bids", bids={"root": str(bids_root), "label_column": "diagnosis"}))
+    assert find_recordings(Dataset(source="bids", bids={"root": str(bids_root)}))[0].label is None
+
+
+# ----------------------------------------------------------------------------- epoched files
+
+
+def test_reads_epoched_eeglab(real_data):
+    rec = Recording(path=str(real_data / EEGLAB_EPOCHS), subject="s")
+    epochs = read_recording(rec)
+    assert isinstance(epochs, mne.BaseEpochs) and len(epochs) == 80 and epochs.info["sfreq"] == 128
+    assert epochs.tmin == -1.0 and set(epochs.event_id) == {"square", "square/rt", "square/square/rt"}
+    with pytest.raises(RecordingError, match=r"holds 80 epochs, not a continuous recording"):
+        read_raw(rec)
+
+
+def test_reads_epochs_fif_by_name_and_by_content(real_data, tmp_path):
+    raw = mne.io.read_raw(real_data / EDF, preload=True, verbose="error")
+    events, event_id = mne.events_from_annotations(raw, verbose="error")
+    epochs = mne.Epochs(raw, events, event_id, tmin=-0.5, tmax=2.0, baseline=None, preload=True, verbose="error")
+    named = tmp_path / "run1-epo.fif"
+    epochs.save(named, verbose="error")
+    unnamed = tmp_path / "run1.fif"  # MNE warns about the name but writes it; read_raw refuses it
+    with pytest.warns(RuntimeWarning):
+        epochs.save(unnamed, verbose="warning")
+    for path in (named, unnamed):
+        read = read_recording(Recording(path=str(path), subject="s"))
+        assert isinstance(read, mne.BaseEpochs) and len(read) == len(epochs)
+        assert read.event_id == event_id
 
 
 def test_glob_with_pattern(real_data):

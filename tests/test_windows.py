@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mne
@@ -139,7 +140,8 @@ def test_real_eeglab_square_rt(real_data, tmp_path):
     rec = Recording(path=str(real_data / EEGLAB), subject="eeglab")
     info = build_windows([rec], Preprocessing(sfreq=None), Windowing(tmin=-0.2, length_s=1.0), tmp_path / "w")
     assert info["class_counts"] == {"rt": 74, "square": 80}
-    assert info["n_times"] == 128 and info["n_channels"] == 32
+    assert info["n_times"] == 128 and info["n_channels"] == 30  # EOG1/EOG2 are typed EEG in the file
+    assert info["channels_dropped"] == {"eog": ["EOG1", "EOG2"]}
     assert info["positions"] is not None and "Cz" in info["positions"]  # from the .set's own montage
 
 
@@ -190,10 +192,10 @@ def test_channel_set_mismatch(recs, tmp_path):
 
 
 def test_no_requested_events(recs, tmp_path):
-    message = r"none of the requested events \['rest'\].*annotations are \['feet', 'left_hand', 'right_hand'\]"
-    with pytest.raises(WindowsError, match=message) as err:
+    message = r"event_id names \['rest'\], which occur in no recording.*\{'feet': 12, 'left_hand': 12, 'right_hand': 12"
+    with pytest.raises(WindowsError, match=message):
         build_windows(recs, PRE, Windowing(event_id={"rest": "rest"}), tmp_path / "w")
-    assert recs[0].path in str(err.value)
+    _assert_nothing_published(tmp_path / "w")
 
 
 def test_fewer_than_two_classes(recs, tmp_path):
@@ -222,3 +224,207 @@ def test_failed_build_keeps_a_previous_store(recs, tmp_path):
         build_windows(recs, Preprocessing(channels=["nope"]), Windowing(), out)
     assert open_windows(out).key == first["key"]
     assert not [p for p in out.iterdir() if p.name.startswith(".tmp-")]
+
+
+# ----------------------------------------------------------------------------- study inputs on real files (issue 11)
+
+EEGLAB_EPOCHS = "sccn+eeglab/sample_data/eeglab_data_epochs_ica.set"
+BDF_STIM = "mne-tools+mne-testing-data/BDF/test_bdf_stim_channel.bdf"
+BDF_MARKERS = "mne-tools+mne-testing-data/BDF/multiple_annotation_chans.bdf"
+EXIMIA = "mne-tools+mne-testing-data/eximia/test_eximia.nxe"
+RAW_PRE = Preprocessing(l_freq=None, h_freq=None, sfreq=None)  # samples as recorded: windows comparable across paths
+
+
+def _real_fif(src: Path, dst: Path, edit=None, crop: tuple[float, float] | None = None) -> Path:
+    """A FIF copy of a real recording, cropped and/or changed by ``edit(raw)``."""
+    raw = mne.io.read_raw(src, preload=True, verbose="error")
+    if crop is not None:
+        raw.crop(*crop)
+    raw = (edit(raw) if edit else None) or raw
+    raw.save(dst, verbose="error", overwrite=True)
+    return dst
+
+
+def test_epoched_eeglab_gives_one_window_per_epoch(real_data, tmp_path):
+    rec = Recording(path=str(real_data / EEGLAB_EPOCHS), subject="s")
+    win = Windowing(tmin=-0.2, length_s=1.0, event_id={"square/rt": "hit", "square": "miss"})
+    info = build_windows([rec], RAW_PRE, win, tmp_path / "w")
+    assert info["class_counts"] == {"hit": 73, "miss": 5}  # 'square/square/rt' is not listed
+    assert info["n_times"] == 128 and info["n_channels"] == 30 and info["channels_dropped"] == {"eog": ["EOG1", "EOG2"]}
+    assert info["label_source"] == "epochs' event names"
+    epochs = mne.read_epochs_eeglab(real_data / EEGLAB_EPOCHS, verbose="error").pick("eeg")
+    names = {code: name for name, code in epochs.event_id.items()}
+    chosen = [i for i, code in enumerate(epochs.events[:, 2]) if names[code] != "square/square/rt"]
+    store = open_windows(tmp_path / "w")
+    first = round(0.8 * 128)  # tmin -0.2 s in epochs starting at -1 s
+    assert np.allclose(store.X[:], epochs.get_data()[chosen, :, first : first + 128], atol=1e-9)
+    assert np.allclose(store.meta["onset_s"], epochs.events[chosen, 0] / 128 - 1 + first / 128)
+
+
+def test_epochs_fif_matches_the_continuous_recording(real_data, tmp_path):
+    raw = mne.io.read_raw(real_data / EDF, preload=True, verbose="error")
+    events, event_id = mne.events_from_annotations(raw, event_id={"T1": 2, "T2": 3}, verbose="error")
+    epochs = mne.Epochs(raw, events, event_id, tmin=-1.0, tmax=4.0, baseline=None, preload=True, verbose="error")
+    epochs.save(tmp_path / "S001R04-epo.fif", verbose="error")
+    win = Windowing(event_id={"T1": "left", "T2": "right"}, tmin=0.5, length_s=2.0)
+    from_epochs = build_windows([Recording(str(tmp_path / "S001R04-epo.fif"), "S001")], RAW_PRE, win, tmp_path / "e")
+    from_raw = build_windows([Recording(str(real_data / EDF), "S001")], RAW_PRE, win, tmp_path / "r")
+    assert from_epochs["class_counts"] == from_raw["class_counts"] == {"left": 10, "right": 9}
+    assert from_epochs["key"] == from_raw["key"]  # the same samples, byte for byte
+    epo, cont = open_windows(tmp_path / "e").meta, open_windows(tmp_path / "r").meta
+    assert list(epo["label"]) == list(cont["label"]) and np.allclose(epo["onset_s"], cont["onset_s"])
+
+
+def test_epoched_window_must_fit_the_epochs(real_data, tmp_path):
+    rec = Recording(path=str(real_data / EEGLAB_EPOCHS), subject="s")
+    message = r"eeglab_data_epochs_ica\.set \(subject s\): the window 1\.5 to 2\.5 s .* epochs, which span -1 to 2 s"
+    with pytest.raises(WindowsError, match=message):
+        build_windows([rec], RAW_PRE, Windowing(tmin=1.5, length_s=1.0), tmp_path / "w")
+    with pytest.raises(WindowsError, match=r"holds 80 epochs: it gives one window per epoch, so it needs windows"):
+        build_windows([rec], RAW_PRE, Windowing(mode="fixed", length_s=1.0), tmp_path / "w")
+    _assert_nothing_published(tmp_path / "w")
+
+
+def test_trigger_channel_events(real_data, tmp_path):
+    rec = Recording(path=str(real_data / BDF_STIM), subject="s")
+    win = Windowing(stim_channel="status", event_id={"1": "one", "2": "two", "4": "four"}, length_s=0.4)
+    info = build_windows([rec], RAW_PRE, win, tmp_path / "w")
+    assert info["class_counts"] == {"four": 1, "one": 7, "two": 1}
+    assert info["label_source"] == "trigger channel 'status'" and info["channels_dropped"] == {"stim": ["Status"]}
+    assert info["ch_names"] == ["C3", "C4", "Cz"]
+    raw = mne.io.read_raw(real_data / BDF_STIM, verbose="error")
+    events = mne.find_events(raw, stim_channel="Status", verbose="error")
+    assert np.allclose(open_windows(tmp_path / "w").meta["onset_s"], events[:, 0] / 500)
+
+
+@pytest.mark.parametrize(("name", "channels"), [(BDF_STIM, "['Status']"), (EXIMIA, "['GateIn', 'Trig1', 'Trig2']")])
+def test_trigger_channels_without_the_key_are_named(real_data, tmp_path, name, channels):
+    rec = Recording(path=str(real_data / name), subject="s")
+    message = rf"no annotations, but trigger channel\(s\) {re.escape(channels)}; set windows\.stim_channel"
+    with pytest.raises(WindowsError, match=message):
+        build_windows([rec], RAW_PRE, Windowing(length_s=0.5), tmp_path / "w")
+
+
+def test_fixed_windows_between_zero_duration_markers(real_data, tmp_path):
+    rec = Recording(path=str(real_data / BDF_MARKERS), subject="s")
+    event_id = {"EEG-check#1": "check", "Ligths-Off#1": "lights_off"}  # markers at 22.488 s and 194.792 s
+    message = r"\['EEG-check#1', 'Ligths-Off#1'\] are markers without a duration.*marker_span"
+    with pytest.raises(WindowsError, match=message):
+        build_windows([rec], RAW_PRE, Windowing(mode="fixed", event_id=event_id), tmp_path / "w")
+    win = Windowing(mode="fixed", event_id=event_id, marker_span="next")
+    to_next = build_windows([rec], RAW_PRE, win, tmp_path / "n")
+    meta = open_windows(tmp_path / "n").meta
+    end = mne.io.read_raw(real_data / BDF_MARKERS, verbose="error").times[-1] + 1 / 125
+    for label, start, stop in (("check", 22.488, 194.792), ("lights_off", 194.792, end)):
+        onsets = meta.loc[meta["label"] == label, "onset_s"]
+        expected = np.arange(np.ceil(start / 4) * 4, stop - 4 + 1e-9, 4.0)  # the 4 s grid inside the span
+        assert np.allclose(onsets, expected), label
+    assert to_next["class_counts"] == {"check": 42, "lights_off": 12}
+    ten = build_windows([rec], RAW_PRE, Windowing(mode="fixed", event_id=event_id, marker_span=10.0), tmp_path / "t")
+    assert list(open_windows(tmp_path / "t").meta["onset_s"]) == [24.0, 28.0, 196.0, 200.0]
+    assert ten["class_counts"] == {"check": 2, "lights_off": 2}
+
+
+def test_recording_level_labels_from_the_metadata_table(real_data, tmp_path):
+    crop = _real_fif(real_data / EDF, tmp_path / "S002_raw.fif", crop=(0, 60))
+    table = tmp_path / "recordings.tsv"
+    table.write_text(f"path\tsubject\tlabel\n{real_data / EDF}\tS001\tpatient\n{crop.name}\tS002\tcontrol\n")
+    dataset = Dataset(source="files", files={"metadata": str(table), "label_column": "label"})
+    info = build_windows(find_recordings(dataset), RAW_PRE, Windowing(mode="fixed", length_s=4.0), tmp_path / "w")
+    assert info["class_counts"] == {"control": 15, "patient": 31}  # whole recordings: 60 s and 124 s
+    assert info["label_source"] == "files.metadata column 'label'"
+    meta = open_windows(tmp_path / "w").meta
+    assert set(zip(meta["subject"], meta["label"])) == {("S001", "patient"), ("S002", "control")}
+    # events mode: the events say where, the table says what
+    win = Windowing(event_id={"T1": "left", "T2": "right"}, length_s=4.0)
+    events = build_windows(find_recordings(dataset), RAW_PRE, win, tmp_path / "e")
+    assert events["class_counts"] == {"control": 9, "patient": 19}
+
+
+def test_non_eeg_channels_are_dropped_and_recorded(real_data, tmp_path):
+    rec = Recording(path=str(real_data / BDF_MARKERS), subject="s")
+    win = Windowing(mode="fixed", event_id={"EEG-check#1": "a", "Ligths-Off#1": "b"}, marker_span="next")
+    info = build_windows([rec], RAW_PRE, win, tmp_path / "w")
+    assert info["ch_names"] == ["A1", "A2", "C3", "C4", "F3", "Fz", "F4", "P3", "Pz", "P4", "O1", "O2"]
+    assert info["channels_dropped"] == {
+        "emg": ["EMG"], "eog": ["EOG"], "stim": ["Trigger"], "ecg": ["ECG"], "misc": ["acc1", "acc2", "acc3"]
+    }  # fmt: skip
+    pre = RAW_PRE.model_copy(update={"keep_types": ["eeg", "eog"], "channel_types": {"a1": "misc", "A2": "misc"}})
+    kept = build_windows([rec], pre, win, tmp_path / "k")
+    assert "EOG" in kept["ch_names"] and not {"A1", "A2"} & set(kept["ch_names"])
+    assert kept["channels_dropped"]["misc"] == ["A1", "A2", "acc1", "acc2", "acc3"]
+    typo = RAW_PRE.model_copy(update={"channel_types": {"EOG2": "eog"}})
+    with pytest.raises(WindowsError, match=r"channel_types names channel\(s\) \['EOG2'\] that no recording has"):
+        build_windows([rec], typo, win, tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    [{"T0": "rest", "T1": "left", "T7": "right"}, {"T1": "left", "T7": "right"}],
+    ids=["3-classes", "2-classes"],
+)
+def test_event_id_name_found_in_no_recording(real_data, tmp_path, event_id):
+    rec = Recording(path=str(real_data / EDF), subject="S001")
+    message = r"windows\.event_id names \['T7'\], which occur in no recording.*\{'T0': 19, 'T1': 10, 'T2': 9\}"
+    with pytest.raises(WindowsError, match=message):
+        build_windows([rec], RAW_PRE, Windowing(event_id=event_id), tmp_path / "w")
+    _assert_nothing_published(tmp_path / "w")
+
+
+def test_subject_without_windows_stops_the_job(real_data, tmp_path):
+    short = _real_fif(real_data / EDF, tmp_path / "S002_raw.fif", crop=(0, 3 - 1 / 128))
+    recs = [Recording(str(real_data / EDF), "S001"), Recording(str(short), "S002")]
+    message = r"S002_raw\.fif \(shorter than one window \(3 s < windows\.length_s 4 s\)\).*remove them from the dataset"
+    with pytest.raises(WindowsError, match=r"1 cross-validation group\(s\) \(by subject\).*subject S002: .*" + message):
+        build_windows(recs, RAW_PRE, Windowing(mode="fixed", length_s=4.0), tmp_path / "w")
+    _assert_nothing_published(tmp_path / "w")
+
+
+def test_empty_run_is_recorded_or_stops_run_wise_cv(real_data, tmp_path):
+    short = _real_fif(real_data / EDF, tmp_path / "short_raw.fif", crop=(0, 3 - 1 / 128))
+    other = _real_fif(real_data / EDF, tmp_path / "other_raw.fif", crop=(0, 60))
+    recs = [
+        Recording(str(real_data / EDF), "S1", run="1"),
+        Recording(str(short), "S1", run="2"),
+        Recording(str(other), "S2", run="1"),
+    ]
+    win = Windowing(mode="fixed", length_s=4.0)
+    info = build_windows(recs, RAW_PRE, win, tmp_path / "w")
+    assert info["empty_recordings"] == [
+        {"recording": str(short), "subject": "S1", "reason": "shorter than one window (3 s < windows.length_s 4 s)"}
+    ]
+    with pytest.raises(WindowsError, match=r"\(by subject/session/run\).*subject S1, session \(none\), run 2: .*short"):
+        build_windows(recs, RAW_PRE, win, tmp_path / "r", group_by=("subject", "session", "run"))
+
+
+@pytest.mark.parametrize(
+    ("scale", "message"),
+    [
+        (1e6, r"above 10000 µV .* wrong units \(microvolts stored where volts"),
+        (1e-6, r"below 0\.1 µV .* wrong units"),
+    ],
+)
+def test_implausible_amplitude_stops_the_job(real_data, tmp_path, scale, message):
+    scaled = _real_fif(
+        real_data / EEGLAB, tmp_path / "scaled_raw.fif", edit=lambda raw: raw.apply_function(lambda x: x * scale)
+    )
+    recs = [Recording(str(scaled), "s")]
+    with pytest.raises(WindowsError, match=r"scaled_raw\.fif \(subject s\): the median peak-to-peak .*" + message):
+        build_windows(recs, PRE, Windowing(), tmp_path / "w")
+    _assert_nothing_published(tmp_path / "w")
+    warned = build_windows(recs, PRE.model_copy(update={"signal_check": "warn"}), Windowing(), tmp_path / "w")
+    (found,) = warned["sanity"]["recordings"]
+    assert [p["kind"] for p in found["problems"]] == ["amplitude_high" if scale > 1 else "amplitude_low"]
+
+
+def test_flat_channel_and_flat_recording_stop_the_job(real_data, tmp_path):
+    def zero(picks):
+        return lambda raw: raw.apply_function(lambda x: x * 0.0, picks=picks)
+
+    dead = _real_fif(real_data / EEGLAB, tmp_path / "dead_raw.fif", edit=zero(["Fz"]))
+    average = PRE.model_copy(update={"reference": "average"})  # the gate looks before re-referencing
+    with pytest.raises(WindowsError, match=r"dead_raw\.fif \(subject s\): flat channel\(s\) \['Fz'\].*dead or"):
+        build_windows([Recording(str(dead), "s")], average, Windowing(), tmp_path / "w")
+    flat = _real_fif(real_data / EEGLAB, tmp_path / "flat_raw.fif", edit=zero(None))
+    with pytest.raises(WindowsError, match=r"flat_raw\.fif \(subject s\): every channel is flat"):
+        build_windows([Recording(str(flat), "s")], PRE, Windowing(), tmp_path / "w")

@@ -22,6 +22,10 @@ from eegfm.backbones.registry import REGISTRY
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 PRETRAIN_PREFIX = "pretrain:"
+#: MNE channel types a channel may be given (``preprocessing.channel_types``) or kept as (``keep_types``).
+ChannelType = Literal[
+    "eeg", "eog", "emg", "ecg", "resp", "stim", "misc", "bio", "gsr", "temperature", "seeg", "ecog", "dbs"
+]
 
 
 class ConfigError(ValueError):
@@ -62,6 +66,11 @@ class BidsSource(_Model):
     extension: str | None = Field(
         None, description="File extension to read (e.g. '.edf'); null takes the first EEG format found per recording."
     )
+    label_column: str | None = Field(
+        None,
+        description="Column of the root's participants.tsv whose value labels every window of that participant's "
+        "recordings (a recording-level label, e.g. 'group'); null takes labels from the events.",
+    )
 
 
 class FilesSource(_Model):
@@ -73,8 +82,14 @@ class FilesSource(_Model):
     )
     metadata: str | None = Field(
         None,
-        description="TSV with columns path, subject and optional session, run; relative paths are "
-        "resolved against the TSV's folder. Takes precedence over 'paths'.",
+        description="TSV with columns path, subject and optional session, run (and the label column named by "
+        "'label_column'); relative paths are resolved against the TSV's folder. Takes precedence over 'paths'.",
+    )
+    label_column: str | None = Field(
+        None,
+        description="Column of the 'metadata' table whose value labels every window of that recording (a "
+        "recording-level label, e.g. patient vs control); null takes labels from the events. A table with a "
+        "'label' column needs this key set (it is never ignored silently).",
     )
     pattern: str | None = Field(
         None,
@@ -93,6 +108,12 @@ class FilesSource(_Model):
             if "subject" not in groups:
                 raise ValueError("needs a named group (?P<subject>...)")
         return value
+
+    @model_validator(mode="after")
+    def _label_column_needs_table(self) -> FilesSource:
+        if self.label_column is not None and not self.metadata:
+            raise ValueError("label_column needs files.metadata (the table that holds the column)")
+        return self
 
 
 # ----------------------------------------------------------------------------- preprocessing, windows, splits
@@ -114,6 +135,28 @@ class Preprocessing(_Model):
     sfreq: float | None = Field(
         200.0, gt=0, description="Resample every recording to this rate (Hz); null keeps the recorded rate."
     )
+    keep_types: list[ChannelType] = Field(
+        default=["eeg"],
+        min_length=1,
+        description="Channel types that enter the windows (and the backbones). Other channels (EOG, EMG, ECG, "
+        "accelerometers, triggers...) are dropped, logged and listed in windows.json (channels_dropped).",
+    )
+    channel_types: dict[str, ChannelType] = Field(
+        default={},
+        description="Channel types by channel name (case-insensitive), over the file's own types and the types "
+        "inferred from names (e.g. an 'EOG1' typed EEG is taken as 'eog'): e.g. {X1: eeg, 'Ergo-Left': misc}.",
+    )
+    amplitude_range_uv: tuple[float, float] = Field(
+        (0.1, 10000.0),
+        description="Plausible median peak-to-peak amplitude of a recording's windows, in microvolts, after "
+        "band-pass and before re-referencing; outside it the signal check fires (units, reference, dead amplifier).",
+    )
+    signal_check: Literal["error", "warn"] = Field(
+        "error",
+        description="What an implausible amplitude, a flat channel or a flat recording does: 'error' stops the "
+        "windows job naming the file, channel and likely cause; 'warn' logs it and goes on. Either way "
+        "windows.json records what was found (sanity).",
+    )
 
     @model_validator(mode="after")
     def _band_is_ordered(self) -> Preprocessing:
@@ -121,6 +164,9 @@ class Preprocessing(_Model):
             raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
         if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ValueError(f"h_freq ({self.h_freq}) must be below the Nyquist rate sfreq/2 ({self.sfreq / 2})")
+        low, high = self.amplitude_range_uv
+        if not 0 < low < high:
+            raise ValueError(f"amplitude_range_uv must be [low, high] with 0 < low < high; got {[low, high]}")
         return self
 
 
@@ -129,19 +175,47 @@ class Windowing(_Model):
 
     mode: Literal["events", "fixed"] = Field(
         "events",
-        description="'events': one window per event (annotation) at onset + tmin; "
-        "'fixed': consecutive windows labelled by the annotation that covers them.",
+        description="'events': one window per event (annotation, trigger or epoch) at onset + tmin; "
+        "'fixed': consecutive windows labelled by the annotation that covers them (or, with a recording-level "
+        "label, over the whole recording).",
     )
     event_id: dict[str, str] | None = Field(
         None,
-        description="Map from annotation description to class label; annotations not listed are ignored. "
-        "null uses every annotation description as its own label.",
+        description="Map from event name (annotation description, trigger code as a string such as '1', or an "
+        "epoched file's event name) to class label; events not listed are ignored, and a listed name that "
+        "occurs in no recording is an error. null uses every event name as its own label.",
     )
-    tmin: float = Field(0.0, description="'events' mode: window start relative to the event onset, in seconds.")
+    tmin: float = Field(
+        0.0, description="'events' mode: window start relative to the event onset (or an epoch's event), in seconds."
+    )
     length_s: float = Field(4.0, gt=0, description="Window length in seconds.")
     stride_s: float | None = Field(
         None, gt=0, description="'fixed' mode: step between window starts in seconds; null equals length_s."
     )
+    stim_channel: str | None = Field(
+        None,
+        description="Trigger channel to read events from (mne.find_events), e.g. 'Status' (BioSemi BDF) or "
+        "'STI 014'; its codes are the event names (map them with event_id: {'1': left}). null reads annotations.",
+    )
+    marker_span: Literal["next"] | float | None = Field(
+        None,
+        description="'fixed' mode: how far a zero-duration marker (annotation or trigger) labels the signal: "
+        "'next' (up to the next listed marker, the last one to the end of the recording) or a length in seconds. "
+        "null: markers without a duration are an error in 'fixed' mode.",
+    )
+
+    @field_validator("marker_span")
+    @classmethod
+    def _positive_span(cls, value: str | float | None) -> str | float | None:
+        if isinstance(value, float | int) and value <= 0:
+            raise ValueError(f"must be 'next' or a positive number of seconds; got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _span_needs_fixed_mode(self) -> Windowing:
+        if self.marker_span is not None and self.mode != "fixed":
+            raise ValueError("marker_span applies to mode: fixed (in 'events' mode every marker is one window)")
+        return self
 
 
 class CrossValidation(_Model):

@@ -1,10 +1,12 @@
 """One loader for every input: the built-in dataset, BIDS roots and plain files.
 
 :func:`find_recordings` turns a :class:`~eegfm.config.Dataset` into a sorted
-list of :class:`Recording` (file + subject/session/run/task) without reading
-any signal; :func:`read_raw` loads one of them with MNE. Both raise
-:class:`RecordingError` with a message that names the file or the search and
-says what to change.
+list of :class:`Recording` (file + subject/session/run/task, and a
+recording-level label when the dataset takes labels from a table) without
+reading any signal; :func:`read_recording` loads one of them with MNE, as a
+continuous ``Raw`` or, for epoched files (EEGLAB ``.set`` holding epochs, FIF
+``-epo.fif``), as ``Epochs``. Both raise :class:`RecordingError` with a
+message that names the file or the search and says what to change.
 
 The built-in dataset is written as BIDS (:mod:`eegfm.synthetic`) and goes
 through exactly the BIDS code path. A recording inside a BIDS root (its file
@@ -20,7 +22,7 @@ import glob
 import logging
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,6 +60,11 @@ class Recording:
         The file MNE reads (for BIDS: the data file, e.g. ``..._eeg.edf``).
     subject, session, run, task
         Labels used for grouping in cross-validation (``None`` when unknown).
+    label
+        The recording-level label every window of this recording gets (the raw
+        table cell), or ``None`` when labels come from the events.
+    label_source
+        Where ``label`` came from, e.g. ``"files.metadata column 'group'"``.
     """
 
     path: str
@@ -65,6 +72,8 @@ class Recording:
     session: str | None = None
     run: str | None = None
     task: str | None = None
+    label: str | None = None
+    label_source: str | None = None
 
 
 class RecordingError(RuntimeError):
@@ -102,6 +111,9 @@ def find_recordings(dataset: Dataset, *, synthetic_root: str | Path | None = Non
         recordings = _find_bids(bids)
     elif dataset.source == "bids":
         recordings = _find_bids(dataset.bids)
+        if dataset.bids.label_column:
+            root = Path(dataset.bids.root).expanduser()
+            recordings = _participant_labels(recordings, root, dataset.bids.label_column)
     else:
         recordings = _find_files(dataset.files)
     recordings = sorted(recordings, key=_sort_key)
@@ -169,6 +181,34 @@ def _find_bids(bids: BidsSource) -> list[Recording]:
     ]
 
 
+def _participant_labels(recordings: list[Recording], root: Path, column: str) -> list[Recording]:
+    """Recordings labelled by their participant's ``column`` in the root's participants.tsv."""
+    import pandas as pd
+
+    table = root / "participants.tsv"
+    if not table.is_file():
+        raise RecordingError(
+            f"bids.label_column '{column}' needs {table}, which does not exist; add it (participant_id plus the "
+            "label column) or unset bids.label_column"
+        )
+    frame = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    if "participant_id" not in frame.columns or column not in frame.columns:
+        raise RecordingError(
+            f"{table} lacks column 'participant_id' or the bids.label_column '{column}'; it has "
+            f"{list(frame.columns)}. Set bids.label_column to one of them"
+        )
+    ids = frame["participant_id"].str.removeprefix("sub-")
+    labels = {pid: _label(value) for pid, value in zip(ids, frame[column], strict=True)}
+    unlabelled = sorted({r.subject for r in recordings if labels.get(r.subject) is None})
+    if unlabelled:
+        raise RecordingError(
+            f"{table}: participant(s) {unlabelled} have no value in column '{column}' (missing row, empty or n/a); "
+            "fill it in or leave those subjects out with bids.subjects"
+        )
+    source = f"participants.tsv column '{column}'"
+    return [replace(r, label=labels[r.subject], label_source=source) for r in recordings]
+
+
 def _recording_id(path) -> str:
     """A BIDS data file's path without extension and split: one id per recording."""
     stem = path.basename.removesuffix(path.extension).replace(f"_split-{path.split}", "")
@@ -177,7 +217,7 @@ def _recording_id(path) -> str:
 
 def _find_files(files: FilesSource) -> list[Recording]:
     if files.metadata:
-        return _from_metadata(Path(files.metadata).expanduser())
+        return _from_metadata(Path(files.metadata).expanduser(), files.label_column)
     return _from_globs(files.paths, files.pattern)
 
 
@@ -189,8 +229,8 @@ def _label(value) -> str | None:
     return None if text.lower() in ("", "n/a", "nan", "none") else text
 
 
-def _from_metadata(table: Path) -> list[Recording]:
-    """Recordings listed in a TSV (path, subject, optional session, run)."""
+def _from_metadata(table: Path, label_column: str | None = None) -> list[Recording]:
+    """Recordings listed in a TSV (path, subject, optional session, run, label column)."""
     import pandas as pd
 
     if not table.is_file():
@@ -209,6 +249,17 @@ def _from_metadata(table: Path) -> list[Recording]:
         )
     if frame.empty:
         raise RecordingError(f"files.metadata '{table}' has no rows; add one row per recording")
+    if label_column is None and "label" in frame.columns:
+        raise RecordingError(
+            f"files.metadata '{table}' has a 'label' column, but files.label_column is not set, so it would be "
+            "ignored and the labels taken from the events. Set files.label_column: label to label every window "
+            "of a recording by it, or rename or remove the column"
+        )
+    if label_column is not None and label_column not in frame.columns:
+        raise RecordingError(
+            f"files.label_column '{label_column}' is not a column of files.metadata '{table}'; it has "
+            f"{list(frame.columns)}"
+        )
     recordings = []
     for line, row in enumerate(frame.to_dict("records"), start=2):  # line 1 is the header
         raw_path, subject = _label(row["path"]), _label(row["subject"])
@@ -221,8 +272,23 @@ def _from_metadata(table: Path) -> list[Recording]:
                 f"files.metadata '{table}' line {line}: '{path}' does not exist; "
                 "fix the path (relative paths are resolved against the TSV's folder) or remove the row"
             )
+        label = None
+        if label_column is not None:
+            label = _label(row[label_column])
+            if label is None:
+                raise RecordingError(
+                    f"files.metadata '{table}' line {line}: no value in the label column '{label_column}' "
+                    "(empty or n/a); every recording needs its label, or remove the row"
+                )
         recordings.append(
-            Recording(path=str(path), subject=subject, session=_label(row.get("session")), run=_label(row.get("run")))
+            Recording(
+                path=str(path),
+                subject=subject,
+                session=_label(row.get("session")),
+                run=_label(row.get("run")),
+                label=label,
+                label_source=None if label is None else f"files.metadata column '{label_column}'",
+            )
         )
     return recordings
 
@@ -273,12 +339,19 @@ def _labels_from_path(path: str, regex: re.Pattern | None) -> Recording:
 # ----------------------------------------------------------------------------- reading
 
 
-def read_raw(rec: Recording) -> mne.io.BaseRaw:
-    """Load one recording with MNE (preloaded, annotations kept).
+#: File-name endings of MNE's epochs FIF files.
+EPOCHS_FIF_SUFFIXES = ("-epo.fif", "_epo.fif", "-epo.fif.gz", "_epo.fif.gz")
+
+
+def read_recording(rec: Recording) -> mne.io.BaseRaw | mne.BaseEpochs:
+    """Load one recording with MNE (preloaded): continuous as ``Raw``, epoched as ``Epochs``.
 
     Files inside a BIDS root are read with :func:`mne_bids.read_raw_bids`
-    (events.tsv -> annotations, channels.tsv -> channel types); other files with
-    :func:`mne.io.read_raw`. Reader warnings are logged with the file name.
+    (events.tsv -> annotations, channels.tsv -> channel types). Other files
+    are read with :func:`mne.io.read_raw`, except epoched files: FIF files
+    named ``*-epo.fif`` (:func:`mne.read_epochs`), and EEGLAB ``.set`` or FIF
+    files that MNE refuses as continuous but reads as epochs. Reader warnings
+    are logged with the file name.
 
     Parameters
     ----------
@@ -287,7 +360,7 @@ def read_raw(rec: Recording) -> mne.io.BaseRaw:
 
     Returns
     -------
-    mne.io.BaseRaw
+    mne.io.BaseRaw or mne.BaseEpochs
 
     Raises
     ------
@@ -295,8 +368,6 @@ def read_raw(rec: Recording) -> mne.io.BaseRaw:
         When the file is missing, unreadable or truncated; the message names
         the file, the reason and the fix.
     """
-    import mne
-
     path = Path(rec.path)
     if not path.exists():
         raise RecordingError(f"{rec.path}: file not found; fix the path or remove it from the dataset")
@@ -307,17 +378,47 @@ def read_raw(rec: Recording) -> mne.io.BaseRaw:
             if bids_path is not None:
                 import mne_bids
 
-                raw = mne_bids.read_raw_bids(bids_path, verbose="warning")
-                raw.load_data(verbose=False)
+                inst = mne_bids.read_raw_bids(bids_path, verbose="warning")
+                inst.load_data(verbose=False)
             else:
-                raw = mne.io.read_raw(path, preload=True, verbose="warning")
+                inst = _read_file(path)
         except Exception as err:  # noqa: BLE001 - every reader failure gets the same actionable message
             reason = f"{type(err).__name__}: {err}"
             raise RecordingError(f"{rec.path}: cannot read it ({reason}); {_FIX_UNREADABLE}") from err
     for item in caught:
         log.warning("%s: %s", rec.path, item.message)
     _check_not_truncated(path, [str(item.message) for item in caught])
-    return raw
+    return inst
+
+
+def read_raw(rec: Recording) -> mne.io.BaseRaw:
+    """Load one continuous recording (:func:`read_recording`, refusing epoched files)."""
+    import mne
+
+    inst = read_recording(rec)
+    if isinstance(inst, mne.BaseEpochs):
+        raise RecordingError(f"{rec.path}: holds {len(inst)} epochs, not a continuous recording")
+    return inst
+
+
+def _read_file(path: Path) -> mne.io.BaseRaw | mne.BaseEpochs:
+    """A plain file as Raw, or as Epochs when it is epoched (by name, or when MNE refuses it as Raw)."""
+    import mne
+
+    if path.name.lower().endswith(EPOCHS_FIF_SUFFIXES):
+        return mne.read_epochs(path, preload=True, verbose="warning")
+    try:
+        return mne.io.read_raw(path, preload=True, verbose="warning")
+    except Exception as as_raw:  # noqa: BLE001 - retried as epochs below, re-raised if that fails too
+        readers = {".set": mne.read_epochs_eeglab, ".fif": mne.read_epochs}
+        reader = readers.get(path.suffix.lower())
+        if reader is None:
+            raise
+        try:
+            epochs = reader(path, verbose="warning")
+        except Exception:  # noqa: BLE001 - not epochs either: the continuous reader's error is the useful one
+            raise as_raw from None
+        return epochs.load_data()
 
 
 def _bids_path(path: Path):

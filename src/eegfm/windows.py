@@ -1,27 +1,40 @@
-"""MNE preprocessing and windowing of recordings into the windows store.
+"""Recordings -> labelled windows in a windows store (the windows rule).
 
-For each recording, in order: read it (:func:`eegfm.recordings.read_raw`),
-keep its EEG channels (or exactly ``preprocessing.channels``), refuse NaN/Inf,
-band-pass, re-reference, resample, then cut windows of exactly
+For each recording, in order (steps in :mod:`eegfm.windowing`): read it
+(:func:`eegfm.recordings.read_recording`, continuous or epoched), read its
+events (annotations, a trigger channel, or the epochs' event names) while the
+trigger channels are still there, preprocess it (channel types, pick, checks,
+band-pass, signal gates, reference, resample), then cut windows of exactly
 ``round(length_s * sfreq)`` samples:
 
 ``events`` mode
-    one window per annotation at ``onset + tmin``, labelled by its
-    description (mapped through ``windows.event_id``);
+    one window per labelled event at ``onset + tmin`` (one per epoch for
+    epoched files);
 ``fixed`` mode
-    consecutive windows every ``stride_s``, labelled by the annotation that
-    covers the whole window; unlabelled or ambiguous windows are dropped.
+    consecutive windows every ``stride_s``, labelled by the span that covers
+    the whole window (an annotation, a marker up to the next one or for
+    ``marker_span`` seconds, or the whole recording under a recording-level
+    label); unlabelled or ambiguous windows are dropped.
+
+Labels are event names mapped through ``windows.event_id``, or the recording's
+own label (``files.label_column``, ``bids.label_column``).
 
 Windows stream into :class:`eegfm.windows_store.WindowsStoreWriter` one
 recording at a time (memory is one recording, not the dataset); on any error
-the writer is aborted so no half-written store remains. Problems in the input
-raise :class:`WindowsError` naming the file and what to change in the config.
+the writer is aborted so no half-written store remains. After the last
+recording, the whole dataset is checked: an ``event_id`` name found in no
+recording, a cross-validation group (subject, or session/run) left without
+windows, or fewer than two classes stop the job. ``windows.json`` records
+where labels came from (``label_source``), the channels dropped by type
+(``channels_dropped``), recordings without windows (``empty_recordings``) and
+the signal checks (``sanity``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +42,12 @@ import numpy as np
 from tqdm import tqdm
 
 from eegfm.config import Preprocessing, Windowing
-from eegfm.recordings import Recording, read_raw
+from eegfm.recordings import Recording, read_recording
+from eegfm.windowing import WindowsError
+from eegfm.windowing.continuous import cut_continuous, n_times
+from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
+from eegfm.windowing.events import read_markers, stim_channels, targets
+from eegfm.windowing.preprocess import Preprocessed, preprocess
 from eegfm.windows_store import WindowsStoreWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -37,19 +55,33 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+__all__ = ["FALLBACK_MONTAGE", "WindowsError", "build_windows"]
+
 #: Montage used for channel positions the recordings do not carry themselves
 #: (MNE 1.13's name for 'standard_1005'; same positions).
 FALLBACK_MONTAGE = "colin27_1005"
 
-# Annotations MNE treats as rejection markers, never as classes.
-_NON_CLASS_PREFIXES = ("bad", "edge")
+
+@dataclass
+class _Windowed:
+    """One recording's windows and what making them found."""
+
+    X: np.ndarray
+    rows: list[dict[str, Any]]
+    empty_reason: str | None
+    event_names: Counter[str]
+    label_source: str
+    prep: Preprocessed
 
 
-class WindowsError(RuntimeError):
-    """Recordings that cannot become windows; the message names the file and the fix."""
-
-
-def build_windows(recordings: list[Recording], pre: Preprocessing, win: Windowing, out_dir: str | Path) -> dict:
+def build_windows(
+    recordings: list[Recording],
+    pre: Preprocessing,
+    win: Windowing,
+    out_dir: str | Path,
+    *,
+    group_by: tuple[str, ...] = ("subject",),
+) -> dict:
     """Preprocess recordings and write their labelled windows to a windows store.
 
     Parameters
@@ -57,24 +89,30 @@ def build_windows(recordings: list[Recording], pre: Preprocessing, win: Windowin
     recordings
         Recordings to window, in the order their windows are stored.
     pre
-        Channel selection, band-pass, reference and resampling.
+        Channel types and selection, band-pass, signal gates, reference and resampling.
     win
-        Windowing mode, labels and window length.
+        Windowing mode, events, labels and window length.
     out_dir
         Folder of the windows store (``windows.zarr``, ``windows.tsv``,
         ``windows.json``).
+    group_by
+        The :class:`~eegfm.recordings.Recording` fields that make up the unit
+        cross-validation holds out (``("subject",)``, or with ``"session"``,
+        ``"run"``); every such group needs at least one window.
 
     Returns
     -------
     dict
         The store summary (``windows.json``): key, shape, classes, counts,
-        channel positions and the settings used.
+        channel positions, the settings used, ``label_source``,
+        ``channels_dropped``, ``empty_recordings`` and ``sanity``.
 
     Raises
     ------
     WindowsError
-        Missing channels, NaN/Inf, mismatched sampling rates or channel sets,
-        a recording without the requested events, or fewer than two classes.
+        Missing channels, NaN/Inf, a signal gate, mismatched sampling rates or
+        channel sets, unreadable events, an ``event_id`` name found in no
+        recording, a group without windows, or fewer than two classes.
     eegfm.recordings.RecordingError
         A recording that cannot be read.
     """
@@ -84,26 +122,64 @@ def build_windows(recordings: list[Recording], pre: Preprocessing, win: Windowin
     reference: dict[str, Any] = {}  # channel names and rate of the first recording
     positions: dict[str, list[float]] | None = None
     labels: Counter[str] = Counter()
+    event_names: Counter[str] = Counter()
+    dropped: dict[str, list[str]] = {}
+    overridden: set[str] = set()
+    empty: list[dict[str, str]] = []
+    signal: list[dict[str, Any]] = []
+    sources: list[str] = []
     try:
         for rec in tqdm(recordings, desc="windows", unit="recording"):
-            raw = _preprocess(rec, pre, reference)
-            X, rows = _cut(raw, rec, win)
+            done = _window_one(rec, pre, win, reference)
+            inst = done.prep.inst
             if writer is None:
-                writer = WindowsStoreWriter(out_dir, raw.ch_names, raw.info["sfreq"], _n_times(win, raw))
-                positions = _positions(raw)
-            if len(X):
-                writer.append(X, rows)
-            labels.update(row["label"] for row in rows)
-            log.info("%s: %d windows %s", rec.path, len(rows), dict(Counter(r["label"] for r in rows)))
-            del raw, X
+                size = n_times(win, inst.info["sfreq"])
+                writer = WindowsStoreWriter(out_dir, inst.ch_names, inst.info["sfreq"], size)
+                positions = _positions(inst)
+            if len(done.X):
+                writer.append(done.X, done.rows)
+            else:
+                log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
+                empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
+            labels.update(row["label"] for row in done.rows)
+            event_names.update(done.event_names)
+            for kind, names in done.prep.channels.dropped.items():
+                dropped.setdefault(kind, [])
+                dropped[kind] += [n for n in names if n not in dropped[kind]]
+            overridden |= done.prep.channels.overridden
+            signal.append(done.prep.signal)
+            if done.label_source not in sources:
+                sources.append(done.label_source)
+            log.info("%s: %d windows %s", rec.path, len(done.rows), dict(Counter(r["label"] for r in done.rows)))
+            del done, inst
+        _check_overrides_used(pre, overridden)
+        _check_event_id_used(win, event_names, len(recordings))
+        _check_groups_have_windows(recordings, empty, group_by)
         if len(labels) < 2:
+            where = (
+                "the recording-level labels (files.label_column / bids.label_column)"
+                if any(r.label is not None for r in recordings)
+                else "windows.event_id / windows.mode against the recordings' events "
+                f"{dict(sorted(event_names.items()))}"
+            )
             raise WindowsError(
                 f"the windows hold {len(labels)} class(es) {dict(labels)} over {len(recordings)} recordings; "
-                "a benchmark needs at least 2: check windows.event_id / windows.mode against the recordings' "
-                "annotations"
+                f"a benchmark needs at least 2: check {where}"
             )
+        summary = {
+            "label_source": " + ".join(sources),
+            "channels_dropped": dropped,
+            "empty_recordings": empty,
+            "sanity": {
+                "signal_check": pre.signal_check,
+                "amplitude_range_uv": list(pre.amplitude_range_uv),
+                "recordings": signal,
+            },
+        }
         info = writer.close(
-            positions=positions, settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()}
+            positions=positions,
+            settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()},
+            extra=summary,
         )
     except BaseException:
         if writer is not None:
@@ -113,234 +189,88 @@ def build_windows(recordings: list[Recording], pre: Preprocessing, win: Windowin
         "windows store %s: %d windows, classes %s, key %s",
         out_dir, info["n_windows"], info["class_counts"], info["key"],
     )  # fmt: skip
+    if dropped:
+        log.info("channels dropped (not %s): %s", "/".join(pre.keep_types), dropped)
     return info
 
 
-# ----------------------------------------------------------------------------- preprocessing
-
-
-def _preprocess(rec: Recording, pre: Preprocessing, reference: dict[str, Any]) -> mne.io.BaseRaw:
-    """Read one recording and apply channel selection, checks, filter, reference, resampling."""
-    raw = read_raw(rec)
-    try:
-        raw.pick("eeg")
-    except ValueError as err:
-        types = sorted(set(raw.get_channel_types()))
-        raise WindowsError(
-            f"{rec.path}: no EEG channels (channel types: {types}); mark the EEG channels as 'eeg' "
-            "(BIDS channels.tsv, or re-export with channel types)"
-        ) from err
-    ref_extra = _pick_channels(raw, rec, pre)
-    if raw.info["bads"]:
-        # Kept so every recording has the same channels; an average reference leaves them out.
-        log.warning("%s: channels marked bad are kept as recorded: %s", rec.path, raw.info["bads"])
-    if pre.channels is None:
-        _check_same_channels(raw, rec, reference)
-    _check_finite(raw, rec)
-    _check_rate(raw, rec, pre, reference)
-    if pre.l_freq is not None or pre.h_freq is not None:
-        try:
-            raw.filter(pre.l_freq, pre.h_freq, verbose="error")
-        except ValueError as err:
-            raise WindowsError(
-                f"{rec.path}: cannot band-pass {pre.l_freq}-{pre.h_freq} Hz at {raw.info['sfreq']:g} Hz ({err}); "
-                "adjust preprocessing.l_freq/h_freq (h_freq must be below half the recording's rate)"
-            ) from err
-    if pre.reference == "average":
-        # Over the kept channels only, so every recording is referenced alike.
-        raw.set_eeg_reference("average", projection=False, verbose="error")
-    elif pre.reference is not None:
-        raw.set_eeg_reference(_match(raw.ch_names, pre.reference, rec, "reference"), projection=False, verbose="error")
-        raw.drop_channels(ref_extra)  # reference channels outside preprocessing.channels
-    if pre.sfreq is not None and not np.isclose(raw.info["sfreq"], pre.sfreq):
-        raw.resample(pre.sfreq, verbose="error")
-    return raw
-
-
-def _match(available: list[str], wanted: list[str], rec: Recording, key: str) -> list[str]:
-    """Names in ``available`` matching ``wanted`` case-insensitively, in ``wanted``'s order."""
-    lookup = {name.lower(): name for name in available}
-    missing = [name for name in wanted if name.lower() not in lookup]
-    if missing:
-        raise WindowsError(
-            f"{rec.path} (subject {rec.subject}): preprocessing.{key} lists channel(s) {missing} that the recording "
-            f"lacks; its EEG channels are {available}. Fix preprocessing.{key} or drop this recording"
-        )
-    return [lookup[name.lower()] for name in wanted]
-
-
-def _pick_channels(raw: mne.io.BaseRaw, rec: Recording, pre: Preprocessing) -> list[str]:
-    """Keep ``pre.channels`` (in order, renamed to the config's spelling).
-
-    Returns the reference channels kept only until re-referencing.
-    """
-    if pre.channels is None:
-        return []
-    chosen = _match(raw.ch_names, pre.channels, rec, "channels")
-    ref_only: list[str] = []
-    if isinstance(pre.reference, list):
-        ref_names = _match(raw.ch_names, pre.reference, rec, "reference")
-        ref_only = [name for name in ref_names if name not in chosen]
-    raw.pick(chosen + ref_only)
-    raw.rename_channels({old: new for old, new in zip(chosen, pre.channels, strict=True) if old != new})
-    return ref_only
-
-
-def _check_same_channels(raw: mne.io.BaseRaw, rec: Recording, reference: dict[str, Any]) -> None:
-    """Every recording must hold the first one's EEG channels (reordered to its order)."""
-    first = reference.setdefault("channels", (rec.path, list(raw.ch_names)))
-    first_path, names = first
-    if set(raw.ch_names) != set(names):
-        extra = sorted(set(raw.ch_names) - set(names))
-        missing = sorted(set(names) - set(raw.ch_names))
-        raise WindowsError(
-            f"{rec.path} has different EEG channels from {first_path}: extra {extra}, missing {missing}; "
-            "set preprocessing.channels to the channels all recordings share"
-        )
-    if raw.ch_names != names:
-        raw.reorder_channels(names)
-
-
-def _check_finite(raw: mne.io.BaseRaw, rec: Recording) -> None:
-    data = raw.get_data()
-    if not np.isfinite(data).all():
-        bad = [name for name, row in zip(raw.ch_names, data, strict=True) if not np.isfinite(row).all()]
-        raise WindowsError(
-            f"{rec.path} (subject {rec.subject}): NaN or Inf samples in channel(s) {bad}; "
-            "interpolate or drop the bad segment/channel before running eegfm"
-        )
-
-
-def _check_rate(raw: mne.io.BaseRaw, rec: Recording, pre: Preprocessing, reference: dict[str, Any]) -> None:
-    """Without resampling, all recordings must share one sampling rate."""
-    first_path, rate = reference.setdefault("sfreq", (rec.path, raw.info["sfreq"]))
-    if pre.sfreq is None and not np.isclose(raw.info["sfreq"], rate):
-        raise WindowsError(
-            f"{rec.path} is sampled at {raw.info['sfreq']:g} Hz but {first_path} at {rate:g} Hz; "
-            "set preprocessing.sfreq to resample every recording to one rate"
-        )
-
-
-# ----------------------------------------------------------------------------- windowing
-
-
-def _n_times(win: Windowing, raw: mne.io.BaseRaw) -> int:
-    return int(round(win.length_s * raw.info["sfreq"]))
-
-
-def _class_annotations(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> dict[str, str]:
-    """Map of annotation description -> label for the requested descriptions present.
-
-    Raises when none of the requested descriptions occurs in the recording.
-    """
-    present = sorted(set(raw.annotations.description))
-    if win.event_id is not None:
-        requested = dict(win.event_id)
-    else:
-        requested = {d: d for d in present if not d.lower().startswith(_NON_CLASS_PREFIXES)}
-    found = {d: label for d, label in requested.items() if d in present}
-    if not found:
-        raise WindowsError(
-            f"{rec.path} (subject {rec.subject}): none of the requested events "
-            f"{sorted(requested) if win.event_id is not None else '(any annotation)'} occurs; "
-            f"its annotations are {present or 'none'}. Fix windows.event_id or remove the recording"
-        )
-    return found
-
-
-def _cut(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Windows (n, channels, n_times) and their metadata rows for one recording."""
+def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: dict[str, Any]) -> _Windowed:
+    """Read, preprocess and cut one recording."""
     import mne
 
-    classes = _class_annotations(raw, rec, win)
-    sfreq, n_times = raw.info["sfreq"], _n_times(win, raw)
-    if win.mode == "events":
-        codes = {d: code for code, d in enumerate(sorted(classes), start=1)}
-        events, _ = mne.events_from_annotations(raw, event_id=codes, verbose="error")
-        labels = {code: classes[d] for d, code in codes.items()}
-        tmin = win.tmin
-    else:
-        # Here events are window starts and their codes stand for labels directly.
-        events, codes = _fixed_events(raw, classes, win, n_times)
-        labels = {code: label for label, code in codes.items()}
-        tmin = 0.0
-        if not len(events):
-            log.warning("%s: no window lies fully inside a labelled annotation", rec.path)
-            return np.empty((0, len(raw.ch_names), n_times), np.float32), []
-    # Snap tmin to the sample grid so MNE's rounding of tmin and of its inclusive tmax
-    # cannot disagree (e.g. tmin = -0.5 samples gave n_times - 1); last sample = first + n_times - 1.
-    first = int(np.floor(tmin * sfreq + 0.5))
-    tmin = first / sfreq
-    epochs = mne.Epochs(
-        raw, events, event_id=codes, tmin=tmin, tmax=(first + n_times - 1) / sfreq,
-        baseline=None, preload=True, reject_by_annotation=False, event_repeated="drop", on_missing="ignore",
-        verbose="error",
-    )  # fmt: skip
-    _log_drops(rec, epochs, len(events))
-    X = epochs.get_data(copy=False)[..., :n_times]
-    if X.shape[-1] != n_times:  # pragma: no cover - guards MNE's rounding of tmin/tmax
-        raise WindowsError(f"{rec.path}: epochs of {X.shape[-1]} samples, expected {n_times}")
-    starts = (epochs.events[:, 0] - raw.first_samp) / sfreq + tmin
-    rows = [
-        {
-            "subject": rec.subject,
-            "session": rec.session,
-            "run": rec.run,
-            "label": labels[code],
-            "onset_s": round(float(start), 6),
-            "recording": rec.path,
-        }
-        for code, start in zip(epochs.events[:, 2], starts, strict=True)
-    ]
-    return X, rows
+    inst = read_recording(rec)
+    if isinstance(inst, mne.BaseEpochs):
+        check_epoch_settings(inst, rec, win)
+        names = Counter(epoch_names(inst))
+        onsets = inst.events[:, 0] / inst.info["sfreq"]  # before resampling changes the rate
+        prep = preprocess(inst, rec, pre, reference, win.length_s)
+        X, rows, reason = cut_epochs(prep.inst, rec, win, onsets)
+        return _Windowed(X, rows, reason, names, rec.label_source or "epochs' event names", prep)
+    end_s = inst.n_times / inst.info["sfreq"]
+    needs_events = not (rec.label is not None and win.mode == "fixed" and win.event_id is None)
+    markers = read_markers(inst, rec, win) if needs_events else []
+    stims = stim_channels(inst)
+    prep = preprocess(inst, rec, pre, reference, win.length_s)
+    labelled = targets(markers, rec, win, end_s)
+    X, rows, reason = cut_continuous(prep.inst, rec, win, labelled)
+    names = Counter(m.name for m in markers)
+    if reason is not None and not labelled:
+        reason += f"; its events are {dict(sorted(names.items())) or 'none'}"
+        if stims and win.stim_channel is None:
+            reason += f" (trigger channels {stims}: see windows.stim_channel)"
+    source = rec.label_source or (f"trigger channel '{win.stim_channel}'" if win.stim_channel else "annotations")
+    return _Windowed(X, rows, reason, names, source, prep)
 
 
-def _log_drops(rec: Recording, epochs, n_events: int) -> None:
-    reasons = Counter(reason for log_entry in epochs.drop_log for reason in log_entry)
-    if reasons:
-        log.info(
-            "%s: dropped %d of %d windows (%s); 'NO_DATA'/'TOO_SHORT' windows do not fit in the recording",
-            rec.path, n_events - len(epochs), n_events, dict(reasons),
-        )  # fmt: skip
+# ----------------------------------------------------------------------------- dataset-wide checks
 
 
-def _annotation_spans(raw: mne.io.BaseRaw, classes: dict[str, str]) -> list[tuple[float, float, str]]:
-    """(start, stop, description) in seconds from the first sample, for class annotations."""
-    ann = raw.annotations
-    # Annotations with an orig_time count from meas_date; the data start first_samp later.
-    offset = raw.first_time if ann.orig_time is not None else 0.0
-    return [
-        (onset - offset, onset - offset + duration, desc)
-        for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True)
-        if desc in classes
-    ]
+def _check_overrides_used(pre: Preprocessing, overridden: set[str]) -> None:
+    unused = [name for name in pre.channel_types if name.lower() not in overridden]
+    if unused:
+        raise WindowsError(
+            f"preprocessing.channel_types names channel(s) {unused} that no recording has; fix the names "
+            "(matched case-insensitively) or remove them"
+        )
 
 
-def _fixed_events(raw, classes: dict[str, str], win: Windowing, n_times: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Events at consecutive window starts whose whole window one label covers."""
-    sfreq = raw.info["sfreq"]
-    step = max(1, int(round((win.stride_s or win.length_s) * sfreq)))
-    starts = np.arange(0, raw.n_times - n_times + 1, step)
-    spans = _annotation_spans(raw, classes)
-    codes = {label: code for code, label in enumerate(sorted(set(classes.values())), start=1)}
-    events, unlabelled, ambiguous = [], 0, 0
-    tol = 0.5 / sfreq  # annotation edges are rounded to samples
-    for start in starts:
-        t0, t1 = start / sfreq, (start + n_times) / sfreq
-        covering = {classes[d] for a, b, d in spans if a <= t0 + tol and b >= t1 - tol}
-        if len(covering) == 1:
-            events.append([start + raw.first_samp, 0, codes[covering.pop()]])
-        elif covering:
-            ambiguous += 1
-        else:
-            unlabelled += 1
-    if unlabelled or ambiguous:
-        log.info(
-            "fixed windows: dropped %d unlabelled and %d ambiguous (several labels) of %d",
-            unlabelled, ambiguous, len(starts),
-        )  # fmt: skip
-    # In fixed mode the event "description" is the label itself.
-    return np.array(events, dtype=int).reshape(-1, 3), codes
+def _check_event_id_used(win: Windowing, event_names: Counter[str], n_recordings: int) -> None:
+    """Every ``event_id`` name must occur somewhere: a typo would silently drop a class."""
+    if win.event_id is None:
+        return
+    missing = [name for name in win.event_id if not event_names[name]]
+    if missing:
+        raise WindowsError(
+            f"windows.event_id names {missing}, which occur in no recording; the {n_recordings} recording(s) hold "
+            f"the events {dict(sorted(event_names.items())) or '(none)'} (name: count). Fix windows.event_id "
+            "(trigger codes are names such as '1'; epoched EEGLAB files name epochs with several events 'a/b')"
+        )
+
+
+def _check_groups_have_windows(
+    recordings: list[Recording], empty: list[dict[str, str]], group_by: tuple[str, ...]
+) -> None:
+    """A subject (or session/run group) without windows would silently leave cross-validation."""
+    reasons = {e["recording"]: e["reason"] for e in empty}
+    groups: dict[tuple, list[Recording]] = {}
+    for rec in recordings:
+        groups.setdefault(tuple(getattr(rec, field) for field in group_by), []).append(rec)
+    lost = {key: recs for key, recs in groups.items() if all(r.path in reasons for r in recs)}
+    if not lost:
+        return
+    lines = []
+    for key, recs in lost.items():
+        who = ", ".join(f"{field} {'(none)' if value is None else value}" for field, value in zip(group_by, key))
+        files = "; ".join(f"{r.path} ({reasons[r.path]})" for r in recs)
+        lines.append(f"{who}: {files}")
+    raise WindowsError(
+        f"{len(lost)} cross-validation group(s) (by {'/'.join(group_by)}) have no window at all, so they would "
+        "silently drop out of the folds: " + " | ".join(lines) + ". Fix windows.length_s, tmin or event_id so these "
+        "recordings yield windows, or remove them from the dataset (files.metadata / files.paths / bids.subjects)"
+    )
+
+
+# ----------------------------------------------------------------------------- channel positions
 
 
 def _positions(raw: mne.io.BaseRaw) -> dict[str, list[float]] | None:

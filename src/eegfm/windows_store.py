@@ -7,7 +7,9 @@ Layout of a windows folder (DESIGN §2)::
     windows.tsv     one row per window: window_id, subject, session, run,
                     label, onset_s, recording (window_id = row of X)
     windows.json    summary: key, shape, sfreq, ch_names, classes, counts,
-                    channel positions, the settings that made it
+                    channel positions, the settings that made it, and what
+                    windowing found (label_source, channels_dropped,
+                    empty_recordings, sanity)
 
 The **content key** is a sha256 over the signal bytes (in window order), the
 channel names, the sampling rate and the units. Labels, subjects and file
@@ -88,7 +90,13 @@ class WindowsStoreWriter:
         """Discard everything written so far (the temporary store is removed)."""
         self._zarr_ctx.__exit__(RuntimeError, RuntimeError("windows store aborted"), None)
 
-    def close(self, *, positions: dict[str, list[float]] | None = None, settings: dict | None = None) -> dict:
+    def close(
+        self,
+        *,
+        positions: dict[str, list[float]] | None = None,
+        settings: dict | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict:
         """Publish the store and return the ``windows.json`` summary.
 
         Parameters
@@ -97,6 +105,9 @@ class WindowsStoreWriter:
             Channel positions in metres (head frame), by name, when known.
         settings
             The preprocessing/windowing settings that produced the store.
+        extra
+            Further summary fields (e.g. ``label_source``, ``channels_dropped``,
+            ``empty_recordings``, ``sanity``), added to ``windows.json`` as given.
         """
         if not self._rows:
             self.abort()
@@ -127,6 +138,7 @@ class WindowsStoreWriter:
             "recordings": sorted(str(r) for r in meta["recording"].unique()),
             "positions": positions,
             "settings": settings or {},
+            **(extra or {}),
         }
         atomic.write_json(self.out_dir / "windows.json", info)
         return info

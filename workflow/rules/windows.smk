@@ -13,6 +13,8 @@ rule windows:
         preprocessing=lambda w: as_json(CFG.datasets[w.dataset].preprocessing),
         windows=lambda w: as_json(CFG.datasets[w.dataset].windows),
         synthetic_root=lambda w: f"{RES}/{w.dataset}/raw/bids",
+        # The held-out unit: every such group must keep at least one window.
+        group_by=lambda w: CFG.datasets[w.dataset].cv.group_by,
     log:
         f"{LOGS}/windows/{{dataset}}.log",
     threads: 1

@@ -8,6 +8,7 @@ from eegfm.logs import log_to
 log_to(snakemake.log[0])  # noqa: F821
 
 from eegfm.recordings import find_recordings  # noqa: E402
+from eegfm.splits import GROUP_COLUMNS  # noqa: E402
 from eegfm.windows import build_windows  # noqa: E402
 
 params = snakemake.params  # noqa: F821
@@ -18,4 +19,5 @@ build_windows(
     Preprocessing.model_validate_json(params.preprocessing),
     Windowing.model_validate_json(params.windows),
     out_dir=snakemake.output.info.rsplit("/", 1)[0],  # noqa: F821
+    group_by=GROUP_COLUMNS[params.group_by],
 )

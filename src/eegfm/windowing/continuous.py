@@ -1,0 +1,120 @@
+"""Windows of exactly ``round(length_s * sfreq)`` samples from a continuous recording.
+
+``events`` mode
+    one window per labelled event at ``onset + tmin``; windows that do not
+    fit in the recording are dropped and counted.
+``fixed`` mode
+    consecutive windows every ``stride_s`` from the first sample, labelled by
+    the span (annotation, marker span or recording-level label) that covers
+    the whole window; unlabelled or ambiguous windows are dropped and counted.
+
+Samples are sliced straight from the preprocessed data; an event's sample is
+its onset rounded to the sample grid, and ``tmin`` is snapped to the grid, so
+every window has exactly ``n_times`` samples.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eegfm.config import Windowing
+from eegfm.recordings import Recording
+from eegfm.windowing.events import Target, unlabelled_reason
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mne
+
+log = logging.getLogger(__name__)
+
+
+def n_times(win: Windowing, sfreq: float) -> int:
+    """Samples per window."""
+    return int(round(win.length_s * sfreq))
+
+
+def cut_continuous(
+    raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled: list[Target]
+) -> tuple[np.ndarray, list[dict[str, Any]], str | None]:
+    """Windows (n, channels, n_times), their metadata rows, and why there are none (or ``None``)."""
+    sfreq, size = raw.info["sfreq"], n_times(win, raw.info["sfreq"])
+    if win.mode == "events":
+        # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
+        first = int(np.floor(win.tmin * sfreq + 0.5))
+        by_sample: dict[int, str] = {}
+        for t in labelled:  # two events at one sample are one window, labelled by the first (as mne.Epochs does)
+            by_sample.setdefault(int(round(t.onset_s * sfreq)) + first, t.label)
+        if len(by_sample) < len(labelled):
+            log.info(
+                "%s: %d events share a sample with an earlier one; kept the first",
+                rec.path,
+                len(labelled) - len(by_sample),
+            )
+        starts = list(by_sample.items())
+        kept = [(s, label) for s, label in starts if 0 <= s and s + size <= raw.n_times]
+        if len(kept) < len(starts):
+            log.info(
+                "%s: dropped %d of %d event windows that do not fit in the recording (%.3g s)",
+                rec.path, len(starts) - len(kept), len(starts), raw.n_times / sfreq,
+            )  # fmt: skip
+        reason = None
+        if not kept:
+            reason = (
+                unlabelled_reason(win) if not starts
+                else f"none of its {len(starts)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s "
+                f"around the event) fits in the recording ({raw.n_times / sfreq:.3g} s)"
+            )  # fmt: skip
+    else:
+        kept, reason = _fixed_starts(raw, rec, win, labelled, size)
+    X = np.empty((len(kept), len(raw.ch_names), size), dtype=np.float32)
+    for i, (start, _) in enumerate(kept):  # one window in float64 at a time
+        X[i] = raw.get_data(start=start, stop=start + size)
+    rows = [
+        {
+            "subject": rec.subject,
+            "session": rec.session,
+            "run": rec.run,
+            "label": label,
+            "onset_s": round(s / sfreq, 6),
+            "recording": rec.path,
+        }
+        for s, label in kept
+    ]
+    return X, rows, reason
+
+
+def _fixed_starts(
+    raw: mne.io.BaseRaw, rec: Recording, win: Windowing, spans: list[Target], size: int
+) -> tuple[list[tuple[int, str]], str | None]:
+    """Window starts on the stride grid whose whole window one label covers."""
+    sfreq = raw.info["sfreq"]
+    if raw.n_times < size:
+        return [], f"shorter than one window ({raw.n_times / sfreq:.3g} s < windows.length_s {win.length_s:g} s)"
+    step = max(1, int(round((win.stride_s or win.length_s) * sfreq)))
+    starts = np.arange(0, raw.n_times - size + 1, step)
+    tol = 0.5 / sfreq  # span edges are rounded to samples
+    kept, unlabelled, ambiguous = [], 0, 0
+    for start in starts:
+        t0, t1 = start / sfreq, (start + size) / sfreq
+        covering = {t.label for t in spans if t.onset_s <= t0 + tol and t.onset_s + t.duration_s >= t1 - tol}
+        if len(covering) == 1:
+            kept.append((int(start), covering.pop()))
+        elif covering:
+            ambiguous += 1
+        else:
+            unlabelled += 1
+    if unlabelled or ambiguous:
+        log.info(
+            "%s: fixed windows: dropped %d unlabelled and %d ambiguous (several labels) of %d",
+            rec.path, unlabelled, ambiguous, len(starts),
+        )  # fmt: skip
+    reason = None
+    if not kept:
+        reason = (
+            unlabelled_reason(win) if not spans
+            else f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows unlabelled, "
+            f"{ambiguous} ambiguous)"
+        )  # fmt: skip
+    return kept, reason

@@ -1,0 +1,187 @@
+"""Events and labels of one recording: what is windowed, and what each window is called.
+
+Events come from the recording's annotations, or from a trigger channel
+(``windows.stim_channel``, read with :func:`mne.find_events`; a code is the
+event name ``'1'``, ``'2'``...), or, for epoched files, from the epochs' event
+names. ``windows.event_id`` maps event names to labels; without it every name
+is its own label (MNE's ``bad``/``edge`` rejection annotations excepted).
+
+A recording-level label (``files.label_column``, ``bids.label_column``)
+replaces the event's label: the events then only say *where* windows are (in
+``fixed`` mode without ``event_id``, the whole recording is one span).
+
+In ``fixed`` mode each labelled event is a span (``onset`` .. ``onset +
+duration``); a zero-duration marker spans up to the next labelled marker
+(``windows.marker_span: next``) or a fixed length (``marker_span: <seconds>``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from eegfm.config import Windowing
+from eegfm.recordings import Recording
+from eegfm.windowing import WindowsError
+from eegfm.windowing.channel_types import infer_type
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mne
+
+# Annotations MNE treats as rejection markers, never as classes.
+NON_CLASS_PREFIXES = ("bad", "edge")
+
+
+@dataclass(frozen=True)
+class Marker:
+    """One event: onset and duration in seconds from the first sample, and its name."""
+
+    onset_s: float
+    duration_s: float
+    name: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A labelled event: where a window (events mode) or a labelled span (fixed mode) is."""
+
+    onset_s: float
+    duration_s: float
+    label: str
+
+
+def read_markers(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> list[Marker]:
+    """Every event of a continuous recording: its annotations, or its trigger channel's codes.
+
+    Raises
+    ------
+    WindowsError
+        When ``windows.stim_channel`` is missing from the recording or holds
+        no events, or when the recording has no annotations but a trigger
+        channel and ``windows.stim_channel`` is unset.
+    """
+    if win.stim_channel is not None:
+        return _trigger_markers(raw, rec, win.stim_channel)
+    ann = raw.annotations
+    if not len(ann):
+        stims = stim_channels(raw)
+        if stims:
+            raise WindowsError(
+                f"{rec.path} (subject {rec.subject}): no annotations, but trigger channel(s) {stims}; set "
+                f"windows.stim_channel (e.g. '{stims[0]}') to read its events, and map their codes with "
+                "windows.event_id (e.g. {'1': left, '2': right})"
+            )
+        return []
+    # Annotations with an orig_time count from meas_date; the data start first_samp later.
+    offset = raw.first_time if ann.orig_time is not None else 0.0
+    return [
+        Marker(float(onset - offset), float(duration), str(desc))
+        for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True)
+    ]
+
+
+def stim_channels(inst: mne.io.BaseRaw | mne.BaseEpochs) -> list[str]:
+    """Names of the channels MNE (or the name rules) type as triggers."""
+    return [
+        name
+        for name, kind in zip(inst.ch_names, inst.get_channel_types(), strict=True)
+        if kind == "stim" or (kind == "eeg" and infer_type(name) == "stim")
+    ]
+
+
+def _trigger_markers(raw: mne.io.BaseRaw, rec: Recording, channel: str) -> list[Marker]:
+    import mne
+
+    lookup = {name.lower(): name for name in raw.ch_names}
+    if channel.lower() not in lookup:
+        raise WindowsError(
+            f"{rec.path} (subject {rec.subject}): windows.stim_channel '{channel}' is not a channel of the "
+            f"recording; its trigger channels are {stim_channels(raw) or 'none'}. Fix windows.stim_channel"
+        )
+    name = lookup[channel.lower()]
+    try:
+        events = mne.find_events(raw, stim_channel=name, verbose="error")
+    except ValueError as err:
+        raise WindowsError(f"{rec.path}: cannot read events from trigger channel '{name}' ({err})") from err
+    if not len(events):
+        values = np.unique(raw.get_data(picks=[name]))
+        raise WindowsError(
+            f"{rec.path} (subject {rec.subject}): trigger channel '{name}' holds no events (mne.find_events found "
+            f"none; its values are {values[:6].tolist()}{'...' if len(values) > 6 else ''}); choose another "
+            f"windows.stim_channel among {stim_channels(raw)}, or annotate the events"
+        )
+    sfreq = raw.info["sfreq"]
+    return [Marker((sample - raw.first_samp) / sfreq, 0.0, str(code)) for sample, _, code in events]
+
+
+def class_map(present: Counter[str] | set[str], win: Windowing) -> dict[str, str]:
+    """Event name -> label for the names present that ``windows.event_id`` asks for."""
+    if win.event_id is not None:
+        return {name: label for name, label in win.event_id.items() if name in present}
+    return {name: name for name in sorted(present) if not name.lower().startswith(NON_CLASS_PREFIXES)}
+
+
+def unlabelled_reason(win: Windowing) -> str:
+    """Why a recording gives no labelled event, for empty-recording records."""
+    if win.event_id is not None:
+        return f"none of its events is listed in windows.event_id {sorted(win.event_id)}"
+    return "it has no events (other than bad/edge annotations)"
+
+
+def targets(markers: list[Marker], rec: Recording, win: Windowing, end_s: float) -> list[Target]:
+    """The labelled events of a continuous recording, with ``fixed``-mode spans.
+
+    Parameters
+    ----------
+    markers
+        Every event of the recording (:func:`read_markers`).
+    rec
+        The recording; its ``label``, when set, labels every target.
+    win
+        ``event_id``, ``mode`` and ``marker_span``.
+    end_s
+        The recording's length in seconds (the span of ``marker_span: next``'s last marker).
+
+    Raises
+    ------
+    WindowsError
+        In ``fixed`` mode, zero-duration markers without ``windows.marker_span``.
+    """
+    if rec.label is not None and win.mode == "fixed" and win.event_id is None:
+        return [Target(0.0, end_s, rec.label)]  # a recording-level label covers the whole recording
+    classes = class_map({m.name for m in markers}, win)
+    chosen = sorted((m for m in markers if m.name in classes), key=lambda m: m.onset_s)
+    labelled = [Target(m.onset_s, m.duration_s, rec.label or classes[m.name]) for m in chosen]
+    if win.mode == "fixed":
+        labelled = _spans(labelled, chosen, rec, win, end_s)
+    return labelled
+
+
+def _spans(labelled: list[Target], markers: list[Marker], rec: Recording, win: Windowing, end_s: float) -> list[Target]:
+    """Zero-duration markers as spans, per ``windows.marker_span``."""
+    zero = sorted({m.name for m in markers if m.duration_s <= 0})
+    if not zero:
+        return labelled
+    if win.marker_span is None:
+        raise WindowsError(
+            f"{rec.path} (subject {rec.subject}): mode 'fixed' labels windows by the events that cover them, but "
+            f"{zero} are markers without a duration, which cover nothing. Set windows.marker_span: next (each "
+            "marker labels the signal up to the next one) or a length in seconds, use mode: events, or leave "
+            "them out of windows.event_id"
+        )
+    onsets = np.array([t.onset_s for t in labelled])
+    spans = []
+    for t in labelled:
+        if t.duration_s > 0:
+            spans.append(t)
+            continue
+        if win.marker_span == "next":
+            later = onsets[onsets > t.onset_s]
+            stop = float(later[0]) if len(later) else end_s
+        else:
+            stop = t.onset_s + float(win.marker_span)
+        spans.append(Target(t.onset_s, stop - t.onset_s, t.label))
+    return spans

@@ -1,0 +1,136 @@
+"""Sanity gates on the signal: NaN/Inf, flat channels or recordings, implausible amplitudes.
+
+The amplitude of a channel is the median peak-to-peak of its window-long
+segments (of its epochs, for epoched files), measured after the band-pass and
+before re-referencing, so DC offsets do not count and a dead electrode is not
+hidden by an average reference. A recording whose median channel amplitude
+lies outside ``preprocessing.amplitude_range_uv`` (0.1 µV - 10 mV by default)
+is almost always a units problem (volts read as microvolts, or twice scaled)
+or a missing reference; a channel far below the others is dead or the
+recording reference stored as zeros. ``preprocessing.signal_check`` decides
+whether these stop the job (default) or are logged; either way the findings
+are returned for windows.json.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from eegfm.config import Preprocessing
+from eegfm.recordings import Recording
+from eegfm.windowing import WindowsError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import mne
+
+log = logging.getLogger(__name__)
+
+#: Peak-to-peak (V) below which a channel carries no signal at all (a constant, after the band-pass).
+FLAT_V = 1e-12
+#: A channel below this share of the recording's median amplitude is flat (dead or the reference).
+FLAT_FRACTION = 0.01
+
+_FIX_WARN = "or set preprocessing.signal_check: warn to window it anyway"
+
+
+def check_finite(inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording) -> None:
+    """Refuse NaN or Inf samples, naming the channels (one channel in memory at a time)."""
+    bad = [name for i, name in enumerate(inst.ch_names) if not np.isfinite(inst.get_data(picks=[i])).all()]
+    if bad:
+        raise WindowsError(
+            f"{rec.path} (subject {rec.subject}): NaN or Inf samples in channel(s) {bad}; "
+            "interpolate or drop the bad segment/channel before running eegfm"
+        )
+
+
+def channel_amplitudes(inst: mne.io.BaseRaw | mne.BaseEpochs, segment_s: float) -> np.ndarray:
+    """Median peak-to-peak (V) of each channel over its ``segment_s``-long segments (or its epochs)."""
+    n = max(1, int(round(segment_s * inst.info["sfreq"])))
+    amplitudes = np.empty(len(inst.ch_names))
+    for i in range(len(inst.ch_names)):
+        x = inst.get_data(picks=[i])
+        if x.ndim == 3:  # epochs: one segment per epoch
+            segments = x[:, 0, :]
+        else:
+            x = x[0]
+            k = max(1, len(x) // n)
+            segments = x[: k * n].reshape(k, -1) if len(x) >= n else x[None, :]
+        amplitudes[i] = np.median(np.ptp(segments, axis=1))
+    return amplitudes
+
+
+def check_signal(
+    inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: Preprocessing, segment_s: float
+) -> dict[str, Any]:
+    """Measure the amplitudes and apply the gates of ``pre`` (error or warning).
+
+    Returns
+    -------
+    dict
+        ``{"recording", "subject", "median_ptp_uv", "problems": [{"kind",
+        "channels", "message"}]}`` with kinds ``flat_recording``,
+        ``amplitude_high``, ``amplitude_low`` and ``flat_channels``.
+
+    Raises
+    ------
+    WindowsError
+        With ``pre.signal_check == "error"``, when any gate fires; the message
+        names the file, the channels and the likely cause.
+    """
+    amplitudes = channel_amplitudes(inst, segment_s)
+    median = float(np.median(amplitudes))
+    where = f"{rec.path} (subject {rec.subject})"
+    low, high = pre.amplitude_range_uv
+    problems: list[dict[str, Any]] = []
+    if (amplitudes < FLAT_V).all():
+        problems.append({
+            "kind": "flat_recording",
+            "channels": list(inst.ch_names),
+            "message": f"{where}: every channel is flat (peak-to-peak below {FLAT_V:g} V): an empty or zero-filled "
+            "recording (amplifier off or disconnected, a failed export); remove the recording, " + _FIX_WARN,
+        })  # fmt: skip
+    else:
+        if median * 1e6 > high:
+            problems.append({
+                "kind": "amplitude_high",
+                "channels": [],
+                "message": f"{where}: the median peak-to-peak amplitude is {median * 1e6:.4g} µV, above "
+                f"{high:g} µV (preprocessing.amplitude_range_uv). Likely causes: wrong units (microvolts stored "
+                "where volts are expected, a factor of 1e6), no reference (BioSemi BDF records against CMS: set "
+                "preprocessing.reference) or DC drift without a high-pass (set preprocessing.l_freq). Fix the "
+                "file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real, " + _FIX_WARN,
+            })  # fmt: skip
+        elif median * 1e6 < low:
+            problems.append({
+                "kind": "amplitude_low",
+                "channels": [],
+                "message": f"{where}: the median peak-to-peak amplitude is {median * 1e6:.4g} µV, below "
+                f"{low:g} µV (preprocessing.amplitude_range_uv). Likely causes: wrong units (volts scaled "
+                "twice, a factor of 1e-6) or channels recorded against themselves. Fix the file's scaling, "
+                "widen preprocessing.amplitude_range_uv if the amplitude is real, " + _FIX_WARN,
+            })  # fmt: skip
+        limit = max(FLAT_V, FLAT_FRACTION * median)
+        flat = [name for name, amp in zip(inst.ch_names, amplitudes, strict=True) if amp < limit]
+        if flat:
+            problems.append({
+                "kind": "flat_channels",
+                "channels": flat,
+                "message": f"{where}: flat channel(s) {flat} (peak-to-peak below {FLAT_FRACTION:.0%} of the "
+                f"recording's median, {median * 1e6:.4g} µV): a dead or disconnected electrode, or the recording "
+                "reference stored as zeros. Leave them out with preprocessing.channels, drop them with "
+                f"preprocessing.channel_types (e.g. {{{flat[0]}: misc}}), " + _FIX_WARN,
+            })  # fmt: skip
+    for problem in problems:
+        if pre.signal_check == "warn":
+            log.warning("%s (preprocessing.signal_check: warn)", problem["message"])
+    if problems and pre.signal_check == "error":
+        raise WindowsError("; and ".join(p["message"] for p in problems))
+    return {
+        "recording": rec.path,
+        "subject": rec.subject,
+        "median_ptp_uv": round(median * 1e6, 6),
+        "problems": problems,
+    }

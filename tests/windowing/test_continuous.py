@@ -1,0 +1,36 @@
+"""Windows cut from a real continuous recording: exact samples, and why a recording gives none."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from eegfm.config import Windowing
+from eegfm.recordings import Recording, read_raw
+from eegfm.windowing.continuous import cut_continuous
+from eegfm.windowing.events import Target
+
+EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
+
+
+def test_event_windows_are_the_recorded_samples(real_data):
+    rec = Recording(path=str(real_data / EDF), subject="s")
+    raw = read_raw(rec)
+    labelled = [Target(0.0, 1.375, "T0"), Target(1.375, 5.125, "T1"), Target(124.0, 1.0, "T0")]
+    X, rows, reason = cut_continuous(raw, rec, Windowing(tmin=-0.5, length_s=2.0), labelled)
+    # the first window would start before the recording and the last end after it
+    assert reason is None and [r["onset_s"] for r in rows] == [0.875] and [r["label"] for r in rows] == ["T1"]
+    start = round(0.875 * 128)
+    assert np.allclose(X[0], raw.get_data()[:, start : start + 256], atol=1e-7)  # float32
+    none = cut_continuous(raw, rec, Windowing(tmin=200.0, length_s=2.0), labelled)
+    assert none[2] == "none of its 3 event windows (200 to 202 s around the event) fits in the recording (124 s)"
+
+
+def test_fixed_windows_need_a_covering_span(real_data):
+    rec = Recording(path=str(real_data / EDF), subject="s")
+    raw = read_raw(rec)
+    X, rows, _ = cut_continuous(raw, rec, Windowing(mode="fixed", length_s=2.0), [Target(1.375, 5.125, "T1")])
+    assert [r["onset_s"] for r in rows] == [2.0, 4.0] and X.shape == (2, 64, 256)
+    reason = cut_continuous(raw, rec, Windowing(mode="fixed", length_s=8.0), [Target(1.375, 5.125, "T1")])[2]
+    assert reason == "no window lies fully inside one labelled span (15 of 15 windows unlabelled, 0 ambiguous)"
+    short = cut_continuous(raw.crop(0, 1.0), rec, Windowing(mode="fixed", length_s=2.0), [Target(0, 1, "x")])[2]
+    assert short.startswith("shorter than one window (1.01 s < windows.length_s 2 s)")

@@ -1,0 +1,43 @@
+"""Windows from real epoched files: names, recording-level labels, settings that do not apply."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from eegfm.config import Windowing
+from eegfm.recordings import Recording, read_recording
+from eegfm.windowing import WindowsError
+from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
+
+EEGLAB_EPOCHS = "sccn+eeglab/sample_data/eeglab_data_epochs_ica.set"
+
+
+@pytest.fixture()
+def epochs(real_data):
+    return read_recording(Recording(path=str(real_data / EEGLAB_EPOCHS), subject="s"))
+
+
+def test_epoch_names_join_eeglab_event_types(epochs):
+    names = epoch_names(epochs)
+    assert len(names) == 80 and names.count("square/rt") == 73 and names.count("square/square/rt") == 2
+
+
+def test_recording_label_takes_every_epoch(epochs):
+    rec = Recording(path="e.set", subject="s", label="control")
+    onsets = epochs.events[:, 0] / 128
+    X, rows, reason = cut_epochs(epochs, rec, Windowing(tmin=0.0, length_s=2.0), onsets)
+    assert X.shape == (80, 32, 256) and reason is None
+    assert {r["label"] for r in rows} == {"control"}
+    assert np.allclose(X, epochs.get_data()[:, :, 128:384])
+    only = cut_epochs(epochs, rec, Windowing(tmin=0.0, length_s=2.0, event_id={"square": "x"}), onsets)[1]
+    assert len(only) == 5 and {r["label"] for r in only} == {"control"}  # event_id chooses, the label names
+    none = cut_epochs(epochs, rec.__class__("e.set", "s"), Windowing(event_id={"rt": "x"}, length_s=1.0), onsets)
+    assert len(none[0]) == 0 and "none of its events is listed in windows.event_id ['rt']" in none[2]
+
+
+def test_continuous_only_settings_are_errors(epochs):
+    rec = Recording(path="e.set", subject="s")
+    with pytest.raises(WindowsError, match=r"e\.set holds 80 epochs.*stim_channel applies to continuous recordings"):
+        check_epoch_settings(epochs, rec, Windowing(stim_channel="Status"))
+    check_epoch_settings(epochs, rec, Windowing())

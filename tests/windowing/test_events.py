@@ -1,0 +1,81 @@
+"""Events and labels: annotations, trigger codes, marker spans and recording-level labels, on real files."""
+
+from __future__ import annotations
+
+import mne
+import numpy as np
+import pytest
+
+from eegfm.config import Windowing
+from eegfm.recordings import Recording, read_raw
+from eegfm.windowing import WindowsError
+from eegfm.windowing.events import Marker, Target, class_map, read_markers, stim_channels, targets
+
+EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
+BDF_STIM = "mne-tools+mne-testing-data/BDF/test_bdf_stim_channel.bdf"
+EXIMIA = "mne-tools+mne-testing-data/eximia/test_eximia.nxe"
+
+
+def _read(real_data, name: str) -> tuple[mne.io.BaseRaw, Recording]:
+    rec = Recording(path=str(real_data / name), subject="s")
+    return read_raw(rec), rec
+
+
+def test_annotations_are_markers_from_the_first_sample(real_data):
+    raw, rec = _read(real_data, EDF)
+    raw.crop(10.0, None)  # first_samp > 0: onsets count from the data's first sample
+    markers = read_markers(raw, rec, Windowing())
+    ann = raw.annotations
+    assert [m.name for m in markers] == list(ann.description)
+    assert np.allclose([m.onset_s for m in markers], ann.onset - raw.first_time)
+    assert np.allclose([m.duration_s for m in markers], ann.duration)
+
+
+def test_trigger_codes_are_markers(real_data):
+    raw, rec = _read(real_data, BDF_STIM)
+    markers = read_markers(raw, rec, Windowing(stim_channel="STATUS"))  # case-insensitive
+    events = mne.find_events(raw, stim_channel="Status", verbose="error")
+    assert [m.name for m in markers] == [str(c) for c in events[:, 2]] == ["4", "2"] + ["1"] * 7
+    assert np.allclose([m.onset_s for m in markers], events[:, 0] / 500) and {m.duration_s for m in markers} == {0.0}
+
+
+def test_trigger_channel_errors(real_data):
+    raw, rec = _read(real_data, BDF_STIM)
+    with pytest.raises(
+        WindowsError, match=r"stim_channel 'STI 014' is not a channel .*trigger channels are \['Status'\]"
+    ):
+        read_markers(raw, rec, Windowing(stim_channel="STI 014"))
+    raw, rec = _read(real_data, EXIMIA)
+    assert stim_channels(raw) == ["GateIn", "Trig1", "Trig2"]
+    with pytest.raises(WindowsError, match=r"trigger channel 'GateIn' holds no events"):
+        read_markers(raw, rec, Windowing(stim_channel="GateIn"))
+
+
+def test_class_map_ignores_rejection_annotations():
+    present = {"T0", "T1", "BAD_muscle", "edge boundary"}
+    assert class_map(present, Windowing()) == {"T0": "T0", "T1": "T1"}
+    assert class_map(present, Windowing(event_id={"T1": "left", "T7": "right"})) == {"T1": "left"}
+
+
+MARKERS = [Marker(2.0, 0.0, "a"), Marker(5.0, 0.0, "noise"), Marker(9.0, 0.0, "b"), Marker(12.0, 3.0, "a")]
+EVENT_ID = {"a": "A", "b": "B"}
+
+
+def test_marker_spans_next_and_seconds():
+    rec = Recording(path="r.edf", subject="s")
+    nxt = targets(MARKERS, rec, Windowing(mode="fixed", event_id=EVENT_ID, marker_span="next"), end_s=20.0)
+    # 'noise' is not listed, so it does not end a span; a marker with a duration keeps it
+    assert nxt == [Target(2.0, 7.0, "A"), Target(9.0, 3.0, "B"), Target(12.0, 3.0, "A")]
+    fixed = targets(MARKERS, rec, Windowing(mode="fixed", event_id=EVENT_ID, marker_span=1.5), end_s=20.0)
+    assert fixed == [Target(2.0, 1.5, "A"), Target(9.0, 1.5, "B"), Target(12.0, 3.0, "A")]
+    with pytest.raises(WindowsError, match=r"r\.edf \(subject s\): .*\['a', 'b'\] are markers without a duration"):
+        targets(MARKERS, rec, Windowing(mode="fixed", event_id=EVENT_ID), end_s=20.0)
+    events = targets(MARKERS, rec, Windowing(event_id=EVENT_ID), end_s=20.0)  # events mode: markers as they are
+    assert [t.label for t in events] == ["A", "B", "A"]
+
+
+def test_recording_label_replaces_event_labels():
+    rec = Recording(path="r.edf", subject="s", label="patient")
+    assert targets(MARKERS, rec, Windowing(mode="fixed"), end_s=20.0) == [Target(0.0, 20.0, "patient")]
+    within = targets(MARKERS, rec, Windowing(event_id={"a": "x"}), end_s=20.0)
+    assert within == [Target(2.0, 0.0, "patient"), Target(12.0, 3.0, "patient")]
