@@ -400,7 +400,7 @@ def test_empty_run_is_recorded_or_stops_run_wise_cv(real_data, tmp_path):
 @pytest.mark.parametrize(
     ("scale", "message"),
     [
-        (1e6, r"above 10000 µV .* wrong units \(microvolts stored where volts"),
+        (1e6, r"above 10000 µV .* wrong units \(values in microvolts read as volts"),
         (1e-6, r"below 0\.1 µV .* wrong units"),
     ],
 )

@@ -60,6 +60,10 @@ def test_dead_channel_and_flat_recording(raw):
         check_signal(raw, REC, Preprocessing(), segment_s=4.0)
     found = check_signal(raw, REC, Preprocessing(signal_check="warn"), segment_s=4.0)
     assert found["problems"][0]["channels"] == ["Cz", "Pz"]
+    most = raw.ch_names[:20]  # most channels dead: the median is zero, the absolute floor still finds them
+    raw.apply_function(lambda x: x * 0.0, picks=most)
+    found = check_signal(raw, REC, Preprocessing(signal_check="warn"), segment_s=4.0)
+    assert found["problems"][-1]["channels"] == sorted(set(most) | {"Cz", "Pz"}, key=raw.ch_names.index)
     raw.apply_function(lambda x: x * 0.0 + 3e-3)  # a constant DC level on every channel, band-passed to nothing
     raw.filter(0.5, None, verbose="error")
     with pytest.raises(WindowsError, match=r"every channel is flat .*amplifier off or disconnected"):

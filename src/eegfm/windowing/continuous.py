@@ -40,32 +40,10 @@ def cut_continuous(
 ) -> tuple[np.ndarray, list[dict[str, Any]], str | None]:
     """Windows (n, channels, n_times), their metadata rows, and why there are none (or ``None``)."""
     sfreq, size = raw.info["sfreq"], n_times(win, raw.info["sfreq"])
-    if win.mode == "events":
-        # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
-        first = int(np.floor(win.tmin * sfreq + 0.5))
-        by_sample: dict[int, str] = {}
-        for t in labelled:  # two events at one sample are one window, labelled by the first (as mne.Epochs does)
-            by_sample.setdefault(int(round(t.onset_s * sfreq)) + first, t.label)
-        if len(by_sample) < len(labelled):
-            log.info(
-                "%s: %d events share a sample with an earlier one; kept the first",
-                rec.path,
-                len(labelled) - len(by_sample),
-            )
-        starts = list(by_sample.items())
-        kept = [(s, label) for s, label in starts if 0 <= s and s + size <= raw.n_times]
-        if len(kept) < len(starts):
-            log.info(
-                "%s: dropped %d of %d event windows that do not fit in the recording (%.3g s)",
-                rec.path, len(starts) - len(kept), len(starts), raw.n_times / sfreq,
-            )  # fmt: skip
-        reason = None
-        if not kept:
-            reason = (
-                unlabelled_reason(win) if not starts
-                else f"none of its {len(starts)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s "
-                f"around the event) fits in the recording ({raw.n_times / sfreq:.3g} s)"
-            )  # fmt: skip
+    if not labelled:
+        kept, reason = [], unlabelled_reason(win)
+    elif win.mode == "events":
+        kept, reason = _event_starts(raw, rec, win, labelled, size)
     else:
         kept, reason = _fixed_starts(raw, rec, win, labelled, size)
     X = np.empty((len(kept), len(raw.ch_names), size), dtype=np.float32)
@@ -77,12 +55,39 @@ def cut_continuous(
             "session": rec.session,
             "run": rec.run,
             "label": label,
-            "onset_s": round(s / sfreq, 6),
+            "onset_s": round(start / sfreq, 6),
             "recording": rec.path,
         }
-        for s, label in kept
+        for start, label in kept
     ]
     return X, rows, reason
+
+
+def _event_starts(
+    raw: mne.io.BaseRaw, rec: Recording, win: Windowing, events: list[Target], size: int
+) -> tuple[list[tuple[int, str]], str | None]:
+    """Window starts at each event + tmin that fit in the recording."""
+    sfreq = raw.info["sfreq"]
+    # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
+    first = int(np.floor(win.tmin * sfreq + 0.5))
+    by_sample: dict[int, str] = {}
+    for t in events:  # two events at one sample are one window, labelled by the first (as mne.Epochs does)
+        by_sample.setdefault(int(round(t.onset_s * sfreq)) + first, t.label)
+    if len(by_sample) < len(events):
+        shared = len(events) - len(by_sample)
+        log.info("%s: %d events share a sample with an earlier one; kept the first", rec.path, shared)
+    kept = [(start, label) for start, label in by_sample.items() if 0 <= start and start + size <= raw.n_times]
+    if len(kept) < len(by_sample):
+        log.info(
+            "%s: dropped %d of %d event windows that do not fit in the recording (%.3g s)",
+            rec.path, len(by_sample) - len(kept), len(by_sample), raw.n_times / sfreq,
+        )  # fmt: skip
+    if kept:
+        return kept, None
+    return kept, (
+        f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around the "
+        f"event) fits in the recording ({raw.n_times / sfreq:.3g} s)"
+    )
 
 
 def _fixed_starts(
@@ -110,11 +115,9 @@ def _fixed_starts(
             "%s: fixed windows: dropped %d unlabelled and %d ambiguous (several labels) of %d",
             rec.path, unlabelled, ambiguous, len(starts),
         )  # fmt: skip
-    reason = None
-    if not kept:
-        reason = (
-            unlabelled_reason(win) if not spans
-            else f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows unlabelled, "
-            f"{ambiguous} ambiguous)"
-        )  # fmt: skip
-    return kept, reason
+    if kept:
+        return kept, None
+    return kept, (
+        f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows unlabelled, "
+        f"{ambiguous} ambiguous)"
+    )

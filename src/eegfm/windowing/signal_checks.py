@@ -85,44 +85,48 @@ def check_signal(
     where = f"{rec.path} (subject {rec.subject})"
     low, high = pre.amplitude_range_uv
     problems: list[dict[str, Any]] = []
-    if (amplitudes < FLAT_V).all():
-        problems.append({
-            "kind": "flat_recording",
-            "channels": list(inst.ch_names),
-            "message": f"{where}: every channel is flat (peak-to-peak below {FLAT_V:g} V): an empty or zero-filled "
-            "recording (amplifier off or disconnected, a failed export); remove the recording, " + _FIX_WARN,
-        })  # fmt: skip
-    else:
-        if median * 1e6 > high:
-            problems.append({
-                "kind": "amplitude_high",
-                "channels": [],
-                "message": f"{where}: the median peak-to-peak amplitude is {median * 1e6:.4g} µV, above "
-                f"{high:g} µV (preprocessing.amplitude_range_uv). Likely causes: wrong units (microvolts stored "
-                "where volts are expected, a factor of 1e6), no reference (BioSemi BDF records against CMS: set "
-                "preprocessing.reference) or DC drift without a high-pass (set preprocessing.l_freq). Fix the "
-                "file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real, " + _FIX_WARN,
-            })  # fmt: skip
-        elif median * 1e6 < low:
-            problems.append({
-                "kind": "amplitude_low",
-                "channels": [],
-                "message": f"{where}: the median peak-to-peak amplitude is {median * 1e6:.4g} µV, below "
-                f"{low:g} µV (preprocessing.amplitude_range_uv). Likely causes: wrong units (volts scaled "
-                "twice, a factor of 1e-6) or channels recorded against themselves. Fix the file's scaling, "
-                "widen preprocessing.amplitude_range_uv if the amplitude is real, " + _FIX_WARN,
-            })  # fmt: skip
-        limit = max(FLAT_V, FLAT_FRACTION * median)
-        flat = [name for name, amp in zip(inst.ch_names, amplitudes, strict=True) if amp < limit]
-        if flat:
-            problems.append({
-                "kind": "flat_channels",
-                "channels": flat,
-                "message": f"{where}: flat channel(s) {flat} (peak-to-peak below {FLAT_FRACTION:.0%} of the "
-                f"recording's median, {median * 1e6:.4g} µV): a dead or disconnected electrode, or the recording "
-                "reference stored as zeros. Leave them out with preprocessing.channels, drop them with "
-                f"preprocessing.channel_types (e.g. {{{flat[0]}: misc}}), " + _FIX_WARN,
-            })  # fmt: skip
+
+    def found(kind: str, channels: list[str], message: str) -> None:
+        problems.append({"kind": kind, "channels": channels, "message": f"{where}: {message}, {_FIX_WARN}"})
+
+    recording_flat = bool((amplitudes < FLAT_V).all())
+    if recording_flat:
+        found(
+            "flat_recording",
+            list(inst.ch_names),
+            f"every channel is flat (peak-to-peak below {FLAT_V:g} V): an empty or zero-filled recording "
+            "(amplifier off or disconnected, a failed export); remove the recording",
+        )
+    elif median * 1e6 > high:
+        found(
+            "amplitude_high",
+            [],
+            f"the median peak-to-peak amplitude is {median * 1e6:.4g} µV, above {high:g} µV "
+            "(preprocessing.amplitude_range_uv). Likely causes: wrong units (values in microvolts read as volts, "
+            "a factor of 1e6: check the file's physical units), no reference (BioSemi BDF records against CMS: "
+            "set preprocessing.reference) or DC drift without a high-pass (set preprocessing.l_freq). Fix the "
+            "file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real",
+        )
+    elif median * 1e6 < low:
+        found(
+            "amplitude_low",
+            [],
+            f"the median peak-to-peak amplitude is {median * 1e6:.4g} µV, below {low:g} µV "
+            "(preprocessing.amplitude_range_uv). Likely causes: wrong units (values in volts scaled to volts "
+            "again, a factor of 1e-6: check the file's physical units) or channels recorded against themselves. "
+            "Fix the file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real",
+        )
+    limit = max(FLAT_V, FLAT_FRACTION * median)  # the absolute floor finds dead channels even when most are
+    flat = [] if recording_flat else [n for n, amp in zip(inst.ch_names, amplitudes, strict=True) if amp < limit]
+    if flat:
+        found(
+            "flat_channels",
+            flat,
+            f"flat channel(s) {flat} (peak-to-peak below {FLAT_FRACTION:.0%} of the recording's median, "
+            f"{median * 1e6:.4g} µV): a dead or disconnected electrode, or the recording reference stored as zeros. "
+            "Leave them out with preprocessing.channels, drop them with preprocessing.channel_types "
+            f"(e.g. {{{flat[0]}: misc}})",
+        )
     for problem in problems:
         if pre.signal_check == "warn":
             log.warning("%s (preprocessing.signal_check: warn)", problem["message"])
