@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -121,13 +121,7 @@ def build_windows(
     writer: WindowsStoreWriter | None = None
     reference: dict[str, Any] = {}  # channel names and rate of the first recording
     positions: dict[str, list[float]] | None = None
-    labels: Counter[str] = Counter()
-    event_names: Counter[str] = Counter()
-    dropped: dict[str, list[str]] = {}
-    overridden: set[str] = set()
-    empty: list[dict[str, str]] = []
-    signal: list[dict[str, Any]] = []
-    sources: list[str] = []
+    found = _Findings()
     try:
         for rec in tqdm(recordings, desc="windows", unit="recording"):
             done = _window_one(rec, pre, win, reference)
@@ -138,48 +132,16 @@ def build_windows(
                 positions = _positions(inst)
             if len(done.X):
                 writer.append(done.X, done.rows)
-            else:
-                log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
-                empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
-            labels.update(row["label"] for row in done.rows)
-            event_names.update(done.event_names)
-            for kind, names in done.prep.channels.dropped.items():
-                dropped.setdefault(kind, [])
-                dropped[kind] += [n for n in names if n not in dropped[kind]]
-            overridden |= done.prep.channels.overridden
-            signal.append(done.prep.signal)
-            if done.label_source not in sources:
-                sources.append(done.label_source)
-            log.info("%s: %d windows %s", rec.path, len(done.rows), dict(Counter(r["label"] for r in done.rows)))
+            found.add(rec, done)
             del done, inst
-        _check_overrides_used(pre, overridden)
-        _check_event_id_used(win, event_names, len(recordings))
-        _check_groups_have_windows(recordings, empty, group_by)
-        if len(labels) < 2:
-            where = (
-                "the recording-level labels (files.label_column / bids.label_column)"
-                if any(r.label is not None for r in recordings)
-                else "windows.event_id / windows.mode against the recordings' events "
-                f"{dict(sorted(event_names.items()))}"
-            )
-            raise WindowsError(
-                f"the windows hold {len(labels)} class(es) {dict(labels)} over {len(recordings)} recordings; "
-                f"a benchmark needs at least 2: check {where}"
-            )
-        summary = {
-            "label_source": " + ".join(sources),
-            "channels_dropped": dropped,
-            "empty_recordings": empty,
-            "sanity": {
-                "signal_check": pre.signal_check,
-                "amplitude_range_uv": list(pre.amplitude_range_uv),
-                "recordings": signal,
-            },
-        }
+        _check_overrides_used(pre, found.overridden)
+        _check_event_id_used(win, found.event_names, len(recordings))
+        _check_groups_have_windows(recordings, found.empty, group_by)
+        _check_classes(recordings, found)
         info = writer.close(
             positions=positions,
             settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()},
-            extra=summary,
+            extra=found.summary(pre),
         )
     except BaseException:
         if writer is not None:
@@ -189,9 +151,51 @@ def build_windows(
         "windows store %s: %d windows, classes %s, key %s",
         out_dir, info["n_windows"], info["class_counts"], info["key"],
     )  # fmt: skip
-    if dropped:
-        log.info("channels dropped (not %s): %s", "/".join(pre.keep_types), dropped)
+    if found.dropped:
+        log.info("channels dropped (not %s): %s", "/".join(pre.keep_types), found.dropped)
     return info
+
+
+@dataclass
+class _Findings:
+    """What windowing found over the recordings: for the dataset-wide checks and windows.json."""
+
+    labels: Counter[str] = field(default_factory=Counter)
+    event_names: Counter[str] = field(default_factory=Counter)
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    overridden: set[str] = field(default_factory=set)
+    empty: list[dict[str, str]] = field(default_factory=list)
+    signal: list[dict[str, Any]] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+    def add(self, rec: Recording, done: _Windowed) -> None:
+        counts = Counter(row["label"] for row in done.rows)
+        log.info("%s: %d windows %s", rec.path, len(done.rows), dict(counts))
+        if not done.rows:
+            log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
+            self.empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
+        self.labels.update(counts)
+        self.event_names.update(done.event_names)
+        for kind, names in done.prep.channels.dropped.items():
+            known = self.dropped.setdefault(kind, [])
+            known += [name for name in names if name not in known]
+        self.overridden |= done.prep.channels.overridden
+        self.signal.append(done.prep.signal)
+        if done.label_source not in self.sources:
+            self.sources.append(done.label_source)
+
+    def summary(self, pre: Preprocessing) -> dict[str, Any]:
+        """The windows.json fields: label_source, channels_dropped, empty_recordings, sanity."""
+        return {
+            "label_source": " + ".join(self.sources),
+            "channels_dropped": self.dropped,
+            "empty_recordings": self.empty,
+            "sanity": {
+                "signal_check": pre.signal_check,
+                "amplitude_range_uv": list(pre.amplitude_range_uv),
+                "recordings": self.signal,
+            },
+        }
 
 
 def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: dict[str, Any]) -> _Windowed:
@@ -223,6 +227,20 @@ def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: d
 
 
 # ----------------------------------------------------------------------------- dataset-wide checks
+
+
+def _check_classes(recordings: list[Recording], found: _Findings) -> None:
+    if len(found.labels) >= 2:
+        return
+    where = (
+        "the recording-level labels (files.label_column / bids.label_column)"
+        if any(r.label is not None for r in recordings)
+        else f"windows.event_id / windows.mode against the recordings' events {dict(sorted(found.event_names.items()))}"
+    )
+    raise WindowsError(
+        f"the windows hold {len(found.labels)} class(es) {dict(found.labels)} over {len(recordings)} recordings; "
+        f"a benchmark needs at least 2: check {where}"
+    )
 
 
 def _check_overrides_used(pre: Preprocessing, overridden: set[str]) -> None:
