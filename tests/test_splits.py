@@ -260,9 +260,9 @@ def test_within_subject_blocks_are_time_ordered_and_overlapping_neighbours_never
         k = fold["fold"]
         assert fold["audit"]["test_groups"] == [f"01/block-{k}", f"02/block-{k}"]
         for subject in ("01", "02"):
-            onsets = sorted(table.loc[fold["test"]].query("subject == @subject")["onset_s"])
+            onsets = sorted(table.loc[fold["test"]].loc[lambda t, s=subject: t["subject"] == s, "onset_s"])
             assert onsets == [float(v) for v in range(10 * k, 10 * k + 10)]  # a contiguous quarter
-            train = table.loc[fold["train"]].query("subject == @subject")["onset_s"].to_numpy()
+            train = table.loc[fold["train"]].loc[lambda t, s=subject: t["subject"] == s, "onset_s"].to_numpy()
             # no training window overlaps a test window (|onset difference| < window length)
             assert np.min(np.abs(train[:, None] - np.array(onsets)[None, :])) >= 2.0
         # one window lost at each inner block edge per subject
@@ -319,8 +319,8 @@ def test_two_training_runs_fall_back_to_time_blocks_instead_of_a_whole_run():
     assert split.record["reason"].startswith("whole runs would take 50% of the training windows")
     table = meta.set_index("window_id")
     for run in ("2", "3"):
-        val = table.loc[split.val].query("run == @run")["onset_s"]
-        inner = table.loc[split.inner].query("run == @run")["onset_s"]
+        val = table.loc[split.val].loc[lambda t, r=run: t["run"] == r, "onset_s"]
+        inner = table.loc[split.inner].loc[lambda t, r=run: t["run"] == r, "onset_s"]
         assert sorted(val) == [32.0, 34.0, 36.0, 38.0]  # the last 20% of the run
         assert inner.max() == 28.0  # 30.0 is the gap (one window length) before validation
     assert split.record["share"] == 0.2 and split.record["gap_dropped"] == 2
