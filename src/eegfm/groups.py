@@ -93,6 +93,11 @@ def window_units(meta: pd.DataFrame, folds: dict[str, Any]) -> pd.Series:
     return pd.Series(labels, index=ids, dtype=object, name=unit)
 
 
+def unit_list(units: pd.Series, ids) -> list[str]:
+    """The distinct units of some window ids, in natural order (for metrics.json and model cards)."""
+    return sorted({str(u) for u in units.loc[[int(i) for i in ids]]}, key=natural_key)
+
+
 def natural_key(value: Any) -> list:
     """Sort key that orders ``"run2"`` before ``"run10"`` (digit runs compared as numbers)."""
     parts = re.split(r"(\d+)", str(value))
