@@ -293,6 +293,9 @@ def test_group_by_that_contradicts_the_scheme_is_a_config_error():
         CrossValidation(scheme="leave_one_run_out", group_by="subject")
     assert CrossValidation(scheme="leave_one_run_out", group_by="run").unit == "run"
     assert CrossValidation(scheme="within_subject").unit == "block"
+    for scheme in ("cross_session", "leave_one_run_out", "within_subject"):  # a dumped config reads back
+        cv = CrossValidation(scheme=scheme)
+        assert CrossValidation.model_validate_json(cv.model_dump_json()) == cv
     assert CrossValidation(scheme="loso", group_by="session").unit == "session"
 
 

@@ -72,7 +72,7 @@ def test_three_runs_get_a_block_bootstrap_conditional_on_them_not_a_three_unit_r
     interval = stats.confidence_intervals(pooled, ["accuracy"], min_units=8, n_bootstrap=2000, level=0.95, seed=0)
     assert interval.kind == "blocks"
     assert interval.method.startswith("block bootstrap within runs (3 runs < report.ci_min_units 8: too few to "
-                                      "resample runs; blocks of up to 4 consecutive windows")
+                                      "resample runs; stretches of up to 4 consecutive windows")
     assert interval.method.endswith("conditional on these runs)")
     low, high = interval.ci["accuracy"]
     observed = stats.pooled_scores(pooled, ["accuracy"])["accuracy"]

@@ -175,19 +175,24 @@ class CrossValidation(_Model):
     @property
     def unit(self) -> str:
         """The held-out unit: 'subject', 'session', 'run' or 'block' (a time block of one subject)."""
-        return {"cross_session": "session", "leave_one_run_out": "run", "within_subject": "block"}.get(
-            self.scheme, self.group_by
-        )
+        return "block" if self.scheme == "within_subject" else self.group_by
 
-    @model_validator(mode="after")
-    def _group_by_fits_the_scheme(self) -> CrossValidation:
+    @model_validator(mode="before")
+    @classmethod
+    def _group_by_from_the_scheme(cls, data: Any) -> Any:
+        """The designs beyond group_kfold/loso fix their unit: group_by is set from the scheme (a dumped
+        config reads back the same), and a contradicting group_by is an error."""
         implied = {"cross_session": "session", "leave_one_run_out": "run", "within_subject": "subject"}
-        if self.scheme in implied and "group_by" in self.model_fields_set and self.group_by != implied[self.scheme]:
-            raise ValueError(
-                f"group_by: '{self.group_by}' does not fit scheme '{self.scheme}', which holds out "
-                f"{self.unit}s; leave group_by out (or use scheme group_kfold/loso with group_by)"
-            )
-        return self
+        if isinstance(data, dict) and data.get("scheme") in implied:
+            scheme, given = data["scheme"], data.get("group_by")
+            if given is not None and given != implied[scheme]:
+                raise ValueError(
+                    f"group_by: '{given}' does not fit scheme '{scheme}', which holds out "
+                    f"{'blocks' if scheme == 'within_subject' else implied[scheme] + 's'}; leave group_by out "
+                    "(or use scheme group_kfold/loso with group_by)"
+                )
+            data = {**data, "group_by": implied[scheme]}
+        return data
 
 
 class Dataset(_Model):

@@ -114,7 +114,7 @@ def leakage_figure(folds: Mapping[str, dict[str, Any]]):
     datasets = [d for d in sorted(folds) if (folds[d] or {}).get("folds")]
     if not datasets:
         return placeholder("Leakage audit", "No folds.json to audit.")
-    fig = new_figure(max(6.0, 3.5 * len(datasets)), 3.8)
+    fig = new_figure(max(6.0, 4.3 * len(datasets)), 3.8)
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
     for ax, dataset in zip(axes, datasets):
         info = folds[dataset]
@@ -134,7 +134,8 @@ def leakage_figure(folds: Mapping[str, dict[str, Any]]):
                         color="#c0392b" if n else "#4c9a2a")
         ax.set_xticks(x, [str(e.get("fold")) for e in entries])
         ax.set_ylim(0, top * 1.15 + 0.5)
-        ax.set(xlabel="fold", ylabel=units, title=f"{dataset}: {info.get('scheme', '?')}, held-out {units}")
+        ax.set(xlabel="fold", ylabel=units)
+        ax.set_title(f"{dataset}: {info.get('scheme', '?')}, held-out {units}", fontsize=9)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
         ax.legend(fontsize=7, frameon=False, loc="lower right")

@@ -181,7 +181,8 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
                     err = [[max(pooled - ci_low, 0.0)], [max(ci_high - pooled, 0.0)]]
                     low, high = min(low, ci_low), max(high, ci_high)
                 ax.errorbar(x + 0.2, pooled, yerr=err, fmt="D", color="black", markersize=4, capsize=3,
-                            elinewidth=1, zorder=4, label=f"pooled, {ci_level:.0%} CI" if x == 0 else None)
+                            elinewidth=1, zorder=4,
+                            label=(f"pooled, {ci_level:.0%} CI" if err is not None else "pooled") if x == 0 else None)
             chance = float(row[f"{metric}_chance"])
             if math.isfinite(chance):
                 ax.hlines(chance, x - 0.4, x + 0.4, colors="black", linestyles="--", linewidth=1.2,

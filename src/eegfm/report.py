@@ -119,7 +119,8 @@ def summary_dict(
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
             "text": _pm(top[f"{m}_mean"], top[f"{m}_std"]),
-            "unit": _text(top.get("unit")), "n_units": finite_or_none(top.get("n_units")),
+            "unit": _text(top.get("unit")),
+            "n_units": int(top["n_units"]) if finite_or_none(top.get("n_units")) is not None else None,
             "ci_method": _text(top.get("ci_method")), "verdict": _text(top.get("verdict")),
         }
         b = best[str(dataset)]

@@ -314,7 +314,7 @@ def confidence_intervals(
     if len(block_unit) < 2:
         return Interval(none, "none", f"no interval: {why}, and too few windows for time blocks", why)
     ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
-    return Interval(ci, "blocks", f"block bootstrap within {units} ({why}; blocks of up to {length} consecutive "
+    return Interval(ci, "blocks", f"block bootstrap within {units} ({why}; stretches of up to {length} consecutive "
                                   f"windows redrawn within each {unit}, {n_bootstrap} resamples; conditional on "
                                   f"these {units})", why)
 
