@@ -161,16 +161,17 @@ def test_run_wise_folds_of_one_subject_are_drawn_as_runs_without_overlap():
     """Finding 2: run-wise CV was drawn as subject overlap 1 (red) on every fold although folds.json said 0."""
     from eegfm.config import CrossValidation
     from eegfm.splits import make_folds
-    from tests.test_splits import timed_meta
+    from tests.windows_tables import timed_meta
 
-    folds = make_folds(timed_meta(), CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
+    folds = make_folds(timed_meta(), CrossValidation(scheme="loso", group_by="run"), seed=0)  # the issue's config
     assert folds["audit"]["overlap_total"] == 0
     fig = data_figures.leakage_figure({"motor": folds})
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == ["overlap 0"] * 3
-    assert ax.get_ylabel() == "runs" and ax.get_title() == "motor: leave_one_run_out, held-out runs"
+    assert ax.get_ylabel() == "runs" and ax.get_title() == "motor: loso, held-out runs"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train runs", "test runs", "in both"]
-    # a folds.json written by run before held-out units were recorded counts runs too
-    old = {**folds, "scheme": "loso", "group_by": "run"}
-    old.pop("unit")
+    # a folds.json written before held-out units were recorded counts its group_by
+    old = {k: v for k, v in folds.items() if k != "unit"}
     assert data_figures.leakage_figure({"motor": old}).axes[0].get_ylabel() == "runs"
+    lor = make_folds(timed_meta(), CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
+    assert data_figures.leakage_figure({"motor": lor}).axes[0].get_title() == "motor: leave_one_run_out, held-out runs"

@@ -240,11 +240,11 @@ def test_run_probe_writes_predictions_and_metrics(tmp_path, data):
 
 def test_run_probe_lists_the_held_out_runs_of_a_run_wise_design(tmp_path):
     """Finding 2: a run-wise design listed only the one subject on every side, never the runs."""
-    from tests.test_splits import timed_meta
+    from tests.windows_tables import timed_meta
 
     meta = timed_meta(runs=("1", "2", "3"), n=12)
     E = np.random.default_rng(0).normal(size=(len(meta), 4)) + (meta["label"] == "left").to_numpy()[:, None]
-    folds = make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
+    folds = make_folds(meta, CrossValidation(scheme="loso", group_by="run"), seed=0)
     _write_inputs(tmp_path, E, meta, folds)
     out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 2, Probe(), 0,
                     tmp_path / "out" / "predictions.tsv", tmp_path / "out" / "metrics.json")

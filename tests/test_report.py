@@ -441,12 +441,13 @@ def test_report_renders_in_headless_chromium(request, tmp_path):
 
 @pytest.fixture(scope="module")
 def single_subject_report(tmp_path_factory):
-    """Leave-one-run-out of one subject with three runs: a good probe and a guessing one."""
-    from tests.test_splits import timed_meta
+    """Leave-one-run-out of one subject with three runs, configured as in the issue (loso by run): a good
+    probe and a guessing one."""
+    from tests.windows_tables import timed_meta
 
     root = tmp_path_factory.mktemp("loro")
     meta = timed_meta(subjects=("S001",), runs=("1", "2", "3"), n=40)
-    folds = make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
+    folds = make_folds(meta, CrossValidation(scheme="loso", group_by="run"), seed=0)
     (root / "folds.json").write_text(json.dumps(folds))
     (root / "windows.json").write_text(json.dumps({
         "key": "w", "n_windows": len(meta), "n_channels": 4, "n_times": 400, "sfreq": 200.0, "classes": ["left", "right"],
@@ -498,7 +499,7 @@ def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_
 def test_one_subject_report_speaks_of_runs(single_subject_report):
     out, summary = single_subject_report
     page = (out / "report.html").read_text()
-    assert "leave_one_run_out: 3 folds holding out runs" in page and ">3 runs<" in page
+    assert "loso: 3 folds holding out runs" in page and ">3 runs<" in page
     assert "Held-out units (runs)" in page  # the leakage audit's caption
     assert "labels shuffled within runs" in page and "conditional on these runs" in page
     assert "above chance (permutation p = 0.005, labels shuffled within runs)" in page

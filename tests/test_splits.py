@@ -18,6 +18,7 @@ from eegfm.splits import (
     make_folds,
     write_folds,
 )
+from tests.windows_tables import timed_meta
 
 
 def make_meta(n_subjects=6, sessions=("1",), runs=("1",), per_class=4, classes=("left", "right"), seed=0):
@@ -200,20 +201,6 @@ def test_carve_validation_needs_a_valid_fraction_and_the_window_length_for_time_
 
 
 # ----------------------------------------------------------------------------- designs beyond subjects
-
-
-def timed_meta(subjects=("01",), sessions=("1",), runs=("1", "2", "3"), n=12, stride=2.0):
-    """Windows in time: every recording holds ``n`` windows ``stride`` s apart, classes alternating."""
-    rows = []
-    for s in subjects:
-        for ses in sessions:
-            for run in runs:
-                for k in range(n):
-                    rows.append({"subject": s, "session": ses, "run": run, "label": ("left", "right")[k % 2],
-                                 "onset_s": k * stride, "recording": f"sub-{s}_ses-{ses}_run-{run}.edf"})
-    meta = pd.DataFrame(rows)
-    meta.insert(0, "window_id", np.arange(len(meta)))
-    return meta
 
 
 def test_leave_one_run_out_holds_out_the_kth_run_of_every_subject():
