@@ -17,3 +17,25 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"real recordings not found at {REAL_DATA} (set EEGFM_REAL_DATA)")
     return REAL_DATA
+
+
+MOTOR_EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
+
+
+@pytest.fixture(scope="session")
+def three_runs(real_data, tmp_path_factory) -> Path:
+    """A single-subject, three-run study from real EEG: the 124 s motor EDF (64 channels, 128 Hz, T0/T1/T2)
+    cut into three ~41 s runs, each written as its own FIF file, listed in ``recordings.tsv``
+    (columns path, subject, session, run; paths relative to the table)."""
+    import mne
+
+    raw = mne.io.read_raw(real_data / MOTOR_EDF, preload=True, verbose="error")
+    folder = tmp_path_factory.mktemp("three_runs")
+    edges = [0.0, 41.0, 82.0, raw.times[-1]]
+    rows = ["path\tsubject\tsession\trun"]
+    for run, (start, stop) in enumerate(zip(edges[:-1], edges[1:]), start=1):
+        path = folder / f"S001_run-{run}_raw.fif"
+        raw.copy().crop(start, stop, include_tmax=False).save(path, verbose="error")
+        rows.append(f"{path.name}\tS001\t1\t{run}")
+    (folder / "recordings.tsv").write_text("\n".join(rows) + "\n")
+    return folder

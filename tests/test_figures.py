@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegfm import figures, stats
+from eegfm import comparisons, data_figures, figures, stats
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ENTRIES = [("bandpower", "probe"), ("cbramod", "probe"), ("cbramod", "full"), ("cbramod", "scratch")]
@@ -99,7 +99,7 @@ def test_confusion_matrices_are_row_normalised():
 def test_critical_difference_diagram():
     ranks = np.array([1.2, 2.1, 2.9, 3.8])
     results = {"motor": {"entries": ["a", "b", "c", "d"], "ranks": ranks, "cd": 1.0, "n": 6, "p_value": 0.01,
-                         "cliques": stats.cliques(ranks, 1.0), "exploratory": False}}
+                         "cliques": comparisons.cliques(ranks, 1.0), "exploratory": False}}
     fig = figures.critical_difference_figure(results)
     _check(fig)
     texts = {t.get_text() for t in fig.axes[0].texts}
@@ -124,13 +124,13 @@ def test_embeddings_figure_colours_by_label_and_subject():
     item = {"dataset": "motor", "backbone": "bandpower", "coords": rng.normal(size=(40, 2)),
             "explained": (0.4, 0.2), "labels": np.repeat(["a", "b"], 20), "subjects": np.tile(["1", "2", "3", "4"], 10),
             "n_total": 100}
-    fig = figures.embeddings_figure([item])
+    fig = data_figures.embeddings_figure([item])
     _check(fig)
     by_label, by_subject = fig.axes[:2]
     assert by_label.get_xlabel() == "PC1 (40.0% var.)" and "by label" in by_label.get_title()
     assert len(by_label.collections) == 2 and len(by_subject.collections) == 4
     assert "40 of 100 windows" in by_subject.get_title()
-    _check(figures.embeddings_figure([]), placeholder=True)
+    _check(data_figures.embeddings_figure([]), placeholder=True)
 
 
 def test_channel_adaptation_and_leakage_panels():
@@ -138,19 +138,40 @@ def test_channel_adaptation_and_leakage_panels():
                  "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": ["Pz", "Oz"],
                                 "dropped": ["EOG"]}},
                 {"dataset": "motor", "backbone": "bandpower", "adaptation": {}}]
-    assert figures.adaptation_counts(pointers[0]["adaptation"]) == {
+    assert data_figures.adaptation_counts(pointers[0]["adaptation"]) == {
         "mapped": 2, "bipolar": 0, "interpolated": 1, "zero_filled": 2, "projected": 0, "dropped": 1}
-    fig = figures.channel_adaptation_figure(pointers)
+    fig = data_figures.channel_adaptation_figure(pointers)
     _check(fig)
     assert fig.axes[0].get_xlabel() == "channels"
-    _check(figures.channel_adaptation_figure([]), placeholder=True)
+    _check(data_figures.channel_adaptation_figure([]), placeholder=True)
 
     folds = {"motor": {"scheme": "group_kfold", "group_by": "subject", "folds": [
-        {"fold": 0, "audit": {"train_subjects": ["1", "2", "3"], "test_subjects": ["4"]}},
-        {"fold": 1, "audit": {"train_subjects": ["1", "2", "4"], "test_subjects": ["3", "4"]}},  # leaky
+        {"fold": 0, "audit": {"train_groups": ["1", "2", "3"], "test_groups": ["4"]}},
+        {"fold": 1, "audit": {"train_groups": ["1", "2", "4"], "test_groups": ["3", "4"]}},  # leaky
     ]}}
-    fig = figures.leakage_figure(folds)
+    fig = data_figures.leakage_figure(folds)
     _check(fig)
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert texts == ["overlap 0", "overlap 1"]
-    _check(figures.leakage_figure({}), placeholder=True)
+    assert fig.axes[0].get_ylabel() == "subjects"
+    _check(data_figures.leakage_figure({}), placeholder=True)
+
+
+def test_run_wise_folds_of_one_subject_are_drawn_as_runs_without_overlap():
+    """Finding 2: run-wise CV was drawn as subject overlap 1 (red) on every fold although folds.json said 0."""
+    from eegfm.config import CrossValidation
+    from eegfm.splits import make_folds
+    from tests.windows_tables import timed_meta
+
+    folds = make_folds(timed_meta(), CrossValidation(scheme="loso", group_by="run"), seed=0)  # the issue's config
+    assert folds["audit"]["overlap_total"] == 0
+    fig = data_figures.leakage_figure({"motor": folds})
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["overlap 0"] * 3
+    assert ax.get_ylabel() == "runs" and ax.get_title() == "motor: loso, held-out runs"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["train runs", "test runs", "in both"]
+    # a folds.json written before held-out units were recorded counts its group_by
+    old = {k: v for k, v in folds.items() if k != "unit"}
+    assert data_figures.leakage_figure({"motor": old}).axes[0].get_ylabel() == "runs"
+    lor = make_folds(timed_meta(), CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
+    assert data_figures.leakage_figure({"motor": lor}).axes[0].get_title() == "motor: leave_one_run_out, held-out runs"

@@ -235,6 +235,21 @@ def test_run_probe_writes_predictions_and_metrics(tmp_path, data):
     preds = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t", dtype={"subject": str})
     assert sorted(preds["window_id"]) == folds["folds"][1]["test"]
     assert set(preds["subject"]) == set(written["test_subjects"])
+    assert written["unit"] == "subject" and written["test_groups"] == written["test_subjects"]
+
+
+def test_run_probe_lists_the_held_out_runs_of_a_run_wise_design(tmp_path):
+    """Finding 2: a run-wise design listed only the one subject on every side, never the runs."""
+    from tests.windows_tables import timed_meta
+
+    meta = timed_meta(runs=("1", "2", "3"), n=12)
+    E = np.random.default_rng(0).normal(size=(len(meta), 4)) + (meta["label"] == "left").to_numpy()[:, None]
+    folds = make_folds(meta, CrossValidation(scheme="loso", group_by="run"), seed=0)
+    _write_inputs(tmp_path, E, meta, folds)
+    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 2, Probe(), 0,
+                    tmp_path / "out" / "predictions.tsv", tmp_path / "out" / "metrics.json")
+    assert out["unit"] == "run" and out["test_groups"] == ["01/1/3"]
+    assert out["train_groups"] == ["01/1/1", "01/1/2"] and out["train_subjects"] == out["test_subjects"] == ["01"]
 
 
 def test_run_probe_records_status_cost_and_device(tmp_path, data):

@@ -194,6 +194,7 @@ def test_summary_table(report, inputs):
     assert len(table) == 6
     full = table.loc[("motor", "cbramod", "full")]
     assert (full["n_folds"], full["n_ok"], full["n_failed"], full["status"]) == (4, 3, 1, "partial")
+    assert full["n_units"] == 6 and table.loc[("motor", "bandpower", "probe"), "n_units"] == 8
     folds = pd.read_csv(out / "metrics.tsv", sep="\t")
     ok = folds[(folds["model"] == "cbramod") & (folds["regime"] == "full") & (folds["status"] == "ok")]
     assert full["balanced_accuracy_mean"] == pytest.approx(ok["balanced_accuracy"].mean(), abs=1e-6)
@@ -205,7 +206,10 @@ def test_summary_table(report, inputs):
     assert math.isnan(table.loc[("motor", "bandpower", "probe"), "balanced_accuracy_gap_scratch"])
     for key, row in table.iterrows():
         assert row["balanced_accuracy_ci_low"] <= row["balanced_accuracy_pooled"] <= row["balanced_accuracy_ci_high"]
-        assert row["ci_method"].startswith("subject bootstrap"), key
+        # 8 subjects (report.ci_min_units) are resampled; sleep's 6, or motor's with a failed fold, are too few
+        expected = "subject bootstrap (8 subjects" if row["n_units"] == 8 else "block bootstrap within subjects (6"
+        assert row["ci_method"].startswith(expected), key
+        assert row["verdict"].startswith(("above chance", "not distinguishable from chance")), key
         assert row["balanced_accuracy_gap_chance"] == pytest.approx(
             row["balanced_accuracy_mean"] - row["balanced_accuracy_chance"], abs=1e-5)
     good, guess = table.loc[("motor", "bandpower", "probe")], table.loc[("motor", "cbramod", "probe")]
@@ -292,7 +296,9 @@ def test_html_sections_and_content(report):
     assert "FAILED fold: motor · cbramod [full] fold 2" in page
     assert "exploratory" in page
     # statistics, methods, adaptation record, provenance, config
-    assert "Holm" in page and "Friedman" in page and "permuted within each subject" in page
+    assert "Holm" in page and "Friedman" in page and "permuted within each unit" in page
+    assert "above chance (permutation p = 0.005, labels shuffled within subjects)" in page
+    assert "no usable out-of-fold predictions" not in page  # every completed fold has its predictions
     assert "EOG1" in page and "Cz" in page and "miss" in page and ">120<" in page
     assert CONFIG_HASH in page and "abc1234" in page and "scikit-learn" in page and "e-motor-cbramod" in page
     assert "<details><summary>Configuration</summary>" in page and "synthetic" in page
@@ -311,7 +317,7 @@ def test_a_probe_only_report_says_there_is_nothing_to_train(inputs, tmp_path):
         assert (tmp_path / "r" / "figures" / f"{name}.png").is_file()
 
 
-def test_a_record_without_predictions_falls_back_to_fold_bootstrap(inputs, tmp_path):
+def test_a_record_without_predictions_has_no_interval_and_says_why(inputs, tmp_path):
     sleep = [p for p in inputs["metrics_paths"] if "/sleep/probe/bandpower/" in p]
     copies = []
     for path in sleep:
@@ -322,9 +328,12 @@ def test_a_record_without_predictions_falls_back_to_fold_bootstrap(inputs, tmp_p
     run_aggregate({"metrics_paths": copies, "pointer_paths": [], "windows_paths": {}, "folds_paths": {}},
                   tmp_path / "r")
     row = pd.read_csv(tmp_path / "r" / "summary.tsv", sep="\t").iloc[0]
-    assert row["ci_method"].startswith("fold bootstrap (3 folds")
-    assert math.isnan(row["p_permutation"])
-    assert "no usable out-of-fold predictions" in (tmp_path / "r" / "report.html").read_text()
+    assert row["ci_method"] == "no interval: no out-of-fold predictions (predictions.tsv)"  # no fold bootstrap
+    assert math.isnan(row["balanced_accuracy_ci_low"]) and math.isnan(row["p_permutation"])
+    assert row["verdict"] == "no verdict: no out-of-fold predictions"
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "no usable out-of-fold predictions" in page
+    assert not re.search(r"n/a \[\d", page)  # never an interval beside a missing score
 
 
 def test_regression_metrics_get_columns_only_when_present():
@@ -425,3 +434,89 @@ def test_report_renders_in_headless_chromium(request, tmp_path):
     # (below the run summary) holds many distinct colours
     assert (pixels.std(axis=2) + np.abs(pixels.mean(axis=2) - 1)).mean() > 0.02
     assert len(np.unique((pixels[600:] * 255).astype(np.uint8).reshape(-1, 3), axis=0)) > 200
+
+
+# ----------------------------------------------------------------------------- one subject, three runs
+
+
+@pytest.fixture(scope="module")
+def single_subject_report(tmp_path_factory):
+    """Leave-one-run-out of one subject with three runs, configured as in the issue (loso by run): a good
+    probe and a guessing one."""
+    from tests.windows_tables import timed_meta
+
+    root = tmp_path_factory.mktemp("loro")
+    meta = timed_meta(subjects=("S001",), runs=("1", "2", "3"), n=40)
+    folds = make_folds(meta, CrossValidation(scheme="loso", group_by="run"), seed=0)
+    (root / "folds.json").write_text(json.dumps(folds))
+    (root / "windows.json").write_text(json.dumps({
+        "key": "w", "n_windows": len(meta), "n_channels": 4, "n_times": 400, "sfreq": 200.0, "classes": ["left", "right"],
+        "class_counts": {"left": 60, "right": 60}, "subjects": ["S001"],
+        "channels_dropped": {"eog": ["EOG1", "EOG2"]},
+        "empty_recordings": [{"recording": "run-4.edf", "subject": "S001", "reason": "shorter than one window"}]}))
+    rng = np.random.default_rng(0)
+    table = meta.set_index("window_id")
+    paths = []
+    for model, right in (("good", 0.9), ("guess", 0.0)):
+        for fold in folds["folds"]:
+            rows = table.loc[fold["test"]]
+            y = rows["label"].to_numpy()
+            guess = rng.choice(["left", "right"], len(y))
+            y_pred = np.where(rng.random(len(y)) < right, y, guess) if right else guess
+            folder = root / model / f"fold-{fold['fold']}"
+            folder.mkdir(parents=True)
+            pd.DataFrame({"window_id": fold["test"], "subject": rows["subject"].to_numpy(), "session": "1",
+                          "run": rows["run"].to_numpy(), "y_true": y, "y_pred": y_pred,
+                          "score_left": (y_pred == "left") * 0.8 + 0.1, "score_right": (y_pred == "right") * 0.8 + 0.1,
+                          }).to_csv(folder / "predictions.tsv", sep="\t", index=False)
+            (folder / "metrics.json").write_text(json.dumps({
+                "dataset": "motor", "model": model, "regime": "probe", "fold": fold["fold"], "status": "ok",
+                "metrics": compute_metrics(y, y_pred, None, ["left", "right"]),
+                "chance": chance_levels(y, ["left", "right"]), "n_train": len(fold["train"]),
+                "n_test": len(fold["test"]), "classes": ["left", "right"], "versions": VERSIONS}))
+            paths.append(str(folder / "metrics.json"))
+    inputs = {"metrics_paths": paths, "pointer_paths": [], "windows_paths": {"motor": str(root / "windows.json")},
+              "folds_paths": {"motor": str(root / "folds.json")}}
+    out = root / "report"
+    return out, run_aggregate(inputs, out)
+
+
+def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_verdict(single_subject_report):
+    """Finding 1: one subject got no pooled score, no permutation/binomial p and no verdict."""
+    out, summary = single_subject_report
+    best = summary["best"]["motor"]
+    assert best["model"] == "good" and best["unit"] == "run" and best["n_units"] == 3
+    assert best["pooled"] > 0.8 and best["ci"][0] < best["pooled"] < best["ci"][1]
+    assert best["p_permutation"] == pytest.approx(1 / 200) and best["p_binomial"] < 1e-6
+    assert best["verdict"] == "above chance (permutation p = 0.005, labels shuffled within runs)"
+    assert best["ci_method"].startswith("block bootstrap within runs (3 runs < report.ci_min_units 8")
+    rows = pd.read_csv(out / "summary.tsv", sep="\t").set_index("entry")
+    assert rows.loc["guess", "verdict"].startswith("not distinguishable from chance (permutation p = ")
+    assert rows.loc["guess", "chance_permutation"] == pytest.approx(0.5, abs=0.03)
+    assert (rows["n_subjects"] == 1).all()
+
+
+def test_one_subject_report_speaks_of_runs(single_subject_report):
+    out, summary = single_subject_report
+    page = (out / "report.html").read_text()
+    assert "loso: 3 folds holding out runs" in page and ">3 runs<" in page
+    assert "Held-out units (runs)" in page  # the leakage audit's caption
+    assert "labels shuffled within runs" in page and "conditional on these runs" in page
+    assert "above chance (permutation p = 0.005, labels shuffled within runs)" in page
+    assert "no usable out-of-fold predictions" not in page
+    # the scores caption promises exactly what is drawn: diamond, whisker, chance and the null quantile
+    assert "black diamond: score of the pooled out-of-fold predictions, whisker: its 95% confidence interval " \
+           "(block bootstrap within runs)" in page and "dotted: 95th percentile of the permutation null" in page
+    # what the input side recorded is shown
+    assert "channels dropped (not EEG) — eog: EOG1, EOG2 (2)" in page
+    assert "no window from run-4.edf (subject S001): shorter than one window" in page
+
+
+def test_scores_caption_only_promises_what_is_drawn():
+    from eegfm.figures import scores_caption
+
+    bare = pd.DataFrame({"balanced_accuracy_pooled": [np.nan], "balanced_accuracy_ci_low": [np.nan],
+                         "balanced_accuracy_ci_high": [np.nan], "balanced_accuracy_chance": [0.5],
+                         "chance_permutation_q": [np.nan], "ci_method": ["no interval: ..."], "n_failed": [0]})
+    assert scores_caption(bare, "balanced_accuracy") == \
+        "Bars: mean over completed folds; dots: single folds; dashed: analytic chance."

@@ -8,8 +8,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegfm.config import CrossValidation
-from eegfm.splits import SplitError, audit_folds, carve_validation, load_folds, make_folds, write_folds
+from eegfm.config import CrossValidation, Dataset
+from eegfm.splits import (
+    SplitError,
+    audit_folds,
+    carve_validation,
+    expected_n_folds,
+    load_folds,
+    make_folds,
+    write_folds,
+)
+from tests.windows_tables import timed_meta
 
 
 def make_meta(n_subjects=6, sessions=("1",), runs=("1",), per_class=4, classes=("left", "right"), seed=0):
@@ -45,7 +54,8 @@ def test_folds_never_share_a_subject_and_test_every_window_once(scheme, n_splits
         assert set(fold["audit"]["train_class_counts"]) == {"left", "right"}
         tested += fold["test"]
     assert sorted(tested) == sorted(meta["window_id"])
-    expected_audit = {"overlap_total": 0, "every_window_tested_once": True, "n_windows": len(meta), "n_groups": 6}
+    expected_audit = {"overlap_total": 0, "every_window_tested_once": True, "n_windows": len(meta), "n_groups": 6,
+                      "unit": "subject", "duplicates_checked": False}
     assert folds["audit"] == expected_audit
 
 
@@ -170,19 +180,179 @@ def test_write_folds_refuses_windows_in_both_sides_or_untested(tmp_path):
 def test_carve_validation_uses_only_training_subjects():
     meta = make_meta(n_subjects=8)
     fold = make_folds(meta, CrossValidation(n_splits=4), seed=0)["folds"][0]
-    inner, val = carve_validation(meta, fold["train"], fraction=0.34, seed=0)
+    split = carve_validation(meta, fold["train"], fraction=0.34, seed=0)
+    inner, val = split.inner, split.val
     assert sorted(inner + val) == sorted(fold["train"])
     assert not _side(meta, inner, "subject") & _side(meta, val, "subject")
     assert not _side(meta, val, "subject") & set(fold["audit"]["test_subjects"])
     assert len(_side(meta, val, "subject")) == 2  # round(0.34 * 6)
     assert _side(meta, val, "label") == _side(meta, inner, "label") == {"left", "right"}
-    assert carve_validation(meta, fold["train"], 0.34, seed=0) == (inner, val)
+    assert split.method == "groups" and split.record["val_groups"] == sorted(_side(meta, val, "subject"))
+    assert carve_validation(meta, fold["train"], 0.34, seed=0) == split
 
 
-def test_carve_validation_needs_two_groups_and_a_valid_fraction():
+def test_carve_validation_needs_a_valid_fraction_and_the_window_length_for_time_blocks():
     meta = make_meta(n_subjects=2)
     one_subject = meta.loc[meta["subject"] == "00", "window_id"].tolist()
-    with pytest.raises(SplitError, match="at least 2"):
+    with pytest.raises(SplitError, match=r"single subject.*needs the window length"):
         carve_validation(meta, one_subject, 0.2, seed=0)
     with pytest.raises(ValueError, match=r"\(0, 1\)"):
         carve_validation(meta, meta["window_id"].tolist(), 1.0, seed=0)
+
+
+# ----------------------------------------------------------------------------- designs beyond subjects
+
+
+def test_leave_one_run_out_holds_out_the_kth_run_of_every_subject():
+    meta = timed_meta(subjects=("01", "02"), runs=("1", "2", "10"))
+    cv = CrossValidation(scheme="leave_one_run_out")
+    folds = make_folds(meta, cv, seed=0, window_s=2.0)
+    assert folds["unit"] == "run" and folds["n_splits"] == 3 == expected_n_folds(cv, _units(meta))
+    # natural order: run 10 is the third run, not the second
+    assert [f["audit"]["test_groups"] for f in folds["folds"]] == [
+        ["01/1/1", "02/1/1"], ["01/1/2", "02/1/2"], ["01/1/10", "02/1/10"]]
+    for fold in folds["folds"]:
+        assert fold["audit"]["overlap"] == [] and fold["audit"]["shared_subjects"] == ["01", "02"]
+        assert fold["audit"]["gap_dropped"] == 0  # runs are separate recordings: nothing to drop
+    assert folds["audit"]["overlap_total"] == 0 and folds["audit"]["n_groups"] == 6
+
+
+def test_cross_session_and_its_fold_count():
+    meta = timed_meta(subjects=("01", "02"), sessions=("a", "b"), runs=("1", "2"))
+    cv = CrossValidation(scheme="cross_session")
+    folds = make_folds(meta, cv, seed=0)
+    assert folds["unit"] == "session" and folds["n_splits"] == 2 == expected_n_folds(cv, _units(meta))
+    assert folds["folds"][1]["audit"]["test_groups"] == ["01/b", "02/b"]
+    train = set(zip(*(meta.set_index("window_id").loc[folds["folds"][1]["train"], c] for c in ("subject", "session"))))
+    assert train == {("01", "a"), ("02", "a")}
+
+
+def test_a_subject_with_one_run_cannot_join_leave_one_run_out():
+    meta = pd.concat([timed_meta(subjects=("01",)), timed_meta(subjects=("02",), runs=("1",))], ignore_index=True)
+    meta["window_id"] = np.arange(len(meta))
+    with pytest.raises(SplitError, match=r"subject\(s\) 02 have only one run"):
+        make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0)
+    with pytest.raises(SplitError, match=r"subject\(s\) 02 have only one run"):
+        expected_n_folds(CrossValidation(scheme="leave_one_run_out"), _units(meta))
+
+
+def test_within_subject_blocks_are_time_ordered_and_overlapping_neighbours_never_straddle():
+    # one recording per subject, 40 windows of 2 s every 1 s: neighbours overlap by half
+    meta = timed_meta(subjects=("01", "02"), runs=("1",), n=40, stride=1.0)
+    cv = CrossValidation(scheme="within_subject", n_splits=4, gap_s=0.0)
+    folds = make_folds(meta, cv, seed=0, window_s=2.0)
+    assert folds["unit"] == "block" and folds["n_splits"] == 4 == expected_n_folds(cv)
+    table = meta.set_index("window_id")
+    for fold in folds["folds"]:
+        k = fold["fold"]
+        assert fold["audit"]["test_groups"] == [f"01/block-{k}", f"02/block-{k}"]
+        for subject in ("01", "02"):
+            onsets = sorted(table.loc[fold["test"]].loc[lambda t, s=subject: t["subject"] == s, "onset_s"])
+            assert onsets == [float(v) for v in range(10 * k, 10 * k + 10)]  # a contiguous quarter
+            train = table.loc[fold["train"]].loc[lambda t, s=subject: t["subject"] == s, "onset_s"].to_numpy()
+            # no training window overlaps a test window (|onset difference| < window length)
+            assert np.min(np.abs(train[:, None] - np.array(onsets)[None, :])) >= 2.0
+        # one window lost at each inner block edge per subject
+        assert fold["audit"]["gap_dropped"] == 2 * (1 if k in (0, 3) else 2)
+
+
+def test_within_subject_gap_defaults_to_one_window_length():
+    meta = timed_meta(runs=("1",), n=40, stride=2.0)  # contiguous, not overlapping
+    folds = make_folds(meta, CrossValidation(scheme="within_subject", n_splits=4), seed=0, window_s=2.0)
+    assert folds["gap_s"] == 2.0
+    table = meta.set_index("window_id")
+    test = table.loc[folds["folds"][1]["test"], "onset_s"]
+    train = table.loc[folds["folds"][1]["train"], "onset_s"]
+    assert (test.min(), test.max()) == (20.0, 38.0)
+    assert 18.0 not in set(train) and 40.0 not in set(train) and {16.0, 42.0} <= set(train)
+
+
+def test_within_subject_needs_the_window_length_and_enough_windows():
+    meta = timed_meta(runs=("1",), n=3)
+    with pytest.raises(SplitError, match="window length"):
+        make_folds(meta, CrossValidation(scheme="within_subject", n_splits=3), seed=0)
+    with pytest.raises(SplitError, match=r"subject\(s\) 01 \(3\) have fewer windows"):
+        make_folds(meta, CrossValidation(scheme="within_subject", n_splits=4), seed=0, window_s=1.0)
+
+
+def test_group_by_that_contradicts_the_scheme_is_a_config_error():
+    with pytest.raises(ValueError, match="does not fit scheme 'leave_one_run_out'"):
+        CrossValidation(scheme="leave_one_run_out", group_by="subject")
+    assert CrossValidation(scheme="leave_one_run_out", group_by="run").unit == "run"
+    assert CrossValidation(scheme="within_subject").unit == "block"
+    for scheme in ("cross_session", "leave_one_run_out", "within_subject"):  # a dumped config reads back
+        cv = CrossValidation(scheme=scheme)
+        assert CrossValidation.model_validate_json(cv.model_dump_json()) == cv
+    assert CrossValidation(scheme="loso", group_by="session").unit == "session"
+
+
+def test_expected_fold_count_of_loso_and_kfold():
+    units = [("01", "a", "1"), ("01", "a", "2"), ("02", "a", "1")]
+    assert expected_n_folds(CrossValidation(scheme="loso"), units) == 2
+    assert expected_n_folds(CrossValidation(scheme="loso", group_by="run"), lambda: units) == 3
+    assert expected_n_folds(CrossValidation(n_splits=4)) == 4  # no recordings needed
+
+
+def _units(meta):
+    return list(meta[["subject", "session", "run"]].drop_duplicates().itertuples(index=False, name=None))
+
+
+# ----------------------------------------------------------------------------- early-stopping validation
+
+
+def test_two_training_runs_fall_back_to_time_blocks_instead_of_a_whole_run():
+    """Finding 9: val_fraction 0.2 with two training runs took one whole run (half the training data)."""
+    meta = timed_meta(runs=("1", "2", "3"), n=20, stride=2.0)
+    fold = make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)["folds"][0]
+    split = carve_validation(meta, fold["train"], 0.2, seed=0, group_by="run", max_share=0.35, window_s=2.0)
+    assert split.method == "time_blocks"
+    assert split.record["reason"].startswith("whole runs would take 50% of the training windows")
+    table = meta.set_index("window_id")
+    for run in ("2", "3"):
+        val = table.loc[split.val].loc[lambda t, r=run: t["run"] == r, "onset_s"]
+        inner = table.loc[split.inner].loc[lambda t, r=run: t["run"] == r, "onset_s"]
+        assert sorted(val) == [32.0, 34.0, 36.0, 38.0]  # the last 20% of the run
+        assert inner.max() == 28.0  # 30.0 is the gap (one window length) before validation
+    assert split.record["share"] == 0.2 and split.record["gap_dropped"] == 2
+    assert split.record["val_groups"] == ["01/1/2", "01/1/3"]
+    # a share within the limit keeps whole groups
+    assert carve_validation(meta, fold["train"], 0.2, seed=0, group_by="run", max_share=0.5).method == "groups"
+
+
+# ----------------------------------------------------------------------------- real recordings
+
+
+def _real_windows(three_runs, tmp_path, recordings):
+    from eegfm.config import Preprocessing, Windowing
+    from eegfm.windows import build_windows
+    from eegfm.windows_store import open_windows
+
+    win = Windowing(mode="fixed", event_id={"T1": "left", "T2": "right"}, length_s=1.0, stride_s=0.5)
+    build_windows(recordings, Preprocessing(sfreq=None, h_freq=40.0), win, tmp_path / "w")
+    return open_windows(tmp_path / "w")
+
+
+def test_real_three_runs_of_one_subject_leave_one_run_out(three_runs, tmp_path):
+    from eegfm.recordings import find_recordings
+
+    ds = Dataset(source="files", files={"metadata": str(three_runs / "recordings.tsv")}, cv={"scheme": "leave_one_run_out"})
+    recordings = find_recordings(ds)
+    store = _real_windows(three_runs, tmp_path, recordings)
+    assert store.meta["content_hash"].str.len().eq(64).all()  # written with the windows
+    folds = make_folds(store.meta, ds.cv, seed=0, window_s=1.0)
+    assert folds["n_splits"] == 3 == expected_n_folds(ds.cv, [(r.subject, r.session, r.run) for r in recordings])
+    assert [f["audit"]["test_groups"] for f in folds["folds"]] == [["S001/1/1"], ["S001/1/2"], ["S001/1/3"]]
+    assert all(f["audit"]["train_subjects"] == f["audit"]["test_subjects"] == ["S001"] for f in folds["folds"])
+    assert folds["audit"]["overlap_total"] == 0 and folds["audit"]["duplicates_checked"]
+    # within the same subject: time blocks, overlapping windows (0.5 s stride, 1 s long) kept apart
+    within = make_folds(store.meta, CrossValidation(scheme="within_subject", n_splits=3, gap_s=0.0), 0, window_s=1.0)
+    assert sum(f["audit"]["gap_dropped"] for f in within["folds"]) > 0
+
+
+def test_real_recording_under_two_subject_ids_names_both(three_runs, tmp_path):
+    from eegfm.recordings import Recording
+
+    path = str(three_runs / "S001_run-1_raw.fif")
+    store = _real_windows(three_runs, tmp_path, [Recording(path, "S001"), Recording(path, "S002")])
+    with pytest.raises(SplitError, match=r"S001_run-1_raw\.fif \(subject S001\).*S001_run-1_raw\.fif \(subject S002\)"):
+        make_folds(store.meta, CrossValidation(scheme="loso"), seed=0, window_s=1.0)

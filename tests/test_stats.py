@@ -1,5 +1,5 @@
-"""Statistics against sklearn/scipy and hand-computed cases: vectorised metrics, bootstrap CIs,
-subject-wise permutation tests, binomial test, Holm, Wilcoxon, Friedman and the Nemenyi CD."""
+"""Chance and confidence against hand-computed cases: pooling, unit and block bootstrap CIs, permutation
+tests within the design's unit, the binomial test."""
 
 from __future__ import annotations
 
@@ -8,30 +8,21 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import chi2
-from sklearn.metrics import (
-    accuracy_score,
-    average_precision_score,
-    balanced_accuracy_score,
-    cohen_kappa_score,
-    f1_score,
-    roc_auc_score,
-)
 
 from eegfm import stats
-from eegfm.metrics import METRICS, compute_metrics
 
 # ----------------------------------------------------------------------------- helpers
 
 
-def pooled_from(y, pred, subject, scores=None, classes=None):
-    """A Pooled from label lists (one fold)."""
-    frame = pd.DataFrame({"subject": [str(s) for s in subject], "y_true": y, "y_pred": pred})
+def pooled_from(y, pred, subject, scores=None, classes=None, run=None, unit="subject"):
+    """A Pooled from label lists (one fold); window ids in the given order."""
+    frame = pd.DataFrame({"window_id": np.arange(len(y)), "subject": [str(s) for s in subject], "session": "1",
+                          "run": "1" if run is None else [str(r) for r in run], "y_true": y, "y_pred": pred})
     classes = classes or sorted(set(y) | set(pred))
     if scores is not None:
         for j, c in enumerate(classes):
             frame[f"score_{c}"] = scores[:, j]
-    return stats.pool_predictions([(0, frame)], classes)
+    return stats.pool_predictions([(0, frame)], classes, unit=unit)
 
 
 def random_case(n=240, k=3, n_subjects=8, seed=0, quantised=False):
@@ -49,39 +40,6 @@ def random_case(n=240, k=3, n_subjects=8, seed=0, quantised=False):
     return np.array(classes)[y], np.array(classes)[pred], subject, scores, classes
 
 
-# ----------------------------------------------------------------------------- vectorised metrics
-
-
-@pytest.mark.parametrize("k", [2, 3])
-@pytest.mark.parametrize("quantised", [False, True])
-def test_vectorised_metrics_match_sklearn(k, quantised):
-    y, pred, subject, scores, classes = random_case(k=k, quantised=quantised)
-    pooled = pooled_from(y, pred, subject, scores, classes)
-    fast = stats.pooled_scores(pooled)
-    reference = compute_metrics(y, pred, scores, classes)
-    assert fast == pytest.approx(reference, abs=1e-12)
-
-
-def test_weighted_metrics_match_sklearn_sample_weights():
-    y, pred, subject, scores, classes = random_case(k=3, quantised=True, seed=3)
-    pooled = pooled_from(y, pred, subject, scores, classes)
-    rng = np.random.default_rng(1)
-    weights = rng.integers(0, 3, size=(4, len(y))).astype(float)
-    values = stats.batch_scores(METRICS, pooled.y, pooled.pred, pooled.scores, 3, weights)
-    for b, w in enumerate(weights):
-        expected = {
-            "balanced_accuracy": balanced_accuracy_score(y, pred, sample_weight=w),
-            "accuracy": accuracy_score(y, pred, sample_weight=w),
-            "cohen_kappa": cohen_kappa_score(y, pred, sample_weight=w),
-            "f1_macro": f1_score(y, pred, average="macro", sample_weight=w),
-            "f1_weighted": f1_score(y, pred, average="weighted", sample_weight=w),
-            "roc_auc": np.mean([roc_auc_score(y == c, scores[:, j], sample_weight=w) for j, c in enumerate(classes)]),
-            "auprc": np.mean([average_precision_score(y == c, scores[:, j], sample_weight=w)
-                              for j, c in enumerate(classes)]),
-        }
-        assert {m: v[b] for m, v in values.items()} == pytest.approx(expected, abs=1e-12)
-
-
 def test_pool_predictions_skips_failed_folds_and_keeps_scores_only_when_complete():
     a = pd.DataFrame({"subject": ["1", "1"], "y_true": ["x", "y"], "y_pred": ["x", "x"],
                       "score_x": [0.9, 0.6], "score_y": [0.1, 0.4]})
@@ -96,19 +54,58 @@ def test_pool_predictions_skips_failed_folds_and_keeps_scores_only_when_complete
 # ----------------------------------------------------------------------------- bootstrap
 
 
-def test_fold_bootstrap_on_known_data():
-    assert stats.fold_bootstrap([0.7] * 5, n_bootstrap=200, level=0.95, seed=0) == (0.7, 0.7)
-    assert all(math.isnan(v) for v in stats.fold_bootstrap([0.7, np.nan], n_bootstrap=200, level=0.95, seed=0))
-    x = np.random.default_rng(0).normal(10.0, 2.0, 400)
-    low, high = stats.fold_bootstrap(x, n_bootstrap=4000, level=0.95, seed=1)
-    half_width = 1.96 * x.std(ddof=1) / math.sqrt(len(x))  # normal theory
-    assert (low + high) / 2 == pytest.approx(x.mean(), abs=0.05)
-    assert (high - low) / 2 == pytest.approx(half_width, rel=0.1)
-    assert stats.fold_bootstrap(x, n_bootstrap=500, level=0.95, seed=3) == \
-        stats.fold_bootstrap(x, n_bootstrap=500, level=0.95, seed=3)  # seeded
+def test_fold_scores_are_never_bootstrapped():
+    """Finding 10: a three-fold 'fold bootstrap' was printed as a 95 % CI; without predictions there is none."""
+    assert not hasattr(stats, "fold_bootstrap")
+    interval = stats.confidence_intervals(None, ["accuracy"], min_units=8, n_bootstrap=200, level=0.95, seed=0)
+    assert interval.kind == "none" and math.isnan(interval.ci["accuracy"][0])
+    assert interval.method == "no interval: no out-of-fold predictions (predictions.tsv)"
 
 
-def test_subject_bootstrap_resamples_whole_subjects():
+def test_three_runs_get_a_block_bootstrap_conditional_on_them_not_a_three_unit_resample():
+    """Finding 10: three units allow 10 resamples; the interval resamples time blocks within each run instead."""
+    rng = np.random.default_rng(0)
+    run = np.repeat([1, 2, 3], 64)
+    y = np.tile(["a", "b"], 96)
+    pred = np.where(rng.random(192) < 0.75, y, np.where(y == "a", "b", "a"))
+    pooled = pooled_from(y, pred, np.zeros(192), run=run, unit="run")
+    interval = stats.confidence_intervals(pooled, ["accuracy"], min_units=8, n_bootstrap=2000, level=0.95, seed=0)
+    assert interval.kind == "blocks"
+    assert interval.method.startswith("block bootstrap within runs (3 runs < report.ci_min_units 8: too few to "
+                                      "resample runs; stretches of up to 4 consecutive windows")
+    assert interval.method.endswith("conditional on these runs)")
+    low, high = interval.ci["accuracy"]
+    observed = stats.pooled_scores(pooled, ["accuracy"])["accuracy"]
+    half_width = 1.96 * math.sqrt(observed * (1 - observed) / 192)  # windows independent here
+    assert low < observed < high and (high - low) / 2 == pytest.approx(half_width, rel=0.25)
+    # enough runs: runs themselves are resampled
+    many = pooled_from(np.tile(y, 3), np.tile(pred, 3), np.zeros(576), run=np.repeat(range(9), 64), unit="run")
+    assert stats.confidence_intervals(many, ["accuracy"], min_units=8, n_bootstrap=200, level=0.95, seed=0).method \
+        == "run bootstrap (9 runs resampled with replacement, 200 resamples)"
+
+
+def test_block_bootstrap_keeps_neighbouring_windows_together():
+    # errors come in runs of 8 consecutive windows: blocks (~6 windows) see that clustering, so the interval
+    # is wider than one that treats windows as independent
+    y = np.tile(["a", "b"], 256)
+    wrong = (np.arange(512) // 8) % 4 == 0  # a quarter wrong, in bursts
+    pred = np.where(wrong, np.where(y == "a", "b", "a"), y)
+    pooled = pooled_from(y, pred, np.zeros(512), run=np.repeat([1, 2], 256), unit="run")
+    low, high = stats.block_bootstrap(pooled, ["accuracy"], n_bootstrap=2000, level=0.95, seed=1)["accuracy"]
+    independent = 1.96 * math.sqrt(0.75 * 0.25 / 512)
+    assert (high - low) / 2 > 1.3 * independent
+    block, block_unit, length = stats.time_blocks(pooled)
+    assert length == 6 and len(block_unit) == 2 * math.ceil(256 / 6)
+    assert (np.diff(block[:256]) >= 0).all() and set(block_unit[block[256:]]) == {1}
+
+
+def test_a_single_window_has_no_interval_and_says_why():
+    pooled = pooled_from(np.array(["a"]), np.array(["a"]), np.zeros(1), unit="run")
+    interval = stats.confidence_intervals(pooled, ["accuracy"], min_units=8, n_bootstrap=100, level=0.95, seed=0)
+    assert interval.kind == "none" and "too few windows for time blocks" in interval.method
+
+
+def test_unit_bootstrap_resamples_whole_subjects():
     # 20 subjects of 10 windows: half always right, half always wrong -> accuracy = share of "right" subjects
     # drawn, so the CI is the binomial one over 20 subjects, not over 200 windows
     subject = np.repeat(np.arange(20), 10)
@@ -116,16 +113,16 @@ def test_subject_bootstrap_resamples_whole_subjects():
     right = subject < 10
     pred = np.where(right, y, np.where(y == "a", "b", "a"))
     pooled = pooled_from(y, pred, subject)
-    (low, high), = stats.subject_bootstrap(pooled, ["accuracy"], n_bootstrap=4000, level=0.95, seed=0).values()
+    (low, high), = stats.unit_bootstrap(pooled, ["accuracy"], n_bootstrap=4000, level=0.95, seed=0).values()
     half_width = 1.96 * math.sqrt(0.25 / 20)  # ~0.22; windows as the unit would give ~0.07
     assert (low + high) / 2 == pytest.approx(0.5, abs=0.03)
     assert (high - low) / 2 == pytest.approx(half_width, rel=0.15)
     # every subject perfect: no uncertainty left
     perfect = pooled_from(y, y, subject)
-    assert stats.subject_bootstrap(perfect, ["balanced_accuracy"], n_bootstrap=200, level=0.95, seed=0) == \
+    assert stats.unit_bootstrap(perfect, ["balanced_accuracy"], n_bootstrap=200, level=0.95, seed=0) == \
         {"balanced_accuracy": (1.0, 1.0)}
     one = pooled_from(y[:10], y[:10], subject[:10])
-    assert all(math.isnan(v) for v in stats.subject_bootstrap(one, ["accuracy"], n_bootstrap=50, level=0.95,
+    assert all(math.isnan(v) for v in stats.unit_bootstrap(one, ["accuracy"], n_bootstrap=50, level=0.95,
                                                                 seed=0)["accuracy"])
 
 
@@ -135,7 +132,7 @@ def test_subject_bootstrap_resamples_whole_subjects():
 def test_permutations_keep_each_subjects_labels_and_swap_subject_level_labels():
     subject = np.array([0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3])
     y = np.array([0, 1, 0, 1, 0, 0, 1, 1, 0, 0, 1, 1])  # subjects 2 and 3 carry one label each
-    perms = stats.subject_permutations(y, subject, 300, rng=0)
+    perms = stats.unit_permutations(y, subject, 300, rng=0)
     assert perms.shape == (300, 12)
     for s in (0, 1):
         np.testing.assert_array_equal(np.sort(perms[:, subject == s], axis=1),
@@ -197,68 +194,57 @@ def test_binomial_p_hand_computed():
     assert skewed.p_value == pytest.approx(45 * 0.8**8 * 0.2**2 + 10 * 0.8**9 * 0.2 + 0.8**10)
 
 
-# ----------------------------------------------------------------------------- comparisons
 
 
-def test_holm_textbook_example():
-    p = [0.01, 0.04, 0.03, 0.005]
-    # sorted 0.005, 0.01, 0.03, 0.04 times 4, 3, 2, 1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
-    np.testing.assert_allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
-    out = stats.holm([0.5, np.nan, 0.01])
-    assert math.isnan(out[1])
-    np.testing.assert_allclose(out[[0, 2]], [0.5, 0.02])  # m = 2 finite p-values
-    np.testing.assert_allclose(stats.holm([0.6, 0.9]), [1.0, 1.0])  # capped at 1
+# ----------------------------------------------------------------------------- one subject, several runs
 
 
-def test_wilcoxon_minimum_p_and_exploratory_label():
-    assert stats.min_wilcoxon_p(5) == 0.0625 and stats.min_wilcoxon_p(6) == 0.03125
-    assert stats.is_exploratory(5, 0.05) and not stats.is_exploratory(6, 0.05)
-    statistic, p, n = stats.paired_wilcoxon([1, 2, 3, 4, 5, 6], [0] * 6)
-    assert (statistic, n) == (0.0, 6) and p == pytest.approx(0.03125)
-    assert stats.paired_wilcoxon([0.5, 0.6, np.nan], [0.5, 0.6, 0.1]) == (0.0, 1.0, 2)  # identical pairs
-    assert math.isnan(stats.paired_wilcoxon([0.5], [0.4])[1])
+def test_one_subject_gets_a_pooled_score_a_permutation_test_within_runs_and_a_binomial_test():
+    """Finding 1: with one subject there was no pooled score, no permutation and no binomial test."""
+    rng = np.random.default_rng(2)
+    run = np.repeat([1, 2, 3], 40)
+    y = rng.permutation(np.tile(["left", "right"], 60))
+    pred = np.where(rng.random(120) < 0.8, y, np.where(y == "left", "right", "left"))
+    pooled = pooled_from(y, pred, np.full(120, "S001"), run=run, unit="run")
+    assert pooled.subjects == ["S001"] and pooled.units == ["S001/1/1", "S001/1/2", "S001/1/3"]
+    result = stats.permutation_test(pooled, "balanced_accuracy", n_permutations=999, seed=0)
+    assert result.p_value == pytest.approx(1 / 1000) and result.note is None
+    assert result.scheme == "labels shuffled within runs"
+    assert result.null_mean == pytest.approx(0.5, abs=0.02)
+    assert stats.binomial_test(pooled).p_value < 1e-6
+    # labels are shuffled within each run only: every permutation keeps each run's class counts
+    perms = stats.unit_permutations(pooled.y, pooled.unit, 50, rng=0)
+    for u in range(3):
+        counts = np.bincount(pooled.y[pooled.unit == u], minlength=2)
+        assert all((np.bincount(p[pooled.unit == u], minlength=2) == counts).all() for p in perms)
 
 
-def test_friedman_and_ranks_hand_computed():
-    # 4 blocks, the same order every time: ranks 1, 2, 3 -> chi2 = 12N/(k(k+1)) sum R^2 - 3N(k+1) = 56 - 48 = 8
-    m = np.array([[0.9, 0.8, 0.7], [0.8, 0.7, 0.6], [0.95, 0.6, 0.5], [0.7, 0.65, 0.1]])
-    result = stats.friedman(m)
-    np.testing.assert_allclose(result.ranks, [1, 2, 3])
-    assert result.statistic == pytest.approx(8.0)
-    assert result.p_value == pytest.approx(chi2.sf(8.0, 2)) == pytest.approx(math.exp(-4))
-    np.testing.assert_allclose(stats.average_ranks([[1, 1, 0]]), [1.5, 1.5, 3])  # ties averaged
-    with pytest.raises(ValueError, match=">= 3 entries"):
-        stats.friedman(m[:, :2])
+def test_too_few_units_for_a_permutation_test_is_said():
+    # two subjects, one label each (patient vs control): 2 arrangements, p can never go below 0.5
+    subject = np.repeat([0, 1], 10)
+    y = np.where(subject == 0, "a", "b")
+    pooled = pooled_from(y, y, subject)
+    assert stats.log_relabellings(pooled.y, pooled.unit) == pytest.approx(math.log(2))
+    result = stats.permutation_test(pooled, "accuracy", n_permutations=200, seed=0)
+    assert result.too_few and result.min_p == 0.5
+    assert result.note.startswith("too few subjects for a permutation test: 2 subjects allow only 2 distinct label")
+    assert result.scheme == "labels shuffled within subjects, subjects with a single label exchanging it as a block"
+    few_permutations = stats.permutation_test(pooled_from(np.tile(["a", "b"], 20), np.tile(["a", "b"], 20),
+                                                          np.zeros(40)), "accuracy", n_permutations=10, seed=0)
+    assert few_permutations.note.startswith("too few permutations")
 
 
-def test_nemenyi_critical_difference_matches_demsar():
-    # Demšar (2006), Table 5(a): q_0.05 for k = 2..10, and CD = 1.25 for k = 4 over N = 14 data sets
-    q = {2: 1.960, 3: 2.343, 4: 2.569, 5: 2.728, 6: 2.850, 10: 3.164}
-    for k, expected in q.items():
-        assert stats.nemenyi_cd(k, 6, 0.05) / math.sqrt(k * (k + 1) / 36) == pytest.approx(expected, abs=1e-3)
-    assert stats.nemenyi_cd(4, 14, 0.05) == pytest.approx(1.25, abs=0.005)
+def test_relabelling_count_multiplies_within_unit_orderings():
+    # unit 0: a a b (3 orderings); unit 1: a b b b (4); units 2, 3 constant a / b (2 arrangements)
+    y = np.array([0, 0, 1, 0, 1, 1, 1, 0, 0, 1])
+    unit = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 3])
+    assert stats.log_relabellings(y, unit) == pytest.approx(math.log(3 * 4 * 2))
 
 
-def test_cliques_join_entries_within_the_critical_difference():
-    assert stats.cliques([1.0, 1.5, 3.0, 3.2], cd=1.0) == [[0, 1], [2, 3]]
-    assert stats.cliques([1.0, 1.8, 2.6], cd=1.0) == [[0, 1], [1, 2]]
-    assert stats.cliques([1.0, 3.0], cd=1.0) == []
-
-
-def test_compare_entries_rows():
-    scores = pd.DataFrame({"a": [0.9, 0.8, 0.85, 0.9, 0.95, 0.9], "b": [0.5, 0.55, 0.6, 0.5, 0.52, 0.58],
-                           "c": [0.6, 0.5, 0.65, np.nan, 0.6, 0.62]})
-    rows = stats.compare_entries(scores, "balanced_accuracy", alpha=0.05)
-    wil = rows[rows["test"] == "wilcoxon"].set_index(["entry_a", "entry_b"])
-    assert len(wil) == 3 and (rows["metric"] == "balanced_accuracy").all()
-    assert wil.loc[("a", "b"), "n"] == 6 and wil.loc[("a", "c"), "n"] == 5  # the NaN fold is dropped
-    np.testing.assert_allclose(wil["p_holm"], stats.holm(wil["p_value"]))
-    assert not wil.loc[("a", "b"), "exploratory"] and wil.loc[("a", "c"), "exploratory"]
-    friedman = rows[rows["test"] == "friedman"].iloc[0]
-    assert friedman["n"] == 5  # folds completed by every entry
-    ranks = rows[rows["test"] == "average_rank"].set_index("entry_a")["statistic"]
-    assert ranks["a"] == 1.0
-    assert len(rows[rows["test"] == "nemenyi"]) == 3
-    assert rows.loc[rows["test"] == "nemenyi_cd", "statistic"].iloc[0] == pytest.approx(stats.nemenyi_cd(3, 5))
-    two = stats.compare_entries(scores[["a", "b"]], "accuracy", alpha=0.05)
-    assert set(two["test"]) == {"wilcoxon"}
+def test_block_units_come_from_the_fold_that_tests_them():
+    frame = pd.DataFrame({"window_id": [0, 1, 2, 3], "subject": ["1", "1", "2", "2"], "y_true": list("abab"),
+                          "y_pred": list("abba")})
+    pooled = stats.pool_predictions([(0, frame.iloc[[0, 2]]), (1, frame.iloc[[1, 3]])], ["a", "b"], unit="block")
+    assert pooled.units == ["1/block-0", "1/block-1", "2/block-0", "2/block-1"]
+    assert stats.permutation_scheme(pooled) == \
+        "labels shuffled within blocks, blocks with a single label exchanging it as a block"

@@ -46,3 +46,23 @@ def test_nan_windows_are_refused_and_nothing_is_published(tmp_path):
     assert not (tmp_path / "w" / "windows.zarr").exists()
     with pytest.raises(FileNotFoundError, match="windows.json"):
         open_windows(tmp_path / "w")
+
+
+def test_each_window_has_a_content_hash_and_old_stores_get_theirs_from_X(tmp_path):
+    import hashlib
+
+    import pandas as pd
+
+    from eegfm.windows_store import content_hashes
+
+    X = np.random.default_rng(0).normal(size=(70, 3, 50)).astype("float32")  # more than one chunk
+    X[3] = X[1]  # a duplicated window
+    _write(tmp_path / "w", X, ["a", "b"] * 35)
+    store = open_windows(tmp_path / "w")
+    assert store.meta["content_hash"][0] == hashlib.sha256(X[0].tobytes()).hexdigest()
+    assert store.meta["content_hash"][3] == store.meta["content_hash"][1] != store.meta["content_hash"][2]
+    written = content_hashes(store)
+    store.meta.drop(columns="content_hash").to_csv(tmp_path / "w" / "windows.tsv", sep="\t", index=False)
+    old = open_windows(tmp_path / "w")  # a store written before the column existed
+    assert "content_hash" not in old.meta
+    pd.testing.assert_series_equal(content_hashes(old), written, check_names=False)

@@ -219,18 +219,54 @@ class Windowing(_Model):
 
 
 class CrossValidation(_Model):
-    """Subject-wise (or session/run-wise) cross-validation."""
+    """The study design: which unit is held out in each fold (see eegfm.splits for each scheme)."""
 
-    scheme: Literal["group_kfold", "loso"] = Field(
+    scheme: Literal["group_kfold", "loso", "cross_session", "leave_one_run_out", "within_subject"] = Field(
         "group_kfold",
-        description="'group_kfold': stratified group k-fold; 'loso': leave one group (subject) out.",
+        description="'group_kfold': stratified group k-fold (cross-subject with group_by: subject); 'loso': "
+        "leave one group (subject) out; 'cross_session': fold k tests the k-th session of every subject, "
+        "trained on their other sessions; 'leave_one_run_out': fold k tests the k-th run of every subject; "
+        "'within_subject': k-fold inside each subject in time-ordered blocks, fold k tests block k of every "
+        "subject. One pooled model is trained per fold.",
     )
-    n_splits: int = Field(5, ge=2, description="Folds for 'group_kfold' (ignored by 'loso').")
+    n_splits: int = Field(
+        5, ge=2, description="Folds for 'group_kfold' and 'within_subject' (blocks per subject); ignored otherwise."
+    )
     group_by: Literal["subject", "session", "run"] = Field(
         "subject",
-        description="Unit that never straddles train and test: 'subject', 'session' (subject+session) "
-        "or 'run' (subject+session+run).",
+        description="'group_kfold' and 'loso': unit that never straddles train and test: 'subject', 'session' "
+        "(subject+session) or 'run' (subject+session+run). The other schemes fix their own unit.",
     )
+    gap_s: float | None = Field(
+        None,
+        ge=0,
+        description="Training windows closer than this (seconds, edge to edge) to a test window of the same "
+        "recording are dropped from that fold's training set (they are tested in their own fold); overlapping "
+        "windows are always dropped. Matters where a recording straddles train and test ('within_subject') "
+        "and for the time-blocked validation fallback. null: one window length.",
+    )
+
+    @property
+    def unit(self) -> str:
+        """The held-out unit: 'subject', 'session', 'run' or 'block' (a time block of one subject)."""
+        return "block" if self.scheme == "within_subject" else self.group_by
+
+    @model_validator(mode="before")
+    @classmethod
+    def _group_by_from_the_scheme(cls, data: Any) -> Any:
+        """The designs beyond group_kfold/loso fix their unit: group_by is set from the scheme (a dumped
+        config reads back the same), and a contradicting group_by is an error."""
+        implied = {"cross_session": "session", "leave_one_run_out": "run", "within_subject": "subject"}
+        if isinstance(data, dict) and data.get("scheme") in implied:
+            scheme, given = data["scheme"], data.get("group_by")
+            if given is not None and given != implied[scheme]:
+                raise ValueError(
+                    f"group_by: '{given}' does not fit scheme '{scheme}', which holds out "
+                    f"{'blocks' if scheme == 'within_subject' else implied[scheme] + 's'}; leave group_by out "
+                    "(or use scheme group_kfold/loso with group_by)"
+                )
+            data = {**data, "group_by": implied[scheme]}
+        return data
 
 
 class Dataset(_Model):
@@ -424,7 +460,16 @@ class Optimisation(_Model):
         0.2,
         gt=0,
         lt=1,
-        description="Share of the training subjects (groups) held out for early stopping; never test subjects.",
+        description="Share of the training groups (the design's held-out unit: subjects, sessions, runs or "
+        "blocks) held out for early stopping; never test data.",
+    )
+    val_max_share: float = Field(
+        0.35,
+        gt=0,
+        le=1,
+        description="Largest share of the training windows that whole validation groups may take (e.g. 2 "
+        "training runs: one is half the data). Above it, validation is the last val_fraction of each training "
+        "group in time instead, after a gap of cv.gap_s; metrics.json records which was used.",
     )
 
 
@@ -539,11 +584,22 @@ class Report(_Model):
     n_permutations: int = Field(
         1000,
         ge=0,
-        description="Label permutations (within subjects, no refitting) of the empirical chance level and "
-        "permutation p-value; 0 skips the test. The smallest attainable p is 1/(n_permutations+1).",
+        description="Label permutations (within the design's held-out unit: subject, session, run or block; no "
+        "refitting) of the empirical chance level and permutation p-value; 0 skips the test. The smallest "
+        "attainable p is 1/(n_permutations+1).",
     )
     n_bootstrap: int = Field(
-        1000, ge=0, description="Bootstrap resamples (of subjects, else of folds) of the confidence intervals."
+        1000,
+        ge=0,
+        description="Bootstrap resamples of the confidence intervals (of held-out units, or of time blocks "
+        "within them when there are fewer than ci_min_units).",
+    )
+    ci_min_units: int = Field(
+        8,
+        ge=2,
+        description="Fewest held-out units (subjects, sessions, runs or blocks) whose resampling gives the "
+        "confidence interval; with fewer, contiguous blocks of windows are resampled within each unit, and "
+        "the interval is then conditional on these units (the report says so).",
     )
     ci_level: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap confidence intervals.")
     alpha: float = Field(

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eegfm.groups import plural
 from eegfm.tables import METRIC_NAMES, entry_label
 
 FIGURES = {
@@ -29,9 +30,6 @@ FIGURES = {
     "channel_adaptation": "Channel adaptation",
     "leakage_audit": "Leakage audit",
 }
-ADAPTATION_KINDS = ("mapped", "bipolar", "interpolated", "zero_filled", "projected", "dropped")
-_ADAPTATION_COLORS = {"mapped": "#4c9a2a", "bipolar": "#2b7bba", "interpolated": "#e69500",
-                      "zero_filled": "#c0392b", "projected": "#8e44ad", "dropped": "#999999"}
 _DPI = 110
 
 
@@ -112,12 +110,40 @@ def human_number(value: float) -> str:
 # ----------------------------------------------------------------------------- scores
 
 
-def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_level: float = 0.95):
+def _drawn(summary: pd.DataFrame, column: str) -> bool:
+    return column in summary and pd.to_numeric(summary[column], errors="coerce").notna().any()
+
+
+def scores_caption(summary: pd.DataFrame, metric: str, ci_level: float = 0.95) -> str:
+    """The caption of :func:`scores_figure`, naming only what it draws for this summary."""
+    parts = ["Bars: mean over completed folds; dots: single folds"]
+    if _drawn(summary, f"{metric}_pooled"):
+        pooled = "black diamond: score of the pooled out-of-fold predictions"
+        has_ci = _drawn(summary, f"{metric}_ci_low") & _drawn(summary, f"{metric}_ci_high")
+        if has_ci:
+            methods = sorted({str(v).split(" (")[0] for v, low in zip(summary["ci_method"], summary[f"{metric}_ci_low"])
+                              if pd.notna(low)})
+            pooled += f", whisker: its {ci_level:.0%} confidence interval ({'; '.join(methods)})"
+        parts.append(pooled)
+    if _drawn(summary, f"{metric}_chance"):
+        parts.append("dashed: analytic chance")
+    if _drawn(summary, "chance_permutation_q"):
+        schemes = sorted({str(v) for v in summary.get("permutation_scheme", pd.Series(dtype=object)).dropna()})
+        parts.append(f"dotted: 95th percentile of the permutation null ({'; '.join(schemes)})")
+    text = "; ".join(parts) + "."
+    if "n_failed" in summary and (summary["n_failed"] > 0).any():
+        text += " Failed folds are counted in red."
+    return text
+
+
+def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_level: float = 0.95,
+                  units: Mapping[str, str] | None = None):
     """One panel per dataset: per entry the mean over folds (bar), the folds (points), the pooled
     out-of-fold score with its confidence interval (diamond and whisker), the analytic chance
     level (dashed) and the permutation null's upper quantile (dotted); failed folds are counted
-    in red under their entry.
+    in red under their entry. ``units`` (dataset -> held-out unit) names what the folds held out.
     """
+    units = dict(units or {})
     datasets = sorted(table["dataset"].unique())
     n_entries = [len(_entries(table[table["dataset"] == d])) for d in datasets]
     widths = [max(3.4, 1.2 * n + 1.4) for n in n_entries]
@@ -155,7 +181,8 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
                     err = [[max(pooled - ci_low, 0.0)], [max(ci_high - pooled, 0.0)]]
                     low, high = min(low, ci_low), max(high, ci_high)
                 ax.errorbar(x + 0.2, pooled, yerr=err, fmt="D", color="black", markersize=4, capsize=3,
-                            elinewidth=1, zorder=4, label=f"pooled, {ci_level:.0%} CI" if x == 0 else None)
+                            elinewidth=1, zorder=4,
+                            label=(f"pooled, {ci_level:.0%} CI" if err is not None else "pooled") if x == 0 else None)
             chance = float(row[f"{metric}_chance"])
             if math.isfinite(chance):
                 ax.hlines(chance, x - 0.4, x + 0.4, colors="black", linestyles="--", linewidth=1.2,
@@ -175,14 +202,16 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
         ax.set_ylim(low - 0.05 if low < 0 else 0.0, high + 0.1)
         ax.set_xlabel("model")
         n_folds = part["fold"].nunique()
-        ax.set_title(f"{dataset} ({n_folds} fold{'s' if n_folds != 1 else ''})", fontsize=10)
+        ax.set_title(f"{dataset} ({n_folds} fold{'s' if n_folds != 1 else ''}, held-out "
+                     f"{plural(units.get(dataset, 'subject'))})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
     axes[0].set_ylabel(METRIC_NAMES.get(metric, metric))
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(labels) or 1), fontsize=8,
                frameon=False)
-    fig.suptitle(f"{METRIC_NAMES.get(metric, metric)} on held-out subjects", fontsize=10)
+    held_out = sorted({plural(units.get(d, "subject")) for d in datasets})
+    fig.suptitle(f"{METRIC_NAMES.get(metric, metric)} on held-out {' / '.join(held_out)}", fontsize=10)
     return fig
 
 
@@ -226,8 +255,8 @@ def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
             ax.set_yticks(range(k), p.classes, fontsize=7)
             ax.set_xlabel("predicted", fontsize=8)
             ax.set_ylabel("true", fontsize=8)
-            ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.subjects)} subjects",
-                         fontsize=8)
+            ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.units)} "
+                         f"{plural(p.unit_name)}", fontsize=8)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="share of the true class")
     fig.suptitle("Confusion matrices of pooled out-of-fold predictions (rows sum to 1)", fontsize=10)
@@ -405,126 +434,4 @@ def cost_figure(summary: pd.DataFrame, metric: str):
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, frameon=False)
     fig.suptitle(f"Cost against {name}", fontsize=10)
-    return fig
-
-
-# ----------------------------------------------------------------------------- embeddings
-
-
-def embeddings_figure(items: Sequence[dict[str, Any]]):
-    """2-D PCA of each frozen embedding (rows: dataset × backbone), coloured by label and by subject.
-
-    Each item holds ``dataset``, ``backbone``, ``coords`` (n × 2), ``explained`` (two variance
-    shares), ``labels`` and ``subjects`` (n each) and ``n_total`` (windows before subsampling).
-    """
-    if not items:
-        return placeholder("Embeddings", "No frozen embeddings (pointer files) in this report.")
-    import matplotlib
-
-    fig = new_figure(10.0, 3.8 * len(items) + 0.4)
-    axes = fig.subplots(len(items), 2, squeeze=False)
-    for row, item in zip(axes, items):
-        coords = np.asarray(item["coords"], dtype=float)
-        for ax, key, what in ((row[0], "labels", "label"), (row[1], "subjects", "subject")):
-            values = np.asarray(item[key]).astype(str)
-            groups = sorted(set(values))
-            cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
-            for g, group in enumerate(groups):
-                mask = values == group
-                ax.scatter(coords[mask, 0], coords[mask, 1], s=8, alpha=0.7, color=cmap(g % cmap.N),
-                           label=group, linewidths=0)
-            if len(groups) <= 12:
-                ax.legend(fontsize=7, frameon=False, markerscale=1.5, title=what, title_fontsize=7,
-                          loc="center left", bbox_to_anchor=(1.0, 0.5))
-            else:
-                ax.text(0.99, 0.01, f"{len(groups)} {what}s", transform=ax.transAxes, ha="right", fontsize=7)
-            ev = item.get("explained") or (math.nan, math.nan)
-            ax.set(xlabel=f"PC1 ({_fmt(100 * ev[0], 1)}% var.)", ylabel=f"PC2 ({_fmt(100 * ev[1], 1)}% var.)")
-            shown = len(coords)
-            sub = f", {shown} of {item['n_total']} windows" if item.get("n_total", shown) > shown else ""
-            ax.set_title(f"{item['dataset']} · {item['backbone']}: by {what}{sub}", fontsize=9)
-            ax.grid(alpha=0.2)
-    fig.suptitle("Frozen embeddings, first two principal components (standardised)", fontsize=10)
-    return fig
-
-
-# ----------------------------------------------------------------------------- channel adaptation
-
-
-def adaptation_counts(adaptation: Mapping[str, Any]) -> dict[str, int]:
-    """Number of channels in each adaptation category of a pointer's adaptation record."""
-    out = {}
-    for kind in ADAPTATION_KINDS:
-        value = adaptation.get(kind) if isinstance(adaptation, Mapping) else None
-        out[kind] = len(value) if isinstance(value, list | tuple | dict) else 0
-    return out
-
-
-def channel_adaptation_figure(pointers: Sequence[dict[str, Any]]):
-    """Per dataset a panel of stacked horizontal bars: for each backbone, how many model input channels
-    were fed one-to-one (mapped), derived (bipolar), interpolated, zero-filled or projected, and how many
-    recorded channels were dropped."""
-    if not pointers:
-        return placeholder("Channel adaptation", "No frozen embeddings (pointer files) in this report.")
-    datasets = sorted({str(p.get("dataset")) for p in pointers})
-    heights = [1.2 + 0.4 * sum(str(p.get("dataset")) == d for p in pointers) for d in datasets]
-    fig = new_figure(9.0, sum(heights) + 0.8)
-    axes = fig.subplots(len(datasets), 1, squeeze=False, height_ratios=heights)[:, 0]
-    for ax, dataset in zip(axes, datasets):
-        mine = sorted((p for p in pointers if str(p.get("dataset")) == dataset), key=lambda p: str(p.get("backbone")))
-        names = [str(p.get("backbone")) for p in mine]
-        counts = [adaptation_counts(p.get("adaptation") or {}) for p in mine]
-        left = np.zeros(len(mine))
-        for kind in ADAPTATION_KINDS:
-            values = np.array([c[kind] for c in counts], dtype=float)
-            bars = ax.barh(range(len(mine)), values, left=left, color=_ADAPTATION_COLORS[kind],
-                           label=kind.replace("_", "-"), height=0.6)
-            for bar, value in zip(bars, values):
-                if value:
-                    ax.text(bar.get_x() + bar.get_width() / 2, bar.get_y() + bar.get_height() / 2, f"{int(value)}",
-                            ha="center", va="center", fontsize=7, color="white")
-            left += values
-        ax.set_yticks(range(len(mine)), names, fontsize=8)
-        ax.invert_yaxis()
-        ax.set(xlabel="channels", title=f"{dataset}: channel adaptation per backbone")
-        ax.grid(axis="x", alpha=0.3)
-        ax.set_axisbelow(True)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=len(labels), fontsize=8, frameon=False)
-    return fig
-
-
-# ----------------------------------------------------------------------------- leakage audit
-
-
-def leakage_figure(folds: Mapping[str, dict[str, Any]]):
-    """Per dataset, per fold: subjects in the training and test sides (bars) and subjects on both sides
-    (red, labelled; 0 everywhere when the split is subject-wise)."""
-    datasets = [d for d in sorted(folds) if (folds[d] or {}).get("folds")]
-    if not datasets:
-        return placeholder("Leakage audit", "No folds.json to audit.")
-    fig = new_figure(max(6.0, 3.5 * len(datasets)), 3.8)
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
-    for ax, dataset in zip(axes, datasets):
-        entries = folds[dataset]["folds"]
-        audits = [e.get("audit") or {} for e in entries]
-        x = np.arange(len(entries))
-        train = [len(a.get("train_subjects", [])) for a in audits]
-        test = [len(a.get("test_subjects", [])) for a in audits]
-        shared = [len(set(a.get("train_subjects", [])) & set(a.get("test_subjects", []))) for a in audits]
-        ax.bar(x - 0.2, train, width=0.4, color="#2b7bba", label="train subjects")
-        ax.bar(x + 0.2, test, width=0.4, color="#e69500", label="test subjects")
-        ax.bar(x, shared, width=0.25, color="#c0392b", label="in both")
-        for xi, s in zip(x, shared):
-            ax.annotate(f"overlap {s}", (xi, max(train + test) * 1.02), ha="center", fontsize=7,
-                        color="#c0392b" if s else "#4c9a2a")
-        ax.set_xticks(x, [str(e.get("fold")) for e in entries])
-        ax.set_ylim(0, max(train + test) * 1.15 + 0.5)
-        info = folds[dataset]
-        ax.set(xlabel="fold", ylabel="subjects",
-               title=f"{dataset}: {info.get('scheme', '?')} by {info.get('group_by', '?')}")
-        ax.grid(axis="y", alpha=0.3)
-        ax.set_axisbelow(True)
-    handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=8, frameon=False)
     return fig

@@ -282,7 +282,7 @@ def _subjects(meta: pd.DataFrame, ids: list[int]) -> list[str]:
 
 
 def fit_predict(
-    E: np.ndarray, meta: pd.DataFrame, fold: dict[str, Any], cfg: Probe, seed: int
+    E: np.ndarray, meta: pd.DataFrame, fold: dict[str, Any], cfg: Probe, seed: int, units: pd.Series | None = None
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fit the probe on a fold's training windows and predict its test windows.
 
@@ -298,6 +298,9 @@ def fit_predict(
         Probe settings.
     seed
         Seed for estimators that take a ``random_state``.
+    units
+        The design's held-out unit of every window, by window id
+        (:func:`eegfm.groups.window_units`); lists the units of each side.
 
     Returns
     -------
@@ -307,7 +310,8 @@ def fit_predict(
     metrics : dict
         ``estimator_params`` (effective), ``metrics`` and ``chance`` (on the
         test set), ``n_train``, ``n_test``,
-        ``classes``, ``train_subjects``, ``test_subjects`` and
+        ``classes``, ``train_subjects``, ``test_subjects``, with ``units``
+        the ``unit`` and its ``train_groups`` / ``test_groups``, and
         ``trainable_params`` (:func:`n_fitted_params`).
 
     Raises
@@ -363,6 +367,11 @@ def fit_predict(
         "test_subjects": _subjects(meta, test),
         "trainable_params": n_fitted_params(pipeline),
     }
+    if units is not None:
+        from eegfm.groups import unit_list
+
+        metrics.update({"unit": units.name, "train_groups": unit_list(units, train),
+                        "test_groups": unit_list(units, test)})
     logger.info(
         "fold %s: %s on %d train / %d test windows, balanced accuracy %.3f",
         fold.get("fold"), cfg.estimator, len(train), len(test), metrics["metrics"]["balanced_accuracy"],
@@ -439,6 +448,7 @@ def run_probe(
     """
     from eegfm import atomic
     from eegfm.embed import open_embeddings
+    from eegfm.groups import window_units
     from eegfm.provenance import peak_memory_mb, versions
     from eegfm.splits import load_folds
     from eegfm.windows_store import open_windows
@@ -453,7 +463,8 @@ def run_probe(
     _check_keys(pointer, folds, windows.key, str(pointer_path), str(folds_path))
 
     E, _ = open_embeddings(str(pointer_path))
-    predictions, result = fit_predict(E, windows.meta, _select_fold(folds, fold, str(folds_path)), cfg, seed)
+    units = window_units(windows.meta, folds)
+    predictions, result = fit_predict(E, windows.meta, _select_fold(folds, fold, str(folds_path)), cfg, seed, units)
     record = atomic.json_safe(
         {
             "dataset": pointer.get("dataset"),

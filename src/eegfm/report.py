@@ -23,7 +23,6 @@ import base64
 import html
 import json
 import logging
-import math
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -32,14 +31,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, figures, stats
-from eegfm.metrics import METRICS
+from eegfm import atomic, comparisons, data_figures, figures, report_stats, stats
+from eegfm.groups import held_out_unit, plural
 from eegfm.tables import (
-    ENTRY_COLUMNS,
     METRIC_NAMES,
     entry_label,
     finite_or_none,
-    fold_matrix,
+    fmt,
+    fmt_p,
     metric_columns,
     metrics_table,
     ordered_metrics,
@@ -55,88 +54,6 @@ _PCA_MAX_POINTS = 2000
 
 
 # ----------------------------------------------------------------------------- computing
-
-
-def _entry_statistics(
-    table: pd.DataFrame, pooled: dict, primary_metric: str, *, n_permutations: int, n_bootstrap: int,
-    ci_level: float, seed: int,
-) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """CI of every metric, pooled scores and the primary metric's chance tests, per entry."""
-    out = {}
-    for key, part in table.groupby(ENTRY_COLUMNS, sort=True):
-        p = pooled.get(key)
-        ok = part[part["status"] == "ok"]
-        metrics = [m for m in metric_columns(table)]
-        entry: dict[str, Any] = {"n_subjects": len(p.subjects) if p is not None else math.nan,
-                                 "n_windows": len(p) if p is not None else math.nan}
-        if p is not None and len(p) and len(p.subjects) >= 2:
-            classification = [m for m in metrics if m in METRICS]
-            entry["ci"] = stats.subject_bootstrap(p, classification, n_bootstrap=n_bootstrap, level=ci_level,
-                                                  seed=seed)
-            entry["ci_method"] = f"subject bootstrap ({len(p.subjects)} subjects, {n_bootstrap} resamples)"
-            entry["pooled"] = stats.pooled_scores(p, classification)
-            perm = stats.permutation_test(p, primary_metric, n_permutations=n_permutations, seed=seed + 1)
-            binom = stats.binomial_test(p)
-            entry.update({
-                "chance_permutation": perm.null_mean, "chance_permutation_q": perm.null_quantile,
-                "p_permutation": perm.p_value, "n_permutations": perm.n_permutations,
-                "p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
-            })
-        else:
-            n_ok = int(ok[primary_metric].notna().sum()) if primary_metric in ok else 0
-            entry["ci"] = {m: stats.fold_bootstrap(ok[m], n_bootstrap=n_bootstrap, level=ci_level, seed=seed)
-                           for m in metrics}
-            entry["ci_method"] = f"fold bootstrap ({n_ok} folds, {n_bootstrap} resamples)"
-        out[key] = entry
-    return out
-
-
-def _comparisons(table: pd.DataFrame, summary: pd.DataFrame, primary_metric: str, alpha: float) -> pd.DataFrame:
-    """statistics.tsv: per entry the chance tests, per dataset the model comparisons."""
-    frames = []
-    for r in summary.to_dict("records"):
-        frames.append(pd.DataFrame([
-            {"dataset": r["dataset"], "test": "permutation", "entry_a": r["entry"], "entry_b": "",
-             "metric": primary_metric, "n": r["n_permutations"], "statistic": r[f"{primary_metric}_pooled"],
-             "p_value": r["p_permutation"], "p_holm": math.nan,
-             "significant": bool(finite_or_none(r["p_permutation"]) is not None and r["p_permutation"] < alpha),
-             "exploratory": False,
-             "detail": f"pooled score vs labels permuted within subjects; null mean "
-                       f"{_fmt(r['chance_permutation'])}, 95th pct. {_fmt(r['chance_permutation_q'])}"},
-            {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
-             "metric": "accuracy", "n": r["n_windows"], "statistic": r["accuracy_pooled"] if "accuracy_pooled" in r
-             else math.nan, "p_value": r["p_binomial"], "p_holm": math.nan,
-             "significant": bool(finite_or_none(r["p_binomial"]) is not None and r["p_binomial"] < alpha),
-             "exploratory": False,
-             "detail": f"correct pooled predictions vs majority rate p0={_fmt(r['binomial_p0'])} "
-                       f"({r['majority_class']}); windows treated as independent"},
-        ]))
-    for dataset in sorted(table["dataset"].unique()):
-        matrix = fold_matrix(table, dataset, primary_metric)
-        if matrix.shape[1] >= 2:
-            frames.append(stats.compare_entries(matrix, primary_metric, alpha=alpha).assign(dataset=dataset))
-    columns = ["dataset", "test", "entry_a", "entry_b", "metric", "n", "statistic", "p_value", "p_holm",
-               "significant", "exploratory", "detail"]
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[columns] if frames else pd.DataFrame(columns=columns)
-
-
-def _cd_inputs(statistics: pd.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per dataset with a Friedman test: what the critical-difference diagram needs."""
-    out = {}
-    for dataset, part in statistics.groupby("dataset", sort=True):
-        fried = part[part["test"] == "friedman"]
-        if fried.empty:
-            continue
-        ranks = part[part["test"] == "average_rank"]
-        cd = float(part.loc[part["test"] == "nemenyi_cd", "statistic"].iloc[0])
-        entries, values = list(ranks["entry_a"]), ranks["statistic"].to_numpy(float)
-        out[str(dataset)] = {
-            "entries": entries, "ranks": values, "cd": cd, "n": int(fried["n"].iloc[0]),
-            "p_value": float(fried["p_value"].iloc[0]), "cliques": stats.cliques(values, cd),
-            "exploratory": bool(fried["exploratory"].iloc[0]),
-        }
-    return out
 
 
 def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str]) -> list[dict]:
@@ -179,8 +96,8 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
 def summary_dict(
     summary: pd.DataFrame, *, title: str, primary_metric: str, config_hash: str, n_rows: int, n_failed: int
 ) -> dict:
-    """The ``summary.json`` content: the best entry per dataset by the primary metric, with its CI,
-    chance, gap over chance and p-values, and every entry's mean."""
+    """The ``summary.json`` content: the best entry per dataset by the primary metric, with its pooled
+    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean."""
     m = primary_metric
     best: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}
@@ -202,10 +119,13 @@ def summary_dict(
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
             "text": _pm(top[f"{m}_mean"], top[f"{m}_std"]),
+            "unit": _text(top.get("unit")),
+            "n_units": int(top["n_units"]) if finite_or_none(top.get("n_units")) is not None else None,
+            "ci_method": _text(top.get("ci_method")), "verdict": _text(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (chance {_fmt(b['chance'])}, "
-                        f"gap {_fmt(b['gap'], signed=True)}, permutation p {_fmt_p(b['p_permutation'])})")
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (pooled {fmt(b['pooled'])}, "
+                        f"chance {fmt(b['chance'])}, gap {fmt(b['gap'], signed=True)}): {b['verdict'] or 'no verdict'}")
     return {
         "title": title, "config_hash": config_hash, "primary_metric": m, "n_rows": int(n_rows),
         "n_failed": int(n_failed), "headline": "; ".join(headline), "best": best, "means": means,
@@ -215,25 +135,16 @@ def summary_dict(
 # ----------------------------------------------------------------------------- formatting
 
 
+def _text(value: Any) -> str | None:
+    """A text cell of the summary table, or None where it is empty (NaN)."""
+    return value if isinstance(value, str) and value else None
+
+
 def _pm(mean: Any, std: Any) -> str:
     """``mean ± std``; just the mean when the std is undefined (one fold)."""
     if finite_or_none(std) is None or finite_or_none(mean) is None:
-        return _fmt(mean)
-    return f"{_fmt(mean)} ± {_fmt(std)}"
-
-
-def _fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
-    value = finite_or_none(value)
-    if value is None:
-        return "n/a"
-    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
-
-
-def _fmt_p(value: Any) -> str:
-    value = finite_or_none(value)
-    if value is None:
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+        return fmt(mean)
+    return f"{fmt(mean)} ± {fmt(std)}"
 
 
 def _fmt_int(value: Any) -> str:
@@ -257,7 +168,7 @@ def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | No
 
 
 def _num(value: Any, digits: int = 3) -> str:
-    return f'<td class="num">{_e(_fmt(value, digits))}</td>'
+    return f'<td class="num">{_e(fmt(value, digits))}</td>'
 
 
 def _text_num(text: str) -> str:
@@ -285,9 +196,6 @@ figcaption{font-size:.85rem;color:#555;max-width:900px}
 """
 
 _CAPTIONS = {
-    "scores": "Bars: mean over completed folds; dots: single folds; black diamond and whisker: score of the pooled "
-              "out-of-fold predictions with its {level} confidence interval ({ci}); dashed: analytic chance; "
-              "dotted: 95th percentile of the subject-wise permutation null. Failed folds are counted in red.",
     "confusion_matrices": "Pooled out-of-fold predictions of every fold; each row (true class) sums to 1, so the "
                           "diagonal is the recall of each class.",
     "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
@@ -303,9 +211,12 @@ _CAPTIONS = {
     "channel_adaptation": "How each backbone's input channels were obtained from the recorded ones: fed one-to-one "
                           "(mapped), derived (bipolar), interpolated, zero-filled or projected; dropped counts "
                           "recorded channels not used.",
-    "leakage_audit": "Subjects on the training and test side of every fold; 'overlap' counts subjects on both sides "
-                     "(must be 0 for subject-wise evaluation).",
+    "leakage_audit": "Held-out units ({units}) on the training and test side of every fold; 'overlap' counts units "
+                     "on both sides and must be 0.",
 }
+
+
+_VALIDATION = {"groups": "whole training units", "time_blocks": "time blocks (fallback)"}
 
 
 def _figure_html(name: str, rendered: dict[str, dict], caption: str = "") -> str:
@@ -317,6 +228,15 @@ def _figure_html(name: str, rendered: dict[str, dict], caption: str = "") -> str
             f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>')
 
 
+def _pooled_ci(pooled: Any, low: Any, high: Any) -> str:
+    """``0.712 [0.650, 0.771]``; the pooled score alone without an interval; n/a without a score."""
+    if finite_or_none(pooled) is None:
+        return "n/a"
+    if finite_or_none(low) is None or finite_or_none(high) is None:
+        return fmt(pooled)
+    return f"{fmt(pooled)} [{fmt(low)}, {fmt(high)}]"
+
+
 def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame, warnings: list[str]) -> str:
     m = summary_json["primary_metric"]
     items = []
@@ -324,13 +244,13 @@ def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataF
         if not b:
             items.append(f"<li><b>{_e(dataset)}</b>: no completed fold</li>")
             continue
-        ci = b["ci"]
-        ci_text = f", {_e(_fmt(ci[0]))}–{_e(_fmt(ci[1]))} CI" if ci[0] is not None and ci[1] is not None else ""
+        pooled = _pooled_ci(b["pooled"], *b["ci"])
         items.append(
-            f"<li><b>{_e(dataset)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[m])} {_e(b['text'])}{ci_text} "
-            f"(chance {_e(_fmt(b['chance']))}, gap {_e(_fmt(b['gap'], signed=True))}, "
-            f"permutation p {_e(_fmt_p(b['p_permutation']))}; {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{', ' + str(b['n_failed']) + ' failed' if b['n_failed'] else ''})</li>"
+            f"<li><b>{_e(dataset)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[m])} {_e(b['text'])} over "
+            f"{b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
+            f"{', ' + str(b['n_failed']) + ' failed' if b['n_failed'] else ''}; pooled {_e(pooled)} "
+            f"(chance {_e(fmt(b['chance']))}, gap {_e(fmt(b['gap'], signed=True))}): "
+            f"<b>{_e(b.get('verdict') or 'no verdict')}</b></li>"
         )
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
@@ -340,40 +260,57 @@ def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataF
     return f"<p>{_e(facts)}</p><ul>{''.join(items)}</ul>{warn}"
 
 
+def _input_notes(dataset: str, info: dict) -> list[str]:
+    """Channels dropped by type and recordings without a window (fields of newer windows.json files)."""
+    notes = []
+    dropped = info.get("channels_dropped") or {}
+    if dropped:
+        parts = [f"{kind}: {', '.join(map(str, names))} ({len(names)})" for kind, names in sorted(dropped.items())]
+        notes.append(f"{dataset}: channels dropped (not EEG) — {'; '.join(parts)}")
+    for item in info.get("empty_recordings") or []:
+        notes.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
+                     f"{item.get('reason')}")
+    return notes
+
+
 def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table: pd.DataFrame) -> str:
     header = ["dataset", "windows", "subjects", "classes (windows)", "channels", "sfreq (Hz)", "window (s)",
-              "cross-validation", "folds"]
-    rows = []
+              "cross-validation", "held-out units", "folds"]
+    rows, notes = [], []
     for dataset in sorted(set(table["dataset"]) | set(windows)):
         info, f = windows.get(dataset) or {}, folds.get(dataset) or {}
         counts = info.get("class_counts") or {}
         sfreq, n_times = finite_or_none(info.get("sfreq")), finite_or_none(info.get("n_times"))
-        length = _fmt(n_times / sfreq, 2) if sfreq and n_times else "n/a"
-        scheme = f"{f.get('scheme', '?')} by {f.get('group_by', '?')}" if f else "n/a"
+        length = fmt(n_times / sfreq, 2) if sfreq and n_times else "n/a"
+        n_units = (f.get("audit") or {}).get("n_groups")
+        units = f"{n_units} {plural(held_out_unit(f))}" if f and n_units is not None else "n/a"
         rows.append([
             _e(dataset), _text_num(_fmt_int(info.get("n_windows"))), _text_num(_fmt_int(len(info.get("subjects") or [])
                                                                                      or None)),
             _e(", ".join(f"{k}: {v}" for k, v in counts.items()) or "n/a"), _text_num(_fmt_int(info.get("n_channels"))),
-            _num(sfreq, 1), _text_num(length), _e(scheme), _text_num(_fmt_int(len(f.get("folds") or []) or None)),
+            _num(sfreq, 1), _text_num(length), _e(report_stats.design_sentence(f)), _text_num(units),
+            _text_num(_fmt_int(len(f.get("folds") or []) or None)),
         ])
-    return _table(header, rows)
+        notes += _input_notes(dataset, info)
+    return _table(header, rows) + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes)
 
 
 def _summary_html(summary: pd.DataFrame, primary: str, best: dict) -> str:
     header = ["dataset", "model", "regime", "folds", "failed", f"{METRIC_NAMES[primary]} mean ± std",
-              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "CI method"]
+              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "verdict",
+              "CI method"]
     rows, classes = [], []
     for r in summary.to_dict("records"):
         failed = int(r["n_failed"])
         failed_cell = (f'<td class="num"><span class="failed-tag">{failed} FAILED</span></td>' if failed
                        else _text_num("0"))
-        ci = (f"{_fmt(r[f'{primary}_pooled'])} [{_fmt(r[f'{primary}_ci_low'])}, {_fmt(r[f'{primary}_ci_high'])}]")
         rows.append([
             _e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _text_num(str(r["n_folds"])), failed_cell,
-            _text_num(_pm(r[f"{primary}_mean"], r[f"{primary}_std"])), _text_num(ci),
-            _num(r[f"{primary}_chance"]), _text_num(_fmt(r[f"{primary}_gap_chance"], signed=True)),
-            _text_num(_fmt(r[f"{primary}_gap_scratch"], signed=True)), _text_num(_fmt_p(r["p_permutation"])),
-            f'<td class="muted">{_e(r["ci_method"])}</td>',
+            _text_num(_pm(r[f"{primary}_mean"], r[f"{primary}_std"])),
+            _text_num(_pooled_ci(r[f"{primary}_pooled"], r[f"{primary}_ci_low"], r[f"{primary}_ci_high"])),
+            _num(r[f"{primary}_chance"]), _text_num(fmt(r[f"{primary}_gap_chance"], signed=True)),
+            _text_num(fmt(r[f"{primary}_gap_scratch"], signed=True)), _text_num(fmt_p(r["p_permutation"])),
+            _e(_text(r.get("verdict")) or "no verdict"), f'<td class="muted">{_e(r["ci_method"])}</td>',
         ])
         top = best.get(r["dataset"])
         classes.append("failed" if r["status"] == "failed" else
@@ -387,16 +324,18 @@ def _all_metrics_html(summary: pd.DataFrame, metrics: list[str]) -> str:
     for r in summary.to_dict("records"):
         cells = [_e(r["dataset"]), _e(r["entry"])]
         for m in metrics:
+            pooled = _pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
             cells.append(f'<td class="num">{_e(_pm(r[f"{m}_mean"], r[f"{m}_std"]))}'
-                         f'<br><span class="muted">CI {_e(_fmt(r[f"{m}_ci_low"]))}–{_e(_fmt(r[f"{m}_ci_high"]))}'
-                         f' · chance {_e(_fmt(r[f"{m}_chance"]))}</span></td>')
+                         f'<br><span class="muted">pooled {_e(pooled)} · chance {_e(fmt(r[f"{m}_chance"]))}'
+                         '</span></td>')
         rows.append(cells)
     return _table(header, rows)
 
 
 def _folds_html(table: pd.DataFrame, metrics: list[str]) -> str:
+    validation = "validation" in table and table["validation"].notna().any()
     header = ["dataset", "model", "regime", "fold", "status"] + [METRIC_NAMES[m] for m in metrics] + [
-        "n_train", "n_test"]
+        "n_train", "n_test"] + (["early-stopping validation"] if validation else [])
     rows, classes = [], []
     for r in table.to_dict("records"):
         failed = r["status"] == "failed"
@@ -404,17 +343,21 @@ def _folds_html(table: pd.DataFrame, metrics: list[str]) -> str:
                   if failed else "ok")
         rows.append([_e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _num(r["fold"], 0), status]
                     + [_num(r[m]) for m in metrics]
-                    + [_text_num(_fmt_int(r["n_train"])), _text_num(_fmt_int(r["n_test"]))])
+                    + [_text_num(_fmt_int(r["n_train"])), _text_num(_fmt_int(r["n_test"]))]
+                    + ([_e(_VALIDATION.get(r["validation"], "-"))] if validation else []))
         classes.append("failed" if failed else "")
     return _table(header, rows, classes)
 
 
 def _chance_html(summary: pd.DataFrame, primary: str) -> str:
     header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
-              "null 95th pct.", "permutation p", "permutations", "majority rate (binomial p0)", "binomial p"]
+              "null 95th pct.", "permutation p", "permutations", "labels permuted", "majority rate (binomial p0)",
+              "binomial p", "note"]
     rows = [[_e(r["dataset"]), _e(r["entry"]), _num(r[f"{primary}_pooled"]), _num(r[f"{primary}_chance"]),
-             _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(_fmt_p(r["p_permutation"])),
-             _text_num(_fmt_int(r["n_permutations"])), _num(r["binomial_p0"]), _text_num(_fmt_p(r["p_binomial"]))]
+             _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
+             _text_num(_fmt_int(r["n_permutations"])), _e(_text(r.get("permutation_scheme")) or "-"),
+             _num(r["binomial_p0"]), _text_num(fmt_p(r["p_binomial"])),
+             f'<td class="muted">{_e(_text(r.get("permutation_note")) or "")}</td>']
             for r in summary.to_dict("records")]
     return _table(header, rows)
 
@@ -427,7 +370,7 @@ def _comparisons_html(statistics: pd.DataFrame) -> str:
             continue
         parts.append(f"<h4>{_e(dataset)}</h4>")
         rows = [[_e(r["entry_a"]), _e(r["entry_b"]), _text_num(_fmt_int(r["n"])), _e(r["detail"]),
-                 _text_num(_fmt_p(r["p_value"])), _text_num(_fmt_p(r["p_holm"])),
+                 _text_num(fmt_p(r["p_value"])), _text_num(fmt_p(r["p_holm"])),
                  "yes" if r["significant"] else "no", "exploratory" if r["exploratory"] else ""]
                 for r in pairs.to_dict("records")]
         parts.append(_table(["a", "b", "paired folds", "difference", "Wilcoxon p", "Holm p", "significant", ""],
@@ -436,9 +379,9 @@ def _comparisons_html(statistics: pd.DataFrame) -> str:
         if not fried.empty:
             f = fried.iloc[0]
             ranks = part[part["test"] == "average_rank"].sort_values("statistic")
-            rank_text = ", ".join(f"{e} {_fmt(v, 2)}" for e, v in zip(ranks["entry_a"], ranks["statistic"]))
+            rank_text = ", ".join(f"{e} {fmt(v, 2)}" for e, v in zip(ranks["entry_a"], ranks["statistic"]))
             parts.append(
-                f"<p>Friedman χ² = {_e(_fmt(f['statistic'], 2))}, p = {_e(_fmt_p(f['p_value']))} "
+                f"<p>Friedman χ² = {_e(fmt(f['statistic'], 2))}, p = {_e(fmt_p(f['p_value']))} "
                 f"({_e(f['detail'])}){' — <b>exploratory</b>' if f['exploratory'] else ''}. "
                 f"Average ranks: {_e(rank_text)}.</p>"
             )
@@ -447,21 +390,32 @@ def _comparisons_html(statistics: pd.DataFrame) -> str:
     return "".join(parts) or '<p class="muted">Only one model per dataset: nothing to compare.</p>'
 
 
-def _methods_html(primary: str, n_permutations: int, n_bootstrap: int, ci_level: float, alpha: float) -> str:
+def _methods_html(primary: str, n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int,
+                  alpha: float, units: str) -> str:
     return f"""<details open><summary>Methods</summary><ul>
-<li><b>Confidence intervals</b> ({ci_level:.0%}, percentile, {n_bootstrap} resamples): subjects are resampled with
-replacement, each bringing all of its out-of-fold predictions, and the metric is recomputed on the pooled
-predictions, so the interval is for the pooled out-of-fold score (shown next to it). Without predictions the fold
-scores are resampled instead.</li>
+<li><b>Unit of inference</b>: the design's held-out unit (here: {_e(units)}). Windows of one unit are not
+independent, so intervals and permutations work on units, never on windows alone. Every fold's test predictions
+are pooled into one <b>pooled out-of-fold score</b> per model, defined for any design, one subject included.</li>
+<li><b>Confidence intervals</b> ({ci_level:.0%}, percentile, {n_bootstrap} resamples, of the pooled score): with at
+least {ci_min_units} units, units are resampled with replacement, each bringing all of its predictions, so the
+interval includes the variation between units. With fewer units that resample is too coarse (3 units give 10
+distinct resamples) and is not used: each unit's windows, in time order, are cut into blocks of about n^(1/3)
+consecutive windows and every unit redraws its own blocks. That interval keeps neighbouring windows together but is
+<b>conditional on the units observed</b>: it does not cover what a new unit would bring. The CI method column says
+which was used; without out-of-fold predictions there is no interval.</li>
 <li><b>Analytic chance</b>: the expected score of a predictor that guesses uniformly at random (balanced accuracy
 1/K, ROC AUC 0.5, kappa 0, F1 and AUPRC from the class shares); for accuracy, always predicting the majority class.
 <b>Binomial test</b>: correct pooled predictions against the majority-class rate, one-sided; it treats windows as
 independent and is therefore optimistic.</li>
 <li><b>Empirical chance and permutation p</b> ({n_permutations} permutations, {_e(METRIC_NAMES[primary])}): no model
-is refitted. The pooled out-of-fold predictions stay fixed and the true labels are permuted within each subject
-(each subject keeps its own class counts); subjects whose windows all carry one label exchange it as a block with
-the other such subjects. p = (1 + #null ≥ observed) / (permutations + 1); the null mean is the empirical chance
-level. This tests whether the predictions carry label information beyond subject identity.</li>
+is refitted. The pooled out-of-fold predictions stay fixed and the true labels are permuted within each unit (each
+unit keeps its own class counts); units whose windows all carry one label exchange it as a block with the other such
+units. p = (1 + #null ≥ observed) / (permutations + 1); the null mean is the empirical chance level. This tests
+whether the predictions carry label information beyond the unit. Windows within a unit are treated as
+exchangeable, so temporal dependence makes it somewhat optimistic. When the design allows so few distinct
+relabellings that p cannot fall below α = {alpha}, the verdict says the units are too few for the test.</li>
+<li><b>Verdict</b>: above chance when the permutation p is below α = {alpha}, else not distinguishable from
+chance.</li>
 <li><b>Model comparisons</b> (per dataset, over folds): paired two-sided Wilcoxon signed-rank tests between every
 pair of entries with Holm correction (α = {alpha}); with ≥ 3 entries a Friedman test, average ranks and the Nemenyi
 critical difference. Folds share training data, so these tests are optimistic. With N folds the smallest exact
@@ -566,7 +520,8 @@ def _config_text(config: dict) -> str:
 def collect_warnings(
     table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float
 ) -> list[str]:
-    """Plain-text warnings: pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing predictions, problems."""
+    """Plain-text warnings: pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing
+    predictions, too few units for a permutation test, time-blocked early-stopping validation, problems."""
     out = []
     for p in pointers:
         if p.get("corpus_overlap"):
@@ -582,13 +537,22 @@ def collect_warnings(
                    f"{r.get('error') or 'no error message'}")
     for dataset, part in table.groupby("dataset", sort=True):
         n = int(part["fold"].nunique())
-        if stats.is_exploratory(n, alpha):
+        if comparisons.is_exploratory(n, alpha):
             out.append(f"{dataset} has {n} fold(s): comparisons over folds cannot reach p < {alpha} "
-                       f"(smallest exact Wilcoxon p {stats.min_wilcoxon_p(n):.3g}); they are exploratory.")
+                       f"(smallest exact Wilcoxon p {comparisons.min_wilcoxon_p(n):.3g}); they are exploratory.")
     for r in summary.to_dict("records"):
-        if str(r["ci_method"]).startswith("fold bootstrap") and r["n_ok"]:
-            out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions; CI over folds, "
-                       "no permutation or binomial test.")
+        if r["n_ok"] and finite_or_none(r["n_windows"]) is None:  # completed folds, yet nothing was pooled
+            out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions (a completed fold's "
+                       "predictions.tsv is missing or unreadable); no pooled score, interval or chance test.")
+        if finite_or_none(r["p_permutation"]) is not None and _text(r.get("permutation_note")):
+            out.append(f"{r['dataset']} · {r['entry']}: {r['permutation_note']}.")
+    if "validation" in table:
+        fallback = table[table["validation"] == "time_blocks"]
+        for (dataset, model, regime), part in fallback.groupby(["dataset", "model", "regime"], sort=True):
+            folds = ", ".join(str(f) for f in part["fold"])
+            out.append(f"{dataset} · {entry_label(model, regime)} fold(s) {folds}: early stopping watched the last "
+                       "windows of each training unit in time (finetune.optim.val_max_share): whole units would "
+                       "have taken too much of the training data; see each fold's metrics.json 'validation'.")
     return out + problems
 
 
@@ -596,13 +560,13 @@ def render_html(
     *, title: str, summary: pd.DataFrame, table: pd.DataFrame, statistics: pd.DataFrame, summary_json: dict,
     pointers: list[dict], rendered: dict[str, dict], windows: dict[str, dict], folds: dict[str, dict],
     warnings: list[str], primary_metric: str, config_hash: str, config: dict, n_permutations: int,
-    n_bootstrap: int, ci_level: float, alpha: float,
+    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float,
 ) -> str:
     """The self-contained report: inline CSS, figures as base64 data URIs, no scripts, no external links."""
     metrics = ordered_metrics(primary_metric, metric_columns(table))
-    level = f"{ci_level:.0%}"
-    ci_methods = ", ".join(sorted({str(v).split(" (")[0] for v in summary["ci_method"]}))
-    captions = {k: v.format(level=level, ci=ci_methods) for k, v in _CAPTIONS.items()}
+    units = ", ".join(sorted({plural(held_out_unit(f)) for f in folds.values() if f})) or "subjects"
+    captions = {k: v.format(units=units) for k, v in _CAPTIONS.items()}
+    captions["scores"] = figures.scores_caption(summary, primary_metric, ci_level)
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("summary", "Run summary"), ("config", "Configuration"), ("data", "Data"), ("results", "Results"),
         ("statistics", "Statistics"), ("cost", "Cost"), ("embeddings", "Embeddings"), ("provenance", "Provenance"),
@@ -636,7 +600,7 @@ def render_html(
 <h3>Training curves</h3>
 {_figure_html("training_curves", rendered, captions["training_curves"])}
 <h2 id="statistics">Statistics</h2>
-{_methods_html(primary_metric, n_permutations, n_bootstrap, ci_level, alpha)}
+{_methods_html(primary_metric, n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, units)}
 <h3>Chance</h3>
 {_chance_html(summary, primary_metric)}
 <h3>Comparisons between models ({_e(METRIC_NAMES[primary_metric])})</h3>
@@ -674,6 +638,7 @@ def aggregate(
     n_permutations: int = 1000,
     n_bootstrap: int = 1000,
     ci_level: float = 0.95,
+    ci_min_units: int = 8,
     alpha: float = 0.05,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -701,9 +666,11 @@ def aggregate(
         Per dataset its ``windows.json`` (with ``windows.tsv`` beside it) and
         ``folds.json``, for the data overview, the embedding PCA and the
         leakage audit; datasets left out are simply not shown there.
-    n_permutations, n_bootstrap, ci_level, alpha, seed
+    n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, seed
         Permutations of the chance test (0: none), bootstrap resamples, the
-        confidence level, the significance level and the seed of both.
+        confidence level, the fewest held-out units that are resampled
+        themselves (else time blocks within them), the significance level
+        and the seed of both (see :mod:`eegfm.stats`).
 
     Returns
     -------
@@ -741,29 +708,31 @@ def aggregate(
         history = read_history(folder / "history.tsv")
         if history is not None:
             histories.setdefault(key, []).append(history)
+    units = {dataset: held_out_unit(f) for dataset, f in folds.items() if f}
     pooled = {
-        key: stats.pool_predictions(frames, sorted(classes.get(key, ())))
+        key: stats.pool_predictions(frames, sorted(classes.get(key, ())), unit=units.get(key[0], "subject"))
         for key, frames in predictions.items()
         if all(f is not None for _, f in frames) and classes.get(key)
     }
 
-    entry_stats = _entry_statistics(table, pooled, primary_metric, n_permutations=n_permutations,
-                                    n_bootstrap=n_bootstrap, ci_level=ci_level, seed=seed)
+    entry_stats = report_stats.entry_statistics(
+        table, pooled, primary_metric, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)
     summary = summary_table(table, entry_stats, primary_metric)
-    statistics = _comparisons(table, summary, primary_metric, alpha)
+    statistics = report_stats.statistics_table(table, summary, primary_metric, alpha)
     result = summary_dict(summary, title=title, primary_metric=primary_metric, config_hash=config_hash,
                           n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
 
     problems: list[str] = []
     drawn = {
-        "scores": figures.scores_figure(table, summary, primary_metric, ci_level),
+        "scores": figures.scores_figure(table, summary, primary_metric, ci_level, units=units),
         "confusion_matrices": figures.confusion_figure(pooled),
         "training_curves": figures.training_curves_figure(histories, summary, primary_metric),
-        "critical_difference": figures.critical_difference_figure(_cd_inputs(statistics), alpha),
+        "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
         "cost_frontier": figures.cost_figure(summary, primary_metric),
-        "embeddings_pca": figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems)),
-        "channel_adaptation": figures.channel_adaptation_figure(pointers),
-        "leakage_audit": figures.leakage_figure(folds),
+        "embeddings_pca": data_figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems)),
+        "channel_adaptation": data_figures.channel_adaptation_figure(pointers),
+        "leakage_audit": data_figures.leakage_figure(folds),
     }
     rendered = {}
     for name, fig in drawn.items():
@@ -774,7 +743,8 @@ def aggregate(
         title=title, summary=summary, table=table, statistics=statistics, summary_json=result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in pointers], rendered=rendered,
         windows=windows, folds=folds, warnings=warnings, primary_metric=primary_metric, config_hash=config_hash,
-        config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap, ci_level=ci_level, alpha=alpha,
+        config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap, ci_level=ci_level,
+        ci_min_units=ci_min_units, alpha=alpha,
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)

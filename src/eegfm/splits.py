@@ -1,21 +1,54 @@
-"""Subject-wise cross-validation folds with a leakage audit (DESIGN §2, §3.2).
+"""Cross-validation folds by the designs researchers name, with a leakage audit (DESIGN §2, §3.2).
 
-A fold never puts one *group* on both sides of the train/test boundary. The
-group is the subject (``group_by="subject"``), the subject+session
-(``"session"``) or the subject+session+run (``"run"``). With ``"subject"`` the
-subject is the group, so no subject straddles either; with ``"session"`` or
-``"run"`` a subject may appear on both sides by design (within-subject,
-cross-session evaluation) and the audit records it as ``shared_subjects``.
+Each scheme (``cv.scheme``) holds out one kind of unit (:mod:`eegfm.groups`):
 
-:func:`write_folds` re-derives the audit from the window ids themselves (and
-from the windows table when given) before anything reaches disk, so a folds
-file that exists has passed the leakage assertion.
+=====================  ==========  ==========================================================
+scheme                 unit        fold k tests
+=====================  ==========  ==========================================================
+``group_kfold``        group_by    a seeded, class-stratified k-th share of the groups
+                                   (sklearn ``StratifiedGroupKFold``); cross-subject with
+                                   ``group_by: subject``
+``loso``               group_by    one group (``LeaveOneGroupOut``): leave-one-subject-out
+``cross_session``      session     the k-th session of every subject
+``leave_one_run_out``  run         the k-th run (by session, then run) of every subject
+``within_subject``     block       the k-th of ``n_splits`` time-ordered blocks of every subject
+=====================  ==========  ==========================================================
+
+Sessions and runs are put in natural order (``run-2`` before ``run-10``).
+
+**One pooled model per fold.** Every scheme trains one model per fold on
+the training windows of all subjects. In the within-subject designs
+(``cross_session``, ``leave_one_run_out``, ``within_subject``) fold k tests
+the k-th session/run/block of *every* subject at once, so each subject's
+test data is predicted by a model that saw that subject's other data (and
+the other subjects'). This is the recommended design: the number of trained
+models is the number of folds, not subjects × folds, each model gets more
+data, and no test window's unit (or time neighbour) ever trains. With one
+subject it is the classic single-subject design. Per-subject models are not
+offered.
+
+**Blocks and gaps.** ``within_subject`` orders each subject's windows by
+session, run, recording and onset and cuts them into ``n_splits``
+contiguous, nearly equal blocks. Where a block edge falls inside a
+recording, training windows closer than ``cv.gap_s`` (edge to edge; null:
+one window length) to a test window of the same recording are dropped from
+that fold's training set; they are tested in their own fold. Overlapping
+windows are always dropped. The audit re-checks the gap, and identical
+windows (content hashes) anywhere across a split stop the job
+(:mod:`eegfm.fold_audit`).
+
+``cross_session`` and ``leave_one_run_out`` need at least two sessions/runs
+for every subject: a subject with one would be tested without any of its own
+data in training, silently mixing a cross-subject question into the design.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -23,54 +56,89 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic
 from eegfm.config import CrossValidation
+from eegfm.fold_audit import audit_folds, check_duplicates, write_folds
+from eegfm.groups import (
+    GROUP_COLUMNS,
+    SplitError,
+    block_label,
+    column_as_str,
+    group_labels,
+    natural_key,
+    near_windows,
+    plural,
+    time_order,
+)
+
+__all__ = ["GROUP_COLUMNS", "SplitError", "ValidationSplit", "audit_folds", "carve_validation",
+           "expected_n_folds", "group_labels", "load_folds", "make_folds", "write_folds"]
 
 logger = logging.getLogger(__name__)
 
-GROUP_COLUMNS = {"subject": ("subject",), "session": ("subject", "session"), "run": ("subject", "session", "run")}
-_SEP = "/"
+# within-subject designs that hold out the k-th of these labels of every subject
+POSITION_LEVELS = {"cross_session": ("session",), "leave_one_run_out": ("session", "run")}
 
 
-class SplitError(ValueError):
-    """Folds that cannot be made or that would leak; the message says how to fix it."""
+# ----------------------------------------------------------------------------- fold counts
 
 
-# ----------------------------------------------------------------------------- groups
+def _positions(subjects: list[str], keys: list[tuple], scheme: str) -> tuple[np.ndarray, int]:
+    """Fold of each row = position of its session/run among its subject's (natural order)."""
+    per_subject: dict[str, list[tuple]] = {}
+    for subject, key in zip(subjects, keys):
+        per_subject.setdefault(subject, [])
+        if key not in per_subject[subject]:
+            per_subject[subject].append(key)
+    unit = POSITION_LEVELS[scheme][-1]
+    single = sorted((s for s, k in per_subject.items() if len(k) < 2), key=natural_key)
+    if single:
+        raise SplitError(
+            f"cv.scheme {scheme} tests each subject's {plural(unit)} against its other {plural(unit)}, but "
+            f"subject(s) {', '.join(single)} have only one {unit}; remove them, or use cv.scheme group_kfold/loso "
+            "(cross-subject) or within_subject (time blocks)"
+        )
+    order = {s: {k: i for i, k in enumerate(sorted(ks, key=lambda k: [natural_key(v) for v in k]))}
+             for s, ks in per_subject.items()}
+    fold = np.array([order[s][k] for s, k in zip(subjects, keys)], dtype=int)
+    return fold, max(len(v) for v in per_subject.values())
 
 
-def _column_as_str(meta: pd.DataFrame, column: str) -> pd.Series:
-    """A metadata column as strings, with missing values (no session/run) as ''."""
-    if column not in meta:
-        return pd.Series([""] * len(meta), index=meta.index, dtype=object)
-    values = meta[column]
-    return values.where(values.notna(), "").astype(str)
-
-
-def group_labels(meta: pd.DataFrame, group_by: str) -> np.ndarray:
-    """One group label per row of ``meta``: e.g. ``"03/ses1"`` for ``group_by="session"``.
+def expected_n_folds(
+    cv: CrossValidation, units: Iterable[tuple] | Callable[[], Iterable[tuple]] | None = None
+) -> int:
+    """How many folds :func:`make_folds` makes, known before any recording is read (the DAG needs it).
 
     Parameters
     ----------
-    meta
-        Windows table (``subject``, and ``session``/``run`` when grouping by them).
-    group_by
-        ``"subject"``, ``"session"`` or ``"run"``.
+    cv
+        The design.
+    units
+        ``(subject, session, run)`` of every recording (``None`` for unknown
+        session/run), or a callable returning them; only called for schemes
+        whose fold count depends on the recordings (not ``group_kfold`` and
+        ``within_subject``, which make ``n_splits`` folds).
 
-    Returns
-    -------
-    numpy.ndarray
-        Object array of strings, aligned with the rows of ``meta``.
+    Raises
+    ------
+    SplitError
+        Fewer than 2 folds, or a subject with a single session/run for
+        ``cross_session``/``leave_one_run_out`` (naming the subjects).
     """
-    if group_by not in GROUP_COLUMNS:
-        raise SplitError(f"unknown group_by '{group_by}'; allowed: {', '.join(GROUP_COLUMNS)}")
-    if "subject" not in meta:
-        raise SplitError("the windows table has no 'subject' column; re-run the windows rule")
-    parts = [_column_as_str(meta, column) for column in GROUP_COLUMNS[group_by]]
-    labels = parts[0]
-    for part in parts[1:]:
-        labels = labels + _SEP + part
-    return labels.to_numpy(dtype=object)
+    if cv.scheme in ("group_kfold", "within_subject"):
+        return cv.n_splits
+    if units is None:
+        raise ValueError(f"cv.scheme {cv.scheme}: the fold count needs the recordings' subject/session/run")
+    rows = [tuple("" if v is None else str(v) for v in r) for r in (units() if callable(units) else units)]
+    if cv.scheme == "loso":
+        n = len({r[: len(GROUP_COLUMNS[cv.group_by])] for r in rows})
+        if n < 2:
+            raise SplitError(f"cv.scheme loso: only {n} {cv.group_by} group(s) in the recordings; it needs 2")
+        return n
+    depth = 1 + len(POSITION_LEVELS[cv.scheme])
+    return _positions([r[0] for r in rows], [r[1:depth] for r in rows], cv.scheme)[1]
+
+
+# ----------------------------------------------------------------------------- fold assignment
 
 
 def _check_meta(meta: pd.DataFrame) -> None:
@@ -84,10 +152,7 @@ def _check_meta(meta: pd.DataFrame) -> None:
         raise SplitError(f"{n} windows have no label; check windows.event_id in the config")
 
 
-# ----------------------------------------------------------------------------- folds
-
-
-def _split_indices(y: np.ndarray, groups: np.ndarray, cv: CrossValidation, seed: int) -> list[tuple]:
+def _sklearn_splits(y: np.ndarray, groups: np.ndarray, cv: CrossValidation, seed: int) -> list[tuple]:
     """(train_rows, test_rows) pairs of row positions from the sklearn splitter."""
     from sklearn.model_selection import LeaveOneGroupOut, StratifiedGroupKFold
 
@@ -95,20 +160,55 @@ def _split_indices(y: np.ndarray, groups: np.ndarray, cv: CrossValidation, seed:
     if n_groups < 2:
         raise SplitError(
             f"only {n_groups} {cv.group_by} group(s) in the data; cross-validation needs at least 2 "
-            "(add subjects, or group_by: session/run if subjects have several sessions/runs)"
+            "(add subjects, or use cv.scheme leave_one_run_out / cross_session / within_subject for one subject)"
         )
     if cv.scheme == "loso":
         splitter = LeaveOneGroupOut()
-    elif cv.scheme == "group_kfold":
+    else:
         if cv.n_splits > n_groups:
             raise SplitError(
                 f"cv.n_splits={cv.n_splits} but the data have only {n_groups} {cv.group_by} groups; "
                 f"set cv.n_splits <= {n_groups} or use cv.scheme: loso"
             )
         splitter = StratifiedGroupKFold(n_splits=cv.n_splits, shuffle=True, random_state=seed)
-    else:  # guarded by the config, kept for callers that bypass it
-        raise SplitError(f"unknown cv.scheme '{cv.scheme}'; allowed: group_kfold, loso")
     return list(splitter.split(np.zeros(len(y)), y, groups))
+
+
+def _block_folds(meta: pd.DataFrame, n_splits: int) -> np.ndarray:
+    """Fold of each row for ``within_subject``: its subject's time-ordered block."""
+    order = time_order(meta)
+    subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
+    fold = np.full(len(meta), -1, dtype=int)
+    small = []
+    for subject in sorted(set(subjects), key=natural_key):
+        rows = order[subjects[order] == subject]
+        if len(rows) < n_splits:
+            small.append(f"{subject} ({len(rows)})")
+            continue
+        for k, block in enumerate(np.array_split(rows, n_splits)):
+            fold[block] = k
+    if small:
+        raise SplitError(f"cv.scheme within_subject cuts each subject into {n_splits} blocks, but subject(s) "
+                         f"{', '.join(small)} have fewer windows; lower cv.n_splits or remove them")
+    return fold
+
+
+def _design_folds(meta: pd.DataFrame, y: np.ndarray, cv: CrossValidation, seed: int):
+    """(train_rows, test_rows) pairs and each row's unit label."""
+    if cv.scheme in ("group_kfold", "loso"):
+        groups = group_labels(meta, cv.group_by)
+        return _sklearn_splits(y, groups, cv, seed), groups
+    subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
+    if cv.scheme == "within_subject":
+        fold = _block_folds(meta, cv.n_splits)
+        groups = np.array([block_label(s, k) for s, k in zip(subjects, fold)], dtype=object)
+    else:
+        columns = POSITION_LEVELS[cv.scheme]
+        keys = list(zip(*(column_as_str(meta, c).tolist() for c in columns)))
+        fold, _ = _positions(list(subjects), keys, cv.scheme)
+        groups = group_labels(meta, cv.unit)
+    pairs = [(np.flatnonzero(fold != k), np.flatnonzero(fold == k)) for k in range(int(fold.max()) + 1)]
+    return pairs, groups
 
 
 def _class_counts(labels: np.ndarray) -> dict[str, int]:
@@ -116,48 +216,57 @@ def _class_counts(labels: np.ndarray) -> dict[str, int]:
     return {str(v): int(c) for v, c in zip(values, counts)}
 
 
-def _check_classes(fold: int, classes: list[str], y_train, y_test, test_subjects: list[str], cv: CrossValidation):
+def _check_classes(fold: int, classes: list[str], y_train, y_test, test_groups: list[str], cv: CrossValidation):
     for side, labels in (("train", y_train), ("test", y_test)):
         missing = sorted(set(classes) - set(labels))
         if missing:
-            fix = (
-                "use cv.scheme: group_kfold (several subjects per test fold) instead of loso"
-                if cv.scheme == "loso"
-                else f"use fewer cv.n_splits (now {cv.n_splits})"
-            )
+            fix = {
+                "loso": "use cv.scheme: group_kfold (several subjects per test fold) instead of loso",
+                "group_kfold": f"use fewer cv.n_splits (now {cv.n_splits})",
+                "within_subject": f"use fewer cv.n_splits (now {cv.n_splits}) so each time block holds every class",
+            }.get(cv.scheme, f"use a design that does not hold out single {plural(cv.unit)}")
             raise SplitError(
                 f"fold {fold}: class(es) {missing} missing from the {side} set "
-                f"(test subjects: {', '.join(test_subjects)}); {fix}, or check the labels of these "
-                "subjects (windows.event_id)"
+                f"(test {plural(cv.unit)}: {', '.join(test_groups)}); {fix}, or check the labels of these "
+                f"{plural(cv.unit)} (windows.event_id)"
             )
 
 
-def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int) -> dict[str, Any]:
-    """Split windows into group-wise cross-validation folds.
+def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: float | None = None) -> dict[str, Any]:
+    """Split windows into cross-validation folds of the design ``cv`` (see the module docstring).
 
     Parameters
     ----------
     meta
-        Windows table with ``window_id``, ``subject``, ``session``, ``run``, ``label``.
+        Windows table with ``window_id``, ``subject``, ``session``, ``run``,
+        ``label`` (and ``recording``, ``onset_s`` for time order and gaps;
+        ``content_hash`` for the duplicate audit).
     cv
-        Scheme (``group_kfold``: sklearn ``StratifiedGroupKFold`` with shuffling;
-        ``loso``: ``LeaveOneGroupOut``), ``n_splits`` and ``group_by``.
+        Scheme, ``n_splits``, ``group_by`` and ``gap_s``.
     seed
-        Seed of the shuffle; same meta, config and seed give the same folds.
+        Seed of the ``group_kfold`` shuffle (the other schemes are
+        deterministic); same meta, config and seed give the same folds.
+    window_s
+        Window length in seconds; needed by ``within_subject`` (gaps at
+        block edges). When given, every scheme drops training windows closer
+        than the gap to a test window of the same recording.
 
     Returns
     -------
     dict
-        ``{"scheme", "group_by", "n_splits", "seed", "folds": [...], "audit": {...}}``
-        where each fold holds sorted ``train``/``test`` window ids and an audit
-        (groups, subjects and class counts per side). The caller may add
-        ``windows_key``.
+        ``{"scheme", "group_by", "unit", "n_splits", "seed", "classes",
+        "window_s", "gap_s", "folds": [...], "audit": {...}}`` where each
+        fold holds sorted ``train``/``test`` window ids and an audit (units,
+        subjects and class counts per side, ``gap_dropped``). The caller may
+        add ``windows_key``.
 
     Raises
     ------
     SplitError
-        A single class overall, more splits than groups, or a class missing
-        from a fold's train or test set; the message says how to fix it.
+        A single class overall, more splits than groups, a subject with too
+        few sessions/runs/windows for the design, a class missing from a
+        fold's train or test set, or a leaking split; the message says how to
+        fix it.
     """
     _check_meta(meta)
     y = meta["label"].astype(str).to_numpy()
@@ -167,193 +276,74 @@ def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int) -> dict[str, 
             f"only one class ({classes}) in the windows; decoding needs at least 2. "
             "Check windows.event_id (which annotations become labels)"
         )
-    groups = group_labels(meta, cv.group_by)
-    subjects = _column_as_str(meta, "subject").to_numpy(dtype=object)
+    if cv.scheme == "within_subject" and window_s is None:
+        raise SplitError("cv.scheme within_subject needs the window length (window_s) for the gap at block edges")
+    gap_s = None if window_s is None else float(window_s if cv.gap_s is None else cv.gap_s)
+    pairs, groups = _design_folds(meta, y, cv, seed)
+    subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
     ids = meta["window_id"].to_numpy().astype(int)
 
+    # before gaps are cut: a recording listed twice shares its path, so the gap would silently drop its copy
+    check_duplicates(meta, [{"fold": i, "train": ids[tr], "test": ids[te]} for i, (tr, te) in enumerate(pairs)])
     folds = []
-    for i, (train_rows, test_rows) in enumerate(_split_indices(y, groups, cv, seed)):
+    for i, (train_rows, test_rows) in enumerate(pairs):
+        dropped = 0
+        if window_s is not None:
+            close = near_windows(meta, train_rows, test_rows, float(window_s), gap_s)
+            dropped, train_rows = int(close.sum()), train_rows[~close]
         if len(test_rows) == 0 or len(train_rows) == 0:
             raise SplitError(f"fold {i} has an empty train or test set; use fewer cv.n_splits")
-        test_subjects = sorted(set(subjects[test_rows]))
-        _check_classes(i, classes, y[train_rows], y[test_rows], test_subjects, cv)
-        train_ids = sorted(int(v) for v in ids[train_rows])
-        test_ids = sorted(int(v) for v in ids[test_rows])
-        folds.append(
-            {
-                "fold": i,
-                "train": train_ids,
-                "test": test_ids,
-                "audit": _fold_audit(
-                    groups[train_rows], groups[test_rows], subjects[train_rows], subjects[test_rows],
-                    y[train_rows], y[test_rows],
-                ),
-            }
-        )
+        test_groups = sorted(set(groups[test_rows]), key=natural_key)
+        _check_classes(i, classes, y[train_rows], y[test_rows], test_groups, cv)
+        folds.append({
+            "fold": i,
+            "train": sorted(int(v) for v in ids[train_rows]),
+            "test": sorted(int(v) for v in ids[test_rows]),
+            "audit": {
+                "train_groups": sorted(set(groups[train_rows]), key=natural_key),
+                "test_groups": test_groups,
+                "train_subjects": sorted(set(subjects[train_rows])),
+                "test_subjects": sorted(set(subjects[test_rows])),
+                "overlap": sorted(set(groups[train_rows]) & set(groups[test_rows])),
+                "shared_subjects": sorted(set(subjects[train_rows]) & set(subjects[test_rows])),
+                "gap_dropped": dropped,
+                "train_class_counts": _class_counts(y[train_rows]),
+                "test_class_counts": _class_counts(y[test_rows]),
+            },
+        })
     result = {
-        "scheme": cv.scheme,
-        "group_by": cv.group_by,
-        "n_splits": len(folds),
-        "seed": int(seed),
-        "classes": classes,
-        "folds": folds,
+        "scheme": cv.scheme, "group_by": cv.group_by, "unit": cv.unit, "n_splits": len(folds), "seed": int(seed),
+        "classes": classes, "window_s": None if window_s is None else float(window_s), "gap_s": gap_s, "folds": folds,
     }
     result["audit"] = audit_folds(result, meta)
-    logger.info(
-        "%d %s folds over %d windows, %d %s groups", len(folds), cv.scheme, len(meta), len(set(groups)), cv.group_by
-    )
+    logger.info("%d %s folds over %d windows, %d held-out %s", len(folds), cv.scheme, len(meta), len(set(groups)),
+                plural(cv.unit))
     return result
-
-
-def _fold_audit(train_groups, test_groups, train_subjects, test_subjects, y_train, y_test) -> dict[str, Any]:
-    train_g, test_g = set(train_groups), set(test_groups)
-    train_s, test_s = set(train_subjects), set(test_subjects)
-    return {
-        "train_groups": sorted(train_g),
-        "test_groups": sorted(test_g),
-        "train_subjects": sorted(train_s),
-        "test_subjects": sorted(test_s),
-        "overlap": sorted(train_g & test_g),
-        "shared_subjects": sorted(train_s & test_s),
-        "train_class_counts": _class_counts(np.asarray(y_train, dtype=object).astype(str)),
-        "test_class_counts": _class_counts(np.asarray(y_test, dtype=object).astype(str)),
-    }
-
-
-# ----------------------------------------------------------------------------- audit
-
-
-def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict[str, Any]:
-    """Check folds for leakage and completeness; return the top-level audit block.
-
-    The check is independent of how the folds were made: it reads only the
-    window ids of each fold and, when ``meta`` is given, recomputes groups and
-    subjects from the windows table (otherwise it trusts each fold's audit lists).
-
-    Parameters
-    ----------
-    folds
-        A folds dict as made by :func:`make_folds` (or by hand).
-    meta
-        Windows table; recommended, it makes the check independent of the
-        fold audits.
-
-    Returns
-    -------
-    dict
-        ``{"overlap_total": 0, "every_window_tested_once": True, "n_windows", "n_groups"}``.
-
-    Raises
-    ------
-    SplitError
-        A window on both sides of a fold, a group (or, with ``group_by:
-        subject``, a subject) on both sides, or test sets that do not
-        partition the windows.
-    """
-    group_by = folds.get("group_by", "subject")
-    entries = folds.get("folds") or []
-    if not entries:
-        raise SplitError("folds dict holds no folds")
-    lookup = None
-    if meta is not None:
-        lookup = pd.DataFrame(
-            {"group": group_labels(meta, group_by), "subject": _column_as_str(meta, "subject").to_numpy(dtype=object)},
-            index=meta["window_id"].astype(int).to_numpy(),
-        )
-    overlap_total = 0
-    for entry in entries:
-        fold = entry.get("fold")
-        train, test = [int(v) for v in entry["train"]], [int(v) for v in entry["test"]]
-        both = set(train) & set(test)
-        if both:
-            raise SplitError(f"fold {fold}: {len(both)} windows are in both train and test (e.g. {sorted(both)[:5]})")
-        if lookup is not None:
-            unknown = sorted((set(train) | set(test)) - set(lookup.index))
-            if unknown:
-                raise SplitError(f"fold {fold}: window ids {unknown[:5]} are not in the windows table; re-run splits")
-            sides = {side: lookup.loc[ids] for side, ids in (("train", train), ("test", test))}
-            shared_groups = set(sides["train"]["group"]) & set(sides["test"]["group"])
-            shared_subjects = set(sides["train"]["subject"]) & set(sides["test"]["subject"])
-        else:
-            audit = entry.get("audit") or {}
-            shared_groups = set(audit.get("train_groups", [])) & set(audit.get("test_groups", []))
-            shared_subjects = set(audit.get("train_subjects", [])) & set(audit.get("test_subjects", []))
-        if shared_groups:
-            raise SplitError(
-                f"leakage in fold {fold}: {group_by} group(s) {sorted(shared_groups)} are in both train and test"
-            )
-        if group_by == "subject" and shared_subjects:
-            raise SplitError(f"leakage in fold {fold}: subject(s) {sorted(shared_subjects)} are in both train and test")
-        if shared_subjects:
-            logger.info("fold %s: subjects %s on both sides (group_by=%s)", fold, sorted(shared_subjects), group_by)
-        overlap_total += len(shared_groups)
-
-    all_tests = [int(v) for entry in entries for v in entry["test"]]
-    universe = {int(v) for entry in entries for v in (*entry["train"], *entry["test"])}
-    if lookup is not None:
-        universe |= set(lookup.index)
-    if len(all_tests) != len(set(all_tests)):
-        raise SplitError("some windows are tested in more than one fold; test sets must be disjoint")
-    untested = universe - set(all_tests)
-    if untested:
-        raise SplitError(f"{len(untested)} windows are never tested (e.g. {sorted(untested)[:5]}); re-run splits")
-    n_groups = (
-        int(lookup["group"].nunique())
-        if lookup is not None
-        else len({g for entry in entries for g in (entry.get("audit") or {}).get("test_groups", [])})
-    )
-    return {
-        "overlap_total": overlap_total,
-        "every_window_tested_once": True,
-        "n_windows": len(universe),
-        "n_groups": n_groups,
-    }
 
 
 # ----------------------------------------------------------------------------- inner validation
 
 
-def carve_validation(
-    meta: pd.DataFrame, train_ids: list[int], fraction: float, seed: int, group_by: str = "subject"
-) -> tuple[list[int], list[int]]:
-    """Split a fold's training windows into inner-train and validation by group.
+@dataclass(frozen=True)
+class ValidationSplit:
+    """A fold's training windows split for early stopping, and how (``record`` goes into metrics.json).
 
-    Only training groups are used, so early stopping never sees test subjects.
-    Among seeded shuffles of the groups, the first that leaves every training
-    class on both sides is taken (falling back to the first shuffle, with a
-    warning).
-
-    Parameters
-    ----------
-    meta
-        Windows table.
-    train_ids
-        Window ids of the fold's training set.
-    fraction
-        Share of training groups for validation, in (0, 1); at least one group
-        goes to each side.
-    seed
-        Seed of the group shuffle.
-    group_by
-        ``"subject"``, ``"session"`` or ``"run"``.
-
-    Returns
-    -------
-    tuple of list of int
-        Sorted inner-train window ids and sorted validation window ids.
+    ``method`` is ``"groups"`` (whole training units held out) or
+    ``"time_blocks"`` (the last ``fraction`` of every training unit in time,
+    after a gap), the fallback when whole units would take more than
+    ``max_share`` of the training windows.
     """
-    if not 0 < fraction < 1:
-        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
-    sub = meta.set_index(meta["window_id"].astype(int)).loc[sorted(int(v) for v in train_ids)]
-    groups = group_labels(sub, group_by)
-    unique = np.array(sorted(set(groups)), dtype=object)
-    if len(unique) < 2:
-        raise SplitError(
-            f"the training set has {len(unique)} {group_by} group(s); an inner validation set needs at least 2 "
-            "(use fewer cv.n_splits so more subjects train)"
-        )
+
+    inner: list[int]
+    val: list[int]
+    method: str
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+def _group_carve(groups: np.ndarray, labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Whole groups for validation: among seeded shuffles, the first that keeps every class on both sides."""
+    unique = np.array(sorted(set(groups), key=natural_key), dtype=object)
     n_val = int(np.clip(round(fraction * len(unique)), 1, len(unique) - 1))
-    labels = sub["label"].astype(str).to_numpy()
     classes = set(labels)
     rng = np.random.default_rng(seed)
     first = None
@@ -362,46 +352,117 @@ def carve_validation(
         is_val = np.array([g in val_groups for g in groups])
         first = is_val if first is None else first
         if set(labels[is_val]) == classes and set(labels[~is_val]) == classes:
-            break
+            return is_val
+    logger.warning("no validation split of %d groups keeps every class on both sides", len(unique))
+    return first
+
+
+def _time_carve(sub: pd.DataFrame, groups: np.ndarray, fraction: float) -> np.ndarray:
+    """The last ``fraction`` (at least one window) of every training group with two or more windows, in time."""
+    order = time_order(sub)
+    is_val = np.zeros(len(sub), dtype=bool)
+    for group in set(groups):
+        mine = order[groups[order] == group]
+        if len(mine) >= 2:
+            is_val[mine[len(mine) - max(1, math.ceil(fraction * len(mine))):]] = True
+    return is_val
+
+
+def carve_validation(
+    meta: pd.DataFrame, train_ids: list[int], fraction: float, seed: int, group_by: str = "subject", *,
+    units: pd.Series | None = None, max_share: float = 1.0, window_s: float | None = None,
+    gap_s: float | None = None,
+) -> ValidationSplit:
+    """Split a fold's training windows into inner-train and validation windows.
+
+    Only training windows are used, so early stopping never sees test data.
+    Whole training units (``round(fraction × units)``, at least one) are held
+    out when that takes at most ``max_share`` of the training windows; else
+    (e.g. two training runs, where one would be half the data) the last
+    ``fraction`` of every training unit in time is, and training windows
+    closer than ``gap_s`` to it in the same recording are dropped.
+
+    Parameters
+    ----------
+    meta
+        Windows table.
+    train_ids
+        Window ids of the fold's training set.
+    fraction
+        Share of the training units (or of each unit's windows) for validation, in (0, 1).
+    seed
+        Seed of the unit shuffle.
+    group_by
+        ``"subject"``, ``"session"`` or ``"run"`` when ``units`` is not given.
+    units
+        Unit of every window, indexed by window id and named by the unit
+        (:func:`eegfm.groups.window_units`); overrides ``group_by``.
+    max_share
+        Largest share of the training windows whole units may take.
+    window_s, gap_s
+        Window length and gap (null: one window length) of the time-blocked
+        fallback; ``window_s`` is needed only when the fallback is taken.
+
+    Returns
+    -------
+    ValidationSplit
+        Sorted inner-train and validation ids, the method and its record.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+    sub = meta.set_index(meta["window_id"].astype(int).to_numpy(), drop=False).loc[sorted(int(v) for v in train_ids)]
+    unit = str(units.name) if units is not None and units.name else group_by
+    groups = units.loc[sub.index].to_numpy(dtype=object) if units is not None else group_labels(sub, group_by)
+    labels = sub["label"].astype(str).to_numpy()
+    n_units = len(set(groups))
+    reason = None
+    if n_units >= 2:
+        is_val = _group_carve(groups, labels, fraction, seed)
+        share = float(is_val.mean())
+        if share <= max_share + 1e-12:
+            return _validation(sub, is_val, np.zeros(len(sub), dtype=bool), "groups", groups, labels, unit, {
+                "fraction": fraction, "max_share": max_share, "reason": None})
+        reason = (f"whole {plural(unit)} would take {share:.0%} of the training windows ({int(is_val.sum())} of "
+                  f"{len(sub)}; finetune.optim.val_max_share {max_share})")
     else:
-        logger.warning("no validation split of %d %s groups keeps every class on both sides", len(unique), group_by)
-        is_val = first
+        reason = f"the training set holds a single {unit}"
+    if window_s is None:
+        raise SplitError(f"validation by time blocks ({reason}) needs the window length (window_s)")
+    gap = float(window_s if gap_s is None else gap_s)
+    is_val = _time_carve(sub, groups, fraction)
+    if not is_val.any():
+        raise SplitError(f"the training set ({len(sub)} windows) is too small for a validation set")
+    positions = sub.reset_index(drop=True)
+    dropped = np.zeros(len(sub), dtype=bool)
+    dropped[np.flatnonzero(~is_val)] = near_windows(positions, np.flatnonzero(~is_val), np.flatnonzero(is_val),
+                                                    float(window_s), gap)
+    logger.warning("validation by time blocks: %s; the last %.0f%% of each training %s is used instead "
+                   "(gap %.3g s, %d windows dropped)", reason, 100 * fraction, unit, gap, int(dropped.sum()))
+    return _validation(sub, is_val, dropped, "time_blocks", groups, labels, unit, {
+        "fraction": fraction, "max_share": max_share, "reason": reason, "gap_s": gap})
+
+
+def _validation(sub, is_val, dropped, method, groups, labels, unit, extra) -> ValidationSplit:
     ids = sub.index.to_numpy()
-    return sorted(int(v) for v in ids[~is_val]), sorted(int(v) for v in ids[is_val])
+    missing = sorted(set(labels) - set(labels[is_val]))
+    if missing:
+        logger.warning("validation windows lack class(es) %s; early stopping watches the others", missing)
+    record = {
+        "method": method, "unit": unit, **extra, "share": round(float(is_val.mean()), 6),
+        "n_val": int(is_val.sum()), "n_inner": int((~is_val & ~dropped).sum()), "gap_dropped": int(dropped.sum()),
+        "val_groups": sorted({str(g) for g in groups[is_val]}, key=natural_key), "missing_classes": missing,
+    }
+    return ValidationSplit(
+        inner=sorted(int(v) for v in ids[~is_val & ~dropped]), val=sorted(int(v) for v in ids[is_val]),
+        method=method, record=record,
+    )
 
 
 # ----------------------------------------------------------------------------- io
 
 
-def write_folds(path: str | PathLike, folds: dict[str, Any], meta: pd.DataFrame | None = None) -> None:
-    """Assert the leakage audit, then write ``folds`` as JSON atomically.
-
-    Parameters
-    ----------
-    path
-        Destination ``folds.json``.
-    folds
-        Folds dict (see :func:`make_folds`).
-    meta
-        Windows table; when given, groups and subjects are recomputed from it
-        rather than read from the folds' own audit lists (recommended).
-
-    Raises
-    ------
-    SplitError
-        If the folds leak or their test sets do not partition the windows;
-        nothing is written then.
-    """
-    audit = audit_folds(folds, meta)
-    stored = folds.get("audit") or {}
-    if stored.get("overlap_total", 0) != 0 or stored.get("every_window_tested_once") is False:
-        raise SplitError(f"the folds' own audit reports leakage: {stored}")
-    out = {**folds, "audit": {**stored, **audit}}
-    atomic.write_json(path, out)
-
-
 def load_folds(path: str | PathLike) -> dict[str, Any]:
-    """Read a ``folds.json`` written by :func:`write_folds`."""
+    """Read a ``folds.json`` written by :func:`eegfm.fold_audit.write_folds`."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the splits rule")

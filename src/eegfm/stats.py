@@ -1,70 +1,80 @@
-"""Statistics of the report: confidence intervals, chance tests and model comparisons.
+"""Chance and confidence of pooled out-of-fold predictions, for every study design.
 
 Everything here works on small numpy arrays and is independent of files and
-figures, so each piece is tested against hand-computed cases.
+figures, so each piece is tested against hand-computed cases. Model
+comparisons over folds live in :mod:`eegfm.comparisons`.
 
 Unit of inference
-    Windows of one subject are not independent, so resampling and
-    permutation use the **subject** as the unit whenever out-of-fold
-    predictions (``predictions.tsv``) are available:
+    Windows of one subject, session or run are not independent, so
+    resampling and permutation work on the design's **held-out unit**
+    (:mod:`eegfm.groups`): the subject for cross-subject designs, the
+    session or run for ``cross_session`` / ``leave_one_run_out`` (or
+    ``group_by: session/run``), the time block for ``within_subject``. The
+    pooled out-of-fold score (every fold's test predictions together) is
+    defined for any design, a single subject included.
 
-    - *Confidence intervals* — a cluster (subject) bootstrap: subjects are
-      drawn with replacement from all test subjects, each bringing every one
-      of its out-of-fold predictions, and the metric is recomputed on the
-      pooled predictions of the drawn subjects; the interval is the
-      percentile interval of the replicates. It is therefore an interval for
-      the *pooled* out-of-fold score (reported next to it). Without
-      predictions the fold scores are resampled instead (a percentile
-      bootstrap of the mean over folds; coarse with few folds).
-    - *Empirical chance / permutation test* — no model is refitted: the
-      pooled out-of-fold predictions stay fixed and the true labels are
-      permuted in a way that respects the subject structure. Labels are
-      shuffled *within* each subject (so every subject keeps its own class
-      counts), and subjects whose windows all carry one label (subject-level
-      labels, e.g. patient vs control) exchange their label as a block with
-      the other such subjects. Under the null hypothesis that predictions
-      carry no information about labels beyond who the subject is, every
-      such relabelling is equally likely, so the permutation p-value
-      ``(1 + #{null >= observed}) / (n_permutations + 1)`` is valid, and the
-      mean of the null distribution is the empirical chance level. Because
-      the fitted models are not re-trained, this tests the predictions, not
-      the training procedure.
-    - *Binomial test* — the number of correct pooled predictions against
-      the majority-class rate (at least ``1/K``), one-sided. It treats
-      windows as independent and is therefore optimistic; it is reported
-      because it is the test most papers use.
+Confidence intervals (percentile bootstrap of the pooled score)
+    - With at least ``min_units`` units (``report.ci_min_units``, 8 by
+      default): a *cluster bootstrap* — units are drawn with replacement,
+      each bringing all of its windows, so the interval reflects the
+      variation between units (what a new subject or run would bring).
+    - With fewer units a cluster bootstrap is not a confidence interval: 3
+      units allow only 10 distinct resamples, and its coverage falls far
+      below the nominal level (as did the three-fold "fold bootstrap" this
+      replaces). A *stratified block bootstrap* is used instead: each unit's
+      windows, in time order, are cut into non-overlapping blocks of
+      ``round(n_u^(1/3))`` consecutive windows (Künsch's rate), and every
+      unit redraws as many of its own blocks with replacement. Blocks keep
+      overlapping windows and trials together, so short-range dependence is
+      not mistaken for independent evidence. The interval is **conditional
+      on the units observed** — it covers the sampling of windows within
+      these runs (or subjects), not the variation a new one would bring —
+      and the method text says so. For a single-subject study that is the
+      question asked; a missing interval would say less. Window ids follow
+      recording time (the windows store writes each recording's windows in
+      onset order), which is the time order used.
+    - Fewer than two blocks in all, or no out-of-fold predictions: no
+      interval, with the reason. Fold scores are never resampled (a handful
+      of fold means cannot be bootstrapped).
 
-Comparisons across models (per dataset, over folds)
-    Paired two-sided Wilcoxon signed-rank tests between every pair of
-    entries on the folds where both have a score, Holm-corrected within the
-    dataset; with three or more entries a Friedman test over the folds
-    completed by every entry, average ranks and the Nemenyi critical
-    difference ``q_alpha * sqrt(k (k + 1) / (6 N))`` (Demšar 2006). Folds
-    share training data, so these tests are optimistic (Nadeau & Bengio
-    2003); with ``N`` pairs the smallest exact two-sided Wilcoxon p-value is
-    ``2^(1 - N)``, so with fewer than 6 folds no difference can reach
-    ``p < 0.05``: such results are labelled *exploratory*.
+Empirical chance and permutation test
+    No model is refitted: the pooled predictions stay fixed and the true
+    labels are permuted within each unit (every unit keeps its class
+    counts); units whose windows all carry one label (recording-level
+    labels, e.g. patient vs control) exchange that label as a block with the
+    other such units. Under the null hypothesis that predictions carry no
+    label information beyond the unit, every such relabelling is equally
+    likely, so ``p = (1 + #{null >= observed}) / (n_permutations + 1)`` is
+    valid, and the null's mean is the empirical chance level. Windows inside
+    a unit are treated as exchangeable; temporal dependence between
+    neighbours makes the test somewhat optimistic, like any window-level
+    test. When the design allows so few distinct relabellings that p cannot
+    fall below ``alpha`` (e.g. two subjects with one label each: 2
+    arrangements), the result says the units are too few for the test.
+
+Binomial test
+    The number of correct pooled predictions against the majority-class rate
+    (at least ``1/K``), one-sided. It treats windows as independent and is
+    therefore optimistic; it is reported because it is the test most papers
+    use.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
+from eegfm.batch_metrics import batch_scores, replicate_chunks
+from eegfm.groups import block_label, group_labels, plural
 from eegfm.metrics import METRICS
 
 logger = logging.getLogger(__name__)
-
-CONFUSION_METRICS = ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "f1_weighted")
-RANK_METRICS = ("roc_auc", "auprc")
-_MAX_CELLS = 4_000_000  # replicates x windows evaluated at once (memory bound)
 
 
 # ----------------------------------------------------------------------------- pooled predictions
@@ -74,9 +84,11 @@ _MAX_CELLS = 4_000_000  # replicates x windows evaluated at once (memory bound)
 class Pooled:
     """Out-of-fold predictions of one dataset × model × regime, as integer codes.
 
-    ``y`` and ``pred`` index ``classes``; ``subject`` indexes ``subjects``;
-    ``scores`` (n × K, columns in the order of ``classes``) is ``None`` when
-    the model gave none.
+    ``y`` and ``pred`` index ``classes``; ``subject`` indexes ``subjects``
+    and ``unit`` indexes ``units`` (the design's held-out unit, named
+    ``unit_name``); ``window`` holds the window ids (time order within a
+    recording); ``scores`` (n × K, columns in the order of ``classes``) is
+    ``None`` when the model gave none.
     """
 
     y: np.ndarray
@@ -86,13 +98,25 @@ class Pooled:
     fold: np.ndarray
     classes: list[str]
     subjects: list[str]
-    n_folds: int = field(default=0)
+    n_folds: int = 0
+    unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+    units: list[str] = field(default_factory=list)
+    unit_name: str = "subject"
+    window: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
 
     def __len__(self) -> int:
         return len(self.y)
 
 
-def pool_predictions(frames: Sequence[tuple[int, pd.DataFrame]], classes: Sequence[str] | None = None) -> Pooled:
+def _unit_labels(data: pd.DataFrame, unit: str) -> np.ndarray:
+    if unit == "block":
+        return np.array([block_label(s, k) for s, k in zip(data["subject"], data["_fold"])], dtype=object)
+    return group_labels(data, unit)
+
+
+def pool_predictions(
+    frames: Sequence[tuple[int, pd.DataFrame]], classes: Sequence[str] | None = None, unit: str = "subject"
+) -> Pooled:
     """Stack the ``predictions.tsv`` of several folds into one :class:`Pooled`.
 
     Parameters
@@ -101,6 +125,10 @@ def pool_predictions(frames: Sequence[tuple[int, pd.DataFrame]], classes: Sequen
         ``(fold, predictions)`` pairs; empty frames (failed folds) are skipped.
     classes
         The label set; the union of the labels seen is added to it (sorted).
+    unit
+        The design's held-out unit: ``subject``, ``session``, ``run`` (from
+        the ``subject``/``session``/``run`` columns) or ``block`` (the
+        subject's stretch tested in a fold).
 
     Returns
     -------
@@ -114,174 +142,32 @@ def pool_predictions(frames: Sequence[tuple[int, pd.DataFrame]], classes: Sequen
     index = {c: i for i, c in enumerate(labels)}
     if not parts:
         empty = np.zeros(0, dtype=int)
-        return Pooled(empty, empty, None, empty, empty, labels, [], 0)
+        return Pooled(empty, empty, None, empty, empty, labels, [], 0, empty, [], unit, empty)
     data = pd.concat([f.assign(_fold=k) for k, f in parts], ignore_index=True)
+    data["subject"] = data["subject"].astype(str)
     score_cols = [f"score_{c}" for c in labels]
     scores = None
     if all(c in data.columns for c in score_cols):
         scores = data[score_cols].to_numpy(dtype=float)
         if not np.isfinite(scores).all():
             scores = None
-    subjects = sorted({str(s) for s in data["subject"]})
-    subject_index = {s: i for i, s in enumerate(subjects)}
+    subjects, subject_codes = np.unique(data["subject"].to_numpy(dtype=str), return_inverse=True)
+    units, unit_codes = np.unique(_unit_labels(data, unit).astype(str), return_inverse=True)
+    window = data["window_id"].to_numpy(dtype=int) if "window_id" in data else np.arange(len(data))
     return Pooled(
         y=np.array([index[str(v)] for v in data["y_true"]], dtype=int),
         pred=np.array([index[str(v)] for v in data["y_pred"]], dtype=int),
         scores=scores,
-        subject=np.array([subject_index[str(s)] for s in data["subject"]], dtype=int),
+        subject=subject_codes.astype(int),
         fold=data["_fold"].to_numpy(dtype=int),
         classes=labels,
-        subjects=subjects,
+        subjects=[str(s) for s in subjects],
         n_folds=len(parts),
+        unit=unit_codes.astype(int),
+        units=[str(u) for u in units],
+        unit_name=unit,
+        window=window,
     )
-
-
-# ----------------------------------------------------------------------------- vectorised metrics
-
-
-def confusion_matrices(y: np.ndarray, pred: np.ndarray, k: int, weights: np.ndarray | None = None) -> np.ndarray:
-    """Weighted confusion matrices (rows: true, columns: predicted) of many label sets at once.
-
-    Parameters
-    ----------
-    y
-        True label codes, shape (n,) or (B, n) (one row per replicate).
-    pred
-        Predicted label codes, shape (n,).
-    k
-        Number of classes.
-    weights
-        Window weights, shape (B, n) (bootstrap multiplicities); ``None``: 1.
-
-    Returns
-    -------
-    numpy.ndarray
-        Shape (B, k, k).
-    """
-    y = np.atleast_2d(y)
-    b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    y = np.broadcast_to(y, (b, y.shape[1]))
-    flat = (np.arange(b)[:, None] * k + y) * k + pred[None, :]
-    w = None if weights is None else np.broadcast_to(weights, flat.shape).ravel()
-    return np.bincount(flat.ravel(), weights=w, minlength=b * k * k).reshape(b, k, k).astype(float)
-
-
-def confusion_scores(cm: np.ndarray, metric: str) -> np.ndarray:
-    """A confusion-matrix metric of each matrix in ``cm`` (B, K, K), as sklearn defines it.
-
-    ``balanced_accuracy`` averages recall over the classes present in the
-    true labels; ``f1_macro`` / ``f1_weighted`` cover every class (an
-    undefined F1 counts as 0); ``cohen_kappa`` is NaN when the expected
-    agreement is 1.
-    """
-    cm = np.asarray(cm, dtype=float)
-    support, predicted = cm.sum(axis=2), cm.sum(axis=1)
-    tp = np.diagonal(cm, axis1=1, axis2=2)
-    total = cm.sum(axis=(1, 2))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "accuracy":
-            return tp.sum(axis=1) / total
-        if metric == "balanced_accuracy":
-            recall = np.where(support > 0, tp / np.where(support > 0, support, 1), np.nan)
-            present = (support > 0).sum(axis=1)
-            return np.where(present > 0, np.nansum(recall, axis=1) / np.maximum(present, 1), np.nan)
-        if metric == "cohen_kappa":
-            po = tp.sum(axis=1) / total
-            pe = (support * predicted).sum(axis=1) / total**2
-            return np.where(pe < 1, (po - pe) / np.where(pe < 1, 1 - pe, 1), np.nan)
-        denominator = support + predicted
-        f1 = np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 0.0)
-        if metric == "f1_macro":
-            return f1.mean(axis=1)
-        if metric == "f1_weighted":
-            n = support.sum(axis=1)
-            return np.where(n > 0, (support * f1).sum(axis=1) / np.where(n > 0, n, 1), 0.0)
-    raise ValueError(f"'{metric}' is not a confusion-matrix metric ({', '.join(CONFUSION_METRICS)})")
-
-
-def _binary_rank_scores(positive: np.ndarray, score: np.ndarray, weights: np.ndarray, metric: str) -> np.ndarray:
-    """Weighted ROC AUC or average precision of one score column for B label/weight rows (B, n)."""
-    order = np.argsort(score, kind="stable")
-    sorted_score = score[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_score)) + 1]  # groups of tied scores, ascending
-    pos = positive[:, order] * weights[:, order]
-    neg = (~positive[:, order]) * weights[:, order]
-    wp = np.add.reduceat(pos, starts, axis=1)
-    wn = np.add.reduceat(neg, starts, axis=1)
-    n_pos, n_neg = wp.sum(axis=1), wn.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if metric == "roc_auc":
-            below = np.cumsum(wn, axis=1) - wn
-            out = (wp * (below + 0.5 * wn)).sum(axis=1) / (n_pos * n_neg)
-            return np.where((n_pos > 0) & (n_neg > 0), out, np.nan)
-        # average precision: thresholds in descending score order, AP = sum_t (R_t - R_t-1) P_t
-        wp_d, wn_d = wp[:, ::-1], wn[:, ::-1]
-        tps, fps = np.cumsum(wp_d, axis=1), np.cumsum(wn_d, axis=1)
-        precision = np.where(tps + fps > 0, tps / np.where(tps + fps > 0, tps + fps, 1), 0.0)
-        out = (wp_d * precision).sum(axis=1) / n_pos
-        return np.where(n_pos > 0, out, np.nan)
-
-
-def rank_scores(y: np.ndarray, scores: np.ndarray, metric: str, weights: np.ndarray | None = None) -> np.ndarray:
-    """ROC AUC or AUPRC (as :func:`eegfm.metrics.compute_metrics` defines them) of B label sets at once.
-
-    Parameters
-    ----------
-    y
-        True label codes, (n,) or (B, n).
-    scores
-        Class scores (n, K).
-    metric
-        ``roc_auc`` or ``auprc``.
-    weights
-        (B, n) window weights or ``None``.
-
-    Returns
-    -------
-    numpy.ndarray
-        (B,): binary — of the second class's scores; multiclass — the mean over
-        classes of the one-vs-rest value (NaN when a class is absent).
-    """
-    if metric not in RANK_METRICS:
-        raise ValueError(f"'{metric}' is not a rank metric ({', '.join(RANK_METRICS)})")
-    y = np.atleast_2d(y)
-    b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    y = np.broadcast_to(y, (b, y.shape[1]))
-    w = np.ones(y.shape) if weights is None else np.broadcast_to(weights, y.shape).astype(float)
-    k = scores.shape[1]
-    columns = [1] if k == 2 else range(k)
-    per_class = [_binary_rank_scores(y == c, scores[:, c], w, metric) for c in columns]
-    return np.mean(per_class, axis=0)
-
-
-def batch_scores(
-    metrics: Sequence[str], y: np.ndarray, pred: np.ndarray, scores: np.ndarray | None, k: int,
-    weights: np.ndarray | None = None,
-) -> dict[str, np.ndarray]:
-    """Each of ``metrics`` for B replicates (label rows of ``y`` and/or weight rows), in memory-bounded chunks."""
-    y = np.atleast_2d(y)
-    b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    n = y.shape[1]
-    chunk = max(1, _MAX_CELLS // max(n, 1))
-    out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    for start in range(0, b, chunk):
-        stop = min(b, start + chunk)
-        yc = y[start:stop] if y.shape[0] > 1 else y
-        wc = None if weights is None else weights[start:stop]
-        cm = None
-        for metric in metrics:
-            if metric in CONFUSION_METRICS:
-                if cm is None:
-                    cm = confusion_matrices(yc, pred, k, wc)
-                    if cm.shape[0] != stop - start:
-                        cm = np.broadcast_to(cm, (stop - start, k, k))
-                out[metric].append(confusion_scores(cm, metric))
-            elif metric in RANK_METRICS and scores is not None:
-                values = rank_scores(yc, scores, metric, wc)
-                out[metric].append(np.broadcast_to(values, (stop - start,)))
-            else:
-                out[metric].append(np.full(stop - start, np.nan))
-    return {m: np.concatenate(v) for m, v in out.items()}
 
 
 def pooled_scores(pooled: Pooled, metrics: Sequence[str] = METRICS) -> dict[str, float]:
@@ -303,64 +189,151 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
     return float(low), float(high)
 
 
-def subject_bootstrap(
-    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
-) -> dict[str, tuple[float, float]]:
-    """Percentile confidence interval of each pooled metric, resampling subjects with replacement.
-
-    Each replicate draws as many subjects as there are (with replacement);
-    a subject drawn twice counts its windows twice. Replicates where a
-    metric is undefined (e.g. a class absent) are dropped for that metric.
-
-    Returns
-    -------
-    dict
-        metric -> (low, high); NaN bounds with fewer than 2 subjects.
-    """
-    n_subjects = len(pooled.subjects)
-    if n_subjects < 2 or n_bootstrap < 2:
-        return {m: (math.nan, math.nan) for m in metrics}
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_subjects, size=(n_bootstrap, n_subjects))
-    counts = np.zeros((n_bootstrap, n_subjects))
-    np.add.at(counts, (np.repeat(np.arange(n_bootstrap), n_subjects), draws.ravel()), 1.0)
+def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.ndarray, n_bootstrap: int,
+               level: float) -> dict[str, tuple[float, float]]:
+    """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts."""
     parts = [
         batch_scores(metrics, pooled.y, pooled.pred, pooled.scores, len(pooled.classes),
-                     counts[start:stop][:, pooled.subject])
-        for start, stop in _chunks(n_bootstrap, len(pooled))
+                     counts_of(start, stop)[:, cluster])
+        for start, stop in replicate_chunks(n_bootstrap, len(pooled))
     ]
     return {m: _percentile_interval(np.concatenate([p[m] for p in parts]), level) for m in metrics}
 
 
-def fold_bootstrap(values: Sequence[float], *, n_bootstrap: int, level: float, seed: int) -> tuple[float, float]:
-    """Percentile confidence interval of the mean of ``values`` (fold scores), resampling them with replacement.
+def unit_bootstrap(
+    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
+) -> dict[str, tuple[float, float]]:
+    """Percentile interval of each pooled metric, resampling held-out units with replacement.
 
-    NaN values are ignored; fewer than 2 finite values give NaN bounds.
+    Each replicate draws as many units as there are; a unit drawn twice
+    counts its windows twice. Replicates where a metric is undefined (e.g. a
+    class absent) are dropped for that metric.
+
+    Returns
+    -------
+    dict
+        metric -> (low, high); NaN bounds with fewer than 2 units.
     """
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size < 2 or n_bootstrap < 2:
-        return math.nan, math.nan
+    n_units = len(pooled.units)
+    if n_units < 2 or n_bootstrap < 2:
+        return {m: (math.nan, math.nan) for m in metrics}
     rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, size=(n_bootstrap, x.size))].mean(axis=1)
-    return _percentile_interval(means, level)
+    draws = rng.integers(0, n_units, size=(n_bootstrap, n_units))
+
+    def counts_of(start, stop):
+        counts = np.zeros((stop - start, n_units))
+        np.add.at(counts, (np.repeat(np.arange(stop - start), n_units), draws[start:stop].ravel()), 1.0)
+        return counts
+
+    return _resampled(pooled, metrics, counts_of, pooled.unit, n_bootstrap, level)
+
+
+def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
+    """Non-overlapping blocks of ``round(n_u^(1/3))`` consecutive windows (by window id) within each unit.
+
+    Returns
+    -------
+    tuple
+        Block code of every window, unit code of every block, and the largest block length.
+    """
+    block = np.zeros(len(pooled), dtype=int)
+    block_unit: list[int] = []
+    longest = 1
+    for u in range(len(pooled.units)):
+        rows = np.flatnonzero(pooled.unit == u)
+        rows = rows[np.argsort(pooled.window[rows], kind="stable")]
+        length = max(1, round(len(rows) ** (1 / 3)))
+        longest = max(longest, length)
+        n_blocks = math.ceil(len(rows) / length)
+        block[rows] = len(block_unit) + np.arange(len(rows)) // length
+        block_unit += [u] * n_blocks
+    return block, np.asarray(block_unit, dtype=int), longest
+
+
+def block_bootstrap(
+    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
+) -> dict[str, tuple[float, float]]:
+    """Percentile interval of each pooled metric, redrawing time blocks within each unit (see the module docstring).
+
+    Every unit keeps its number of blocks and draws them, with replacement,
+    from its own; the interval is conditional on the units observed.
+
+    Returns
+    -------
+    dict
+        metric -> (low, high); NaN bounds with fewer than 2 blocks in all.
+    """
+    block, block_unit, _ = time_blocks(pooled)
+    if len(block_unit) < 2 or n_bootstrap < 2:
+        return {m: (math.nan, math.nan) for m in metrics}
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(block_unit == u) for u in range(len(pooled.units))]
+    draws = np.concatenate([m[rng.integers(0, len(m), size=(n_bootstrap, len(m)))] for m in members if len(m)],
+                           axis=1)
+
+    def counts_of(start, stop):
+        counts = np.zeros((stop - start, len(block_unit)))
+        np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
+        return counts
+
+    return _resampled(pooled, metrics, counts_of, block, n_bootstrap, level)
+
+
+@dataclass
+class Interval:
+    """Confidence intervals of the pooled metrics and how they were made.
+
+    ``kind`` is ``units`` (cluster bootstrap), ``blocks`` (block bootstrap
+    within units, conditional on them) or ``none``; ``method`` is the text the
+    report prints, ``note`` says why there is no interval (or why blocks).
+    """
+
+    ci: dict[str, tuple[float, float]]
+    kind: str
+    method: str
+    note: str | None = None
+
+
+def confidence_intervals(
+    pooled: Pooled | None, metrics: Sequence[str], *, min_units: int, n_bootstrap: int, level: float, seed: int
+) -> Interval:
+    """The design-fitting interval of each pooled metric (cluster bootstrap, else block bootstrap, else none)."""
+    none = {m: (math.nan, math.nan) for m in metrics}
+    if pooled is None or not len(pooled):
+        return Interval(none, "none", "no interval: no out-of-fold predictions (predictions.tsv)",
+                        "no out-of-fold predictions to resample")
+    if n_bootstrap < 2:
+        return Interval(none, "none", "no interval: report.n_bootstrap is below 2", "bootstrap switched off")
+    unit, units, n = pooled.unit_name, plural(pooled.unit_name), len(pooled.units)
+    if n >= min_units:
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
+        return Interval(ci, "units", f"{unit} bootstrap ({n} {units} resampled with replacement, "
+                                     f"{n_bootstrap} resamples)")
+    _, block_unit, length = time_blocks(pooled)
+    why = f"{n} {plural(unit) if n != 1 else unit} < report.ci_min_units {min_units}: too few to resample {units}"
+    if len(block_unit) < 2:
+        return Interval(none, "none", f"no interval: {why}, and too few windows for time blocks", why)
+    ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
+    return Interval(ci, "blocks", f"block bootstrap within {units} ({why}; stretches of up to {length} consecutive "
+                                  f"windows redrawn within each {unit}, {n_bootstrap} resamples; conditional on "
+                                  f"these {units})", why)
 
 
 # ----------------------------------------------------------------------------- chance
 
 
-def subject_permutations(
-    y: np.ndarray, subject: np.ndarray, n_permutations: int, rng: int | np.random.Generator
+def unit_permutations(
+    y: np.ndarray, unit: np.ndarray, n_permutations: int, rng: int | np.random.Generator
 ) -> np.ndarray:
-    """Label permutations that respect the subject structure (see the module docstring).
+    """Label permutations that respect the unit structure (see the module docstring).
 
-    Labels are shuffled within each subject; subjects whose windows share a
-    single label additionally exchange that label among themselves.
+    Labels are shuffled within each unit; units whose windows share a single
+    label additionally exchange that label among themselves.
 
     Parameters
     ----------
-    y, subject
-        Label and subject codes of each window.
+    y, unit
+        Label and unit codes of each window.
     n_permutations
         Number of permutations (rows).
     rng
@@ -373,16 +346,14 @@ def subject_permutations(
     """
     rng = np.random.default_rng(rng)
     y = np.asarray(y)
-    units, unit = np.unique(np.asarray(subject), return_inverse=True)
+    units, unit = np.unique(np.asarray(unit), return_inverse=True)
     n = len(y)
-    by_subject = np.argsort(unit, kind="stable")
+    by_unit = np.argsort(unit, kind="stable")
     out = np.empty((n_permutations, n), dtype=y.dtype)
-    sort_keys = unit[None, :] + rng.random((n_permutations, n))  # the integer part keeps the subject
-    out[:, by_subject] = y[np.argsort(sort_keys, axis=1, kind="stable")]
-    # subject-level labels: exchanged as blocks among the subjects that have one
-    pairs = np.unique(np.stack([unit, y]), axis=1)
-    constant = np.flatnonzero(np.bincount(pairs[0], minlength=len(units)) == 1)
-    if len(constant) > 1:
+    sort_keys = unit[None, :] + rng.random((n_permutations, n))  # the integer part keeps the unit
+    out[:, by_unit] = y[np.argsort(sort_keys, axis=1, kind="stable")]
+    constant = _constant_units(y, unit, len(units))
+    if len(constant) > 1:  # unit-level labels: exchanged as blocks among the units that have one
         first = np.unique(unit, return_index=True)[1]
         labels = y[first][constant]
         order = rng.permuted(np.tile(np.arange(len(constant)), (n_permutations, 1)), axis=1)
@@ -393,52 +364,118 @@ def subject_permutations(
     return out
 
 
-def _chunks(total: int, n: int):
-    """(start, stop) ranges of replicates so that a chunk holds at most ``_MAX_CELLS`` replicate-windows."""
-    size = max(1, _MAX_CELLS // max(n, 1))
-    for start in range(0, total, size):
-        yield start, min(total, start + size)
+def _constant_units(y: np.ndarray, unit: np.ndarray, n_units: int) -> np.ndarray:
+    """Codes of the units whose windows all carry one label."""
+    pairs = np.unique(np.stack([unit, y]), axis=1)
+    return np.flatnonzero(np.bincount(pairs[0], minlength=n_units) == 1)
+
+
+def _log_multinomial(counts: np.ndarray) -> float:
+    counts = np.asarray(counts, dtype=float)
+    return float(gammaln(counts.sum() + 1) - gammaln(counts + 1).sum())
+
+
+def log_relabellings(y: np.ndarray, unit: np.ndarray) -> float:
+    """Natural log of the number of distinct label arrangements :func:`unit_permutations` reaches.
+
+    Within each unit with several labels, the multinomial number of
+    orderings; across the units with one label each, the multinomial number
+    of ways to hand their labels out.
+    """
+    y = np.asarray(y)
+    units, unit = np.unique(np.asarray(unit), return_inverse=True)
+    constant = set(_constant_units(y, unit, len(units)).tolist())
+    total = sum(_log_multinomial(np.unique(y[unit == u], return_counts=True)[1])
+                for u in range(len(units)) if u not in constant)
+    if len(constant) > 1:
+        first = np.unique(unit, return_index=True)[1]
+        total += _log_multinomial(np.unique(y[first][sorted(constant)], return_counts=True)[1])
+    return total
 
 
 @dataclass
 class PermutationResult:
-    """Observed pooled score, its permutation p-value and the null distribution's summary."""
+    """Observed pooled score, its permutation p-value and the null distribution's summary.
+
+    ``scheme`` says how labels were permuted (``"labels shuffled within
+    runs"``); ``min_p`` is the smallest p the design and the number of
+    permutations allow; ``note`` says why there is no test, or why it cannot
+    reach ``alpha`` (too few units).
+    """
 
     observed: float
     p_value: float
     null_mean: float
     null_quantile: float
     n_permutations: int
+    scheme: str = ""
+    min_p: float = math.nan
+    note: str | None = None
+
+    @property
+    def too_few(self) -> bool:
+        """True when the test ran but no outcome could reach the significance level."""
+        return self.note is not None and math.isfinite(self.p_value)
+
+
+def permutation_scheme(pooled: Pooled) -> str:
+    """How :func:`unit_permutations` relabels ``pooled``, in words."""
+    units = plural(pooled.unit_name)
+    text = f"labels shuffled within {units}"
+    if len(_constant_units(pooled.y, pooled.unit, len(pooled.units))) > 1:
+        text += f", {units} with a single label exchanging it as a block"
+    return text
 
 
 def permutation_test(
-    pooled: Pooled, metric: str, *, n_permutations: int, seed: int, quantile: float = 0.95
+    pooled: Pooled, metric: str, *, n_permutations: int, seed: int, quantile: float = 0.95, alpha: float = 0.05
 ) -> PermutationResult:
-    """Permutation test of the pooled out-of-fold ``metric`` against chance (subject as the unit).
+    """Permutation test of the pooled out-of-fold ``metric`` against chance, within the design's unit.
 
     ``p = (1 + #{null >= observed}) / (n_permutations + 1)``; the null's mean
     is the empirical chance level and its ``quantile`` the score needed to be
-    significant at ``1 - quantile``.
+    significant at ``1 - quantile``. When the design allows fewer than
+    ``1 / alpha`` distinct relabellings, the test still runs (its p is
+    valid) but ``note`` says it cannot reach ``alpha``.
     """
     observed = pooled_scores(pooled, [metric])[metric] if len(pooled) else math.nan
-    if not math.isfinite(observed) or n_permutations < 1:
-        return PermutationResult(observed, math.nan, math.nan, math.nan, 0)
+    scheme = permutation_scheme(pooled) if len(pooled) else ""
+    if n_permutations < 1:
+        return PermutationResult(observed, math.nan, math.nan, math.nan, 0, scheme,
+                                 note="permutation test switched off (report.n_permutations: 0)")
+    if not math.isfinite(observed):
+        return PermutationResult(observed, math.nan, math.nan, math.nan, 0, scheme,
+                                 note=f"the pooled {metric} is undefined")
     rng = np.random.default_rng(seed)
     null = np.concatenate([
-        batch_scores([metric], subject_permutations(pooled.y, pooled.subject, stop - start, rng), pooled.pred,
+        batch_scores([metric], unit_permutations(pooled.y, pooled.unit, stop - start, rng), pooled.pred,
                      pooled.scores, len(pooled.classes))[metric]
-        for start, stop in _chunks(n_permutations, len(pooled))
+        for start, stop in replicate_chunks(n_permutations, len(pooled))
     ])
     null = null[np.isfinite(null)]
     if not null.size:
-        return PermutationResult(observed, math.nan, math.nan, math.nan, 0)
+        return PermutationResult(observed, math.nan, math.nan, math.nan, 0, scheme,
+                                 note=f"the {metric} of every permutation is undefined")
     exceed = int(np.sum(null >= observed - 1e-12))
+    log_count = log_relabellings(pooled.y, pooled.unit)
+    min_p = max(1.0 / (null.size + 1), math.exp(-log_count))
+    note = None
+    units = plural(pooled.unit_name)
+    if math.exp(-log_count) >= alpha:
+        note = (f"too few {units} for a permutation test: {len(pooled.units)} {units} allow only "
+                f"{round(math.exp(log_count))} distinct label arrangements, so p cannot fall below {min_p:.3g} "
+                f"(alpha {alpha})")
+    elif min_p >= alpha:
+        note = f"too few permutations (report.n_permutations {n_permutations}) for p to fall below alpha {alpha}"
     return PermutationResult(
         observed=observed,
         p_value=(1 + exceed) / (null.size + 1),
         null_mean=float(null.mean()),
         null_quantile=float(np.quantile(null, quantile)),
         n_permutations=int(null.size),
+        scheme=scheme,
+        min_p=min_p,
+        note=note,
     )
 
 
@@ -465,199 +502,3 @@ def binomial_test(pooled: Pooled) -> BinomialResult:
     correct = int(np.sum(pooled.y == pooled.pred))
     p_value = float(binomtest(correct, n, p0, alternative="greater").pvalue) if p0 < 1 else 1.0
     return BinomialResult(correct, n, float(p0), pooled.classes[int(counts.argmax())], p_value)
-
-
-# ----------------------------------------------------------------------------- comparisons
-
-
-def holm(pvalues: Sequence[float]) -> np.ndarray:
-    """Holm's step-down adjusted p-values (family-wise error); NaN entries stay NaN and are not counted.
-
-    With the m finite p-values sorted ascending, ``p_adj(i) = max_{j<=i} min(1, (m - j + 1) p(j))``
-    (1-based), mapped back to the input order.
-    """
-    p = np.asarray(pvalues, dtype=float)
-    out = np.full(p.shape, np.nan)
-    finite = np.flatnonzero(np.isfinite(p))
-    m = finite.size
-    if not m:
-        return out
-    order = finite[np.argsort(p[finite], kind="stable")]
-    adjusted = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    out[order] = np.maximum.accumulate(adjusted)
-    return out
-
-
-def min_wilcoxon_p(n: int) -> float:
-    """Smallest exact two-sided p-value of a Wilcoxon signed-rank test on ``n`` pairs (no ties): ``2^(1-n)``."""
-    return 1.0 if n < 1 else min(1.0, 2.0 ** (1 - n))
-
-
-def is_exploratory(n: int, alpha: float) -> bool:
-    """True when ``n`` paired folds cannot give an exact two-sided Wilcoxon p-value below ``alpha``."""
-    return min_wilcoxon_p(n) > alpha
-
-
-def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, int]:
-    """Two-sided Wilcoxon signed-rank test of paired scores (pairs with a NaN are dropped).
-
-    Returns
-    -------
-    tuple
-        (statistic, p-value, number of pairs); all differences zero gives
-        p = 1; fewer than 2 pairs gives NaN.
-    """
-    from scipy.stats import wilcoxon
-
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    n = int(x.size)
-    if n < 2:
-        return math.nan, math.nan, n
-    if np.allclose(x, y, rtol=0, atol=1e-12):
-        return 0.0, 1.0, n
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        warnings.simplefilter("ignore", UserWarning)
-        result = wilcoxon(x, y)
-    return float(result.statistic), float(result.pvalue), n
-
-
-def average_ranks(matrix: np.ndarray, higher_is_better: bool = True) -> np.ndarray:
-    """Mean rank of each column over the rows of ``matrix`` (blocks × entries); rank 1 is best, ties averaged."""
-    from scipy.stats import rankdata
-
-    m = np.asarray(matrix, dtype=float)
-    ranks = rankdata(-m if higher_is_better else m, axis=1)
-    return ranks.mean(axis=0)
-
-
-def nemenyi_cd(k: int, n: int, alpha: float = 0.05) -> float:
-    """Nemenyi critical difference of average ranks for ``k`` entries over ``n`` blocks (Demšar 2006).
-
-    ``CD = q_alpha sqrt(k (k + 1) / (6 n))`` with ``q_alpha`` the studentized
-    range quantile (infinite degrees of freedom) divided by ``sqrt(2)``.
-    """
-    from scipy.stats import studentized_range
-
-    if k < 2 or n < 1:
-        return math.nan
-    q = studentized_range.ppf(1 - alpha, k, np.inf) / math.sqrt(2)
-    return float(q * math.sqrt(k * (k + 1) / (6.0 * n)))
-
-
-@dataclass
-class FriedmanResult:
-    """Friedman test over blocks (folds) with average ranks and the Nemenyi critical difference."""
-
-    statistic: float
-    p_value: float
-    ranks: np.ndarray
-    cd: float
-    n: int
-    k: int
-
-
-def friedman(matrix: np.ndarray, alpha: float = 0.05, higher_is_better: bool = True) -> FriedmanResult:
-    """Friedman test of ``matrix`` (blocks × entries, no NaN), average ranks and Nemenyi CD.
-
-    Needs at least 3 entries and 2 blocks; the statistic is scipy's
-    (tie-corrected) chi-square.
-    """
-    from scipy.stats import friedmanchisquare
-
-    m = np.asarray(matrix, dtype=float)
-    n, k = m.shape
-    if k < 3 or n < 2:
-        raise ValueError(f"the Friedman test needs >= 3 entries and >= 2 blocks, got {k} and {n}")
-    ranks = average_ranks(m, higher_is_better)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if np.all(np.ptp(m, axis=1) == 0):  # every block fully tied: no evidence of any difference
-            statistic, p_value = 0.0, 1.0
-        else:
-            statistic, p_value = friedmanchisquare(*m.T)
-    return FriedmanResult(float(statistic), float(p_value), ranks, nemenyi_cd(k, n, alpha), n, k)
-
-
-def cliques(ranks: Sequence[float], cd: float) -> list[list[int]]:
-    """Maximal groups of entries (indices) whose average ranks lie within ``cd`` of each other.
-
-    Groups of a single entry are left out; these are the bars of a
-    critical-difference diagram.
-    """
-    r = np.asarray(ranks, dtype=float)
-    order = list(np.argsort(r, kind="stable"))
-    groups: list[list[int]] = []
-    for i, start in enumerate(order):
-        members = [j for j in order[i:] if r[j] - r[start] <= cd + 1e-12]
-        if len(members) > 1 and not any(set(members) <= set(g) for g in groups):
-            groups.append([int(j) for j in members])
-    return groups
-
-
-def compare_entries(
-    fold_scores: pd.DataFrame, metric: str, *, alpha: float, higher_is_better: bool = True
-) -> pd.DataFrame:
-    """Pairwise Wilcoxon (Holm within the dataset), Friedman, average ranks and Nemenyi rows of one dataset.
-
-    Parameters
-    ----------
-    fold_scores
-        Folds as rows, entries (model labels) as columns, scores of ``metric``
-        (NaN for failed folds).
-    metric
-        Metric name, recorded on every row.
-    alpha
-        Significance level (Holm, Nemenyi, exploratory flag).
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``test, entry_a, entry_b, metric, n, statistic, p_value,
-        p_holm, significant, exploratory, detail``; ``test`` is ``wilcoxon``
-        (one row per pair), and with a Friedman test ``friedman``,
-        ``nemenyi_cd`` (statistic: the critical difference), ``average_rank``
-        (one per entry) and ``nemenyi`` (one per pair: |rank difference|,
-        significant when above the CD).
-    """
-    rows: list[dict] = []
-    entries = list(fold_scores.columns)
-    for a, b in itertools.combinations(entries, 2):
-        statistic, p_value, n = paired_wilcoxon(fold_scores[a], fold_scores[b])
-        diff = (fold_scores[a] - fold_scores[b]).mean()
-        rows.append({"test": "wilcoxon", "entry_a": a, "entry_b": b, "n": n, "statistic": statistic,
-                     "p_value": p_value, "exploratory": is_exploratory(n, alpha),
-                     "detail": f"mean difference a-b {diff:+.4f}" if math.isfinite(diff) else "no paired folds"})
-    adjusted = holm([r["p_value"] for r in rows])
-    for row, p_adj in zip(rows, adjusted):
-        row["p_holm"] = p_adj
-        row["significant"] = bool(math.isfinite(p_adj) and p_adj < alpha)
-
-    complete = fold_scores.dropna(axis=1, how="all").dropna(axis=0, how="any")
-    if complete.shape[1] >= 3 and complete.shape[0] >= 2:
-        result = friedman(complete.to_numpy(), alpha, higher_is_better)
-        dropped = sorted(set(entries) - set(complete.columns))
-        exploratory = is_exploratory(result.n, alpha)
-        rows.append({"test": "friedman", "entry_a": "", "entry_b": "", "n": result.n, "statistic": result.statistic,
-                     "p_value": result.p_value, "p_holm": math.nan,
-                     "significant": bool(result.p_value < alpha), "exploratory": exploratory,
-                     "detail": f"k={result.k} entries over {result.n} complete folds; Nemenyi CD={result.cd:.3f}"
-                     + (f"; left out (no complete folds): {', '.join(dropped)}" if dropped else "")})
-        rows.append({"test": "nemenyi_cd", "entry_a": "", "entry_b": "", "n": result.n, "statistic": result.cd,
-                     "p_value": math.nan, "p_holm": math.nan, "significant": False, "exploratory": exploratory,
-                     "detail": f"critical difference of average ranks at alpha={alpha}, k={result.k}"})
-        for entry, rank in zip(complete.columns, result.ranks):
-            rows.append({"test": "average_rank", "entry_a": entry, "entry_b": "", "n": result.n,
-                         "statistic": float(rank), "p_value": math.nan, "p_holm": math.nan, "significant": False,
-                         "exploratory": exploratory, "detail": "rank 1 = best"})
-        for (i, a), (j, b) in itertools.combinations(enumerate(complete.columns), 2):
-            gap = abs(float(result.ranks[i] - result.ranks[j]))
-            rows.append({"test": "nemenyi", "entry_a": a, "entry_b": b, "n": result.n, "statistic": gap,
-                         "p_value": math.nan, "p_holm": math.nan, "significant": bool(gap > result.cd),
-                         "exploratory": exploratory, "detail": f"|rank difference| vs CD={result.cd:.3f}"})
-    out = pd.DataFrame(rows, columns=["test", "entry_a", "entry_b", "n", "statistic", "p_value", "p_holm",
-                                      "significant", "exploratory", "detail"])
-    out.insert(3, "metric", metric)
-    return out

@@ -39,6 +39,12 @@ RECORD_COLUMNS = [
     "n_train", "n_val", "n_test", "trainable_params", "frozen_params", "total_params", "best_epoch",
     "wall_time_s", "peak_memory_mb", "device", "estimator", "windows_key", "embedding_key", "fingerprint_sha",
 ]
+# per-entry statistics (eegfm.report_stats) copied into summary.tsv after the metric columns
+SUMMARY_STAT_COLUMNS = (
+    "unit", "n_subjects", "n_units", "n_windows", "ci_method", "ci_kind", "chance_permutation",
+    "chance_permutation_q", "p_permutation", "n_permutations", "p_min", "permutation_scheme", "permutation_note",
+    "p_binomial", "binomial_p0", "majority_class", "verdict",
+)
 PROVENANCE_PACKAGES = ("eegfm", "torch", "braindecode", "mne", "numpy", "scikit-learn", "zarr", "peft", "python")
 
 
@@ -106,6 +112,22 @@ def finite_or_none(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def fmt(value: Any, digits: int = 3, signed: bool = False) -> str:
+    """A number for the report's text, or ``n/a`` when undefined."""
+    value = finite_or_none(value)
+    if value is None:
+        return "n/a"
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def fmt_p(value: Any) -> str:
+    """A p-value: ``< 0.001`` below that, three decimals otherwise, ``n/a`` when undefined."""
+    value = finite_or_none(value)
+    if value is None:
+        return "n/a"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def record_status(rec: dict[str, Any]) -> str:
     """``ok`` or ``failed``; records written before the status field are ok."""
     return "failed" if str(rec.get("status", "ok")).lower() == "failed" else "ok"
@@ -143,7 +165,9 @@ def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFra
         Sorted by dataset, model, regime and fold. A failed fold is a row
         with ``status == "failed"``, its ``error`` and NaN metrics. Regression
         metrics get columns only when some record holds them. Versions are
-        ``version_<package>`` columns; ``git_commit`` has its own.
+        ``version_<package>`` columns; ``git_commit`` has its own;
+        ``validation`` is the early-stopping split's method (``groups`` or
+        ``time_blocks``) of trained regimes.
 
     Raises
     ------
@@ -167,6 +191,7 @@ def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFra
         row.update({m: math.nan if status == "failed" else number(metrics.get(m)) for m in (*METRICS, *regression)})
         row.update({f"chance_{m}": number(chance.get(m)) for m in METRICS})
         row.update({c: rec.get(c) for c in RECORD_COLUMNS})
+        row["validation"] = (rec.get("validation") or {}).get("method")  # fine-tuning: how early stopping validated
         versions = dict(rec.get("versions") or {})
         row["config_hash"] = config_hash
         row["git_commit"] = versions.pop("git_commit", None)
@@ -195,12 +220,11 @@ def summary_table(
     table
         :func:`metrics_table`.
     entry_stats
-        Per ``(dataset, model, regime)``: ``ci`` (metric -> (low, high)),
-        ``ci_method``, ``pooled`` (metric -> pooled out-of-fold score) and the
-        primary metric's tests (``chance_permutation``,
-        ``chance_permutation_q``, ``p_permutation``, ``n_permutations``,
-        ``p_binomial``, ``binomial_p0``, ``majority_class``, ``n_subjects``,
-        ``n_windows``).
+        Per ``(dataset, model, regime)`` (:func:`eegfm.report_stats.entry_statistics`):
+        ``ci`` (metric -> (low, high)), ``pooled`` (metric -> pooled
+        out-of-fold score) and the fields of ``SUMMARY_STAT_COLUMNS`` (the
+        held-out unit and counts, the interval's method, the primary
+        metric's permutation and binomial tests, the verdict).
     primary_metric
         Listed first.
 
@@ -250,8 +274,7 @@ def summary_table(
                 f"{m}_chance": chance,
                 f"{m}_gap_chance": mean - chance if m not in LOWER_IS_BETTER else chance - mean,
             })
-        for key in ("ci_method", "n_subjects", "n_windows", "chance_permutation", "chance_permutation_q", "p_permutation",
-                    "n_permutations", "p_binomial", "binomial_p0", "majority_class"):
+        for key in SUMMARY_STAT_COLUMNS:
             row[key] = stats.get(key, math.nan)
         rows.append(row)
     summary = pd.DataFrame(rows)

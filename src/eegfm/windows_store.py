@@ -5,7 +5,8 @@ Layout of a windows folder (DESIGN §2)::
     windows.zarr/   zarr group; array ``X`` float32 (windows, channels, samples),
                     chunked along windows; attrs: sfreq, ch_names, units, key
     windows.tsv     one row per window: window_id, subject, session, run,
-                    label, onset_s, recording (window_id = row of X)
+                    label, onset_s, recording (window_id = row of X), content_hash
+                    (sha256 of the window's float32 bytes)
     windows.json    summary: key, shape, sfreq, ch_names, classes, counts,
                     channel positions, the settings that made it, and what
                     windowing found (label_source, channels_dropped,
@@ -81,8 +82,8 @@ class WindowsStoreWriter:
         if not np.isfinite(X).all():
             raise ValueError("windows contain NaN or Inf values")
         start = len(self._rows)
-        for offset, row in enumerate(rows):
-            self._rows.append({**row, "window_id": start + offset})
+        for offset, (row, window) in enumerate(zip(rows, X)):
+            self._rows.append({**row, "window_id": start + offset, "content_hash": window_hash(window)})
         self._X.append(X, axis=0)
         self._digest.update(X.tobytes())
 
@@ -142,6 +143,21 @@ class WindowsStoreWriter:
         }
         atomic.write_json(self.out_dir / "windows.json", info)
         return info
+
+
+def window_hash(window: np.ndarray) -> str:
+    """sha256 of one window's float32 bytes: the ``content_hash`` column, which finds duplicated recordings."""
+    return hashlib.sha256(np.ascontiguousarray(window, dtype=np.float32).tobytes()).hexdigest()
+
+
+def content_hashes(store: WindowsStore) -> pd.Series:
+    """Each window's ``content_hash`` (by window id); computed from ``X`` for stores written before the column."""
+    if "content_hash" in store.meta:
+        return pd.Series(store.meta["content_hash"].astype(str).to_numpy(), index=store.meta["window_id"].to_numpy())
+    hashes = []
+    for start in range(0, store.X.shape[0], CHUNK_WINDOWS):
+        hashes += [window_hash(w) for w in np.asarray(store.X[start:start + CHUNK_WINDOWS])]
+    return pd.Series(hashes, index=np.arange(len(hashes)))
 
 
 @dataclass(frozen=True)

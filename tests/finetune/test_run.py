@@ -156,3 +156,32 @@ def test_bf16_on_cuda(ft_data, tmp_path, regime):
     record = run_finetune(ft_data["windows"], ft_data["folds"], 0, CBRAMOD, ft, regime, 0, tmp_path, dataset="tiny")
     assert record["status"] == "ok" and record["device"].startswith("cuda") and record["precision"] == "bf16"
     assert record["peak_memory_mb"] > 0
+
+
+def test_two_training_runs_validate_on_time_blocks_and_the_card_lists_runs(ft_data, tmp_path):
+    """Finding 9: with two training runs, val_fraction 0.2 silently took one whole run (half the data)."""
+    from eegfm.config import CrossValidation
+    from eegfm.splits import make_folds, write_folds
+    from eegfm.windows_store import open_windows
+
+    windows = tmp_path / "windows"
+    shutil.copytree(ft_data["windows"], windows)
+    meta = pd.read_csv(windows / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str})
+    meta["run"] = meta["subject"].map({"01": "1", "02": "1", "03": "2", "04": "2", "05": "3", "06": "3"})
+    meta["subject"] = "01"  # one subject, three runs of two recordings each
+    meta.to_csv(windows / "windows.tsv", sep="\t", index=False)
+    store = open_windows(windows)
+    window_s = ft_data["info"]["n_times"] / ft_data["info"]["sfreq"]
+    folds = make_folds(store.meta, CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=window_s)
+    write_folds(tmp_path / "folds.json", {**folds, "windows_key": store.key}, store.meta)
+    out = tmp_path / "fold"
+    record = run_finetune(windows, tmp_path / "folds.json", 0, CBRAMOD, _ft(), "head", 0, out, dataset="tiny")
+    validation = record["validation"]
+    assert validation["method"] == "time_blocks" and validation["unit"] == "run"
+    assert validation["reason"].startswith("whole runs would take 50% of the training windows")
+    assert validation["share"] == pytest.approx(0.2, abs=0.05) and record["n_val"] < 0.3 * record["n_train"]
+    assert record["unit"] == "run" and record["test_groups"] == ["01//1"]
+    assert record["train_groups"] == record["val_groups"] == ["01//2", "01//3"]
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["split"]["unit"] == "run" and card["split"]["test_groups"] == ["01//1"]
+    assert card["split"]["validation"]["method"] == "time_blocks"

@@ -91,19 +91,22 @@ def windows_inputs(wildcards):
 
 
 def n_folds(dataset):
-    """Folds are known when the DAG is built: n_splits, or the number of
-    groups for leave-one-subject-out (counted from the recordings found)."""
-    ds = CFG.datasets[dataset]
-    if ds.cv.scheme == "group_kfold":
-        return ds.cv.n_splits
-    if ds.source == "synthetic":
-        syn = ds.synthetic
-        return syn.n_subjects if syn.task == "target" else syn.n_source_subjects
-    from eegfm.recordings import find_recordings
-    from eegfm.splits import GROUP_COLUMNS
+    """Folds are known when the DAG is built (eegfm.splits.expected_n_folds): n_splits,
+    or counted from the recordings' subjects/sessions/runs for the other designs."""
+    from eegfm.splits import expected_n_folds
 
-    columns = GROUP_COLUMNS[ds.cv.group_by]
-    return len({tuple(getattr(r, c) for c in columns) for r in find_recordings(ds)})
+    ds = CFG.datasets[dataset]
+    if ds.source == "synthetic":  # one recording per subject
+        syn = ds.synthetic
+        n = syn.n_subjects if syn.task == "target" else syn.n_source_subjects
+        return expected_n_folds(ds.cv, [(str(i), None, None) for i in range(n)])
+
+    def units():
+        from eegfm.recordings import find_recordings
+
+        return [(r.subject, r.session, r.run) for r in find_recordings(ds)]
+
+    return expected_n_folds(ds.cv, units)
 
 
 def probe_metrics():

@@ -46,6 +46,7 @@ rule aggregate:
         n_permutations=CFG.report.n_permutations,
         n_bootstrap=CFG.report.n_bootstrap,
         ci_level=CFG.report.ci_level,
+        ci_min_units=CFG.report.ci_min_units,
         alpha=CFG.report.alpha,
         seed=CFG.seed,
         datasets=DATASETS,

@@ -1,8 +1,10 @@
-# Windows -> subject-wise folds with a leakage audit.
+# Windows -> cross-validation folds of the configured design, with a leakage audit
+# (units, gaps, content duplicates).
 
 
 rule splits:
     input:
+        zarr=f"{RES}/{{dataset}}/windows/windows.zarr",
         tsv=f"{RES}/{{dataset}}/windows/windows.tsv",
         info=f"{RES}/{{dataset}}/windows/windows.json",
     output:
@@ -10,6 +12,7 @@ rule splits:
     params:
         cv=lambda w: as_json(CFG.datasets[w.dataset].cv),
         seed=CFG.seed,
+        n_folds=lambda w: n_folds(w.dataset),
     log:
         f"{LOGS}/splits/{{dataset}}.log",
     threads: 1

@@ -25,6 +25,7 @@ aggregate(
     n_permutations=params.n_permutations,
     n_bootstrap=params.n_bootstrap,
     ci_level=params.ci_level,
+    ci_min_units=params.ci_min_units,
     alpha=params.alpha,
     seed=params.seed,
 )

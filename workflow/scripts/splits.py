@@ -1,20 +1,26 @@
-"""Rule splits: windows.tsv -> leakage-audited folds.json."""
+"""Rule splits: windows store -> leakage-audited folds.json (design, gaps, content duplicates)."""
 
 import _bootstrap  # noqa: F401 — puts src/ on sys.path
 
-import json
+from pathlib import Path
 
 from eegfm.config import CrossValidation
 from eegfm.logs import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
 
-import pandas as pd  # noqa: E402
+from eegfm.splits import SplitError, make_folds, write_folds  # noqa: E402
+from eegfm.windows_store import content_hashes, open_windows  # noqa: E402
 
-from eegfm.splits import make_folds, write_folds  # noqa: E402
-
-meta = pd.read_csv(snakemake.input.tsv, sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})  # noqa: F821
-folds = make_folds(meta, CrossValidation.model_validate_json(snakemake.params.cv), seed=snakemake.params.seed)  # noqa: F821
-with open(snakemake.input.info) as fh:  # noqa: F821
-    folds["windows_key"] = json.load(fh)["key"]
+store = open_windows(Path(snakemake.input.info).parent)  # noqa: F821
+meta = store.meta.assign(content_hash=content_hashes(store).loc[store.meta["window_id"]].to_numpy())
+cv = CrossValidation.model_validate_json(snakemake.params.cv)  # noqa: F821
+folds = make_folds(meta, cv, seed=snakemake.params.seed, window_s=store.info["n_times"] / store.info["sfreq"])  # noqa: F821
+expected = snakemake.params.n_folds  # noqa: F821
+if folds["n_splits"] != expected:
+    raise SplitError(
+        f"the windows give {folds['n_splits']} {cv.scheme} folds but the workflow planned {expected} from the "
+        "recordings (a recording without windows?); fix or remove the recordings that yield no window"
+    )
+folds["windows_key"] = store.key
 write_folds(snakemake.output[0], folds, meta)  # noqa: F821

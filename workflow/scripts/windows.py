@@ -8,7 +8,7 @@ from eegfm.logs import log_to
 log_to(snakemake.log[0])  # noqa: F821
 
 from eegfm.recordings import find_recordings  # noqa: E402
-from eegfm.splits import GROUP_COLUMNS  # noqa: E402
+from eegfm.groups import GROUP_COLUMNS  # noqa: E402
 from eegfm.windows import build_windows  # noqa: E402
 
 params = snakemake.params  # noqa: F821

@@ -114,6 +114,8 @@ class PreparedFold:
     inner_ids: list[int]
     val_ids: list[int]
     test_ids: list[int]
+    units: pd.Series  # the design's held-out unit of every window, by window id
+    validation: dict[str, Any]  # how the early-stopping split was made (splits.ValidationSplit.record)
     windows: Any  # the opened windows store
     spec: Any
     cfg: Backbone
@@ -138,7 +140,10 @@ def prepare_fold(
     group_by: str = "subject",
     X_override: np.ndarray | None = None,
 ) -> PreparedFold:
-    """Read a fold, carve its inner validation split from training subjects, build the model.
+    """Read a fold, carve its inner validation split from its training units, build the model.
+
+    ``group_by`` is the unit for folds files that name none (written before
+    designs recorded their held-out unit).
 
     Raises
     ------
@@ -152,6 +157,7 @@ def prepare_fold(
     from eegfm.backbones.adapt import plan_input, prepare_input
     from eegfm.backbones.registry import get_spec
     from eegfm.finetune.train import resolve_device, resolve_precision
+    from eegfm.groups import window_units
     from eegfm.splits import carve_validation, load_folds
     from eegfm.windows_store import open_windows
 
@@ -167,7 +173,11 @@ def prepare_fold(
     classes = sorted(set(labels))
     index = {c: i for i, c in enumerate(classes)}
     train_ids, test_ids = [int(v) for v in entry["train"]], [int(v) for v in entry["test"]]
-    inner_ids, val_ids = carve_validation(meta, train_ids, ft.optim.val_fraction, seed, group_by)
+    units = window_units(meta, {"group_by": group_by, **folds})
+    split = carve_validation(meta, train_ids, ft.optim.val_fraction, seed, units=units,
+                             max_share=ft.optim.val_max_share, window_s=windows.info["n_times"] / windows.info["sfreq"],
+                             gap_s=folds.get("gap_s"))
+    inner_ids, val_ids = split.inner, split.val
     _check_classes(classes, labels, inner_ids, "inner training", fold)
 
     spec = get_spec(cfg.name)
@@ -186,8 +196,8 @@ def prepare_fold(
     model, unused = build_classifier(spec, cfg, plan, regime, ft, len(classes), example, seed)
     adapters = add_adapters(model, spec, regime, ft, example.to(device), device)
     model.to(device)
-    return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, windows, spec, cfg, plan,
-                        model, unused, adapters, device, dtype)
+    return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, units, split.record, windows, spec,
+                        cfg, plan, model, unused, adapters, device, dtype)
 
 
 def run_finetune(
@@ -224,7 +234,8 @@ def run_finetune(
     dataset
         Dataset name (records and messages).
     group_by
-        Grouping of the inner validation split (the CV's ``group_by``).
+        Held-out unit for folds files that name none (the CV's ``group_by``);
+        the inner validation split holds out the folds' own unit.
     X_override
         Windows to use instead of the store's (same shape; tests inject NaNs with it).
     pretrain_dir
@@ -241,6 +252,7 @@ def run_finetune(
     from eegfm.backbones.checkpoints import weights_id
     from eegfm.finetune.artifacts import write_artifacts
     from eegfm.finetune.train import Split, predict, train
+    from eegfm.groups import unit_list
     from eegfm.hashing import sha256_json
     from eegfm.metrics import METRICS, chance_levels, compute_metrics
     from eegfm.pretrain.overlap import warn_overlap
@@ -275,13 +287,15 @@ def run_finetune(
 
     fp = fingerprint(f.spec, f.cfg, f.plan, seed)
     subjects = lambda ids: sorted(set(f.meta.loc[ids, "subject"].astype(str)))  # noqa: E731
+    groups = {f"{side}_groups": unit_list(f.units, ids)
+              for side, ids in (("train", f.inner_ids), ("val", f.val_ids), ("test", f.test_ids))}
     record = atomic.json_safe({
         "dataset": dataset, "model": cfg.label, "regime": regime, "fold": int(fold),
         "status": result.status, "error": result.error,
         "metrics": metrics, "chance": chance_levels(labels[f.test_ids], f.classes),
         "n_train": len(f.inner_ids), "n_val": len(f.val_ids), "n_test": len(f.test_ids), "classes": f.classes,
         "train_subjects": subjects(f.inner_ids), "val_subjects": subjects(f.val_ids),
-        "test_subjects": subjects(f.test_ids),
+        "test_subjects": subjects(f.test_ids), "unit": f.units.name, **groups, "validation": f.validation,
         "windows_key": f.windows.key, "embedding_key": None, "fingerprint_sha": sha256_json(fp),
         "weights": weights_id(f.cfg.weights, seed), "versions": versions(), "device": str(f.device),
         "precision": "bf16" if f.dtype is not None else "fp32",

@@ -1,0 +1,231 @@
+"""The leakage audit of cross-validation folds, asserted before ``folds.json`` is written (DESIGN §2, §3.2).
+
+:func:`audit_folds` re-derives everything from the window ids and, when
+given, the windows table, independently of how the folds were made:
+
+- no window on both sides of a fold, and test sets that partition the windows;
+- no held-out unit (subject, session, run or block) on both sides; with
+  ``subject`` units no subject either;
+- no training window closer than the design's gap to a test window of the
+  same recording (overlapping windows count as closer than any gap);
+- no identical window (``content_hash`` column of ``windows.tsv``) under two
+  subjects, nor on both sides of any fold: a recording listed twice (under
+  two subject ids, or as two runs) would otherwise score as if it
+  generalised.
+
+:func:`write_folds` runs the audit, so a folds file that exists has passed it.
+"""
+
+from __future__ import annotations
+
+import logging
+from os import PathLike
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from eegfm import atomic
+from eegfm.groups import SplitError, column_as_str, held_out_unit, near_windows, window_units
+
+logger = logging.getLogger(__name__)
+
+_SHOWN = 4  # recordings named in a duplicate message
+
+
+def _describe(rows: pd.DataFrame) -> str:
+    """``"a.edf (subject 01): 40 windows, ..."`` for the recordings of some windows."""
+    counts = rows.groupby([column_as_str(rows, "recording"), column_as_str(rows, "subject")]).size()
+    parts = [f"{rec} (subject {subject}): {n} windows" for (rec, subject), n in counts.items()]
+    more = f", and {len(parts) - _SHOWN} more" if len(parts) > _SHOWN else ""
+    return ", ".join(parts[:_SHOWN]) + more
+
+
+def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
+    """Stop on identical windows under two subjects or on both sides of a fold.
+
+    Parameters
+    ----------
+    meta
+        Windows table; without a ``content_hash`` column nothing is checked.
+    entries
+        The folds (``train``/``test`` window ids).
+
+    Returns
+    -------
+    bool
+        Whether the check ran (the table had hashes).
+
+    Raises
+    ------
+    SplitError
+        Naming the recordings and subjects that hold the identical windows.
+    """
+    if "content_hash" not in meta:
+        return False
+    table = meta.set_index(meta["window_id"].astype(int).to_numpy())
+    hashes = table["content_hash"].astype(str)
+    repeated = hashes[hashes.duplicated(keep=False)]
+    if repeated.empty:
+        return True
+    subjects = column_as_str(table, "subject").loc[repeated.index]
+    per_hash = subjects.groupby(repeated).nunique()
+    crossing = set(per_hash.index[per_hash > 1])
+    if crossing:
+        rows = table.loc[repeated.index[repeated.isin(crossing)]]
+        raise SplitError(
+            f"{len(rows)} windows occur under more than one subject with identical content (sha256 of the "
+            f"samples): {_describe(rows)}. The same recording is probably listed under two subject ids; "
+            "remove or correct the duplicate (files.metadata, the file globs or the BIDS root). Left in, "
+            "its windows would be tested against their own copies."
+        )
+    candidates = set(repeated.index)
+    for entry in entries:
+        train = [int(w) for w in entry["train"] if int(w) in candidates]
+        test = [int(w) for w in entry["test"] if int(w) in candidates]
+        common = set(hashes.loc[train]) & set(hashes.loc[test])
+        if common:
+            test_rows = table.loc[[w for w in test if hashes.loc[w] in common]]
+            train_rows = table.loc[[w for w in train if hashes.loc[w] in common]]
+            raise SplitError(
+                f"fold {entry.get('fold')}: {len(test_rows)} test windows are identical (sha256 of the samples) "
+                f"to training windows. Test side: {_describe(test_rows)}; training side: {_describe(train_rows)}. "
+                "A recording listed twice (e.g. as two runs or sessions)? Remove the duplicate; identical "
+                "windows can also be flat or clipped stretches (check the recordings)."
+            )
+    return True
+
+
+def _check_gap(meta: pd.DataFrame, entry: dict[str, Any], rows_of: pd.Series, window_s: float, gap_s: float) -> None:
+    train = rows_of.loc[[int(v) for v in entry["train"]]].to_numpy()
+    test = rows_of.loc[[int(v) for v in entry["test"]]].to_numpy()
+    close = near_windows(meta, train, test, window_s, gap_s)
+    if close.any():
+        first = meta.iloc[train[np.flatnonzero(close)[0]]]
+        raise SplitError(
+            f"leakage in fold {entry.get('fold')}: {int(close.sum())} training windows lie within {gap_s:g} s "
+            f"(edge to edge) of a test window of the same recording, e.g. {first.get('recording')} at "
+            f"{first.get('onset_s')} s; re-run splits"
+        )
+
+
+def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Check folds for leakage and completeness; return the top-level audit block.
+
+    Parameters
+    ----------
+    folds
+        A folds dict as made by :func:`eegfm.splits.make_folds` (or by hand);
+        ``unit`` (else ``group_by``) names the held-out unit, ``window_s`` and
+        ``gap_s`` (when present) the gap to check.
+    meta
+        Windows table; recommended, it makes the check independent of the
+        fold audits and enables the gap and duplicate checks.
+
+    Returns
+    -------
+    dict
+        ``{"overlap_total": 0, "every_window_tested_once": True, "n_windows",
+        "n_groups", "unit", "duplicates_checked"}``.
+
+    Raises
+    ------
+    SplitError
+        A window on both sides of a fold, a unit (or, with subject units, a
+        subject) on both sides, a training window too close to a test window
+        of its recording, identical windows across subjects or sides, or test
+        sets that do not partition the windows.
+    """
+    unit = held_out_unit(folds)
+    entries = folds.get("folds") or []
+    if not entries:
+        raise SplitError("folds dict holds no folds")
+    lookup = None
+    if meta is not None:
+        ids = meta["window_id"].astype(int).to_numpy()
+        for entry in entries:
+            unknown = sorted({int(v) for v in (*entry["train"], *entry["test"])} - set(ids))
+            if unknown:
+                raise SplitError(f"fold {entry.get('fold')}: window ids {unknown[:5]} are not in the windows table; "
+                                 "re-run splits")
+        lookup = pd.DataFrame(
+            {"group": window_units(meta, folds).loc[ids].to_numpy(),
+             "subject": column_as_str(meta, "subject").to_numpy(dtype=object), "row": np.arange(len(meta))},
+            index=ids,
+        )
+    window_s, gap_s = folds.get("window_s"), folds.get("gap_s")
+    overlap_total = 0
+    for entry in entries:
+        fold = entry.get("fold")
+        train, test = [int(v) for v in entry["train"]], [int(v) for v in entry["test"]]
+        both = set(train) & set(test)
+        if both:
+            raise SplitError(f"fold {fold}: {len(both)} windows are in both train and test (e.g. {sorted(both)[:5]})")
+        if lookup is not None:
+            sides = {"train": lookup.loc[train], "test": lookup.loc[test]}
+            shared_groups = set(sides["train"]["group"]) & set(sides["test"]["group"])
+            shared_subjects = set(sides["train"]["subject"]) & set(sides["test"]["subject"])
+            if window_s is not None and gap_s is not None:
+                _check_gap(meta, entry, lookup["row"], float(window_s), float(gap_s))
+        else:
+            audit = entry.get("audit") or {}
+            shared_groups = set(audit.get("train_groups", [])) & set(audit.get("test_groups", []))
+            shared_subjects = set(audit.get("train_subjects", [])) & set(audit.get("test_subjects", []))
+        if shared_groups:
+            raise SplitError(f"leakage in fold {fold}: {unit} group(s) {sorted(shared_groups)} are in both train and test")
+        if unit == "subject" and shared_subjects:
+            raise SplitError(f"leakage in fold {fold}: subject(s) {sorted(shared_subjects)} are in both train and test")
+        if shared_subjects:
+            logger.info("fold %s: subjects %s on both sides (held-out unit: %s)", fold, sorted(shared_subjects), unit)
+        overlap_total += len(shared_groups)
+
+    all_tests = [int(v) for entry in entries for v in entry["test"]]
+    universe = {int(v) for entry in entries for v in (*entry["train"], *entry["test"])}
+    if lookup is not None:
+        universe |= set(lookup.index)
+    if len(all_tests) != len(set(all_tests)):
+        raise SplitError("some windows are tested in more than one fold; test sets must be disjoint")
+    untested = universe - set(all_tests)
+    if untested:
+        raise SplitError(f"{len(untested)} windows are never tested (e.g. {sorted(untested)[:5]}); re-run splits")
+    checked = check_duplicates(meta, entries) if meta is not None else False
+    n_groups = (
+        int(lookup["group"].nunique())
+        if lookup is not None
+        else len({g for entry in entries for g in (entry.get("audit") or {}).get("test_groups", [])})
+    )
+    return {
+        "overlap_total": overlap_total,
+        "every_window_tested_once": True,
+        "n_windows": len(universe),
+        "n_groups": n_groups,
+        "unit": unit,
+        "duplicates_checked": checked,
+    }
+
+
+def write_folds(path: str | PathLike, folds: dict[str, Any], meta: pd.DataFrame | None = None) -> None:
+    """Assert the leakage audit, then write ``folds`` as JSON atomically.
+
+    Parameters
+    ----------
+    path
+        Destination ``folds.json``.
+    folds
+        Folds dict (see :func:`eegfm.splits.make_folds`).
+    meta
+        Windows table; when given, units and subjects are recomputed from it
+        rather than read from the folds' own audit lists, and the gap and
+        duplicate checks run (recommended).
+
+    Raises
+    ------
+    SplitError
+        If the folds leak or their test sets do not partition the windows;
+        nothing is written then.
+    """
+    audit = audit_folds(folds, meta)
+    stored = folds.get("audit") or {}
+    if stored.get("overlap_total", 0) != 0 or stored.get("every_window_tested_once") is False:
+        raise SplitError(f"the folds' own audit reports leakage: {stored}")
+    atomic.write_json(path, {**folds, "audit": {**stored, **audit}})

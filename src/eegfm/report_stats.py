@@ -1,0 +1,172 @@
+"""The report's statistics: per entry the pooled score, its interval, chance tests and a plain verdict;
+per dataset the comparisons between models (``statistics.tsv``).
+
+The numbers come from :mod:`eegfm.stats` (chance and confidence, with the
+design's held-out unit as the unit of inference) and
+:mod:`eegfm.comparisons` (tests over folds); this module only decides which
+apply to an entry and words the result. Classification entries are handled
+by :func:`classification_statistics`; other kinds of target get their own
+function beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from eegfm import comparisons, stats
+from eegfm.groups import held_out_unit, plural
+from eegfm.metrics import METRICS
+from eegfm.tables import ENTRY_COLUMNS, finite_or_none, fmt, fmt_p, fold_matrix, metric_columns
+
+STATISTICS_COLUMNS = ["dataset", "test", "entry_a", "entry_b", "metric", "n", "statistic", "p_value", "p_holm",
+                      "significant", "exploratory", "detail"]
+
+
+def p_text(p: Any) -> str:
+    """``p = 0.004`` or ``p < 0.001``."""
+    text = fmt_p(p)
+    return f"p {text}" if text.startswith("<") else f"p = {text}"
+
+
+def verdict(entry: Mapping[str, Any], alpha: float) -> str:
+    """One plain sentence: is this entry's pooled score above chance, and by which test.
+
+    Examples: ``above chance (permutation p = 0.004, labels shuffled within
+    runs)``, ``not distinguishable from chance (permutation p = 0.41, ...)``,
+    ``not testable against chance: too few subjects ...``.
+    """
+    p, note, scheme = finite_or_none(entry.get("p_permutation")), entry.get("permutation_note"), \
+        entry.get("permutation_scheme")
+    if finite_or_none(entry.get("n_windows")) is None:
+        return "no verdict: no out-of-fold predictions"
+    if p is None:
+        binomial = finite_or_none(entry.get("p_binomial"))
+        extra = f"; binomial {p_text(binomial)}, windows treated as independent" if binomial is not None else ""
+        return f"no verdict: {note or 'no permutation test'}{extra}"
+    if note:
+        return f"not testable against chance: {note} (permutation {p_text(p)}, {scheme})"
+    if p < alpha:
+        return f"above chance (permutation {p_text(p)}, {scheme})"
+    return f"not distinguishable from chance (permutation {p_text(p)}, {scheme})"
+
+
+def classification_statistics(
+    pooled: stats.Pooled | None, metrics: list[str], primary_metric: str, *, n_permutations: int,
+    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+) -> dict[str, Any]:
+    """Pooled scores, their intervals and the primary metric's chance tests of one classification entry."""
+    interval = stats.confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
+                                          level=ci_level, seed=seed)
+    entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method, "ci_kind": interval.kind}
+    if pooled is None or not len(pooled):
+        return entry
+    perm = stats.permutation_test(pooled, primary_metric, n_permutations=n_permutations, seed=seed + 1, alpha=alpha)
+    binom = stats.binomial_test(pooled)
+    entry.update({
+        "pooled": stats.pooled_scores(pooled, metrics),
+        "n_subjects": len(pooled.subjects), "n_units": len(pooled.units), "n_windows": len(pooled),
+        "chance_permutation": perm.null_mean, "chance_permutation_q": perm.null_quantile,
+        "p_permutation": perm.p_value, "n_permutations": perm.n_permutations, "p_min": perm.min_p,
+        "permutation_scheme": perm.scheme, "permutation_note": perm.note,
+        "p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
+    })
+    return entry
+
+
+def entry_statistics(
+    table: pd.DataFrame, pooled: Mapping[tuple, stats.Pooled], primary_metric: str, *, units: Mapping[str, str],
+    n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Per ``(dataset, model, regime)``: what :func:`eegfm.tables.summary_table` puts beside the fold means.
+
+    Parameters
+    ----------
+    table
+        The metrics table.
+    pooled
+        Pooled out-of-fold predictions per entry (absent: none usable).
+    primary_metric
+        Metric of the chance tests and the verdict.
+    units
+        Held-out unit per dataset (``subject`` when absent).
+    n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, seed
+        As in ``report:`` of the config.
+    """
+    out = {}
+    classification = [m for m in metric_columns(table) if m in METRICS]
+    for key, _ in table.groupby(ENTRY_COLUMNS, sort=True):
+        p = pooled.get(key)
+        unit = p.unit_name if p is not None else units.get(key[0], "subject")
+        entry = {"unit": unit, "n_subjects": math.nan, "n_units": math.nan, "n_windows": math.nan,
+                 **classification_statistics(p, classification, primary_metric, n_permutations=n_permutations,
+                                             n_bootstrap=n_bootstrap, ci_level=ci_level, ci_min_units=ci_min_units,
+                                             alpha=alpha, seed=seed)}
+        entry["verdict"] = verdict(entry, alpha)
+        out[key] = entry
+    return out
+
+
+def statistics_table(table: pd.DataFrame, summary: pd.DataFrame, primary_metric: str, alpha: float) -> pd.DataFrame:
+    """statistics.tsv: per entry the chance tests, per dataset the model comparisons."""
+    frames = []
+    for r in summary.to_dict("records"):
+        p_perm, p_binom = finite_or_none(r["p_permutation"]), finite_or_none(r["p_binomial"])
+        note = r.get("permutation_note")
+        frames.append(pd.DataFrame([
+            {"dataset": r["dataset"], "test": "permutation", "entry_a": r["entry"], "entry_b": "",
+             "metric": primary_metric, "n": r["n_permutations"], "statistic": r[f"{primary_metric}_pooled"],
+             "p_value": r["p_permutation"], "p_holm": math.nan,
+             "significant": bool(p_perm is not None and p_perm < alpha and not isinstance(note, str)),
+             "exploratory": False,
+             "detail": f"pooled score vs {r.get('permutation_scheme') or 'permuted labels'}; null mean "
+                       f"{fmt(r['chance_permutation'])}, 95th pct. {fmt(r['chance_permutation_q'])}"
+                       + (f"; {note}" if isinstance(note, str) else "")},
+            {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
+             "metric": "accuracy", "n": r["n_windows"], "statistic": r.get("accuracy_pooled", math.nan),
+             "p_value": r["p_binomial"], "p_holm": math.nan,
+             "significant": bool(p_binom is not None and p_binom < alpha), "exploratory": False,
+             "detail": f"correct pooled predictions vs majority rate p0={fmt(r['binomial_p0'])} "
+                       f"({r['majority_class']}); windows treated as independent"},
+        ]))
+    for dataset in sorted(table["dataset"].unique()):
+        matrix = fold_matrix(table, dataset, primary_metric)
+        if matrix.shape[1] >= 2:
+            frames.append(comparisons.compare_entries(matrix, primary_metric, alpha=alpha).assign(dataset=dataset))
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=STATISTICS_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[STATISTICS_COLUMNS]
+
+
+def cd_inputs(statistics: pd.DataFrame) -> dict[str, dict[str, Any]]:
+    """Per dataset with a Friedman test: what the critical-difference diagram needs."""
+    out = {}
+    for dataset, part in statistics.groupby("dataset", sort=True):
+        fried = part[part["test"] == "friedman"]
+        if fried.empty:
+            continue
+        ranks = part[part["test"] == "average_rank"]
+        cd = float(part.loc[part["test"] == "nemenyi_cd", "statistic"].iloc[0])
+        entries, values = list(ranks["entry_a"]), ranks["statistic"].to_numpy(float)
+        out[str(dataset)] = {
+            "entries": entries, "ranks": values, "cd": cd, "n": int(fried["n"].iloc[0]),
+            "p_value": float(fried["p_value"].iloc[0]), "cliques": comparisons.cliques(values, cd),
+            "exploratory": bool(fried["exploratory"].iloc[0]),
+        }
+    return out
+
+
+def design_sentence(folds: Mapping[str, Any]) -> str:
+    """``leave_one_run_out: 3 folds, each holding out runs`` for the data overview."""
+    if not folds:
+        return "n/a"
+    unit = held_out_unit(folds)
+    n = len(folds.get("folds") or [])
+    gap = finite_or_none(folds.get("gap_s"))
+    gap_text = f", gap {gap:g} s" if gap and folds.get("scheme") == "within_subject" else ""
+    return f"{folds.get('scheme', '?')}: {n} folds holding out {plural(unit)}{gap_text}"
+

@@ -1,0 +1,64 @@
+"""The leakage audit: identical windows across a split, time gaps inside a recording."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eegfm.config import CrossValidation
+from eegfm.fold_audit import audit_folds, write_folds
+from eegfm.splits import SplitError, make_folds
+
+
+def _meta(subjects=("01", "02", "03", "04"), n=8):
+    rows = [{"subject": s, "session": "1", "run": "1", "label": ("a", "b")[k % 2], "onset_s": 2.0 * k,
+             "recording": f"{s}.edf", "content_hash": f"{s}-{k}"} for s in subjects for k in range(n)]
+    meta = pd.DataFrame(rows)
+    meta.insert(0, "window_id", np.arange(len(meta)))
+    return meta
+
+
+def test_a_recording_listed_under_two_subject_ids_stops_the_split():
+    """Finding 3: the same file under two subject ids scored 1.000 with a clean audit."""
+    meta = _meta()
+    copy = meta["subject"] == "02"
+    meta.loc[meta["subject"] == "04", "content_hash"] = meta.loc[copy, "content_hash"].to_numpy()
+    meta.loc[meta["subject"] == "04", "recording"] = "02.edf"
+    message = (r"16 windows occur under more than one subject with identical content.*02\.edf \(subject 02\): "
+               r"8 windows, 02\.edf \(subject 04\): 8 windows.*listed under two subject ids")
+    with pytest.raises(SplitError, match=message):
+        make_folds(meta, CrossValidation(scheme="loso"), seed=0)
+
+
+def test_identical_windows_on_both_sides_of_a_fold_stop_the_split(tmp_path):
+    # one subject whose run 1 was also listed as run 2: the copies straddle every fold
+    meta = pd.concat([_meta(("01",)).assign(run="1"), _meta(("01",)).assign(run="2", recording="copy.edf"),
+                      _meta(("01",)).assign(run="3", content_hash=lambda t: "x" + t["content_hash"])],
+                     ignore_index=True)
+    meta["window_id"] = np.arange(len(meta))
+    with pytest.raises(SplitError, match=r"fold 0: 8 test windows are identical .* Test side: 01\.edf "
+                                         r"\(subject 01\): 8 windows; training side: copy\.edf \(subject 01\)"):
+        make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0)
+    assert not (tmp_path / "folds.json").exists()
+
+
+def test_distinct_windows_pass_and_say_so():
+    folds = make_folds(_meta(), CrossValidation(scheme="loso"), seed=0)
+    assert folds["audit"]["duplicates_checked"] is True and folds["audit"]["overlap_total"] == 0
+
+
+def test_a_training_window_inside_the_gap_is_leakage(tmp_path):
+    meta = _meta(("01",), n=12)
+    folds = make_folds(meta, CrossValidation(scheme="within_subject", n_splits=3), seed=0, window_s=2.0)
+    folds["folds"][0]["train"] = sorted(folds["folds"][0]["train"] + [4])  # the window right after block 0
+    with pytest.raises(SplitError, match=r"leakage in fold 0: 1 training windows lie within 2 s .* 01\.edf at 8\.0"):
+        write_folds(tmp_path / "folds.json", folds, meta)
+    assert not (tmp_path / "folds.json").exists()
+
+
+def test_folds_written_before_units_are_audited_by_group_by():
+    meta = _meta().drop(columns="content_hash")
+    folds = make_folds(meta, CrossValidation(n_splits=2), seed=0)
+    old = {k: v for k, v in folds.items() if k not in ("unit", "window_s", "gap_s")}
+    assert audit_folds(old, meta)["unit"] == "subject"
