@@ -33,6 +33,7 @@ def _documented_family_file() -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
+@pytest.mark.slow
 def test_the_documented_family_file_adds_a_working_backbone(tmp_path, ft_data):  # noqa: F811
     name, code = _documented_family_file()
     backbone = name.removesuffix(".py")
