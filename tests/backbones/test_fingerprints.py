@@ -9,7 +9,7 @@ for them; library versions are compared by name only, so an upgrade of the
 pinned environment does not fail this test.
 
 A backbone added to the registry needs its cases pinned: run
-``EEGFM_PIN_FINGERPRINTS=1 .venv/bin/pytest tests/backbones/test_fingerprints.py``,
+``EEGFM_PIN_FINGERPRINTS=1 .venv/bin/python -m pytest tests/backbones/test_fingerprints.py``,
 which adds the cases of unpinned backbones and never rewrites existing ones,
 and commit the file.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 from eegfm.backbones.adapt import plan_input
 from eegfm.backbones.fingerprint import fingerprint
 from eegfm.backbones.registry import REGISTRY, get_spec
+from eegfm.backbones.spec import nominal_windows
 from eegfm.config import Backbone
 
 PINS = Path(__file__).with_name("fingerprints.json")
@@ -59,16 +60,10 @@ def _compute(case: dict, tmp_path: Path, monkeypatch) -> dict:
     return _normalised(fingerprint(spec, cfg, plan, case["seed"]))
 
 
-def _nominal_info(spec) -> dict:
-    from eegfm.backbones.spec import nominal_windows
-
-    return nominal_windows(spec)
-
-
 def _cases_for(name: str) -> list[dict]:
     """The pinned cases of one backbone: its nominal input, and a sparse, resampled, padded one."""
     spec = get_spec(name)
-    nominal = _nominal_info(spec)
+    nominal = nominal_windows(spec)
     sparse = {"sfreq": 500.0, "n_times": 2250, "ch_names": CH_SPARSE, "units": "V"}
     return [
         {"id": f"{name}/nominal", "cfg": {"name": name}, "info": nominal, "seed": 0},
@@ -187,5 +182,5 @@ def test_every_registered_backbone_is_pinned(tmp_path, monkeypatch):
         missing = []
     assert not missing, (
         f"no pinned fingerprint for {[case['id'] for case in missing]}: run "
-        "EEGFM_PIN_FINGERPRINTS=1 .venv/bin/pytest tests/backbones/test_fingerprints.py and commit the file"
+        "EEGFM_PIN_FINGERPRINTS=1 .venv/bin/python -m pytest tests/backbones/test_fingerprints.py and commit the file"
     )
