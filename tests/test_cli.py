@@ -33,8 +33,8 @@ def test_fast_lists_every_backbone_without_building(capsys, monkeypatch):
     labram = dict(zip(BACKBONE_COLUMNS, rows["labram"], strict=True))
     assert labram == {
         "name": "labram", "class": "Labram", "params": "-", "sfreq": "200", "window": "k x 200 (1 s)",
-        "channels": get_spec("labram").channels, "dim": "-", "pretrained": "braindecode/labram-pretrained",
-        "offline": "yes",
+        "channels": get_spec("labram").inputs.channels.description, "dim": "-",
+        "pretrained": "braindecode/labram-pretrained", "offline": "yes",
     }  # fmt: skip
     assert rows["reve"][-1].startswith("yes (position bank")
     assert rows["bandpower"][1] == "bandpower"

@@ -199,11 +199,3 @@ def test_open_embeddings_detects_a_cleared_cache(store10, tmp_path):
     shutil.rmtree(pointer["store"])
     with pytest.raises(FileNotFoundError, match="re-run the embed rule"):
         open_embeddings(str(tmp_path / "p.json"))
-
-
-def test_corpus_overlap_is_warned_and_recorded():
-    from eegfm.embed import corpus_overlap
-
-    assert corpus_overlap(["TUEG", "mystudy"], ("TUEG", "TUAB")) == ["TUEG"]
-    assert corpus_overlap(["tueg"], ("TUEG",)) == ["tueg"]
-    assert corpus_overlap(["mystudy"], ("TUEG",)) == []

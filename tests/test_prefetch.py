@@ -11,8 +11,9 @@ import pytest
 import yaml
 
 from eegfm import prefetch as prefetch_mod
-from eegfm.backbones.checkpoints import check_weights, weights_id
+from eegfm.backbones.checkpoints import weights_id
 from eegfm.backbones.registry import get_spec
+from eegfm.backbones.weights_check import check_weights
 from eegfm.cli import main
 from eegfm.config import Backbone, Config, Embedding
 from eegfm.embed import embed, open_embeddings

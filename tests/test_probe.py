@@ -15,7 +15,8 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.preprocessing import StandardScaler
 
 from eegfm.config import CrossValidation, Probe
-from eegfm.probe import ESTIMATORS, build_pipeline, fit_pipeline, fit_predict, resolve_estimator, run_probe
+from eegfm.estimators import ESTIMATORS, resolve_estimator
+from eegfm.probe import build_pipeline, fit_pipeline, fit_predict, run_probe
 from eegfm.splits import make_folds, write_folds
 from eegfm.windows_store import WindowsStoreWriter
 

@@ -61,13 +61,6 @@ def render_keys_table() -> str:
 
 BACKBONE_COLUMNS = ("name", "class", "params", "sfreq", "window", "channels", "dim", "pretrained", "offline")
 
-#: What eegfm supplies offline for a class that downloads a file at construction.
-_ASSET_NOTES = {
-    "reve_positions": "yes (position bank: a local reve_positions.json, else MNE's template)",
-    "steegformer_channels": "yes (pretrained weights need steegformer_channels.json beside them)",
-}
-
-
 def backbone_size(spec, fast: bool = False) -> dict[str, str]:
     """``params`` (without the classification head) and embedding ``dim`` of a backbone, as table cells.
 
@@ -77,7 +70,9 @@ def backbone_size(spec, fast: bool = False) -> dict[str, str]:
     """
     if fast or spec.kind != "braindecode" or spec.offline:
         return {"params": "-", "dim": "-"}
-    from eegfm.backbones.build import BackboneInputError, BackboneWeightsError, describe
+    from eegfm.backbones.adapt import BackboneInputError
+    from eegfm.backbones.build import describe
+    from eegfm.backbones.checkpoints import BackboneWeightsError
 
     try:
         size = describe(spec)
@@ -97,15 +92,16 @@ def _count(n: int) -> str:
 
 def backbone_row(spec, fast: bool = False) -> tuple[str, ...]:
     """One row of :func:`backbones_table`, in :data:`BACKBONE_COLUMNS` order."""
-    size = backbone_size(spec, fast)
-    offline = _ASSET_NOTES.get(spec.asset, "yes") if spec.offline is None else f"no: {spec.offline}"
+    size, inputs = backbone_size(spec, fast), spec.inputs
+    asset = getattr(spec.family, "asset", None)  # a file eegfm supplies offline, for a class that downloads one
+    offline = (asset.offline_note if asset else "yes") if spec.offline is None else f"no: {spec.offline}"
     return (
         spec.name,
         spec.model_class or spec.kind,
         size["params"],
-        f"{spec.sfreq:g}" if spec.sfreq else "any",
-        spec.length_rule(with_rate=False),
-        spec.channels,
+        f"{inputs.sfreq:g}" if inputs.sfreq else "any",
+        inputs.length.describe(inputs.sfreq, with_rate=False),
+        inputs.channels.description,
         size["dim"],
         spec.pretrained_source or "-",
         offline,

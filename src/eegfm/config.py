@@ -763,7 +763,7 @@ def load_config(raw: dict[str, Any] | None) -> Config:
         raise ConfigError(format_errors(err)) from None
     # Checked here, not in the Probe model, so importing this module stays
     # cheap for every job (it imports scikit-learn).
-    from eegfm.probe import resolve_estimator
+    from eegfm.estimators import resolve_estimator
 
     try:
         resolve_estimator(cfg.probe.estimator, cfg.probe.params)

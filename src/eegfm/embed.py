@@ -29,9 +29,13 @@ from typing import Any
 import numpy as np
 
 from eegfm import atomic
-from eegfm.backbones.build import EMBED_CODE_VERSION, build_extractor, fingerprint, plan_input, resolve_device
+from eegfm.backbones.adapt import plan_input
+from eegfm.backbones.build import build_extractor
+from eegfm.backbones.corpora import warn_corpus_overlap
+from eegfm.backbones.fingerprint import EMBED_CODE_VERSION, fingerprint
 from eegfm.backbones.registry import get_spec
 from eegfm.config import Backbone, Embedding
+from eegfm.devices import resolve_device
 from eegfm.hashing import canonical_json, sha256_json
 from eegfm.pretrain.overlap import warn_overlap
 from eegfm.provenance import versions
@@ -139,22 +143,11 @@ def embed(
         "dim": attrs["dim"],
         "n_windows": attrs["n_windows"],
         "adaptation": plan.record(),
-        "corpus_overlap": corpus_overlap(corpus, spec.pretraining_corpus),
+        "corpus_overlap": warn_corpus_overlap(corpus, spec.pretraining_corpus, f"embed {dataset}/{cfg.label}"),
         "pretrain_overlap": warn_overlap(pretrain_dir, windows, f"embed {dataset}/{cfg.label}"),
     }
-    if pointer["corpus_overlap"]:
-        logger.warning(
-            "embed %s/%s: the backbone's pretraining corpus includes %s; scores may be optimistic (the model "
-            "may have seen these recordings)", dataset, cfg.label, ", ".join(pointer["corpus_overlap"]),
-        )
     atomic.write_json(pointer_path, pointer)
     return pointer
-
-
-def corpus_overlap(corpus, pretraining_corpus) -> list[str]:
-    """The dataset names in ``corpus`` that a pretraining corpus entry names (case-insensitive)."""
-    entries = [entry.lower() for entry in pretraining_corpus]
-    return sorted({name for name in corpus if any(name.lower() in entry for entry in entries)})
 
 
 def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
@@ -211,7 +204,7 @@ def _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset) -> dic
     if spec.kind == "braindecode":
         import torch
 
-        device = resolve_device(emb.device)
+        device = resolve_device(emb.device, "embedding.device")
         torch.set_num_threads(emb.threads)
     t0 = time.perf_counter()
     extractor = build_extractor(spec, cfg, plan, seed, device)

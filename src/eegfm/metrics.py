@@ -34,14 +34,20 @@ def _check_scores(scores: np.ndarray, n: int, classes: list[str]) -> np.ndarray:
     return scores
 
 
+def _ranked_scores(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) -> np.ndarray | None:
+    """Checked scores, or ``None`` where a ranking metric is undefined (no scores, or a class absent from ``y_true``)."""
+    if scores is None:
+        return None
+    scores = _check_scores(scores, len(y_true), classes)
+    return None if set(classes) - set(y_true.tolist()) else scores
+
+
 def _roc_auc(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) -> float:
     """ROC AUC, or NaN when it is undefined (no scores, or a class absent from ``y_true``)."""
     from sklearn.metrics import roc_auc_score
 
+    scores = _ranked_scores(y_true, scores, classes)
     if scores is None:
-        return math.nan
-    scores = _check_scores(scores, len(y_true), classes)
-    if set(classes) - set(y_true.tolist()):
         return math.nan
     if len(classes) == 2:
         return float(roc_auc_score(y_true == classes[1], scores[:, 1]))
@@ -57,10 +63,8 @@ def _auprc(y_true: np.ndarray, scores: np.ndarray | None, classes: list[str]) ->
     """
     from sklearn.metrics import average_precision_score
 
+    scores = _ranked_scores(y_true, scores, classes)
     if scores is None:
-        return math.nan
-    scores = _check_scores(scores, len(y_true), classes)
-    if set(classes) - set(y_true.tolist()):
         return math.nan
     if len(classes) == 2:
         return float(average_precision_score(y_true == classes[1], scores[:, 1]))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from eegfm import atomic
-from eegfm.backbones.checkpoints import _folder_files, _weights_file, weights_id
+from eegfm.backbones.checkpoints import folder_files, weights_file, weights_id
 from eegfm.backbones.registry import get_spec
 from eegfm.config import Config
 from eegfm.hashing import sha256_file
@@ -158,9 +158,9 @@ def _fetch(repo_id: str, dest: Path, *, source, revision, force) -> Path:
             record = _download(repo_id, tmp, revision)
         else:
             record = _copy(Path(source) / org / name, tmp)
-        _weights_file(tmp)  # a folder without weights is an error, not a cache entry
+        weights_file(tmp)  # a folder without weights is an error, not a cache entry
         record.update(
-            repo_id=repo_id, files={f.relative_to(tmp).as_posix(): sha256_file(f) for f in _folder_files(tmp)}
+            repo_id=repo_id, files={f.relative_to(tmp).as_posix(): sha256_file(f) for f in folder_files(tmp)}
         )
         atomic.write_json(tmp / RECORD, record)
     logger.info("%s -> %s in %.1f s", repo_id, folder, time.perf_counter() - t0)
@@ -176,7 +176,7 @@ def _copy(src: Path, tmp: Path) -> dict:
     """Copy a hub-like local folder (hidden entries and redundant pickles left out)."""
     if not src.is_dir():
         raise PrefetchError(f"{src} does not exist; --source must hold <org>/<repo>/ folders laid out like the hub")
-    names = [f.relative_to(src).as_posix() for f in _folder_files(src)]
+    names = [f.relative_to(src).as_posix() for f in folder_files(src)]
     skip = _skipped(names)
     for name in names:
         if any(fnmatch.fnmatch(name, pattern) for pattern in skip):

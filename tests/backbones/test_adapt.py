@@ -10,9 +10,10 @@ import pytest
 import zarr
 
 from eegfm.backbones.adapt import BackboneInputError, plan_input, prepare_input
-from eegfm.backbones.build import fingerprint
 from eegfm.backbones.channels import CHANNELS_1020, DOUBLE_BANANA, template_position
+from eegfm.backbones.fingerprint import fingerprint
 from eegfm.backbones.registry import get_spec
+from eegfm.backbones.spec import Channels, Length
 from eegfm.config import Backbone, Embedding
 from eegfm.embed import embed
 from eegfm.windows_store import WindowsStoreWriter
@@ -44,9 +45,13 @@ def _positions(names, source=CH):
     return {name: template_position(c) for name, c in zip(names, source, strict=True)}
 
 
-def _spec(**changes):
-    """cbramod with other channel rules (what a registry entry could declare)."""
-    return dataclasses.replace(get_spec("cbramod"), name="test", **changes)
+def _spec(channels: Channels | None = None, length: Length | None = None):
+    """cbramod with other channel or length rules (what a registry entry could declare)."""
+    spec = get_spec("cbramod")
+    inputs = dataclasses.replace(
+        spec.inputs, channels=channels or spec.inputs.channels, length=length or spec.inputs.length
+    )
+    return dataclasses.replace(spec, name="test", inputs=inputs)
 
 
 def _cfg(name="cbramod", **kwargs):
@@ -93,7 +98,7 @@ def test_duplicate_names_after_cleanup_are_an_error():
 def test_vocabulary_order_drops_extras_and_feeds_values():
     vocab = ("Cz", "P7", "Fp1")
     names = ["EEG FP1-REF", "EOG", "EEG T5-REF", "EEG CZ-REF"]
-    plan = plan_input(_spec(channel_vocabulary=vocab), _info(names))
+    plan = plan_input(_spec(Channels(vocabulary=vocab)), _info(names))
     assert plan.ch_names == list(vocab)
     record = plan.record()
     assert record["mapped"] == list(vocab) and record["dropped"] == ["EOG"] and record["channels"] == list(vocab)
@@ -102,7 +107,7 @@ def test_vocabulary_order_drops_extras_and_feeds_values():
 
 
 def test_vocabulary_subset_keeps_what_it_knows():
-    plan = plan_input(_spec(channel_vocabulary=tuple(CH), vocabulary_subset=True), _info(["O2", "EOG", "Cz"]))
+    plan = plan_input(_spec(Channels(vocabulary=tuple(CH), subset=True)), _info(["O2", "EOG", "Cz"]))
     assert plan.ch_names == ["Cz", "O2"] and plan.record()["dropped"] == ["EOG"]
 
 
@@ -112,7 +117,7 @@ def test_vocabulary_subset_keeps_what_it_knows():
 def test_missing_channels_error_names_everything_needed():
     names = [c for c in TUH if "T3" not in c and "FZ" not in c]
     with pytest.raises(BackboneInputError) as info:
-        plan_input(_spec(channel_vocabulary=tuple(CH)), _info(names), dataset="ds")
+        plan_input(_spec(Channels(vocabulary=tuple(CH))), _info(names), dataset="ds")
     message = str(info.value)
     assert "backbone 'test'" in message and "dataset 'ds'" in message
     assert "missing Fz, T7" in message
@@ -137,7 +142,7 @@ def test_missing_derivations_name_the_electrodes_and_what_they_feed():
 
 def test_zero_fill_records_and_feeds_zeros():
     names = [c for c in CH if c != "Cz"]
-    plan = plan_input(_spec(channel_vocabulary=tuple(CH)), _info(names), cfg=_cfg(missing_channels="zero"))
+    plan = plan_input(_spec(Channels(vocabulary=tuple(CH))), _info(names), cfg=_cfg(missing_channels="zero"))
     record = plan.record()
     assert record["zero_filled"] == ["Cz"] and record["interpolated"] == [] and "Cz" not in record["mapped"]
     x = prepare_input(_windows(n_chans=18), plan, np.float64)
@@ -149,7 +154,7 @@ def test_interpolate_matches_mne_on_the_stored_positions():
     canonical = [c for c in CH if c != "Cz"]
     positions = _positions(names, canonical)
     plan = plan_input(
-        _spec(channel_vocabulary=tuple(CH)), _info(names, positions=positions), cfg=_cfg(missing_channels="interpolate")
+        _spec(Channels(vocabulary=tuple(CH))), _info(names, positions=positions), cfg=_cfg(missing_channels="interpolate")
     )
     record = plan.record()
     assert record["interpolated"] == ["Cz"] and record["interpolation"]["mne"] == mne.__version__
@@ -167,12 +172,12 @@ def test_interpolate_matches_mne_on_the_stored_positions():
 
 def test_interpolating_an_unknown_channel_names_it():
     with pytest.raises(BackboneInputError, match=r"cannot interpolate Xyz: no position.*'zero' or 'project'"):
-        plan_input(_spec(channel_vocabulary=(*CH, "Xyz")), _info(), cfg=_cfg(missing_channels="interpolate"))
+        plan_input(_spec(Channels(vocabulary=(*CH, "Xyz"))), _info(), cfg=_cfg(missing_channels="interpolate"))
 
 
 def test_project_starts_as_identity_and_zero_rows():
     names = [c for c in CH if c != "O2"]
-    plan = plan_input(_spec(channel_vocabulary=tuple(CH)), _info(names), cfg=_cfg(missing_channels="project"))
+    plan = plan_input(_spec(Channels(vocabulary=tuple(CH))), _info(names), cfg=_cfg(missing_channels="project"))
     record = plan.record()
     assert record["projected"] == ["O2"] and record["projection"] == "identity" and record["zero_filled"] == []
     expected = np.insert(np.eye(18), CH.index("O2"), 0.0, axis=0)
@@ -272,7 +277,7 @@ def test_record_has_every_field_and_is_json():
 
 
 def test_fingerprint_changes_with_what_the_policy_did():
-    spec = _spec(channel_vocabulary=tuple(CH))
+    spec = _spec(Channels(vocabulary=tuple(CH)))
     info = _info(
         [c for c in CH if c != "Pz"], positions=_positions([c for c in CH if c != "Pz"], [c for c in CH if c != "Pz"])
     )
@@ -348,9 +353,7 @@ def test_a_real_edf_feeds_biot_its_montage(real_data):
 
 
 def test_crop_respects_a_maximum_length():
-    if "n_times_max" not in {f.name for f in dataclasses.fields(get_spec("cbramod"))}:
-        pytest.skip("BackboneSpec has no n_times_max")
-    spec = _spec(n_times_multiple=40, n_times_max=400)
+    spec = _spec(length=Length(multiple=40, maximum=400))
     with pytest.raises(BackboneInputError, match=r"at most 2 s.*'crop' \(to 2 s\)"):
         plan_input(spec, _info(n_times=1000))
     plan = plan_input(spec, _info(n_times=1000), cfg=_cfg(length_policy="crop"))

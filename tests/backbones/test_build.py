@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import numpy as np
 import pytest
 
-from eegfm.backbones.build import (
-    BackboneInputError,
-    BackboneWeightsError,
-    build_extractor,
-    fingerprint,
-    plan_input,
-    pool,
-    prepare_input,
-)
+from eegfm.backbones.adapt import BackboneInputError, plan_input, prepare_input
+from eegfm.backbones.build import build_extractor
+from eegfm.backbones.checkpoints import BackboneWeightsError
+from eegfm.backbones.fingerprint import fingerprint
 from eegfm.backbones.registry import REGISTRY, get_spec
 from eegfm.config import Backbone
 
@@ -218,20 +214,28 @@ def test_from_pretrained_folder_config_and_weights(tmp_path):
     assert fp["weights"].startswith("sha256-dir:")
 
 
-def test_pool_modes():
-    import torch
-
-    feats = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
-    assert pool({"features": feats, "cls_token": None}, "mean").shape == (2, 5)
-    assert pool({"features": feats, "cls_token": None}, "flatten").shape == (2, 60)
-    assert pool({"features": feats, "cls_token": torch.ones(2, 7)}, "cls").shape == (2, 7)
-    with pytest.raises(ValueError, match="cls_token"):
-        pool({"features": feats, "cls_token": None}, "cls")
-    with pytest.raises(ValueError, match="expected"):
-        pool({"features": feats, "cls_token": None}, "as_is")
-
-
 def test_registry_entries_are_consistent():
     for spec in REGISTRY.values():
         if spec.kind == "braindecode":
-            assert spec.model_class and spec.sfreq and spec.pooling in ("cls", "mean", "flatten", "as_is")
+            assert spec.model_class and spec.inputs.sfreq and spec.pooling in ("cls", "mean", "flatten", "as_is")
+
+
+def test_building_a_model_leaves_the_callers_hub_settings_alone(monkeypatch, tmp_path):
+    """Construction refuses hub requests, and afterwards the process is as it was (no HF_HUB_OFFLINE left set)."""
+    import time
+
+    from huggingface_hub import constants, hf_hub_download
+
+    from eegfm.backbones.build import hub_offline
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    before = constants.HF_HUB_OFFLINE
+    _cbramod(plan_input(get_spec("cbramod"), _info()), 0)
+    assert "HF_HUB_OFFLINE" not in os.environ and constants.HF_HUB_OFFLINE == before
+    with hub_offline():
+        assert constants.is_offline_mode()
+        t0 = time.perf_counter()
+        with pytest.raises(Exception, match="(?i)offline|outgoing traffic has been disabled|cannot find"):
+            hf_hub_download("braindecode/no-such-repo", "config.json", cache_dir=str(tmp_path))
+        assert time.perf_counter() - t0 < 5  # refused at once, no retries
+    assert constants.HF_HUB_OFFLINE == before

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
 
@@ -188,26 +187,6 @@ def test_project_matrix_is_bipolar_init():
     assert mapping.projection == "bipolar" and mapping.projected == ()
 
 
-def test_channel_projection_module():
-    import torch
-
-    from eegfm.backbones.channels import ChannelProjection
-
-    for mapping in (map_channels(CH[1:], vocabulary=CH, missing="project"), map_channels(CH, montage=DOUBLE_BANANA)):
-        proj = ChannelProjection.from_mapping(mapping)
-        np.testing.assert_array_equal(proj.weight.detach().numpy(), mapping.matrix.astype(np.float32))
-        x = torch.randn(2, len(mapping.names_in), 40)
-        y = proj(x)
-        assert y.shape == (2, len(mapping.names_out), 40)
-        torch.testing.assert_close(y, torch.from_numpy(mapping.matrix.astype(np.float32)) @ x)
-        y.pow(2).sum().backward()
-        assert proj.weight.grad is not None and proj.weight.requires_grad
-    frozen = ChannelProjection(np.eye(3), trainable=False)
-    assert not frozen.weight.requires_grad and "trainable=False" in repr(frozen)
-    again = pickle.loads(pickle.dumps(frozen))  # a class built lazily still pickles by reference
-    assert type(again) is ChannelProjection and torch.equal(again.weight, frozen.weight)
-
-
 def test_importing_channels_imports_neither_torch_nor_mne():
     code = "import sys, eegfm.backbones.channels; assert 'torch' not in sys.modules and 'mne' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
@@ -218,8 +197,9 @@ def test_registry_channel_fields_use_canonical_names():
     from eegfm.backbones.registry import REGISTRY
 
     for spec in REGISTRY.values():
-        names = list(spec.channel_vocabulary or ()) + [e for pair in spec.bipolar_montage or () for e in pair]
+        rule = spec.inputs.channels
+        names = list(rule.vocabulary or ()) + [e for pair in rule.montage or () for e in pair]
         assert [clean_name(n) for n in names] == names, spec.name
-        assert not (spec.channel_vocabulary and spec.bipolar_montage), spec.name
-        assert len(set(spec.channel_vocabulary or ())) == len(spec.channel_vocabulary or ()), spec.name
-        assert not spec.vocabulary_subset or spec.channel_vocabulary, spec.name
+        assert not (rule.vocabulary and rule.montage), spec.name
+        assert len(set(rule.vocabulary or ())) == len(rule.vocabulary or ()), spec.name
+        assert not rule.subset or rule.vocabulary, spec.name

@@ -11,17 +11,12 @@ import warnings
 import numpy as np
 import pytest
 
-from eegfm.backbones import checkpoints
-from eegfm.backbones.build import build_extractor, plan_input
-from eegfm.backbones.checkpoints import (
-    BackboneWeightsError,
-    check_config_weights,
-    check_weights,
-    load_weights,
-    read_shapes,
-    remap_keys,
-)
+from eegfm.backbones import weights_check
+from eegfm.backbones.adapt import plan_input
+from eegfm.backbones.build import build_extractor
+from eegfm.backbones.checkpoints import BackboneWeightsError, load_weights, read_shapes, remap_keys
 from eegfm.backbones.registry import REGISTRY, get_spec
+from eegfm.backbones.weights_check import check_config_weights, check_weights
 from eegfm.config import Backbone, Config
 
 CH = "Fp1 Fp2 F7 F3 Fz F4 F8 T7 C3 Cz C4 T8 P7 P3 Pz P4 P8 O1 O2".split()
@@ -183,16 +178,14 @@ def test_read_shapes_reads_headers_only(tmp_path, cbramod_state):
 def test_reference_model_is_built_on_the_meta_device(monkeypatch, cbramod_state, tmp_path):
     import torch
 
-    from eegfm.backbones import build
-
-    devices, real_build = [], build._build_model
+    devices, real_build = [], weights_check.build_model
 
     def spy(*args, **kwargs):
         model = real_build(*args, **kwargs)
         devices.append(next(model.parameters()).device.type)
         return model
 
-    monkeypatch.setattr(build, "_build_model", spy)
+    monkeypatch.setattr(weights_check, "build_model", spy)
     path = _save_safetensors(cbramod_state, tmp_path / "w.safetensors")
     check_weights(get_spec("cbramod"), Backbone(name="cbramod", weights=str(path)))
     assert devices == ["meta", "meta"]  # two nominal inputs, no memory, no init compute
@@ -203,10 +196,12 @@ def test_input_dependent_tensors_are_left_to_the_embedding_job(tmp_path, biot_re
     """A BIOT fed referential channels as they are: its channel tokens follow the recording's channel count."""
     import torch
 
-    spec = get_spec("biot")
-    passthrough = dataclasses.replace(
-        spec, **{k: None for k in ("bipolar_montage", "channel_vocabulary", "n_chans_model") if hasattr(spec, k)}
-    )
+    from eegfm.backbones.family import Braindecode
+    from eegfm.backbones.spec import Channels
+
+    spec = get_spec("biot")  # fed as recorded (no montage), built for the channels fed (no 18-token slots)
+    inputs = dataclasses.replace(spec.inputs, channels=Channels())
+    passthrough = dataclasses.replace(spec, inputs=inputs, family=Braindecode(key_remap=spec.family.key_remap))
     state, _, _ = biot_reference
     official = _official_biot(state, "encoder")
     official["channel_tokens.weight"] = torch.zeros(18, 256)  # pretrained on 18 channels
@@ -266,13 +261,13 @@ def test_config_check_lists_every_bad_backbone(tmp_path, cbramod_state):
 def test_passed_checks_are_cached_until_the_weights_change(tmp_path, monkeypatch, cbramod_state):
     path = _save_safetensors(cbramod_state, tmp_path / "w.safetensors")
     cfg, spec, cache = Backbone(name="cbramod", weights=str(path)), get_spec("cbramod"), tmp_path / "checked"
-    calls, real = [], checkpoints._reference_shapes
+    calls, real = [], weights_check._reference_shapes
 
     def counting(*args, **kwargs):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(checkpoints, "_reference_shapes", counting)
+    monkeypatch.setattr(weights_check, "_reference_shapes", counting)
     check_weights(spec, cfg, cache_dir=cache)
     check_weights(spec, cfg, cache_dir=cache)
     assert len(calls) == 2 and len(list(cache.iterdir())) == 1  # second call: no model built, no torch needed
@@ -293,8 +288,8 @@ def test_a_checkpoint_from_the_job_model_passes_for_every_registered_backbone(tm
     """No false alarms: weights of the model a job builds for other windows (18 channels, a longer
     window) pass the parse-time check, whose input-dependent tensors cover what changed."""
     spec = get_spec(name)
-    nominal, _ = checkpoints.nominal_recordings(spec)
-    n_times = checkpoints._valid_length(spec, nominal["n_times"] + round(2 * nominal["sfreq"]))
+    nominal, _ = weights_check.nominal_recordings(spec)
+    n_times = spec.inputs.length.nearest(nominal["n_times"] + round(2 * nominal["sfreq"]))
     info = {**nominal, "n_times": n_times, "ch_names": [c for c in CH if c != "Cz"]}
     cfg = Backbone(name=name, missing_channels="zero")  # models with a fixed montage get Cz zero-filled
     with warnings.catch_warnings():
@@ -309,27 +304,24 @@ def _write_asset(spec, folder):
     """A construction-time file in the released format: REVE's position bank, STEEGFormer's vocabulary."""
     import json
 
-    from eegfm.backbones.build import _ASSET_FILES, _template_bank
+    from eegfm.backbones.families.reve import template_bank
 
-    if spec.asset == "reve_positions":
-        (folder / _ASSET_FILES[spec.asset]).write_text(json.dumps(_template_bank()))
-    elif spec.asset == "steegformer_channels":  # 145 slots: the channels we use, then placeholders
+    asset = spec.family.asset
+    if asset is not None and asset.name == "reve_positions":
+        (folder / asset.filename).write_text(json.dumps(template_bank()))
+    elif asset is not None and asset.name == "steegformer_channels":  # 145 slots: ours, then placeholders
         names = list(CH) + [f"slot{i}" for i in range(145 - len(CH))]
-        (folder / _ASSET_FILES[spec.asset]).write_text(json.dumps(names))
+        (folder / asset.filename).write_text(json.dumps(names))
+    else:
+        assert asset is None, f"{spec.name}: write its {asset.filename} here"
 
 
 def test_biot_18_token_checkpoint_reads_the_16_bipolar_derivations(tmp_path):
     """The registered BIOT weights hold 18 channel tokens; the double banana feeds 16 (as BIOT's fine-tuning)."""
-    import numpy as np
     from braindecode.models import BIOT
     from safetensors.torch import save_file
 
-    from eegfm.backbones.adapt import plan_input
-    from eegfm.backbones.build import build_extractor
     from eegfm.backbones.channels import CHANNELS_1020
-    from eegfm.backbones.checkpoints import check_weights
-    from eegfm.backbones.registry import REGISTRY
-    from eegfm.config import Backbone
 
     path = tmp_path / "biot18.safetensors"
     state = BIOT(n_chans=18, n_times=800, sfreq=200, n_outputs=2).state_dict()

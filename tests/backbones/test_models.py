@@ -9,17 +9,11 @@ import time
 import numpy as np
 import pytest
 
-from eegfm.backbones.adapt import prepare_input
-from eegfm.backbones.build import (
-    BackboneInputError,
-    BackboneWeightsError,
-    build_extractor,
-    describe,
-    fingerprint,
-    plan_input,
-    resolve_init_kwargs,
-)
+from eegfm.backbones.adapt import BackboneInputError, plan_input, prepare_input
+from eegfm.backbones.build import build_extractor, describe
 from eegfm.backbones.channels import CHANNELS_1020, clean_name
+from eegfm.backbones.checkpoints import BackboneWeightsError
+from eegfm.backbones.fingerprint import fingerprint
 from eegfm.backbones.registry import REGISTRY, get_spec
 from eegfm.config import Backbone
 from eegfm.embed import _pad
@@ -32,8 +26,8 @@ SLOW = {"eegpt", "zuna", "bendr", "reve"}
 
 def _info(spec, n_times=None, ch_names=CHANNELS_1020, positions=None):
     """A windows-store summary: the 19 10-20 channels at the native rate (positions: MNE's template)."""
-    n = spec.min_n_times if n_times is None else n_times
-    return {"sfreq": spec.sfreq, "n_times": n, "ch_names": list(ch_names), "units": "V", "positions": positions}
+    n = spec.inputs.length.shortest if n_times is None else n_times
+    return {"sfreq": spec.inputs.sfreq, "n_times": n, "ch_names": list(ch_names), "units": "V", "positions": positions}
 
 
 def _windows(n, n_times, n_chans=19, seed=0):
@@ -59,38 +53,40 @@ def test_backbone_embeds_deterministically_at_19_channels(name):
     """
     import torch
 
-    from eegfm.backbones.features import lora_target_modules
+    from eegfm.finetune.adapters import lora_target_modules
 
     spec = get_spec(name)
     t0 = time.perf_counter()
     batch = 2 if name in SLOW else 4
     a, b = _build(name), _build(name)
-    X = _windows(batch - 1, spec.min_n_times)  # one short of a batch: padded as embed pads the last batch
+    X = _windows(batch - 1, spec.inputs.length.shortest)  # one short of a batch: padded as embed pads the last batch
     E = a(_pad(X, batch))[: len(X)]
     assert E.shape == (len(X), a.dim) and E.dtype == np.float32 and np.isfinite(E).all()
     if spec.embedding_dim is not None:
         assert a.dim == spec.embedding_dim
     np.testing.assert_array_equal(E, b(_pad(X, batch))[: len(X)])  # same seed, separate builds: bitwise equal
     assert not a.model.training and not a.features.training
-    plan = a.plan
-    if spec.channel_vocabulary is None and spec.bipolar_montage is None:
+    plan, rule = a.plan, spec.inputs.channels
+    if rule.vocabulary is None and rule.montage is None:
         assert plan.ch_names == list(CHANNELS_1020)  # passed through as recorded
-    elif spec.channel_vocabulary is not None:
-        assert set(plan.ch_names) <= set(spec.channel_vocabulary)
-    live = lora_target_modules(a.features, spec.lora_targets, torch.from_numpy(prepare_input(X[:1], plan)))
+    elif rule.vocabulary is not None:
+        assert set(plan.ch_names) <= set(rule.vocabulary)
+    x = torch.from_numpy(prepare_input(X[:1], plan))
+    live = lora_target_modules(a.features.model, spec.lora_targets, lambda: a.features(x))
     linears = {n for n, m in a.model.named_modules() if isinstance(m, torch.nn.Linear)}
     for target in spec.lora_targets:
         assert any(n == target or n.endswith("." + target) for n in set(live) | linears), f"{target} matches nothing"
-    print(f"{name}: dim {a.dim}, {len(plan.ch_names)} channels, {spec.min_n_times} samples, "
+    print(f"{name}: dim {a.dim}, {len(plan.ch_names)} channels, {spec.inputs.length.shortest} samples, "
           f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
 
 
 def test_registry_entries_are_complete():
     for name in NEURAL:
         spec = get_spec(name)
-        assert spec.model_class and spec.sfreq and spec.scale > 0 and spec.scale_note, name
-        assert spec.accepts_n_times(spec.min_n_times) and spec.accepts_n_times(spec.nominal_n_times), name
-        assert (spec.feature_source == "return_features") == (spec.feature_module is None), name
+        inputs, tap = spec.inputs, spec.family.tap
+        assert spec.model_class and inputs.sfreq and inputs.scale > 0 and inputs.scale_note, name
+        assert inputs.length.accepts(inputs.length.shortest) and inputs.length.accepts(spec.nominal_n_times), name
+        assert (tap.source == "return_features") == (tap.module is None), name
         assert spec.pooling in ("cls", "mean", "flatten", "as_is"), name
         assert spec.offline is None, f"{name} is registered as not buildable offline: {spec.offline}"
 
@@ -105,11 +101,14 @@ def test_channel_vocabularies_match_braindecode():
     def canonical(names):
         return tuple(dict.fromkeys(clean_name(n) for n in names))
 
-    assert get_spec("labram").channel_vocabulary == canonical(LABRAM_CHANNEL_ORDER)
-    assert get_spec("eegpt").channel_vocabulary == canonical(EEGPT_CHANNELS)
-    assert get_spec("signal_jepa").channel_vocabulary == canonical(ch["ch_name"] for ch in _PRETRAIN_CHS_INFO)
-    bendr = get_spec("bendr")
-    assert bendr.channel_vocabulary + tuple(name for name, _ in bendr.extra_channels) == canonical(BENDR_CHANNEL_ORDER)
+    def vocabulary(name):
+        return get_spec(name).inputs.channels.vocabulary
+
+    assert vocabulary("labram") == canonical(LABRAM_CHANNEL_ORDER)
+    assert vocabulary("eegpt") == canonical(EEGPT_CHANNELS)
+    assert vocabulary("signal_jepa") == canonical(ch["ch_name"] for ch in _PRETRAIN_CHS_INFO)
+    constant = tuple(name for name, _ in get_spec("bendr").family.constant_channels)
+    assert vocabulary("bendr") + constant == canonical(BENDR_CHANNEL_ORDER)
 
 
 # ----------------------------------------------------------------------------- model-specific needs, generically
@@ -166,7 +165,7 @@ def test_channel_count_length_and_positions_are_checked_before_building():
     with pytest.raises(BackboneInputError, match="at most 19 channels"):
         fingerprint(eegdino, Backbone(name="eegdino"), plan, 0)
     zuna = get_spec("zuna")
-    too_long = dataclasses.replace(plan_input(zuna, _info(zuna)), n_times_out=zuna.n_times_max + 32)
+    too_long = dataclasses.replace(plan_input(zuna, _info(zuna)), n_times_out=zuna.inputs.length.maximum + 32)
     with pytest.raises(BackboneInputError, match="<= 8192"):
         fingerprint(zuna, Backbone(name="zuna"), too_long, 0)
     luna = get_spec("luna")
@@ -209,7 +208,7 @@ def test_reve_builds_offline_from_mnes_template_and_a_real_bank_changes_the_key(
 def test_steegformer_needs_its_vocabulary_only_with_weights(tmp_path):
     spec = get_spec("steegformer")
     plan = plan_input(spec, _info(spec))
-    random_init = resolve_init_kwargs(spec, Backbone(name="steegformer"), plan)
+    random_init = spec.family.init_kwargs(spec, Backbone(name="steegformer"), plan)
     assert random_init["chan_pos_idx"] == list(range(19))  # no download: the slot order is explicit
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"not read by the fingerprint")

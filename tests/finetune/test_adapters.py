@@ -10,13 +10,13 @@ from torch import nn
 from eegfm.backbones.adapt import plan_input, prepare_input
 from eegfm.backbones.build import build_feature_model
 from eegfm.backbones.channels import CHANNELS_1020
+from eegfm.backbones.features import live_modules
 from eegfm.backbones.registry import REGISTRY, get_spec
 from eegfm.config import Backbone
 from eegfm.finetune.adapters import (
     AdapterError,
     LoRAParametrization,
     add_lora,
-    live_module_names,
     quantize_linears,
 )
 from eegfm.finetune.regimes import RegimeError, check_gradients
@@ -28,10 +28,11 @@ SMALL = {"labram": {"num_layers": 2}, "cbramod": {"n_layer": 1}, "eegdino": {"n_
 def _feature_model(name: str, kwargs=None):
     spec = get_spec(name)
     cfg = Backbone(name=name, kwargs=kwargs or {})
-    info = {"sfreq": spec.sfreq, "n_times": spec.min_n_times, "ch_names": list(CHANNELS_1020), "units": "V"}
+    n_times = spec.inputs.length.shortest
+    info = {"sfreq": spec.inputs.sfreq, "n_times": n_times, "ch_names": list(CHANNELS_1020), "units": "V"}
     plan = plan_input(spec, info, cfg=cfg)
     fm = build_feature_model(spec, cfg, plan, seed=0).train()
-    X = np.random.default_rng(0).normal(scale=2e-5, size=(2, len(CHANNELS_1020), spec.min_n_times))
+    X = np.random.default_rng(0).normal(scale=2e-5, size=(2, len(CHANNELS_1020), n_times))
     return spec, fm, torch.from_numpy(prepare_input(X.astype(np.float32), plan))
 
 
@@ -104,7 +105,7 @@ def test_qlora_quantizes_live_linears_to_nf4_close_to_fp32():
     fm.eval()
     with torch.no_grad():
         ref = fm(x)
-    live = live_module_names(fm.model, lambda: fm(x))
+    live = live_modules(fm.model, lambda: fm(x))
     replaced = quantize_linears(fm.model, live, "nf4", torch.float32)
     assert replaced and not any(n.endswith("attn.qkv") for n in replaced)  # read via F.linear: stays fp32
     assert all(isinstance(fm.model.get_submodule(n), bnb.nn.Linear4bit) for n in replaced)

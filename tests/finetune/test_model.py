@@ -1,29 +1,11 @@
-"""Aggregations and heads of the fine-tuned classifier."""
+"""Heads and input norms of the fine-tuned classifier (its pooling: tests/backbones/test_features.py)."""
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from eegfm.config import Head
-from eegfm.finetune.model import aggregate, make_head, normalize
-
-
-def test_aggregations_of_channel_patch_features():
-    x = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)  # (B, channels, patches, dim)
-    assert aggregate(x, "mean").shape == (2, 5)
-    torch.testing.assert_close(aggregate(x, "mean"), x.mean(dim=(1, 2)))
-    assert aggregate(x, "flatten").shape == (2, 60)
-    torch.testing.assert_close(aggregate(x, "grouped_mean"), x.mean(dim=2).reshape(2, 15))
-    torch.testing.assert_close(aggregate(x, "first"), x[:, 0, 0])
-
-
-def test_first_takes_the_cls_token_when_there_is_one():
-    feats = {"features": torch.zeros(2, 7, 4), "cls_token": torch.ones(2, 4)}
-    torch.testing.assert_close(aggregate(feats, "first"), torch.ones(2, 4))
-    assert aggregate(feats, "mean").abs().sum() == 0
-    with pytest.raises(ValueError, match="unknown aggregation"):
-        aggregate(feats, "max")
+from eegfm.finetune.model import make_head, normalize
 
 
 def test_heads():

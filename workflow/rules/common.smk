@@ -34,7 +34,7 @@ CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
 # job; only in the main process (cluster jobs re-parse the workflow). A passed
 # check is remembered per file (path, size, mtime) under .snakemake/.
 if workflow.is_main_process and any(b.weights and not b.pretrain_ref for b in CFG.backbones):
-    from eegfm.backbones.checkpoints import check_config_weights
+    from eegfm.backbones.weights_check import check_config_weights
 
     try:
         check_config_weights(CFG, cache_dir=Path(".snakemake") / "eegfm" / "weights-checked")

@@ -39,9 +39,9 @@ from eegfm.backbones.channels import (
     map_channels,
     template_position,
 )
-from eegfm.backbones.registry import BackboneSpec
 
 if TYPE_CHECKING:  # pragma: no cover
+    from eegfm.backbones.spec import BackboneSpec
     from eegfm.config import Backbone
 
 logger = logging.getLogger(__name__)
@@ -163,8 +163,8 @@ def plan_input(
     Parameters
     ----------
     spec
-        The backbone's registry entry (channel vocabulary/montage, native
-        rate, valid lengths, scale).
+        The backbone's registry entry: its ``inputs`` (channel
+        vocabulary/montage, native rate, valid lengths, scale).
     info
         The windows store summary (``windows.json``): ``sfreq``, ``n_times``,
         ``ch_names``, ``units`` and optional ``positions`` (m, head frame).
@@ -194,8 +194,9 @@ def plan_input(
         raise BackboneInputError(
             f"windows are in '{units}', expected volts ('V'); the scale to model units assumes volts"
         )
+    inputs = spec.inputs
     sfreq_in, n_in = float(info["sfreq"]), int(info["n_times"])
-    sfreq_out = float(spec.sfreq) if spec.sfreq else sfreq_in
+    sfreq_out = float(inputs.sfreq) if inputs.sfreq else sfreq_in
     n_res = _resampled_length(spec, n_in, sfreq_in, sfreq_out, dataset)
     n_out = _fit_length(spec, n_in, sfreq_in, n_res, sfreq_out, dataset, length_policy)
     ch_in = list(info["ch_names"])
@@ -207,15 +208,45 @@ def plan_input(
         n_times_in=n_in,
         n_times_out=n_out,
         ch_names=list(mapping.names_out),
-        scale=float(spec.scale),
+        scale=float(inputs.scale),
         positions=positions,
-        input_norm=spec.input_norm,
+        input_norm=inputs.norm,
         ch_names_in=ch_in,
         mapping=mapping,
         aliased=aliased,
         n_times_resampled=n_res,
         template_positions=from_template,
     )
+
+
+def check_fits(spec: BackboneSpec, plan: InputPlan) -> None:
+    """Refuse a plan the model cannot take, before any work: length, channel count, positions.
+
+    Raises
+    ------
+    BackboneInputError
+        Naming what to change.
+    """
+    n, sfreq, rule = plan.n_times_out, plan.sfreq_out, spec.inputs.channels
+    if not spec.inputs.length.accepts(n):
+        raise BackboneInputError(
+            f"backbone '{spec.name}' takes windows of {spec.inputs.length.describe(spec.inputs.sfreq)} samples; "
+            f"these are {n} samples ({n / sfreq:g} s at {sfreq:g} Hz). Set datasets.<dataset>.windows.length_s or "
+            f"{LENGTH_KEY}"
+        )
+    if rule.max_count is not None and len(plan.ch_names) > rule.max_count:
+        raise BackboneInputError(
+            f"backbone '{spec.name}' takes at most {rule.max_count} channels; the plan has {len(plan.ch_names)} "
+            f"({', '.join(plan.ch_names)}). Select channels in datasets.<dataset> or pick another backbone"
+        )
+    if rule.needs_positions:
+        unplaced = [c for c in plan.ch_names if not (plan.positions or {}).get(c)]
+        if unplaced:
+            raise BackboneInputError(
+                f"backbone '{spec.name}' needs a position for every channel; none is known for {', '.join(unplaced)} "
+                f"(not 10-05 names, and the windows store has no positions for them). Rename them with {ALIASES_KEY} "
+                "or store positions with the recordings"
+            )
 
 
 # ----------------------------------------------------------------------------- channels
@@ -236,11 +267,11 @@ def _map(spec, ch_in, raw_positions, aliases, missing, dataset) -> tuple[Channel
         for raw, name in zip(ch_in, names, strict=True)
         if raw in raw_positions and raw_positions[raw] is not None and np.all(np.isfinite(raw_positions[raw]))
     }
+    rule = spec.inputs.channels
     try:
         mapping = map_channels(
-            names, store_pos, vocabulary=spec.channel_vocabulary, subset=spec.vocabulary_subset,
-            montage=spec.bipolar_montage, missing=missing,
-        )  # fmt: skip
+            names, store_pos, vocabulary=rule.vocabulary, subset=rule.subset, montage=rule.montage, missing=missing
+        )
     except MissingChannelsError as err:
         raise BackboneInputError(_missing_message(spec, err, ch_in, names, dataset)) from err
     except InterpolationError as err:
@@ -260,7 +291,7 @@ def _missing_message(spec, err: MissingChannelsError, ch_in, names, dataset) -> 
     if err.needed_for:
         needed = " (needed for " + "; ".join(f"{e}: {', '.join(d)}" for e, d in err.needed_for.items()) + ")"
     available = ", ".join(n if n == raw else f"{n} ({raw})" for raw, n in zip(ch_in, names, strict=True))
-    what = "bipolar derivations" if spec.bipolar_montage else "channels"
+    what = "bipolar derivations" if spec.inputs.channels.montage else "channels"
     return (
         f"backbone '{spec.name}' expects {what} that {_where(dataset)} lack{'' if dataset is None else 's'}: missing "
         f"{', '.join(err.missing)}{needed}. Available channels: {available}. Set {MISSING_KEY} to 'zero', "
@@ -306,41 +337,12 @@ def _resampled_length(spec: BackboneSpec, n_in: int, sfreq_in: float, sfreq_out:
     return int(exact)
 
 
-def _n_max(spec: BackboneSpec) -> int | None:
-    return getattr(spec, "n_times_max", None)  # a model's longest input (e.g. a positional table)
-
-
-def _valid(spec: BackboneSpec, n: int) -> bool:
-    if spec.n_times_fixed is not None:
-        return n == spec.n_times_fixed
-    n_max = _n_max(spec)
-    too_long = n_max is not None and n > n_max
-    return n >= max(spec.n_times_min, 1) and n % spec.n_times_multiple == 0 and not too_long
-
-
-def _crop_target(spec: BackboneSpec, n: int) -> int | None:
-    """The longest valid length <= n (None if there is none)."""
-    if spec.n_times_fixed is not None:
-        return spec.n_times_fixed if spec.n_times_fixed <= n else None
-    m, n_max = spec.n_times_multiple, _n_max(spec)
-    k = (min(n, n_max if n_max is not None else n) // m) * m
-    return k if k >= max(spec.n_times_min, 1) else None
-
-
-def _pad_target(spec: BackboneSpec, n: int) -> int | None:
-    """The shortest valid length >= n (None if there is none)."""
-    if spec.n_times_fixed is not None:
-        return spec.n_times_fixed if spec.n_times_fixed >= n else None
-    m, n_max = spec.n_times_multiple, _n_max(spec)
-    k = -(-max(n, spec.n_times_min, 1) // m) * m
-    return k if n_max is None or k <= n_max else None
-
-
 def _fit_length(spec, n_in, sfreq_in, n_out, sfreq_out, dataset, policy) -> int:
     """``n_out`` if the backbone takes it, else the crop/pad target the policy allows; else an error."""
-    if _valid(spec, n_out):
+    length = spec.inputs.length
+    if length.accepts(n_out):
         return n_out
-    crop, pad = _crop_target(spec, n_out), _pad_target(spec, n_out)
+    crop, pad = length.crop_target(n_out), length.pad_target(n_out)
     target = {"crop": crop, "pad": pad}.get(policy)
     if target is not None:
         done = {"crop": "cropped", "pad": "padded"}[policy]
@@ -359,27 +361,27 @@ def _fit_length(spec, n_in, sfreq_in, n_out, sfreq_out, dataset, policy) -> int:
 
 def _length_message(spec, n_in, sfreq_in, n_out, sfreq_out, dataset) -> str:
     have = f"the windows are {n_in / sfreq_in:g} s ({n_in} samples at {sfreq_in:g} Hz, {n_out} at {sfreq_out:g} Hz)"
-    key = _length_key(dataset)
-    if spec.n_times_fixed is not None:
-        need_s = spec.n_times_fixed / sfreq_out
+    key, length = _length_key(dataset), spec.inputs.length
+    if length.fixed is not None:
+        need_s = length.fixed / sfreq_out
         return (
-            f"backbone '{spec.name}' needs windows of exactly {need_s:g} s ({spec.n_times_fixed} samples at "
+            f"backbone '{spec.name}' needs windows of exactly {need_s:g} s ({length.fixed} samples at "
             f"{sfreq_out:g} Hz); {have}. Set {key}: {need_s:g}"
         )
-    if n_out < spec.n_times_min:
-        need_s = spec.n_times_min / sfreq_out
+    if n_out < length.minimum:
+        need_s = length.minimum / sfreq_out
         return (
-            f"backbone '{spec.name}' needs windows of at least {need_s:g} s ({spec.n_times_min} samples at "
+            f"backbone '{spec.name}' needs windows of at least {need_s:g} s ({length.minimum} samples at "
             f"{sfreq_out:g} Hz); {have}. Set {key} to {need_s:g} or more"
         )
-    n_max = _n_max(spec)
+    n_max = length.maximum
     if n_max is not None and n_out > n_max:
         need_s = n_max / sfreq_out
         return (
             f"backbone '{spec.name}' takes windows of at most {need_s:g} s ({n_max} samples at {sfreq_out:g} Hz); "
             f"{have}. Set {key} to {need_s:g} or less"
         )
-    m = spec.n_times_multiple
+    m = length.multiple
     lower, upper = (n_out // m) * m / sfreq_out, (n_out // m + 1) * m / sfreq_out
     options = f"{lower:g} or {upper:g}" if lower > 0 else f"{upper:g}"
     return (
@@ -408,7 +410,7 @@ def prepare_input(X: np.ndarray, plan: InputPlan, dtype: Any = np.float32, *, ch
     channels
         ``False`` skips the channel matrix *and* ``input_norm`` and returns the
         stored channels resampled, cropped/padded and scaled: for fine-tuning
-        with a trainable :class:`~eegfm.backbones.channels.ChannelProjection`,
+        with a trainable :class:`~eegfm.backbones.projection.ChannelProjection`,
         which must be followed by :func:`normalize_input`. Channel mixing is
         linear and per-sample, so it commutes with every step but the norm.
 

@@ -6,10 +6,11 @@ against what a backbone expects (a fixed vocabulary, a vocabulary it takes any
 subset of, or a bipolar montage) and turned into one (C_out x C_in) matrix
 (:func:`map_channels`). Missing channels are zero-filled, interpolated with
 MNE's spherical splines (:func:`interpolation_matrix`) or left to a trainable
-projection (:class:`ChannelProjection`), as the config asks.
+projection (:class:`eegfm.backbones.projection.ChannelProjection`), as the
+config asks.
 
 Importing this module is cheap: MNE is imported inside the functions that need
-it and torch only when :class:`ChannelProjection` is first looked up.
+it, and nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -469,60 +470,3 @@ def _finish(names_in, names_out, matrix, **fields) -> ChannelMapping:
     dropped = [n for n, u in zip(names_in, used, strict=True) if not u]
     fields = {k: (tuple(v) if isinstance(v, list) else v) for k, v in fields.items()}
     return ChannelMapping(tuple(names_in), tuple(names_out), matrix, dropped=tuple(dropped), **fields)
-
-
-# ----------------------------------------------------------------------------- trainable projection
-
-
-def __getattr__(name: str):
-    # PEP 562: ChannelProjection needs torch, so it is only built when first looked up.
-    if name == "ChannelProjection":
-        return _projection_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@functools.cache
-def _projection_class():
-    import torch
-    from torch import nn
-
-    class ChannelProjection(nn.Module):
-        """A 1x1 channel projection ``(B, C_in, T) -> (B, C_out, T)``, initialised from a mapping.
-
-        The weight starts as :attr:`ChannelMapping.matrix` (identity rows for
-        mapped channels, ±1 rows for bipolar derivations, zero rows for
-        channels without a source) and is trainable by default, so
-        fine-tuning can learn how recorded channels feed the model. No bias:
-        an offset would leak DC into every channel.
-
-        Parameters
-        ----------
-        matrix
-            (C_out, C_in) initial weights, e.g. ``plan.channel_matrix``.
-        trainable
-            Whether the weight takes gradients.
-        names_in, names_out
-            Channel names, only for ``repr``.
-        """
-
-        def __init__(self, matrix, trainable: bool = True, names_in=None, names_out=None):
-            super().__init__()
-            weight = torch.as_tensor(np.asarray(matrix, dtype=np.float32)).clone()
-            self.weight = nn.Parameter(weight, requires_grad=trainable)
-            self.names_in, self.names_out = names_in, names_out
-
-        @classmethod
-        def from_mapping(cls, mapping: ChannelMapping, trainable: bool = True) -> ChannelProjection:
-            """Projection initialised from a :class:`ChannelMapping`."""
-            return cls(mapping.matrix, trainable, list(mapping.names_in), list(mapping.names_out))
-
-        def forward(self, x):
-            return torch.matmul(self.weight.to(x.dtype), x)
-
-        def extra_repr(self) -> str:
-            c_out, c_in = self.weight.shape
-            return f"in_channels={c_in}, out_channels={c_out}, trainable={self.weight.requires_grad}"
-
-    # pickled by reference, found again through the module __getattr__
-    ChannelProjection.__module__, ChannelProjection.__qualname__ = __name__, "ChannelProjection"
-    return ChannelProjection

@@ -8,7 +8,9 @@ reads directly — Labram's and EEG-DINO's ``F.linear(x, self.qkv.weight)``,
 never trains; it gets a LoRA *parametrization* of its weight instead
 (:mod:`torch.nn.utils.parametrize`), which every read of ``.weight`` goes
 through. Whether each adapter really trains is checked after the first step
-(:func:`eegfm.finetune.regimes.check_gradients`).
+(:func:`eegfm.finetune.regimes.check_gradients`). Adapter parameters are
+named ``lora_*`` (peft's convention, kept by :class:`LoRAParametrization`),
+which is how :func:`eegfm.finetune.regimes.group_of` tells them apart.
 
 For QLoRA, every live ``nn.Linear`` of the backbone becomes a
 ``bitsandbytes.nn.Linear4bit`` (NF4/FP4, frozen) before LoRA is injected;
@@ -26,6 +28,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
+
+from eegfm.backbones.features import live_modules
+from eegfm.finetune.regimes import unreached_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -70,21 +75,19 @@ class AdapterRecord:
         }
 
 
-def _matches(name: str, targets: Sequence[str]) -> bool:
+def matches_target(name: str, targets: Sequence[str]) -> bool:
+    """Whether peft's ``target_modules`` matching selects module ``name``: the full name, or a suffix after a dot."""
     return any(name == t or name.endswith("." + t) for t in targets)
 
 
-def live_module_names(model: nn.Module, run) -> set[str]:
-    """Names of ``model``'s submodules whose forward runs during ``run()``."""
-    ran: set[str] = set()
-    handles = [m.register_forward_pre_hook(lambda *_, n=n: ran.add(n)) for n, m in model.named_modules() if n]
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for handle in handles:
-            handle.remove()
-    return ran
+def lora_target_modules(model: nn.Module, targets: Sequence[str], run) -> list[str]:
+    """Full names of the modules peft would wrap for ``targets`` that also run during ``run()``.
+
+    Passing the result to peft as ``target_modules`` leaves out adapters that
+    would never train.
+    """
+    ran = live_modules(model, run)
+    return [name for name, _ in model.named_modules() if name in ran and matches_target(name, targets)]
 
 
 def quantize_linears(model: nn.Module, live: set[str], quant_type: str, compute_dtype: torch.dtype) -> list[str]:
@@ -136,8 +139,6 @@ def reached_modules(model: nn.Module, run) -> set[str]:
     A module outside this set lies in a part of the network the features
     never use (a decoder, a reconstruction head): adapting it is pointless.
     """
-    from eegfm.finetune.regimes import unreached_parameters  # regimes imports this module
-
     unreached = unreached_parameters(model, lambda: run().float().sum())
     reached = {n.rpartition(".")[0] for n, _ in model.named_parameters() if n not in unreached}
     return {m for name in reached for m in _prefixes(name)}
@@ -191,7 +192,7 @@ def add_lora(
             f"{type(model).__name__} has no registered LoRA targets (a convolutional baseline?); set "
             "finetune.lora.targets to module names, or use regime 'full' or 'head'"
         )
-    matched = [name for name, _ in model.named_modules() if name and _matches(name, targets)]
+    matched = [name for name, _ in model.named_modules() if name and matches_target(name, targets)]
     if not matched:
         sample = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)][:8]
         raise AdapterError(
@@ -200,7 +201,7 @@ def add_lora(
         )
     record = AdapterRecord()
     matched = [n for n in matched if not any(n.startswith(p + ".") for p in matched if p != n)]  # outermost
-    live, reached = live_module_names(model, run), reached_modules(model, run)
+    live, reached = live_modules(model, run), reached_modules(model, run)
     skipped = [n for n in matched if n not in reached]
     matched = [n for n in matched if n in reached]
     if not matched:
@@ -235,8 +236,3 @@ def add_lora(
     if record.parametrized:
         logger.info("LoRA by weight parametrization (weights read outside forward): %s", record.parametrized)
     return record
-
-
-def is_adapter(name: str) -> bool:
-    """Whether a parameter name belongs to a LoRA adapter (peft's or a parametrization's)."""
-    return "lora_" in name

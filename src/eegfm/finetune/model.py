@@ -1,9 +1,11 @@
 """Backbone + aggregation + head: the network a fine-tuning job trains.
 
 The backbone is a :class:`~eegfm.backbones.features.FeatureModel`, so it is
-read out exactly where frozen embeddings are read (the registry's feature
-tap). Its unpooled features are aggregated here as ``finetune.head`` says
-and fed to a small head; the backbone's own classification head never runs.
+read out exactly where frozen embeddings are read (the family's feature
+tap). Its unpooled features are pooled as ``finetune.head.aggregation`` says
+(with :func:`eegfm.backbones.features.pool`, the pooling of frozen
+embeddings) and fed to a small head; the backbone's own classification head
+never runs.
 """
 
 from __future__ import annotations
@@ -13,40 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from eegfm.backbones.features import pool
 from eegfm.config import Head
-
-AGGREGATIONS = ("mean", "first", "flatten", "grouped_mean")
-
-
-def aggregate(features: Any, how: str) -> torch.Tensor:
-    """Unpooled backbone features -> (batch, dim).
-
-    Parameters
-    ----------
-    features
-        A tensor (batch, ..., dim) or braindecode's ``{"features", "cls_token"}`` dict.
-    how
-        ``'mean'`` over every token axis; ``'first'``: the CLS token when the
-        model returns one, else the first token; ``'flatten'``: all tokens
-        concatenated; ``'grouped_mean'``: for (batch, channels, patches, dim)
-        features the mean over patches within each channel, channels
-        concatenated (``'mean'`` for any other shape).
-    """
-    cls = features.get("cls_token") if isinstance(features, dict) else None
-    x = features["features"] if isinstance(features, dict) else features
-    if x.ndim == 2:
-        return cls if how == "first" and cls is not None else x
-    if how == "mean":
-        return x.mean(dim=tuple(range(1, x.ndim - 1)))
-    if how == "first":
-        return cls if cls is not None else x.reshape(x.shape[0], -1, x.shape[-1])[:, 0]
-    if how == "flatten":
-        return x.reshape(x.shape[0], -1)
-    if how == "grouped_mean":
-        if x.ndim == 4:
-            return x.mean(dim=2).reshape(x.shape[0], -1)
-        return x.mean(dim=tuple(range(1, x.ndim - 1)))
-    raise ValueError(f"unknown aggregation '{how}'; use one of {', '.join(AGGREGATIONS)}")
 
 
 def make_head(dim: int, n_classes: int, cfg: Head) -> nn.Module:
@@ -85,7 +55,7 @@ class Classifier(nn.Module):
     example
         A few model-ready windows; one no-grad pass sizes the head.
     projection
-        A :class:`~eegfm.backbones.channels.ChannelProjection` applied first
+        A :class:`~eegfm.backbones.projection.ChannelProjection` applied first
         (``missing_channels: project``); inputs are then the stored channels
         and ``input_norm`` runs here, after it.
     input_norm
@@ -117,8 +87,8 @@ class Classifier(nn.Module):
         return self.backbone.features(x)
 
     def pool(self, features: Any) -> torch.Tensor:
-        """Aggregate features to (batch, dim)."""
-        return aggregate(features, self.aggregation)
+        """Pool features to (batch, dim)."""
+        return pool(features, self.aggregation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.pool(self.features(x)))

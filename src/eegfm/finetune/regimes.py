@@ -2,7 +2,7 @@
 
 Parameter groups of a :class:`~eegfm.finetune.model.Classifier`:
 ``head`` (``head.*``), ``projection`` (a trainable channel projection),
-``adapter`` (LoRA, see :func:`eegfm.finetune.adapters.is_adapter`) and
+``adapter`` (LoRA, see :func:`is_adapter`) and
 ``backbone`` (everything else). A regime allows a set of groups; the
 assertion fails when a parameter outside them trains, when an allowed group
 that must train does not, or when frozen + trainable != total.
@@ -16,13 +16,16 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from eegfm.finetune.adapters import is_adapter
-
 REGIMES = ("head", "lora", "qlora", "full", "lp-ft", "scratch")
 
 
 class RegimeError(RuntimeError):
     """Parameters train that the regime does not allow, or adapters that get no gradient."""
+
+
+def is_adapter(name: str) -> bool:
+    """Whether a parameter name belongs to a LoRA adapter (peft's ``lora_*`` or a parametrization's)."""
+    return "lora_" in name
 
 
 def group_of(name: str) -> str:

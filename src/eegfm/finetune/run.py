@@ -64,7 +64,7 @@ def build_classifier(spec, cfg: Backbone, plan, regime: str, ft: Finetune, n_cla
     import torch
 
     from eegfm.backbones.build import build_feature_model
-    from eegfm.backbones.channels import ChannelProjection
+    from eegfm.backbones.projection import ChannelProjection
     from eegfm.finetune.model import Classifier
     from eegfm.finetune.regimes import unreached_parameters
 
@@ -83,7 +83,8 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
     """LoRA (and 4-bit base layers for ``qlora``) on the backbone; ``None`` for other regimes."""
     import torch
 
-    from eegfm.finetune.adapters import add_lora, live_module_names, quantize_linears
+    from eegfm.backbones.features import live_modules
+    from eegfm.finetune.adapters import add_lora, quantize_linears
 
     if regime not in ("lora", "qlora"):
         return None
@@ -93,7 +94,7 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
     if regime == "qlora":
         compute = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
         model.to(device)
-        live = live_module_names(inner, lambda: model(example))
+        live = live_modules(inner, lambda: model(example))
         quantized = quantize_linears(inner, live, ft.lora.quant_type, compute)
         if not quantized:
             raise ValueError(f"qlora: backbone '{spec.name}' has no Linear layer to quantize; use regime 'lora'")
@@ -156,7 +157,8 @@ def prepare_fold(
 
     from eegfm.backbones.adapt import plan_input, prepare_input
     from eegfm.backbones.registry import get_spec
-    from eegfm.finetune.train import resolve_device, resolve_precision
+    from eegfm.devices import resolve_device
+    from eegfm.finetune.train import resolve_precision
     from eegfm.groups import window_units
     from eegfm.splits import carve_validation, load_folds
     from eegfm.windows_store import open_windows
@@ -189,7 +191,7 @@ def prepare_fold(
     X_in = torch.from_numpy(prepare_input(X, plan, channels=not projected))
     y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
 
-    device = resolve_device(ft.device)
+    device = torch.device(resolve_device(ft.device, "finetune.device"))
     dtype = resolve_precision(ft.precision, device)
     # sizing and reachability passes only; the training loop reports non-finite inputs itself
     example = torch.nan_to_num(X_in[inner_ids[:2]])
@@ -248,8 +250,8 @@ def run_finetune(
     dict
         The content of ``metrics.json``.
     """
-    from eegfm.backbones.build import fingerprint
     from eegfm.backbones.checkpoints import weights_id
+    from eegfm.backbones.fingerprint import fingerprint
     from eegfm.finetune.artifacts import write_artifacts
     from eegfm.finetune.train import Split, predict, train
     from eegfm.groups import unit_list

@@ -67,13 +67,6 @@ class TrainResult:
     trained: set[str] = field(default_factory=set)  # parameters that were trainable in some phase
 
 
-def resolve_device(requested: str, key: str = "finetune.device") -> torch.device:
-    """:func:`eegfm.backbones.build.resolve_device` as a ``torch.device``."""
-    from eegfm.backbones.build import resolve_device as resolve
-
-    return torch.device(resolve(requested, key))
-
-
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype: bf16 when asked (and supported), 'auto' -> bf16 on CUDA that supports it; else None."""
     if requested == "fp32":

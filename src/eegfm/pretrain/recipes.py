@@ -16,8 +16,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from eegfm.backbones.features import pool
 from eegfm.config import Augment, Pretrain
-from eegfm.finetune.model import aggregate
 
 Features = Callable[[torch.Tensor], Any]
 # Per-channel means, concatenated: a plain mean over channels would erase the
@@ -86,14 +86,14 @@ class Objective(nn.Module):
                 generator: torch.Generator) -> torch.Tensor:
         cfg = self.cfg
         if cfg.recipe == "supervised-source":
-            return F.cross_entropy(self.classifier(aggregate(features(x), POOLING)), y)
+            return F.cross_entropy(self.classifier(pool(features(x), POOLING)), y)
         loss = x.new_zeros(())
         if cfg.recipe == "masked":
             loss = loss + self.masked(features, x, generator)
         if self.projector is not None:
             weight = 1.0 if cfg.recipe == "contrastive" else cfg.contrastive_weight
             v1, v2 = (augment(x, cfg.augment, self.sfreq, generator) for _ in range(2))
-            z1, z2 = (self.projector(aggregate(features(v), POOLING)) for v in (v1, v2))
+            z1, z2 = (self.projector(pool(features(v), POOLING)) for v in (v1, v2))
             loss = loss + weight * info_nce(z1, z2, cfg.temperature)
         return loss
 

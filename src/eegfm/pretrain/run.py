@@ -100,9 +100,10 @@ def run_pretrain(
         The manifest (``{}`` when stopped early).
     """
     from eegfm.backbones.build import build_feature_model
+    from eegfm.backbones.features import pool
     from eegfm.backbones.registry import get_spec
-    from eegfm.finetune.model import aggregate
-    from eegfm.finetune.train import lr_lambda, resolve_device
+    from eegfm.devices import resolve_device
+    from eegfm.finetune.train import lr_lambda
     from eegfm.pretrain.recipes import POOLING, Objective, patch_tokens
 
     out = Path(out_dir)
@@ -112,14 +113,14 @@ def run_pretrain(
     X, labels, subjects, recordings, hashes, keys, plan = _load_data([str(d) for d in windows_dirs], spec, cfg)
     classes = sorted(set(labels))
     y = torch.tensor([classes.index(c) for c in labels])
-    device = resolve_device(recipe.device, f"pretrain.{name}.device")
+    device = torch.device(resolve_device(recipe.device, f"pretrain.{name}.device"))
 
     torch.manual_seed(seed)
     fm = build_feature_model(spec, cfg, plan, seed).to(device).train()
     patch = round(recipe.patch_s * plan.sfreq_out)
     with torch.no_grad():
         example = fm.features(X[:2].to(device))
-        dim = aggregate(example, POOLING).shape[1]
+        dim = pool(example, POOLING).shape[1]
         token_dim = None
         if recipe.recipe == "masked":
             token_dim = patch_tokens(example, X.shape[1], X.shape[2] // patch).shape[-1]

@@ -16,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from eegfm.backbones.adapt import BackboneInputError, InputPlan, prepare_input
+from eegfm.backbones.adapt import BackboneInputError, InputPlan
+from eegfm.backbones.family import BaselineExtractor, FeatureBaseline
+from eegfm.backbones.spec import BackboneSpec, Inputs
 
 logger = logging.getLogger(__name__)
 
@@ -115,25 +117,43 @@ def log_band_power(X_uv: np.ndarray, sfreq: float, bands: list[list[float]], n_f
     return out.reshape(len(X_uv), -1).astype(np.float32)
 
 
-class BandpowerExtractor:
-    """Callable mapping windows in volts (B, C, T) to log band power (B, C * n_bands).
-
-    Parameters
-    ----------
-    plan
-        The input plan (sampling rate, channels, scale to µV).
-    kwargs
-        Output of :func:`resolve_kwargs`.
-    """
+class BandpowerExtractor(BaselineExtractor):
+    """Windows in volts (B, C, T) -> log band power (B, C * n_bands); settings from :func:`resolve_kwargs`."""
 
     def __init__(self, plan: InputPlan, kwargs: dict[str, Any]):
-        self.plan = plan
         self.bands = kwargs["bands"]
+        super().__init__(plan, len(plan.ch_names) * len(self.bands))
         self.n_fft, self.n_overlap = welch_segment(kwargs, plan.sfreq_out, plan.n_times_out)
-        self.dim = len(plan.ch_names) * len(self.bands)
         if not math.isclose(plan.scale, 1e6):
             logger.warning("bandpower: scale %g is not volts -> µV; features are log10 of (scaled unit)²", plan.scale)
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        X_uv = prepare_input(X, self.plan, dtype=np.float64)
+    def features(self, X_uv: np.ndarray) -> np.ndarray:
         return log_band_power(X_uv, self.plan.sfreq_out, self.bands, self.n_fft, self.n_overlap)
+
+
+class Bandpower(FeatureBaseline):
+    """The band-power family: settings, their check against the windows, and the extractor."""
+
+    kind = "bandpower"
+    libraries = ("mne", "numpy", "scipy")
+
+    def resolve_kwargs(self, init_kwargs, overrides):
+        return resolve_kwargs(init_kwargs, overrides)
+
+    def check(self, kwargs, plan):
+        check_bands(kwargs, plan.sfreq_out, plan.n_times_out)
+
+    def extractor(self, plan, kwargs):
+        return BandpowerExtractor(plan, kwargs)
+
+
+SPECS = (
+    BackboneSpec(
+        name="bandpower",
+        family=Bandpower(),
+        inputs=Inputs(scale=1e6),
+        pooling="none",
+        # Welch segments of welch_seconds (half overlap), capped at the window length.
+        init_kwargs={"bands": ((1, 4), (4, 8), (8, 13), (13, 30), (30, 45)), "welch_seconds": 2.0},
+    ),
+)

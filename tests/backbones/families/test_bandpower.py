@@ -9,8 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 
-from eegfm.backbones.bandpower import BandpowerExtractor, check_bands, resolve_kwargs
-from eegfm.backbones.build import BackboneInputError, build_extractor, plan_input
+from eegfm.backbones.adapt import BackboneInputError, plan_input
+from eegfm.backbones.build import build_extractor
+from eegfm.backbones.families.bandpower import BandpowerExtractor, check_bands, resolve_kwargs
 from eegfm.backbones.registry import get_spec
 from eegfm.config import Backbone
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 from scipy.linalg import logm
 
-from eegfm.backbones.build import BackboneInputError, build_extractor, fingerprint, plan_input
+from eegfm.backbones.adapt import BackboneInputError, plan_input
+from eegfm.backbones.build import build_extractor
+from eegfm.backbones.families.riemann import RiemannExtractor, resolve_kwargs
+from eegfm.backbones.fingerprint import fingerprint
 from eegfm.backbones.registry import get_spec
-from eegfm.backbones.riemann import RiemannExtractor, resolve_kwargs
 from eegfm.config import Backbone
 
 SFREQ, N_TIMES = 200.0, 800

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from eegfm.backbones.adapt import BackboneInputError, InputPlan, prepare_input
+from eegfm.backbones.adapt import BackboneInputError, InputPlan
+from eegfm.backbones.family import BaselineExtractor, FeatureBaseline
+from eegfm.backbones.spec import BackboneSpec, Inputs, Length
 
 KWARGS = ("estimator",)
 #: Shrinkage (or plain sample) estimators of pyriemann that work on any window.
@@ -115,23 +117,38 @@ def tangent_vectors(X_uv: np.ndarray, estimator: str = "oas") -> np.ndarray:
     return tangent_space(C, np.eye(n_chans), metric="logeuclid").astype(np.float32)
 
 
-class RiemannExtractor:
-    """Callable mapping windows in volts (B, C, T) to tangent vectors (B, C(C+1)/2).
-
-    Parameters
-    ----------
-    plan
-        The input plan (sampling rate, channels, scale to µV).
-    kwargs
-        Output of :func:`resolve_kwargs`.
-    """
+class RiemannExtractor(BaselineExtractor):
+    """Windows in volts (B, C, T) -> tangent vectors (B, C(C+1)/2); settings from :func:`resolve_kwargs`."""
 
     def __init__(self, plan: InputPlan, kwargs: dict[str, Any]):
-        self.plan = plan
-        self.estimator = kwargs["estimator"]
         n = len(plan.ch_names)
-        self.dim = n * (n + 1) // 2
+        super().__init__(plan, n * (n + 1) // 2)
+        self.estimator = kwargs["estimator"]
 
-    def __call__(self, X: np.ndarray) -> np.ndarray:
-        X_uv = prepare_input(X, self.plan, dtype=np.float64)
+    def features(self, X_uv: np.ndarray) -> np.ndarray:
         return tangent_vectors(X_uv, self.estimator)
+
+
+class Riemann(FeatureBaseline):
+    """The Riemannian tangent-space family: settings and the extractor."""
+
+    kind = "riemann"
+    libraries = ("numpy", "scipy", "scikit-learn", "pyriemann")
+
+    def resolve_kwargs(self, init_kwargs, overrides):
+        return resolve_kwargs(init_kwargs, overrides)
+
+    def extractor(self, plan, kwargs):
+        return RiemannExtractor(plan, kwargs)
+
+
+SPECS = (
+    BackboneSpec(
+        name="riemann",
+        family=Riemann(),
+        inputs=Inputs(scale=1e6, length=Length(minimum=2)),  # covariances in µV²
+        pooling="none",
+        # Shrinkage keeps covariances positive definite (e.g. average-referenced data is rank C-1).
+        init_kwargs={"estimator": "oas"},
+    ),
+)

@@ -1,0 +1,33 @@
+"""The probe's estimators are checked when the config is validated, without importing the probe."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from eegfm.config import ConfigError, load_config
+
+
+def test_validating_the_config_does_not_import_the_probe():
+    code = (
+        "import sys\n"
+        "from eegfm.config import load_config\n"
+        "load_config({'probe': {'estimator': 'logistic_regression', 'params': {'C': 0.5}}})\n"
+        "assert 'eegfm.probe' not in sys.modules, 'validating the config imported eegfm.probe'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_a_bad_estimator_or_parameter_stops_validation():
+    with pytest.raises(ConfigError, match="probe: unknown estimator 'svm'"):
+        load_config({"probe": {"estimator": "svm"}})
+    with pytest.raises(ConfigError, match="probe: estimator 'knn' does not take parameter"):
+        load_config({"probe": {"estimator": "knn", "params": {"C": 1.0}}})
+
+
+def test_importing_the_estimators_imports_no_scikit_learn():
+    code = "import sys, eegfm.estimators; assert 'sklearn' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
