@@ -341,3 +341,24 @@ def test_biot_18_token_checkpoint_reads_the_16_bipolar_derivations(tmp_path):
     assert len(plan.ch_names) == 16
     E = build_extractor(spec, cfg, plan, 0)(np.random.default_rng(0).normal(size=(2, 19, 800)).astype("float32") * 1e-5)
     assert E.shape == (2, 256) and np.isfinite(E).all()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_truncated_weights_name_the_file_and_the_backbone(tmp_path, cbramod_state, suffix):
+    """An interrupted download or copy: the library's bare error becomes one naming the file, the backbone, the fix."""
+    import torch
+
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".safetensors":
+        _save_safetensors(cbramod_state, path)
+    else:
+        torch.save(cbramod_state, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    model = _model("cbramod").model
+    with pytest.raises(BackboneWeightsError, match=rf"weights {path} of backbone cbramod \(CBraMod\) cannot be read: "
+                       r"the file is truncated or corrupt \(\d+ bytes; .*\).*download it again"):
+        load_weights(model, str(path))
+    config = Config(backbones=[Backbone(name="cbramod", id="mine", weights=str(path))])
+    with pytest.raises(BackboneWeightsError, match=rf"backbones\[0\] \(mine\): weights {path} of backbone 'mine' "
+                       "cannot be read: the file is truncated"):
+        check_config_weights(config)  # and at parse time, before any job

@@ -199,7 +199,7 @@ def load_weights(model, weights: str, key_remap: KeyRemap | None = None) -> None
     """
     source = Path(weights).expanduser()
     path = _weights_file(source)
-    state = _read_state_dict(path)
+    state = _read_state_dict(path, backbone=_backbone_of(model))
     if source.is_file():
         table = registry_key_remap(type(model).__name__) if key_remap is None else key_remap
         state, changes = remap_keys(state, table)
@@ -292,16 +292,49 @@ def _weights_file(path: Path) -> Path:
     )
 
 
-def _read_state_dict(path: Path, device: str = "cpu") -> dict[str, Any]:
-    """Tensors of a weights file; ``device="meta"`` reads names and shapes only (no tensor data)."""
+def _backbone_of(model) -> str:
+    """``cbramod (CBraMod)``: the registry names of a built model's class, for messages."""
+    from eegfm.backbones.registry import REGISTRY
+
+    cls = type(model).__name__
+    names = sorted(name for name, spec in REGISTRY.items() if spec.model_class == cls)
+    return f"{'/'.join(names)} ({cls})" if names else cls
+
+
+@contextlib.contextmanager
+def _readable(path: Path, backbone: str | None):
+    """Turn a reader's failure on a damaged file (truncated, not a weights file) into an error naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except BackboneWeightsError:
+        raise
+    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as err:
+        detail = str(err).split(". ")[0].splitlines()[0] if str(err).strip() else ""
+        reason = f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+        raise BackboneWeightsError(
+            f"weights {path}{f' of backbone {backbone}' if backbone else ''} cannot be read: the file is truncated "
+            f"or corrupt ({path.stat().st_size} bytes; {reason}), e.g. an interrupted download "
+            "or copy; copy or download it again (`eegfm prefetch` for registry weights)"
+        ) from None
+
+
+def _read_state_dict(path: Path, device: str = "cpu", *, backbone: str | None = None) -> dict[str, Any]:
+    """Tensors of a weights file; ``device="meta"`` reads names and shapes only (no tensor data).
+
+    ``backbone`` names the model in the error raised for a damaged file.
+    """
     import torch
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        with _readable(path, backbone):
+            return load_file(str(path), device="cpu")
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        with _readable(path, backbone):
+            obj = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         # torch's message is long; keep the line naming the offending global
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
@@ -330,19 +363,21 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Any]:
     return obj
 
 
-def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+def read_shapes(path: Path, *, backbone: str | None = None) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes of a weights file without reading its tensors.
 
-    A ``.safetensors`` header is read with ``safe_open(framework="numpy")``;
+    A ``.safetensors`` header is read with ``safe_open(framework="numpy")``
+    (which also checks that the file holds every byte the header promises);
     a pickle state dict is loaded with ``weights_only=True`` onto the
-    ``meta`` device (shapes only, no memory for the data).
+    ``meta`` device (shapes only, no memory for the data). ``backbone``
+    names the model in the error raised for a damaged file.
     """
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="numpy") as f:
+        with _readable(path, backbone), safe_open(str(path), framework="numpy") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    return _shapes(_read_state_dict(path, device="meta"))
+    return _shapes(_read_state_dict(path, device="meta", backbone=backbone))
 
 
 # ----------------------------------------------------------------------------- parse-time check
@@ -471,7 +506,7 @@ def check_weights(spec: BackboneSpec, cfg: Backbone, *, cache_dir: str | Path | 
     marker = _cache_marker(spec, cfg, cache_dir)
     if marker is not None and marker.exists():
         return
-    found = read_shapes(path)
+    found = read_shapes(path, backbone=f"'{cfg.label}'")
     if source.is_file():
         found, _ = remap_keys(found, spec.key_remap)
     info_a, info_b = nominal_recordings(spec)
