@@ -1,17 +1,15 @@
 # Config validation, paths and input functions shared by every rule.
-import glob
+import functools
 import re
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-# Make src/ importable at parse time without `pip install -e .`; jobs get it
-# through workflow/scripts/_bootstrap.py.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
+# The Snakefile has put this checkout's src/ first on sys.path.
 from eegfm.config import ConfigError, load_config
+from eegfm.dag import check_cv_groups, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
+from eegfm.recordings import RecordingError, find_recordings
 
 # Validated twice (DESIGN §3.5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
@@ -29,6 +27,22 @@ ALL_DATASETS = sorted(CFG.datasets)
 PRETRAIN = sorted(CFG.pretrain)
 BACKBONES = [b.label for b in CFG.backbones]
 CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
+
+
+
+@functools.cache
+def dataset_recordings(dataset):
+    """The recordings of a files/BIDS dataset, listed once per DAG build (names only, no signal)."""
+    return find_recordings(CFG.datasets[dataset])
+
+
+# Folds that cannot be made from the recordings found (cv.n_splits above the
+# number of subjects) stop the run here, before windowing and embedding.
+if workflow.is_main_process:
+    try:
+        check_cv_groups(CFG, dataset_recordings)
+    except (ConfigError, RecordingError) as err:
+        raise ValueError(str(err)) from None
 
 # Pretrained weights that cannot fit their model stop the run here, before any
 # job; only in the main process (cluster jobs re-parse the workflow). A passed
@@ -78,16 +92,26 @@ def windows_dir(dataset):
     return f"{RES}/{dataset}/windows"
 
 
+@functools.cache
+def recording_files(dataset):
+    """Every file a files/BIDS dataset's windows are read from (recordings,
+    companions, BIDS sidecars, the metadata table)."""
+    return recording_inputs(CFG.datasets[dataset], dataset_recordings(dataset))
+
+
 def windows_inputs(wildcards):
-    """Recording files of a dataset, so that editing them re-runs windowing."""
-    ds = CFG.datasets[wildcards.dataset]
-    if ds.source == "synthetic":
+    """The recording files, so that replacing one re-runs its windows."""
+    if CFG.datasets[wildcards.dataset].source == "synthetic":
         return [f"{RES}/{wildcards.dataset}/raw/bids"]
-    if ds.source == "files":
-        if ds.files.metadata:
-            return [ds.files.metadata]
-        return sorted({p for pattern in ds.files.paths for p in glob.glob(pattern, recursive=True)})
-    return []  # BIDS: read by mne-bids; re-run with --forcerun windows after editing the root
+    return recording_files(wildcards.dataset)
+
+
+def windows_stamp(wildcards):
+    """Sizes and mtimes of the recording files: a file replaced by an older one
+    (cp -p, rsync -t) re-runs windowing too, which the mtime check would miss."""
+    if CFG.datasets[wildcards.dataset].source == "synthetic":
+        return ""
+    return recording_stamp(recording_files(wildcards.dataset))
 
 
 def n_folds(dataset):

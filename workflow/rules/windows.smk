@@ -13,6 +13,7 @@ rule windows:
         preprocessing=lambda w: as_json(CFG.datasets[w.dataset].preprocessing),
         windows=lambda w: as_json(CFG.datasets[w.dataset].windows),
         synthetic_root=lambda w: f"{RES}/{w.dataset}/raw/bids",
+        recordings=windows_stamp,
     log:
         f"{LOGS}/windows/{{dataset}}.log",
     threads: 1
