@@ -110,16 +110,22 @@ def _size(n: float) -> str:
     return f"{n:.1f} TiB"  # pragma: no cover
 
 
-def _is_disk_full(err: OSError) -> bool:
-    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+#: Messages of writers that report a full disk without an errno (numpy's tofile, safetensors, zarr's codecs).
+_FULL = re.compile(r"No space left on device|os error 28|Disk quota exceeded|\d+ requested and \d+ written", re.I)
+#: Below this much free space, a bare OSError/RuntimeError is taken for a full disk whatever its message
+#: (torch.save reports a short write as "unexpected pos").
+_NEARLY_FULL = 1 << 20
+
+
+def _is_disk_full(err: BaseException, free: int) -> bool:
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
         return True
-    # numpy's tofile (used by some writers) reports a short write without an errno
-    return err.errno is None and bool(re.search(r"\d+ requested and \d+ written", str(err)))
+    return bool(_FULL.search(str(err))) or (type(err) in (OSError, RuntimeError) and free < _NEARLY_FULL)
 
 
 @contextlib.contextmanager
 def naming_full_disk(path: str | os.PathLike) -> Iterator[None]:
-    """Turn a full-disk ``OSError`` raised inside the block into a :class:`DiskFullError` naming ``path``.
+    """Turn a write failure on a full disk inside the block into a :class:`DiskFullError` naming ``path``.
 
     The free space is measured when the error is caught, before any
     temporary file is removed, so it is the space the write met.
@@ -128,13 +134,13 @@ def naming_full_disk(path: str | os.PathLike) -> Iterator[None]:
         yield
     except DiskFullError:
         raise
-    except OSError as err:
-        if not _is_disk_full(err):
-            raise
+    except Exception as err:
         folder = Path(path).parent
         while not folder.exists() and folder != folder.parent:
             folder = folder.parent
         usage = shutil.disk_usage(folder)
+        if not _is_disk_full(err, usage.free):
+            raise
         raise DiskFullError(
             errno.ENOSPC,
             f"disk full while writing {path}: {_size(usage.free)} free of {_size(usage.total)} on the file system "
