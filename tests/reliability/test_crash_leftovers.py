@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from eegfm.config import Backbone, Embedding
 from eegfm.embed import embed
 from tests.reliability.conftest import kill_when
@@ -19,6 +21,8 @@ WINDOWS = (
     "recordings = find_recordings(Dataset(source='synthetic'), synthetic_root=sys.argv[1])\n"
     "build_windows(recordings, Preprocessing(sfreq=200.0), Windowing(tmin=0.5, length_s=2.0), out_dir=sys.argv[2])\n"
 )
+
+pytestmark = pytest.mark.slow  # subprocesses killed by pid, each importing torch
 
 
 def _temporaries(folder: Path) -> list[Path]:

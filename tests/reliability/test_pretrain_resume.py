@@ -17,6 +17,8 @@ SCRIPT = (
     "run_pretrain(sys.argv[1].split(','), Pretrain.model_validate_json(sys.argv[2]), 'p', 0, sys.argv[3])\n"
 )
 
+pytestmark = pytest.mark.slow  # subprocesses killed by pid, each importing torch
+
 
 def _recipe(**kw) -> Pretrain:
     settings = {"recipe": "contrastive", "batch_size": 16, "epochs": 2, "checkpoint_every": 2, "lr": 1e-3, **kw}
