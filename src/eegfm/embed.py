@@ -17,7 +17,7 @@ temporary sibling and renamed into place, with a sha256 of every chunk of
 whose every chunk matches its digest is a cache hit: no model is built, no
 forward pass runs. A store that fails the check (a chunk deleted by an
 interrupted copy, a truncated file) is a miss: it is logged, moved aside to
-``<key>.zarr.damaged-<time>`` and recomputed.
+``<key>.zarr.damaged-<time>-<pid>`` and recomputed.
 
 One writer per key: a miss is computed under the key's lock
 (:func:`eegfm.locks.key_lock`), so two runs sharing a cache compute a store

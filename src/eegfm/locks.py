@@ -45,12 +45,16 @@ def key_lock(path: str | os.PathLike, *, what: str) -> Iterator[None]:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as err:
-            if err.errno not in (errno.EACCES, errno.EAGAIN):
+            if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # e.g. NFS mounted with nolock
+                logger.warning("%s: the file system of %s has no POSIX locks (%s); two runs sharing this cache may "
+                               "compute the same entry twice (each still publishes it atomically)", what, lock, err)
+            elif err.errno in (errno.EACCES, errno.EAGAIN):
+                logger.info("%s: another process is writing it; waiting for it to finish (lock %s)", what, lock)
+                t0 = time.perf_counter()
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                logger.info("%s: the other writer finished after %.1f s", what, time.perf_counter() - t0)
+            else:
                 raise
-            logger.info("%s: another process is writing it; waiting for it to finish (lock %s)", what, lock)
-            t0 = time.perf_counter()
-            fcntl.lockf(fd, fcntl.LOCK_EX)
-            logger.info("%s: the other writer finished after %.1f s", what, time.perf_counter() - t0)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
