@@ -197,7 +197,7 @@ def test_open_embeddings_detects_a_cleared_cache(store10, tmp_path):
 
     pointer = _embed(store10, tmp_path, cfg=Backbone(name="bandpower"))
     shutil.rmtree(pointer["store"])
-    with pytest.raises(FileNotFoundError, match="gone.*rule embed"):
+    with pytest.raises(FileNotFoundError, match="re-run the embed rule"):
         open_embeddings(str(tmp_path / "p.json"))
 
 

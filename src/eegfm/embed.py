@@ -199,14 +199,17 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
 
     pointer = json.loads(Path(pointer_path).read_text())
     path = Path(pointer["store"])
-    fix = f"delete {pointer_path} and run snakemake again (rule embed moves a damaged store aside and recomputes it)"
+    how = f"delete {pointer_path} and run snakemake again; a damaged store is moved aside and recomputed"
     if not path.exists():
-        raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); {fix}")
+        raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed "
+                                f"rule ({how})")
     group = zarr.open_group(str(path), mode="r")
     stored_key = str(group.attrs.get("key"))
     if stored_key != pointer["key"]:
-        raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; {fix}")
-    E = np.asarray(VerifiedArray(group["E"], name=f"embedding store {path}", fix=fix)[:], dtype=np.float32)
+        raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; re-run embed "
+                         f"({how})")
+    E = VerifiedArray(group["E"], name=f"embedding store {path}", fix=f"re-run the embed rule ({how})")
+    E = np.asarray(E[:], dtype=np.float32)
     if E.shape != (pointer["n_windows"], pointer["dim"]):
         raise ValueError(
             f"{pointer_path}: store {path} holds {E.shape[0]} x {E.shape[1]} embeddings, the pointer says "

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ATTR", "ChunkDigests", "DamagedStoreError", "VerifiedArray", "chunk_digest", "record"]
+__all__ = ["ATTR", "ChunkDigests", "DamagedStoreError", "VerifiedArray", "chunk_digest", "record", "write_array"]
 
 #: Array attribute holding ``{"algorithm", "chunk_rows", "sha256": [...]}``.
 ATTR = "eegfm_chunk_digests"
@@ -82,6 +82,19 @@ def record(array, digests: ChunkDigests) -> None:
     if digests.chunk_rows != array.chunks[0]:
         raise ValueError(f"digests of {digests.chunk_rows}-row chunks for an array chunked by {array.chunks[0]}")
     array.attrs[ATTR] = {"algorithm": "sha256", "chunk_rows": digests.chunk_rows, "sha256": digests.finish()}
+
+
+def write_array(group, name: str, data: np.ndarray, **kwargs):
+    """Create array ``name`` in a zarr group from ``data`` in one go, with its chunk digests; return it.
+
+    For arrays held in memory whole; writers that stream rows use
+    :class:`ChunkDigests` and :func:`record`.
+    """
+    array = group.create_array(name, data=data, **kwargs)
+    digests = ChunkDigests(array.chunks[0], array.dtype)
+    digests.update(np.asarray(data))
+    record(array, digests)
+    return array
 
 
 class VerifiedArray:
