@@ -17,6 +17,16 @@ from tests.finetune.conftest import ft_data  # noqa: F401 — a small real windo
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
 
 
+@pytest.fixture(autouse=True)
+def keep_torch_threads():
+    """Jobs run in-process here set torch's thread count (embed does); later tests must not inherit it."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def kill_when(args: list[str], ready: Callable[[], bool], timeout: float = 300) -> None:
     """Start ``python args...``, SIGKILL it by pid as soon as ``ready()`` holds; fail if it ended first."""
     proc = subprocess.Popen([sys.executable, *args], env=CHILD_ENV, stdout=subprocess.DEVNULL,
