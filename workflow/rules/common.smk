@@ -29,7 +29,6 @@ BACKBONES = [b.label for b in CFG.backbones]
 CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
 
 
-
 @functools.cache
 def dataset_recordings(dataset):
     """The recordings of a files/BIDS dataset, listed once per DAG build (names only, no signal)."""
@@ -96,14 +95,14 @@ def windows_dir(dataset):
 def recording_files(dataset):
     """Every file a files/BIDS dataset's windows are read from (recordings,
     companions, BIDS sidecars, the metadata table)."""
-    return recording_inputs(CFG.datasets[dataset], dataset_recordings(dataset))
+    return tuple(recording_inputs(CFG.datasets[dataset], dataset_recordings(dataset)))
 
 
 def windows_inputs(wildcards):
     """The recording files, so that replacing one re-runs its windows."""
     if CFG.datasets[wildcards.dataset].source == "synthetic":
         return [f"{RES}/{wildcards.dataset}/raw/bids"]
-    return recording_files(wildcards.dataset)
+    return list(recording_files(wildcards.dataset))
 
 
 def windows_stamp(wildcards):
