@@ -258,9 +258,12 @@ def run_finetune(
     from eegfm.hashing import sha256_json
     from eegfm.metrics import METRICS, chance_levels, compute_metrics
     from eegfm.pretrain.overlap import warn_overlap
+    from eegfm.pretrain.verify import verify_weights
     from eegfm.provenance import versions
 
     t_start = time.perf_counter()
+    if pretrain_dir and regime != "scratch":
+        verify_weights(pretrain_dir)
     f = prepare_fold(windows_dir, folds_path, fold, cfg, ft, regime, seed, dataset=dataset, group_by=group_by,
                      X_override=X_override)
     label = f"{dataset}/{cfg.label}/{regime}/fold-{fold}"

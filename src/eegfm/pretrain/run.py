@@ -7,16 +7,25 @@ Layout under ``out_dir`` (``results/pretrain/<name>``)::
     history.tsv                 loss per epoch
     manifest.json               sha256 of the weights, recipe, steps, data (subjects, recordings)
     data.json                   the pretraining windows' content hashes and recordings (overlap checks)
-    resume/step-NNNNNN/         the last complete checkpoint (model, head, optimiser, schedule, losses)
+    resume/step-NNNNNN/         the last complete checkpoint (model, head, optimiser, schedule, losses,
+                                and the settings it was made with)
 
 A checkpoint is written to a temporary folder and renamed, so a kill never
 leaves one half-written; a restarted job continues from the newest. Every
 random draw of step ``s`` comes from generators seeded by ``(seed, s)``, so
 a resumed run ends with the same weights as an uninterrupted one.
+
+A checkpoint is resumed only when it was made with the same settings
+(:func:`resume_settings`: the recipe, seed, the data's content keys, the
+model's input and the training code); otherwise it is discarded with a log
+line and training starts from step 0. A run stopped by a non-finite loss
+removes its checkpoints, so a rerun never continues the diverged state.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -29,13 +38,58 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+import eegfm
 from eegfm import atomic
 from eegfm.config import Backbone, Pretrain
 from eegfm.pretrain.overlap import window_hashes
+from eegfm.provenance import package_versions
 
 logger = logging.getLogger(__name__)
 
 RESUME = "resume"
+#: Recipe settings that never change the weights (per-step seeding makes checkpoints interchangeable).
+_NOT_RESULT = {"threads", "gpus", "checkpoint_every"}
+#: Packages whose code shapes a pretraining step (the model, its input, the objectives and the schedule).
+_TRAINING_CODE = ("pretrain", "backbones", "finetune")
+
+
+def training_code_version() -> str:
+    """sha256 over the source of the packages that shape training, plus the eegfm, torch and braindecode versions."""
+    root = Path(eegfm.__file__).resolve().parent
+    digest = hashlib.sha256(json.dumps([eegfm.__version__, package_versions(("torch", "braindecode"))]).encode())
+    for package in _TRAINING_CODE:
+        for file in sorted((root / package).rglob("*.py")):
+            digest.update(f"{file.relative_to(root).as_posix()}\0".encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def resume_settings(recipe: Pretrain, seed: int, windows_keys: list[str], plan) -> dict[str, Any]:
+    """Everything that changes the weights a run ends with; a checkpoint is resumed only under equal settings.
+
+    Parameters
+    ----------
+    recipe, seed
+        The run's recipe and seed.
+    windows_keys
+        Content keys of the pretraining windows stores, in order.
+    plan
+        The backbone's input plan (channels, samples, rate).
+    """
+    return {
+        "recipe": recipe.model_dump(mode="json", exclude=_NOT_RESULT),
+        "seed": seed,
+        "data": list(windows_keys),
+        "input": {"channels": list(plan.ch_names), "n_times": plan.n_times_out, "sfreq": plan.sfreq_out},
+        "code": training_code_version(),
+    }
+
+
+def _differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ (``recipe.lr``, ``data``)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [d for k in sorted(old.keys() | new.keys())
+                for d in _differences(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]
 
 
 def _load_data(windows_dirs: list[str], spec, cfg: Backbone):
@@ -133,16 +187,16 @@ def run_pretrain(
     total = steps_per_epoch * recipe.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(steps_per_epoch, total))
 
+    settings = resume_settings(recipe, seed, keys, plan)
     start, losses = 0, []
-    done = _checkpoints(resume_dir)
-    if done:
-        state = torch.load(done[-1] / "state.pt", map_location=device, weights_only=True)
+    state = _resume_state(resume_dir, settings, name, device)
+    if state is not None:
         fm.load_state_dict(state["model"])
         objective.load_state_dict(state["objective"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start, losses = int(state["step"]), list(state["losses"])
-        logger.info("pretrain %s: resuming from %s (step %d of %d)", name, done[-1].name, start, total)
+        logger.info("pretrain %s: resuming from step-%06d (step %d of %d)", name, start, start, total)
 
     t0 = time.perf_counter()
     bar = tqdm(range(start, total), desc=f"pretrain {name}", initial=start, total=total, mininterval=5)
@@ -154,7 +208,11 @@ def run_pretrain(
         torch.manual_seed(seed * 1_000_033 + step)  # dropout
         loss = objective(fm.features, X[idx].to(device), y[idx].to(device), draws)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"pretrain {name}: non-finite loss at step {step}; lower pretrain.{name}.lr")
+            shutil.rmtree(resume_dir, ignore_errors=True)  # the state that diverged must not be continued
+            raise FloatingPointError(
+                f"pretrain {name}: non-finite loss at step {step}; lower pretrain.{name}.lr (its checkpoints were "
+                "removed: the rerun starts from step 0)"
+            )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -163,7 +221,7 @@ def run_pretrain(
         losses.append(loss.item())
         finished = step + 1
         if finished % recipe.checkpoint_every == 0 or finished == total:
-            _save_checkpoint(resume_dir, finished, fm, objective, optimizer, scheduler, losses)
+            _save_checkpoint(resume_dir, finished, fm, objective, optimizer, scheduler, losses, settings)
         if stop_after is not None and finished >= stop_after:
             logger.info("pretrain %s: stopped after step %d (stop_after)", name, finished)
             return {}
@@ -173,10 +231,32 @@ def run_pretrain(
                           classes)
 
 
-def _save_checkpoint(resume_dir: Path, step: int, fm, objective, optimizer, scheduler, losses) -> None:
+def _resume_state(resume_dir: Path, settings: dict[str, Any], name: str, device) -> dict[str, Any] | None:
+    """The newest checkpoint's state if it was made with ``settings``; otherwise the checkpoints are discarded."""
+    done = _checkpoints(resume_dir)
+    if not done:
+        return None
+    try:
+        state = torch.load(done[-1] / "state.pt", map_location=device, weights_only=True)
+        made_with = json.loads(state["settings"])
+    except Exception as err:  # noqa: BLE001 - an unreadable or pre-settings checkpoint is not resumed
+        reason = f"it cannot be read ({type(err).__name__}: {err})"
+    else:
+        if made_with == settings:
+            return state
+        reason = f"it was made with other settings ({', '.join(_differences(made_with, settings))} changed)"
+    logger.warning("pretrain %s: discarding %s/%s: %s; training starts from step 0", name, RESUME, done[-1].name,
+                   reason)
+    shutil.rmtree(resume_dir, ignore_errors=True)
+    return None
+
+
+def _save_checkpoint(resume_dir: Path, step: int, fm, objective, optimizer, scheduler, losses,
+                     settings: dict[str, Any]) -> None:
     resume_dir.mkdir(parents=True, exist_ok=True)
     state = {"step": step, "model": fm.state_dict(), "objective": objective.state_dict(),
-             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "losses": losses}
+             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "losses": losses,
+             "settings": json.dumps(settings, sort_keys=True)}
     with atomic.atomic_dir(resume_dir / f"step-{step:06d}") as tmp:
         torch.save(state, Path(tmp) / "state.pt")
     for old in _checkpoints(resume_dir)[:-1]:  # keep only the newest complete one
