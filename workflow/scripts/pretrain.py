@@ -1,4 +1,9 @@
-"""Rule pretrain: windows of the recipe's datasets -> weights folder, manifest, history (resumable)."""
+"""Rule pretrain: windows of the recipe's datasets -> weights folder, manifest, history (resumable).
+
+With more than one process (pretrain.<name>.processes, or gpus > 1) the recipe
+trains data-parallel: eegfm.launch starts the processes (torchrun, or srun
+inside a SLURM job) and rank 0 writes checkpoints and outputs.
+"""
 
 import _bootstrap  # noqa: F401 — puts src/ on sys.path
 
@@ -13,15 +18,26 @@ from eegfm.gpus import claim_gpus  # noqa: E402
 
 claim_gpus(int(snakemake.resources.get("gpu", 0)))  # noqa: F821 — before torch starts CUDA
 
-import torch  # noqa: E402
-
-from eegfm.pretrain.run import run_pretrain  # noqa: E402
-
-torch.set_num_threads(snakemake.threads)  # noqa: F821
-run_pretrain(
-    [str(Path(p).parent) for p in snakemake.input.info],  # noqa: F821
-    Pretrain.model_validate_json(snakemake.params.recipe),  # noqa: F821
+params = snakemake.params  # noqa: F821
+recipe = Pretrain.model_validate_json(params.recipe).model_copy(
+    update={"processes": params.processes, "nodes": params.nodes, "workers": params.workers})
+out_dir = Path(snakemake.output.manifest).parent  # noqa: F821
+kwargs = dict(
+    windows_dirs=[str(Path(p).parent) for p in snakemake.input.info],  # noqa: F821
+    recipe=recipe,
     name=snakemake.wildcards.name,  # noqa: F821
-    seed=snakemake.params.seed,  # noqa: F821
-    out_dir=Path(snakemake.output.manifest).parent,  # noqa: F821
+    seed=params.seed,
+    out_dir=out_dir,
 )
+if params.processes > 1:
+    from eegfm.launch import launch
+
+    launch("pretrain", kwargs, processes=params.processes, nodes=params.nodes, threads=params.threads_per_process,
+           spec_dir=out_dir)
+else:
+    import torch
+
+    from eegfm.pretrain.run import run_pretrain
+
+    torch.set_num_threads(params.threads_per_process)
+    run_pretrain(**kwargs)
