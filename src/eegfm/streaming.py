@@ -87,6 +87,33 @@ class AdaptedWindows:
         return torch.from_numpy(np.ascontiguousarray(x[inverse]))
 
 
+class ConcatWindows:
+    """Several :class:`AdaptedWindows` (one per store) read as one: positions count through them in order."""
+
+    def __init__(self, parts: Sequence[AdaptedWindows]):
+        self.parts = list(parts)
+        self.offsets = np.cumsum([0, *(len(p) for p in self.parts)])
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return len(self), *self.parts[0].shape[1:]
+
+    def __getitem__(self, positions: Any) -> torch.Tensor:
+        pos = np.asarray(positions, dtype=np.int64).reshape(-1)
+        which = np.searchsorted(self.offsets, pos, side="right") - 1
+        out: torch.Tensor | None = None
+        for k in np.unique(which):
+            mask = which == k
+            block = self.parts[k][pos[mask] - self.offsets[k]]
+            if out is None:
+                out = block.new_empty((len(pos), *block.shape[1:]))
+            out[torch.from_numpy(mask)] = block
+        return out if out is not None else torch.empty(0)
+
+
 class LabelledWindows(Dataset):
     """Windows and their labels for a DataLoader whose sampler yields whole batches (lists of positions)."""
 
