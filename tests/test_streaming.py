@@ -14,7 +14,9 @@ from eegfm.finetune.run import prepare_fold
 from eegfm.finetune.train import Split, train
 from eegfm.streaming import AdaptedWindows, ConcatWindows, epoch_batches, loader, share
 from eegfm.windows_store import open_windows
-from tests.finetune.conftest import ft_data  # noqa: F401 — the same small real dataset
+from tests.finetune import conftest as finetune_fixtures
+
+ft_data = finetune_fixtures.ft_data  # the same small real dataset
 
 
 @pytest.mark.parametrize("backbone", ["eegnet", "cbramod", "biot"])

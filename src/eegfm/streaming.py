@@ -28,14 +28,21 @@ from torch.utils.data import DataLoader, Dataset
 
 
 def read_rows(X: Any, rows: np.ndarray) -> np.ndarray:
-    """Rows ``rows`` (sorted, unique) of a zarr array or an in-memory array, as float32."""
-    if len(rows) == 0:
-        return np.zeros((0, *X.shape[1:]), dtype=np.float32)
-    if hasattr(X, "get_orthogonal_selection"):  # zarr: reads only the chunks holding these rows
-        block = X.get_orthogonal_selection((rows, slice(None), slice(None)))
-    else:
-        block = X[rows]
-    return np.asarray(block, dtype=np.float32)
+    """Rows ``rows`` (sorted, unique) of a zarr array or an in-memory array, as float32.
+
+    A zarr array is read one chunk at a time (only the chunks holding these
+    rows): zarr would otherwise decode every chunk of the selection at once,
+    up to one chunk per row of the batch.
+    """
+    out = np.empty((len(rows), *X.shape[1:]), dtype=np.float32)
+    if not hasattr(X, "get_orthogonal_selection"):
+        out[:] = X[rows]
+        return out
+    chunk = X.chunks[0]
+    starts = np.flatnonzero(np.diff(rows // chunk, prepend=-1))
+    for a, b in zip(starts, [*starts[1:], len(rows)], strict=True):
+        out[a:b] = X.get_orthogonal_selection((rows[a:b], slice(None), slice(None)))
+    return out
 
 
 class AdaptedWindows:

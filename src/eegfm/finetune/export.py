@@ -5,7 +5,8 @@ peft LoRA layers become ``nn.Linear`` with ``W + ΔW`` (a 4-bit QLoRA base is
 dequantized first, so the exported weights are the ones training used),
 leftover ``Linear4bit`` layers are dequantized, and LoRA weight
 parametrizations are folded into their weights. :func:`export_onnx` writes
-that network with torch's TorchScript-based ONNX exporter (input
+that network with torch's ONNX exporter, TorchScript-based or else
+torch.export-based (input
 ``windows`` (batch, channels, samples), model-ready as the fold's training
 windows; output ``logits``), then runs it in onnxruntime on held-out windows
 and records the largest absolute difference from the trained torch model.
@@ -92,13 +93,27 @@ def merged_copy(model: nn.Module) -> nn.Module:
     return net.float().eval()
 
 
-def _write(net: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _write(net: nn.Module, example: torch.Tensor, path: Path) -> str:
+    """Export with the TorchScript exporter, else with torch.export (dynamo, onnxscript); the one that worked.
+
+    Each takes models the other cannot (docs/onnx.md). When neither does,
+    the error names both failures.
+    """
+    names = {"input_names": ["windows"], "output_names": ["logits"],
+             "dynamic_axes": {"windows": {0: "batch"}, "logits": {0: "batch"}}}
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is deprecated, and about traced shapes
         warnings.simplefilter("ignore")
-        torch.onnx.export(
-            net, (example,), str(path), dynamo=False, opset_version=OPSET, input_names=["windows"],
-            output_names=["logits"], dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}},
-        )
+        try:
+            torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=OPSET, **names)
+            return "torchscript"
+        except Exception as first:  # noqa: BLE001
+            try:
+                torch.onnx.export(net, (example,), str(path), dynamo=True, opset_version=OPSET, external_data=False,
+                                  verbose=False, **names)
+            except Exception as second:  # noqa: BLE001
+                raise RuntimeError(f"TorchScript exporter: {_first_line(first)}; torch.export exporter: "
+                                   f"{_first_line(second)}") from second
+            return "dynamo"
 
 
 def _run(path: Path, windows: np.ndarray) -> np.ndarray:
@@ -110,10 +125,15 @@ def _run(path: Path, windows: np.ndarray) -> np.ndarray:
     return session.run(["logits"], {"windows": windows})[0]
 
 
+def _first_line(err: Exception) -> str:
+    text = " ".join(str(err).split())  # ANSI colour codes and line breaks of the exporters' messages
+    text = text.replace("\x1b[96m", "").replace("\x1b[0m", "")
+    return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
+
+
 def _fail(label: str, stage: str, err: Exception) -> ExportError:
-    first = str(err).strip().splitlines()[0][:300] if str(err).strip() else type(err).__name__
     return ExportError(
-        f"{label}: ONNX {stage} failed ({type(err).__name__}: {first}); docs/onnx.md lists the backbones that "
+        f"{label}: ONNX {stage} failed ({_first_line(err)}); docs/onnx.md lists the backbones that "
         "export. Set finetune.export: none (or fine-tune this backbone in a separate run without export)"
     )
 
@@ -182,7 +202,7 @@ def export_onnx(model: nn.Module, windows: torch.Tensor, path: str | Path, label
     net = merged_copy(model)
     with atomic.atomic_file(path) as tmp:
         try:
-            _write(net, windows[:2], Path(tmp))
+            exporter = _write(net, windows[:2], Path(tmp))
         except Exception as err:  # noqa: BLE001
             raise _fail(label, "export", err) from err
         try:
@@ -197,7 +217,7 @@ def export_onnx(model: nn.Module, windows: torch.Tensor, path: str | Path, label
                 len(windows), diff if diff is not None else float("nan"))
     return {
         "format": "onnx", "path": path.name, "sha256": sha256_file(path), "opset": OPSET,
-        "exporter": "torch.onnx (TorchScript)", "input": {"name": "windows", "shape": ["batch", *windows.shape[1:]]},
+        "exporter": f"torch.onnx ({exporter})", "input": {"name": "windows", "shape": ["batch", *windows.shape[1:]]},
         "output": {"name": "logits", "shape": ["batch", int(expected.shape[1])]},
         "checked_windows": len(windows), "max_abs_diff": diff, "tolerance": TOLERANCE,
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__},
