@@ -361,7 +361,7 @@ class _DataParallel(_Model):
         None,
         ge=1,
         description="Data-parallel (DDP) processes of one job, all nodes together; each trains on its share "
-        "of every global batch (optim batch_size stays the global batch). null: one per GPU ('gpus'), or 1. "
+        "of every global batch (the batch size setting stays the global batch). null: one per GPU ('gpus'), or 1. "
         "Started with torchrun on a workstation, with srun inside a SLURM job.",
     )
     nodes: int = Field(

@@ -78,8 +78,10 @@ def init_from_env() -> World:
     if backend == "nccl":
         torch.cuda.set_device(cuda_index(local))
     dist.init_process_group(backend, timeout=TIMEOUT)
-    logger.info("rank %d of %d (local %d) on %s joined the process group (%s, %s:%s)", rank, size, local,
-                os.uname().nodename, backend, os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT"))
+    slurm = os.environ.get("SLURM_STEP_ID")
+    where = f", SLURM job {os.environ.get('SLURM_JOB_ID')} step {slurm} task {os.environ.get('SLURM_PROCID')}" if slurm else ""
+    logger.info("rank %d of %d (local %d) on %s joined the process group (%s, %s:%s%s)", rank, size, local,
+                os.uname().nodename, backend, os.environ.get("MASTER_ADDR"), os.environ.get("MASTER_PORT"), where)
     return World(rank, size, local)
 
 

@@ -283,14 +283,15 @@ def test_the_fine_tune_runs_as_two_srun_tasks_of_one_slurm_job(ddp_runs):
     finetune = [(job_id, info) for job_id, info in jobs.items() if info["Comment"].startswith("rule_finetune")]
     assert len(finetune) == 1, jobs
     job_id, info = finetune[0]
-    assert info["JobState"] == "COMPLETED" and info["NumTasks"] == "2" and info["CPUs/Task"] == "1", info
+    assert info["JobState"] == "COMPLETED" and info["NumTasks"] == "2" and info["NumCPUs"] == "2", info
     # scontrol saw the job's srun step with both tasks while it ran
     ours = [s for s in steps if s.startswith(f"StepId={job_id}.") and "Tasks=2" in s]
     assert ours, sorted(steps)
     log = (base / "slurm/results/logs/finetune/tiny/cbramod/lora/fold-0.log").read_text()
     assert "srun --ntasks=2 --nodes=1 --cpus-per-task=1 --kill-on-bad-exit=1" in log, log[-3000:]
-    for rank in (0, 1):
-        assert re.search(rf"rank {rank}/2 .*rank {rank} of 2 .* joined the process group \(gloo", log), log[-3000:]
+    for rank in (0, 1):  # both tasks of one srun step of this job
+        assert re.search(rf"rank {rank} of 2 .* joined the process group \(gloo, .*SLURM job {job_id} step \d+ "
+                         rf"task {rank}\)", log), log[-3000:]
     record = json.loads((base / "slurm" / FOLD / "metrics.json").read_text())
     assert record["status"] == "ok" and record["processes"] == 2
 
