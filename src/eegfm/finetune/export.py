@@ -126,8 +126,8 @@ def _run(path: Path, windows: np.ndarray) -> np.ndarray:
 
 
 def _first_line(err: BaseException) -> str:
-    while err.__cause__ is not None and "torch.export" in str(err):  # torch.export's wrapper hides the reason
-        err = err.__cause__
+    while err.__cause__ is not None and "Failed to export the model with torch.export" in str(err):
+        err = err.__cause__  # the exporter's wrapper says which step failed; its cause says why
     text = " ".join(str(err).split())  # ANSI colour codes and line breaks of the exporters' messages
     text = text.replace("\x1b[96m", "").replace("\x1b[0m", "")
     return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
