@@ -87,6 +87,8 @@ def test_merged_copy_computes_what_the_adapted_model_computes(ft_data, regime):
     assert not any(type(m).__name__ == "Linear4bit" for m in merged.modules())
     torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
     assert any("lora" in n for n, _ in f.model.named_parameters())  # the trained model itself is untouched
+    with torch.no_grad():  # and still runs (removing a parametrization from a copy once broke the original's class)
+        torch.testing.assert_close(f.model(x), expected)
 
 
 def test_a_backbone_that_cannot_export_fails_before_training(ft_data, tmp_path, monkeypatch):

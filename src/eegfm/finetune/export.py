@@ -88,9 +88,23 @@ def merged_copy(model: nn.Module) -> nn.Module:
             _replace(net, name, _dequantized(module))
     for module in list(net.modules()):
         if parametrize.is_parametrized(module):
+            _own_class(module)
             for attr in list(module.parametrizations):
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=True)
     return net.float().eval()
+
+
+def _own_class(module: nn.Module) -> None:
+    """Give a deep-copied parametrized module its own copy of its class.
+
+    Parametrizing makes a class per module (``ParametrizedLinear``) whose
+    properties compute the weights; a deep copy shares that class with the
+    original, and removing the parametrization deletes the property from the
+    class, which would break the original model too.
+    """
+    cls = module.__class__
+    body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+    module.__class__ = type(cls.__name__, cls.__bases__, body)
 
 
 def _write(net: nn.Module, example: torch.Tensor, path: Path) -> str:
