@@ -139,6 +139,19 @@ def launch(entry: str, kwargs: dict[str, Any], *, processes: int, nodes: int = 1
         )
 
 
+def run(entry: str, kwargs: dict[str, Any], *, processes: int, nodes: int = 1, threads: int = 1,
+        spec_dir: str | os.PathLike | None = None) -> None:
+    """A rule's training call: in this process with ``threads`` threads, or :func:`launch`'d when ``processes`` > 1."""
+    if processes > 1:
+        launch(entry, kwargs, processes=processes, nodes=nodes, threads=threads, spec_dir=spec_dir)
+        return
+    import torch
+
+    torch.set_num_threads(threads)
+    module, _, func = ENTRIES[entry].partition(":")
+    getattr(importlib.import_module(module), func)(**kwargs)
+
+
 def main(argv: list[str] | None = None) -> None:
     """One rank: join the process group, call the spec's function, leave."""
     argv = sys.argv[1:] if argv is None else argv

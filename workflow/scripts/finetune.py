@@ -10,6 +10,7 @@ import _bootstrap  # noqa: F401 — puts src/ on sys.path
 from pathlib import Path
 
 from eegfm.config import Backbone, Finetune
+from eegfm.launch import run
 from eegfm.logs import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
@@ -37,15 +38,6 @@ kwargs = dict(
     group_by=params.group_by,
     pretrain_dir=str(Path(snakemake.input.pretrained).parent) if "pretrained" in snakemake.input.keys() else None,  # noqa: F821
 )
-if params.processes > 1:
-    from eegfm.launch import launch
-
-    launch("finetune", kwargs, processes=params.processes, nodes=params.nodes, threads=params.threads_per_process,
-           spec_dir=out_dir)
-else:
-    import torch
-
-    from eegfm.finetune.run import run_finetune
-
-    torch.set_num_threads(params.threads_per_process)
-    run_finetune(**kwargs)
+# one process here, or params.processes data-parallel ones (torchrun / srun)
+run("finetune", kwargs, processes=params.processes, nodes=params.nodes, threads=params.threads_per_process,
+    spec_dir=out_dir)

@@ -10,6 +10,7 @@ import _bootstrap  # noqa: F401 — puts src/ on sys.path
 from pathlib import Path
 
 from eegfm.config import Pretrain
+from eegfm.launch import run
 from eegfm.logs import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
@@ -29,15 +30,6 @@ kwargs = dict(
     seed=params.seed,
     out_dir=out_dir,
 )
-if params.processes > 1:
-    from eegfm.launch import launch
-
-    launch("pretrain", kwargs, processes=params.processes, nodes=params.nodes, threads=params.threads_per_process,
-           spec_dir=out_dir)
-else:
-    import torch
-
-    from eegfm.pretrain.run import run_pretrain
-
-    torch.set_num_threads(params.threads_per_process)
-    run_pretrain(**kwargs)
+# one process here, or params.processes data-parallel ones (torchrun / srun)
+run("pretrain", kwargs, processes=params.processes, nodes=params.nodes, threads=params.threads_per_process,
+    spec_dir=out_dir)
