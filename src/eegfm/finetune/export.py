@@ -107,27 +107,16 @@ def _own_class(module: nn.Module) -> None:
     module.__class__ = type(cls.__name__, cls.__bases__, body)
 
 
-def _write(net: nn.Module, example: torch.Tensor, path: Path) -> str:
-    """Export with the TorchScript exporter, else with torch.export (dynamo, onnxscript); the one that worked.
+EXPORTERS = ("torchscript", "dynamo")
 
-    Each takes models the other cannot (docs/onnx.md). When neither does,
-    the error names both failures.
-    """
-    names = {"input_names": ["windows"], "output_names": ["logits"],
-             "dynamic_axes": {"windows": {0: "batch"}, "logits": {0: "batch"}}}
+
+def _write(net: nn.Module, example: torch.Tensor, path: Path, exporter: str) -> None:
     with warnings.catch_warnings():  # the TorchScript exporter warns that it is deprecated, and about traced shapes
         warnings.simplefilter("ignore")
-        try:
-            torch.onnx.export(net, (example,), str(path), dynamo=False, opset_version=OPSET, **names)
-            return "torchscript"
-        except Exception as first:  # noqa: BLE001
-            try:
-                torch.onnx.export(net, (example,), str(path), dynamo=True, opset_version=OPSET, external_data=False,
-                                  verbose=False, **names)
-            except Exception as second:  # noqa: BLE001
-                raise RuntimeError(f"TorchScript exporter: {_first_line(first)}; torch.export exporter: "
-                                   f"{_first_line(second)}") from second
-            return "dynamo"
+        extra = {"external_data": False, "verbose": False} if exporter == "dynamo" else {}
+        torch.onnx.export(net, (example,), str(path), dynamo=exporter == "dynamo", opset_version=OPSET,
+                          input_names=["windows"], output_names=["logits"],
+                          dynamic_axes={"windows": {0: "batch"}, "logits": {0: "batch"}}, **extra)
 
 
 def _run(path: Path, windows: np.ndarray) -> np.ndarray:
@@ -147,9 +136,33 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text[:300]}" if text else type(err).__name__
 
 
-def _fail(label: str, stage: str, err: Exception) -> ExportError:
-    return ExportError(
-        f"{label}: ONNX {stage} failed ({_first_line(err)}); docs/onnx.md lists the backbones that "
+def _export_and_run(net: nn.Module, example: torch.Tensor, windows: np.ndarray, path: Path,
+                    label: str) -> tuple[str, np.ndarray]:
+    """Export with each exporter in turn until onnxruntime runs the file on ``windows``; (exporter, logits).
+
+    The TorchScript exporter comes first (no FFT, but most models); the
+    torch.export one (onnxscript) takes some it cannot. ``windows`` should
+    hold another number of windows than ``example``, so a graph whose batch
+    size was fixed by tracing fails here.
+
+    Raises
+    ------
+    ExportError
+        Naming every exporter's reason and the fix.
+    """
+    reasons = []
+    for exporter in EXPORTERS:
+        try:
+            _write(net, example, path, exporter)
+        except Exception as err:  # noqa: BLE001 — every exporter failure is a reason to report
+            reasons.append(f"{exporter} exporter: {_first_line(err)}")
+            continue
+        try:
+            return exporter, _run(path, windows)
+        except Exception as err:  # noqa: BLE001
+            reasons.append(f"{exporter} exporter's model in onnxruntime: {_first_line(err)}")
+    raise ExportError(
+        f"{label}: no ONNX export of this model runs ({'; '.join(reasons)}). docs/onnx.md lists the backbones that "
         "export. Set finetune.export: none (or fine-tune this backbone in a separate run without export)"
     )
 
@@ -164,16 +177,8 @@ def check_exportable(model: nn.Module, example: torch.Tensor, label: str) -> Non
     """
     net = merged_copy(model)
     example = torch.nan_to_num(example.float().cpu())
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "model.onnx"
-        try:
-            _write(net, example, path)
-        except Exception as err:  # noqa: BLE001 — any exporter failure becomes one clear message
-            raise _fail(label, "export", err) from err
-        try:
-            _run(path, example.numpy())
-        except Exception as err:  # noqa: BLE001
-            raise _fail(label, "check in onnxruntime", err) from err
+    with tempfile.TemporaryDirectory() as tmp:  # traced with 2 windows, run on 3
+        _export_and_run(net, example[:2], torch.cat([example, example[:1]]).numpy(), Path(tmp) / "model.onnx", label)
 
 
 def export_onnx(model: nn.Module, windows: torch.Tensor, path: str | Path, label: str) -> dict[str, Any]:
@@ -217,14 +222,7 @@ def export_onnx(model: nn.Module, windows: torch.Tensor, path: str | Path, label
     model.train(was_training)
     net = merged_copy(model)
     with atomic.atomic_file(path) as tmp:
-        try:
-            exporter = _write(net, windows[:2], Path(tmp))
-        except Exception as err:  # noqa: BLE001
-            raise _fail(label, "export", err) from err
-        try:
-            got = _run(Path(tmp), windows.numpy())
-        except Exception as err:  # noqa: BLE001
-            raise _fail(label, "check in onnxruntime", err) from err
+        exporter, got = _export_and_run(net, windows[:2], windows.numpy(), Path(tmp), label)
     diff = float(np.max(np.abs(got - expected))) if len(windows) else None
     if diff is not None and not diff <= TOLERANCE:
         logger.warning("%s: model.onnx differs from the trained model by up to %.3g in the logits (above %g)",
