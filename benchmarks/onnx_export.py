@@ -106,7 +106,7 @@ def main() -> None:
             print(f"| {name} | {r['regime']} | {ch} x {n} @ {sf:g} | yes | {r['max_abs_diff']:.1e} | "
                   f"{r['mb']:.1f} MB, {r['s']:.0f} s |", flush=True)
         else:
-            error = " ".join(r["error"].split())[:400].replace("|", "/")
+            error = " ".join(r["error"].split())[:800].replace("|", "/")
             print(f"| {name} | | | **no** | | {error} |", flush=True)
 
 

@@ -43,10 +43,11 @@ def _kwargs(ft_data, regime: str, out: Path, ft: Finetune) -> dict:
             "ft": ft, "regime": regime, "seed": 3, "out_dir": out, "dataset": "tiny"}
 
 
-@pytest.mark.parametrize("regime", ["lora", "full"])
+@pytest.mark.parametrize("regime", ["lora", "full", "lp-ft"])  # lp-ft: DDP re-wrapped when the phase changes
 def test_two_processes_match_one_with_the_same_global_batch(ft_data, tmp_path, regime):
-    one = run_finetune(**_kwargs(ft_data, regime, tmp_path / "one", _ft()))
-    launch("finetune", _kwargs(ft_data, regime, tmp_path / "two", _ft(processes=2)), processes=2, threads=1)
+    one = run_finetune(**_kwargs(ft_data, regime, tmp_path / "one", _ft(lp_epochs=1)))
+    launch("finetune", _kwargs(ft_data, regime, tmp_path / "two", _ft(processes=2, lp_epochs=1)), processes=2,
+           threads=1)
     two = json.loads((tmp_path / "two/metrics.json").read_text())
     assert one["status"] == two["status"] == "ok"
     assert one["processes"] == 1 and two["processes"] == 2
