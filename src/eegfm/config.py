@@ -421,7 +421,7 @@ class Finetune(_DataParallel):
                          "threads x processes per node).")
     gpus: int = Field(0, ge=0, description="GPUs a training job declares (Snakemake resource 'gpu'); with more "
                       "than one, the job trains data-parallel on all of them (one process per GPU).")
-    mem_mb: int = Field(2000, ge=500, description="Memory of each training process (the job declares "
+    mem_mb: int = Field(3000, ge=500, description="Memory of each training process (the job declares "
                         "mem_mb x processes per node as Snakemake resource mem_mb).")
     runtime: int = Field(120, ge=1, description="Minutes a training job declares (Snakemake resource runtime).")
     export: Literal["none", "onnx"] = Field(

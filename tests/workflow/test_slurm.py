@@ -244,7 +244,7 @@ def ddp_config(cache: Path, gpus: int = 0) -> dict:
 
 def test_a_multi_process_fine_tune_asks_slurm_for_one_task_per_process(tmp_path):
     res = dry_run_resources(tmp_path / "cpu", ddp_config(tmp_path / "cache"), "--profile", str(PROFILE), f"{FOLD}/metrics.json")
-    for part in ("tasks=2", "nodes=1", "cpus_per_task=1", "mpi=srun", "tasks_per_gpu=0", "mem_mb=4000", "gpu=0"):
+    for part in ("tasks=2", "nodes=1", "cpus_per_task=1", "mpi=srun", "tasks_per_gpu=0", "mem_mb=6000", "gpu=0"):
         assert part in res["finetune"].split(", "), res["finetune"]
     res = dry_run_resources(tmp_path / "gpu", ddp_config(tmp_path / "cache", gpus=2), "--profile", str(PROFILE),
                             f"{FOLD}/metrics.json")
