@@ -137,8 +137,8 @@ class LabelledWindows(Dataset):
 
 def loader(X: Any, y: torch.Tensor, batches: Sequence[Sequence[int]], workers: int = 0) -> DataLoader:
     """Iterate ``(windows, labels)`` of ``batches`` in order, read by ``workers`` processes (0: this one)."""
-    return DataLoader(LabelledWindows(X, y), batch_size=None, sampler=list(batches), num_workers=workers,
-                      multiprocessing_context="spawn" if workers else None, persistent_workers=False)
+    # forked workers: zarr resets its I/O loop in a forked child (zarr.core.sync), so they may read the store
+    return DataLoader(LabelledWindows(X, y), batch_size=None, sampler=list(batches), num_workers=workers)
 
 
 def epoch_batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[list[int]]:
