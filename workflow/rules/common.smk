@@ -6,7 +6,7 @@ from pathlib import Path
 from snakemake.utils import validate
 
 # The Snakefile has put this checkout's src/ first on sys.path.
-from eegfm.config import ConfigError, load_config
+from eegfm.config import ConfigError, Pretrain, load_config
 from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
 from eegfm.recordings import RecordingError
@@ -70,6 +70,36 @@ def as_json(model, **kwargs):
     """A pydantic (sub-)config as a stable JSON string for `params:`; only the
     settings a rule uses enter its params, so unrelated edits do not re-run it."""
     return model.model_dump_json(**kwargs)
+
+
+def training_resources(settings, mem_mb, distributed=None):
+    """Resources of a training job with settings.world_size data-parallel processes (docs/distributed.md).
+
+    Locally `threads` and `mem_mb` are the job's whole share of the machine:
+    per process x processes. On SLURM every process is a task with `threads`
+    CPUs (`cpus_per_task`) and `mem_mb` is per node; `mpi` tells the executor
+    plugin that the script starts its own tasks (srun, through eegfm.launch),
+    so it does not wrap the job in `srun -n1`. One process per GPU.
+    `distributed` (default: more than one process) adds the task keys.
+    """
+    procs, nodes = settings.world_size, settings.nodes
+    res = {"mem_mb": mem_mb * -(-procs // nodes), "gpu": max(settings.gpus, int(settings.device == "cuda"))}
+    if procs > 1 if distributed is None else distributed:
+        res.update(tasks=procs, nodes=nodes, cpus_per_task=settings.threads, mpi="srun",
+                   tasks_per_gpu=int(bool(res["gpu"]) and procs > 1))
+    return res
+
+
+def pretrain_resources(mem_mb):
+    """training_resources of each pretraining recipe, as wildcard functions with one key set for all."""
+    distributed = any(p.world_size > 1 for p in CFG.pretrain.values())
+    keys = training_resources(Pretrain(), mem_mb, distributed)
+    return {k: (lambda w, k=k: training_resources(CFG.pretrain[w.name], mem_mb, distributed)[k]) for k in keys}
+
+
+def training_threads(settings):
+    """Cores a training job takes on one machine: threads of each process x processes per node."""
+    return settings.threads * -(-settings.world_size // settings.nodes)
 
 
 def pretrain_dir(name):

@@ -10,6 +10,15 @@ Artifacts in ``out_dir`` (DESIGN §2), each written atomically::
     checkpoint.json    manifest of checkpoint.safetensors: path, sha256, best epoch, tensors, base weights
     checkpoint.safetensors  the tensors training changed (adapters + head, or the whole network)
 
+With ``finetune.export: onnx`` the fold folder also gets ``model.onnx``: the
+trained network with adapters merged, checked against torch with onnxruntime
+on the fold's test windows (:mod:`eegfm.finetune.export`; the check goes into
+the model card).
+
+Windows are streamed from the store (:mod:`eegfm.streaming`); in a
+data-parallel job (:mod:`eegfm.distributed`) every rank trains and predicts
+its share, and rank 0 alone writes the artifacts while the others wait.
+
 A run whose loss diverges writes every artifact with ``status: failed`` and
 returns normally, so the aggregate reports it as failed; bad inputs and
 configuration (missing classes, wrong checkpoint, dead adapters) raise.
@@ -108,7 +117,7 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
 class PreparedFold:
     """One fold ready to train: model-ready windows, labels, id sets and the built model."""
 
-    X: Any  # torch.Tensor (windows, channels, samples), model-ready
+    X: Any  # eegfm.streaming.AdaptedWindows of every window: X[ids] reads them model-ready
     y: Any  # torch.Tensor of class indices
     classes: list[str]
     meta: pd.DataFrame
@@ -155,12 +164,14 @@ def prepare_fold(
     """
     import torch
 
-    from eegfm.backbones.adapt import plan_input, prepare_input
+    from eegfm.backbones.adapt import plan_input
     from eegfm.backbones.registry import get_spec
     from eegfm.devices import resolve_device
+    from eegfm.distributed import device_for
     from eegfm.finetune.train import resolve_precision
     from eegfm.groups import window_units
     from eegfm.splits import carve_validation, load_folds
+    from eegfm.streaming import AdaptedWindows
     from eegfm.windows_store import open_windows
 
     windows = open_windows(windows_dir)
@@ -187,11 +198,11 @@ def prepare_fold(
         cfg = cfg.model_copy(update={"weights": None})
     plan = plan_input(spec, windows.info, dataset=dataset, cfg=cfg)
     projected = plan.mapping is not None and bool(plan.mapping.projected)
-    X = np.asarray(windows.X[:]) if X_override is None else np.asarray(X_override)
-    X_in = torch.from_numpy(prepare_input(X, plan, channels=not projected))
+    X = windows.X if X_override is None else np.asarray(X_override)
+    X_in = AdaptedWindows(X, range(len(meta)), plan, channels=not projected)  # read batch by batch
     y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
 
-    device = torch.device(resolve_device(ft.device, "finetune.device"))
+    device = device_for(resolve_device(ft.device, "finetune.device"))
     dtype = resolve_precision(ft.precision, device)
     # sizing and reachability passes only; the training loop reports non-finite inputs itself
     example = torch.nan_to_num(X_in[inner_ids[:2]])
@@ -248,11 +259,13 @@ def run_finetune(
     Returns
     -------
     dict
-        The content of ``metrics.json``.
+        The content of ``metrics.json`` (``{}`` on ranks other than 0 of a data-parallel job).
     """
     from eegfm.backbones.checkpoints import weights_id
     from eegfm.backbones.fingerprint import fingerprint
+    from eegfm.distributed import barrier, world
     from eegfm.finetune.artifacts import write_artifacts
+    from eegfm.finetune.export import EXPORT_CHECK_WINDOWS, check_exportable, export_onnx
     from eegfm.finetune.train import Split, predict, train
     from eegfm.groups import unit_list
     from eegfm.hashing import sha256_json
@@ -264,13 +277,20 @@ def run_finetune(
     t_start = time.perf_counter()
     if pretrain_dir and regime != "scratch":
         verify_weights(pretrain_dir)
+    w = world()
     f = prepare_fold(windows_dir, folds_path, fold, cfg, ft, regime, seed, dataset=dataset, group_by=group_by,
                      X_override=X_override)
     label = f"{dataset}/{cfg.label}/{regime}/fold-{fold}"
-    logger.info("%s: %d inner-train / %d val / %d test windows on %s%s", label, len(f.inner_ids), len(f.val_ids),
-                len(f.test_ids), f.device, " (bf16 autocast)" if f.dtype is not None else "")
-    result = train(f.model, Split(f.X[f.inner_ids], f.y[f.inner_ids]), Split(f.X[f.val_ids], f.y[f.val_ids]),
-                   regime, ft, seed, f.device, f.dtype, unused=f.unused, desc=label)
+    logger.info("%s: %d inner-train / %d val / %d test windows on %s%s%s", label, len(f.inner_ids), len(f.val_ids),
+                len(f.test_ids), f.device, " (bf16 autocast)" if f.dtype is not None else "",
+                f", rank {w.rank} of {w.size}" if w.distributed else "")
+    if w.main:  # a model.onnx of an earlier run of this fold must not outlive it
+        (Path(out_dir) / "model.onnx").unlink(missing_ok=True)
+    if ft.export == "onnx" and w.main:  # an architecture the exporter cannot take fails before training
+        check_exportable(f.model, f.X[f.inner_ids[:2]], label)
+    result = train(f.model, Split(f.X.subset(f.inner_ids), f.y[f.inner_ids]),
+                   Split(f.X.subset(f.val_ids), f.y[f.val_ids]), regime, ft, seed, f.device, f.dtype,
+                   unused=f.unused, desc=label)
     final = list(result.counts.values())[-1] if result.counts else {}
 
     labels = f.meta["label"].astype(str).to_numpy()
@@ -282,13 +302,17 @@ def run_finetune(
     })
     metrics: dict[str, Any] = dict.fromkeys(METRICS)  # null scores when training failed
     if result.status == "ok":
-        probs = predict(f.model, f.X[f.test_ids], ft.optim.batch_size, f.device, f.dtype).numpy().astype(float)
+        probs = predict(f.model, f.X.subset(f.test_ids), ft.optim.batch_size, f.device, f.dtype,
+                        ft.workers).numpy().astype(float)
         predictions["y_pred"] = np.array(f.classes, dtype=object)[probs.argmax(1)].astype(str)
         for j, cls in enumerate(f.classes):
             predictions[f"score_{cls}"] = probs[:, j]
         metrics = compute_metrics(labels[f.test_ids], predictions["y_pred"], probs, f.classes)
     else:  # nothing to score: an empty table with the usual columns, reported as failed
         predictions = pd.DataFrame(columns=[*predictions.columns, "y_pred", *(f"score_{c}" for c in f.classes)])
+    if not w.main:  # rank 0 writes; the others wait until it has
+        barrier()
+        return {}
 
     fp = fingerprint(f.spec, f.cfg, f.plan, seed)
     subjects = lambda ids: sorted(set(f.meta.loc[ids, "subject"].astype(str)))  # noqa: E731
@@ -308,9 +332,14 @@ def run_finetune(
         "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
         "total_params": final.get("total"), "best_epoch": result.best_epoch,
         "pretrain_overlap": warn_overlap(pretrain_dir if regime != "scratch" else None, f.windows, label),
+        "processes": w.size,
     })
+    exported = None
+    if ft.export == "onnx" and result.status == "ok":
+        exported = export_onnx(f.model, f.X[f.test_ids[:EXPORT_CHECK_WINDOWS]], Path(out_dir) / "model.onnx", label)
     write_artifacts(Path(out_dir), record, predictions, result, f.model, result.counts,
-                    f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused)
+                    f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused, export=exported)
+    barrier()
     level = logging.INFO if result.status == "ok" else logging.ERROR
     logger.log(level, "%s: %s, test balanced accuracy %s", label, result.status, metrics.get("balanced_accuracy"))
     return record
