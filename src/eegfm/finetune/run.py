@@ -202,7 +202,7 @@ def prepare_fold(
     X_in = AdaptedWindows(X, range(len(meta)), plan, channels=not projected)  # read batch by batch
     y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
 
-    device = device_for(resolve_device(ft.device, "finetune.device"))
+    device = device_for(torch.device(resolve_device(ft.device, "finetune.device")))
     dtype = resolve_precision(ft.precision, device)
     # sizing and reachability passes only; the training loop reports non-finite inputs itself
     example = torch.nan_to_num(X_in[inner_ids[:2]])

@@ -191,7 +191,7 @@ def run_pretrain(
     X, labels, subjects, recordings, hashes, keys, plan = _load_data([str(d) for d in windows_dirs], spec, cfg)
     classes = sorted(set(labels))
     y = torch.tensor([classes.index(c) for c in labels])
-    device = distributed.device_for(resolve_device(recipe.device, f"pretrain.{name}.device"))
+    device = distributed.device_for(torch.device(resolve_device(recipe.device, f"pretrain.{name}.device")))
 
     torch.manual_seed(seed)
     fm = build_feature_model(spec, cfg, plan, seed).to(device).train()
