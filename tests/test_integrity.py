@@ -43,6 +43,20 @@ def test_reads_return_the_values(tmp_path, rows):
     np.testing.assert_array_equal(v[2:7, 1], X[2:7, 1])
     np.testing.assert_array_equal(np.asarray(v), X)
     assert v[4:4].shape == (0, 3, 5)
+    for batch in ([9, 0, 5, 4, 9], np.array([10, -1]), [], [3, 4, 5]):  # a training batch: any order, repeats
+        np.testing.assert_array_equal(v[batch], X[np.asarray(batch, dtype=int)])
+    np.testing.assert_array_equal(v[[7, 1], 2], X[[7, 1], 2])
+    with pytest.raises(IndexError, match=r"rows \[11\] out of range"):
+        v[[0, 11]]
+
+
+def test_a_batch_by_row_numbers_checks_the_chunks_it_reads(tmp_path, rows):
+    _array(tmp_path / "a", rows)
+    (tmp_path / "a/X/c/2/0/0").unlink()
+    v = VerifiedArray(zarr.open_group(str(tmp_path / "a"), mode="r")["X"], name="S", fix="fix")
+    assert v[[0, 7, 3]].shape == (3, 3, 5)
+    with pytest.raises(DamagedStoreError, match="chunk 2"):
+        v[[1, 9]]
 
 
 def test_a_deleted_chunk_is_found_when_read_and_names_the_store(tmp_path, rows):

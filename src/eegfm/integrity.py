@@ -101,9 +101,11 @@ class VerifiedArray:
     """A row-chunked zarr array whose chunks are checked against their digests as they are read.
 
     Supports what the stores' readers use: ``shape``, ``dtype``, ``len()``,
-    ``np.asarray(a)`` and indexing whose first element is a slice or an
-    integer (``a[i:j]``, ``a[:]``, ``a[i]``, ``a[i:j, ...]``). The last small
-    block read is kept, so consecutive reads smaller than a chunk decode it once.
+    ``np.asarray(a)`` and indexing whose first element is a slice, an
+    integer or a sequence of row numbers (``a[i:j]``, ``a[:]``, ``a[i]``,
+    ``a[i:j, ...]``, ``a[[3, 70, 71]]``: a training batch, read chunk by
+    chunk). The last small block read is kept, so consecutive reads smaller
+    than a chunk decode it once.
 
     Parameters
     ----------
@@ -153,14 +155,33 @@ class VerifiedArray:
             if not 0 <= index < n:
                 raise IndexError(f"row {first} out of range for {n} rows")
             return self._read(index, index + 1)[0][rest]
+        if isinstance(first, list | tuple | np.ndarray):
+            return self._rows_at(np.asarray(first))[(slice(None), *rest)]
         if not isinstance(first, slice):
-            raise TypeError(f"{self.name}: index rows with a slice or an integer, not {type(first).__name__}")
+            raise TypeError(f"{self.name}: index rows with a slice, an integer or row numbers, "
+                            f"not {type(first).__name__}")
         start, stop, step = first.indices(n)
         if step != 1:
             return self._read(0, n)[start:stop:step][(slice(None), *rest)]
         if stop <= start:
             return np.empty((0, *self.shape[1:]), dtype=self.dtype)[(slice(None), *rest)]
         return self._read(start, stop)[(slice(None), *rest)]
+
+    def _rows_at(self, rows: np.ndarray) -> np.ndarray:
+        """Rows by number (any order, repeats allowed), reading each chunk they touch once."""
+        n = self.shape[0]
+        if rows.size and not np.issubdtype(rows.dtype, np.integer):
+            raise TypeError(f"{self.name}: row numbers must be integers, not {rows.dtype}")
+        rows = np.where(rows < 0, rows + n, rows).astype(int)
+        if rows.size and (rows.min() < 0 or rows.max() >= n):
+            raise IndexError(f"rows {rows[(rows < 0) | (rows >= n)][:5].tolist()} out of range for {n} rows")
+        out = np.empty((len(rows), *self.shape[1:]), dtype=self.dtype)
+        chunks = rows // self._rows
+        for chunk in np.unique(chunks):
+            lo = int(chunk) * self._rows
+            here = chunks == chunk
+            out[here] = self._read(lo, min(lo + self._rows, n))[rows[here] - lo]
+        return out
 
     def verify(self, *, chunks_per_read: int = 16) -> None:
         """Check every chunk (reading ``chunks_per_read`` chunks at a time)."""
