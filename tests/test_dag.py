@@ -105,3 +105,18 @@ def test_recordings_are_listed_once_per_run_and_read_back_by_job_reparses(real_d
     assert [r.subject for r in listed_recordings(ds, tmp_path / "cache", main_process=True)] == ["a", "b"]
     other = Dataset(source="files", files={"metadata": str(table)}, cv={"scheme": "loso"})
     assert [r.subject for r in listed_recordings(other, tmp_path / "cache", main_process=False)] == ["a", "b"]
+
+
+def test_one_subject_designs_are_checked_by_their_own_unit(real_data, tmp_path):
+    """One subject is a valid within-subject or run-wise study; the check follows the design, not subjects."""
+    edf = real_data / "sccn+eeglab/sample_data/test_data/test.edf"
+    table = tmp_path / "recordings.tsv"
+    table.write_text("path\tsubject\tsession\trun\n" + "".join(f"{edf}\ts01\t1\t{r}\n" for r in (1, 2, 3)))
+    files = {"metadata": str(table)}
+    for cv in ({"scheme": "within_subject", "n_splits": 5}, {"scheme": "leave_one_run_out"},
+               {"scheme": "loso", "group_by": "run"}):
+        check_cv_groups(Config(datasets={"s01": Dataset(source="files", files=files, cv=cv)}))
+    with pytest.raises(ConfigError, match=r"datasets\.s01\.cv: .*cross_session"):
+        check_cv_groups(Config(datasets={"s01": Dataset(source="files", files=files, cv={"scheme": "cross_session"})}))
+    with pytest.raises(ConfigError, match=r"datasets\.s01: the recordings name 1 subject group.*within_subject"):
+        check_cv_groups(Config(datasets={"s01": Dataset(source="files", files=files)}))

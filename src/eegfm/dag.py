@@ -138,31 +138,56 @@ def cv_groups(dataset: Dataset, recordings: Sequence[Recording] | None = None) -
 def check_cv_groups(config: Config, recordings: Callable[[str], Sequence[Recording]] | None = None) -> None:
     """Refuse folds that cannot be made from the recordings found, before any job.
 
-    Windowing can only drop groups (a subject without events), so a dataset
-    with fewer groups than ``cv.n_splits`` here can never be split.
+    Windowing can only drop groups (a subject without events), so a design
+    the recordings cannot fill here can never be split: ``group_kfold`` with
+    more ``n_splits`` than groups or fewer than 2 groups, and the designs
+    whose folds follow the recordings (:func:`eegfm.splits.expected_n_folds`:
+    LOSO with one group, ``cross_session``/``leave_one_run_out`` with a
+    subject of a single session/run). ``within_subject`` splits inside each
+    subject, so one subject is enough; its blocks are checked on the windows.
     ``recordings(name)`` gives a dataset's recordings when the caller keeps
-    them (the workflow lists each dataset once per DAG build).
+    them (the workflow lists each dataset once per run).
 
     Raises
     ------
     ConfigError
         One line per evaluated dataset, naming the key, the groups found and the fix.
     """
+    from eegfm.splits import SplitError, expected_n_folds
+
     errors = []
     for name, ds in sorted(config.datasets.items()):
-        if ds.role != "evaluate":
+        if ds.role != "evaluate" or ds.cv.scheme == "within_subject":
             continue
         found = recordings(name) if recordings is not None and ds.source != "synthetic" else None
+        if ds.cv.scheme != "group_kfold":
+            try:
+                expected_n_folds(ds.cv, lambda ds=ds, found=found: _units(ds, found))
+            except SplitError as err:
+                errors.append(f"datasets.{name}.cv: {err}")
+            continue
         n, unit = cv_groups(ds, found), ds.cv.group_by
         if n < 2:
             errors.append(f"datasets.{name}: the recordings name {n} {unit} group; cross-validation needs at "
-                          "least 2 (add subjects, or set cv.group_by: session/run if subjects have several)")
-        elif ds.cv.scheme == "group_kfold" and ds.cv.n_splits > n:
+                          "least 2 (add subjects, set cv.group_by: session/run if subjects have several, or use "
+                          "cv.scheme: within_subject / leave_one_run_out for one subject)")
+        elif ds.cv.n_splits > n:
             errors.append(f"datasets.{name}.cv.n_splits is {ds.cv.n_splits} but the recordings name only {n} "
                           f"{unit} groups; set datasets.{name}.cv.n_splits to at most {n}, or cv.scheme: loso")
     if errors:
         raise ConfigError("cross-validation that cannot be made (checked before any job runs):\n  "
                           + "\n  ".join(errors))
+
+
+def _units(dataset: Dataset, recordings: Sequence[Recording] | None) -> list[tuple]:
+    """``(subject, session, run)`` of every recording (the built-in data: one recording per subject)."""
+    if dataset.source == "synthetic":
+        syn = dataset.synthetic
+        return [(str(i), None, None) for i in range(syn.n_subjects if syn.task == "target" else syn.n_source_subjects)]
+    from eegfm.recordings import find_recordings
+
+    found = find_recordings(dataset) if recordings is None else recordings
+    return [(r.subject, r.session, r.run) for r in found]
 
 
 # ----------------------------------------------------------------------------- internals

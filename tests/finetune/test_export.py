@@ -54,8 +54,7 @@ def test_a_fine_tuned_fold_exports_and_onnxruntime_agrees(ft_data, tmp_path, nam
     store = open_windows(ft_data["windows"])
     plan = plan_input(get_spec(name), store.info, cfg=cfg)
     predictions = pd.read_csv(tmp_path / "predictions.tsv", sep="\t")
-    X = prepare_input(np.asarray(store.X.get_orthogonal_selection((predictions["window_id"].to_numpy(),
-                                                                   slice(None), slice(None)))), plan)
+    X = prepare_input(np.asarray(store.X[predictions["window_id"].to_numpy()]), plan)
     session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
     logits = session.run(["logits"], {"windows": X})[0]  # the whole test set in one batch: the batch axis is free
     probs = torch.softmax(torch.from_numpy(logits), dim=1).numpy()
