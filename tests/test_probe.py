@@ -224,9 +224,9 @@ def _write_inputs(tmp_path, E, meta, folds, windows_key_override=None):
 def test_run_probe_writes_predictions_and_metrics(tmp_path, data):
     E, meta, folds = data
     info = _write_inputs(tmp_path, E, meta, folds)
-    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 1, Probe(), 0,
-                    tmp_path / "out" / "predictions.tsv", tmp_path / "out" / "metrics.json")
-    written = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                    tmp_path / "out", folds=[1])[0]
+    written = json.loads((tmp_path / "out" / "fold-1" / "metrics.json").read_text())
     assert written == out
     for key in ("dataset", "model", "regime", "fold", "estimator", "metrics", "chance", "n_train", "n_test",
                 "classes", "train_subjects", "test_subjects", "windows_key", "embedding_key", "fingerprint_sha",
@@ -235,7 +235,7 @@ def test_run_probe_writes_predictions_and_metrics(tmp_path, data):
     assert [written[k] for k in ("dataset", "model", "regime", "fold")] == ["toy", "bandpower", "probe", 1]
     assert written["windows_key"] == info["key"] and written["embedding_key"] == "e" * 64
     assert "scikit-learn" in written["versions"]
-    preds = pd.read_csv(tmp_path / "out" / "predictions.tsv", sep="\t", dtype={"subject": str})
+    preds = pd.read_csv(tmp_path / "out" / "fold-1" / "predictions.tsv", sep="\t", dtype={"subject": str})
     assert sorted(preds["window_id"]) == folds["folds"][1]["test"]
     assert set(preds["subject"]) == set(written["test_subjects"])
     assert written["unit"] == "subject" and written["test_groups"] == written["test_subjects"]
@@ -249,8 +249,8 @@ def test_run_probe_lists_the_held_out_runs_of_a_run_wise_design(tmp_path):
     E = np.random.default_rng(0).normal(size=(len(meta), 4)) + (meta["label"] == "left").to_numpy()[:, None]
     folds = make_folds(meta, CrossValidation(scheme="loso", group_by="run"), seed=0)
     _write_inputs(tmp_path, E, meta, folds)
-    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 2, Probe(), 0,
-                    tmp_path / "out" / "predictions.tsv", tmp_path / "out" / "metrics.json")
+    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                    tmp_path / "out", folds=[2])[0]
     assert out["unit"] == "run" and out["test_groups"] == ["01/1/3"]
     assert out["train_groups"] == ["01/1/1", "01/1/2"] and out["train_subjects"] == out["test_subjects"] == ["01"]
 
@@ -258,15 +258,15 @@ def test_run_probe_lists_the_held_out_runs_of_a_run_wise_design(tmp_path):
 def test_run_probe_records_status_cost_and_device(tmp_path, data):
     E, meta, folds = data
     _write_inputs(tmp_path, E, meta, folds)
-    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0, Probe(), 0,
-                    tmp_path / "p.tsv", tmp_path / "m.json")
+    out = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                    tmp_path / "p", folds=[0])[0]
     assert (out["status"], out["error"], out["device"]) == ("ok", None, "cpu")
     assert out["trainable_params"] == 3 * 16 + 3  # logistic regression: 3 classes x 16 dims + 3 intercepts
     assert out["frozen_params"] is None and out["total_params"] is None
     assert 0 < out["wall_time_s"] < 120
     assert 10 < out["peak_memory_mb"] < 100_000  # MB, not KiB or bytes
-    knn = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0,
-                    Probe(estimator="knn", params={}), 0, tmp_path / "p2.tsv", tmp_path / "m2.json")
+    knn = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json",
+                    Probe(estimator="knn", params={}), 0, tmp_path / "p2", folds=[0])[0]
     assert knn["trainable_params"] is None  # no coefficients to count
 
 
@@ -274,17 +274,16 @@ def test_run_probe_refuses_a_stale_embedding(tmp_path, data):
     E, meta, folds = data
     _write_inputs(tmp_path, E, meta, folds, windows_key_override="0" * 64)
     with pytest.raises(ValueError, match="re-run the embed rule"):
-        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0, Probe(), 0,
-                  tmp_path / "p.tsv", tmp_path / "m.json")
-    assert not (tmp_path / "m.json").exists()
+        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                  tmp_path / "p", folds=[0])
+    assert not (tmp_path / "p").exists()
 
 
 def test_run_probe_refuses_a_missing_or_foreign_store(tmp_path, data):
     E, meta, folds = data
     _write_inputs(tmp_path, E, meta, folds)
     pointer = json.loads((tmp_path / "pointer.json").read_text())
-    args = (tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0, Probe(), 0,
-            tmp_path / "p.tsv", tmp_path / "m.json")
+    args = (tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0, tmp_path / "p")
     (tmp_path / "pointer.json").write_text(json.dumps({**pointer, "key": "d" * 64}))
     with pytest.raises(ValueError, match="not the pointer's; re-run embed"):
         run_probe(*args)
@@ -299,9 +298,26 @@ def test_run_probe_refuses_stale_folds_and_unknown_fold(tmp_path, data):
     stale = json.loads((tmp_path / "folds.json").read_text())
     (tmp_path / "folds.json").write_text(json.dumps({**stale, "windows_key": "1" * 64}))
     with pytest.raises(ValueError, match="re-run the splits rule"):
-        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 0, Probe(), 0,
-                  tmp_path / "p.tsv", tmp_path / "m.json")
+        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0, tmp_path / "p")
     (tmp_path / "folds.json").write_text(json.dumps(stale))
-    with pytest.raises(ValueError, match="not fold 9"):
-        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", 9, Probe(), 0,
-                  tmp_path / "p.tsv", tmp_path / "m.json")
+    with pytest.raises(ValueError, match=r"not fold\(s\) \[9\]"):
+        run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                  tmp_path / "p", folds=[9])
+
+
+def test_run_probe_fits_every_fold_in_one_call_each_on_its_own_training_rows(tmp_path, data):
+    """One job per dataset x backbone: every fold gets its own folder, fitted on that fold's training rows
+    only (the same record as probing the fold alone)."""
+    E, meta, folds = data
+    _write_inputs(tmp_path, E, meta, folds)
+    records = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                        tmp_path / "all")
+    assert [r["fold"] for r in records] == [f["fold"] for f in folds["folds"]]
+    for entry, record in zip(folds["folds"], records):
+        folder = tmp_path / "all" / f"fold-{entry['fold']}"
+        assert json.loads((folder / "metrics.json").read_text()) == record
+        preds = pd.read_csv(folder / "predictions.tsv", sep="\t")
+        assert sorted(preds["window_id"]) == entry["test"]
+        alone = run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
+                          tmp_path / "alone", folds=[entry["fold"]])[0]
+        assert alone["metrics"] == record["metrics"] and alone["n_train"] == record["n_train"] == len(entry["train"])

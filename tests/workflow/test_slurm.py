@@ -37,7 +37,7 @@ SNAKEMAKE = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snake
 # N + 20 s later ...: with N = 5 a job (or a wave of them) of 9-20 s, as here,
 # is seen after 20 s.
 FAST_POLLING = ["--slurm-init-seconds-before-status-checks", "5", "--seconds-between-status-checks", "5"]
-RULES = {"synthetic": 1, "windows": 1, "splits": 1, "embed": 1, "probe": 3, "aggregate": 1}
+RULES = {"synthetic": 1, "windows": 1, "splits": 1, "embed": 1, "probe": 1, "aggregate": 1}
 
 pytestmark = pytest.mark.slow
 

@@ -80,6 +80,9 @@ def test_report_files(finished_run):
     logs = {p.relative_to(work / "results/logs").parts[0] for p in (work / "results/logs").rglob("*.log")}
     assert logs == {"synthetic", "windows", "splits", "embed", "probe", "aggregate.log"}
     assert "it/s" in (work / "results/logs/embed/tiny/cbramod.log").read_text()  # progress bar
+    # one probe job per dataset x backbone fits all three folds
+    assert sorted(p.name for p in (work / "results/logs/probe/tiny").iterdir()) == ["bandpower.log", "cbramod.log"]
+    assert "3/3" in (work / "results/logs/probe/tiny/cbramod.log").read_text()
 
 
 def test_snakemake_report_includes_the_figure(finished_run):

@@ -160,15 +160,6 @@ def n_folds(dataset):
     return expected_n_folds(ds.cv, lambda: [(r.subject, r.session, r.run) for r in dataset_recordings(dataset)])
 
 
-def probe_metrics():
-    return [
-        f"{RES}/{d}/probe/{b}/fold-{f}/metrics.json"
-        for d in DATASETS
-        for b in BACKBONES
-        for f in range(n_folds(d))
-    ]
-
-
 def finetune_fold_dirs():
     """One folder per dataset x fine-tuned backbone x regime x fold."""
     return [
@@ -180,8 +171,9 @@ def finetune_fold_dirs():
     ]
 
 
-def probe_fold_dirs():
-    return [f"{RES}/{d}/probe/{b}/fold-{f}" for d in DATASETS for b in BACKBONES for f in range(n_folds(d))]
+def probe_dirs():
+    """One folder per dataset x backbone; the probe job writes fold-<k>/ inside it for every fold."""
+    return [f"{RES}/{d}/probe/{b}" for d in DATASETS for b in BACKBONES]
 
 
 def embedding_pointers():

@@ -1,4 +1,6 @@
-# Frozen embeddings x fold -> a scikit-learn probe fit on the training fold only.
+# Frozen embeddings -> a scikit-learn probe per fold, each fit on its training fold only.
+# One job per dataset x backbone fits every fold (a fit takes milliseconds; a process
+# per fold took seconds of imports) and writes one folder per fold.
 
 
 rule probe:
@@ -7,13 +9,12 @@ rule probe:
         windows=f"{RES}/{{dataset}}/windows/windows.json",
         folds=f"{RES}/{{dataset}}/splits/folds.json",
     output:
-        predictions=f"{RES}/{{dataset}}/probe/{{backbone}}/fold-{{fold}}/predictions.tsv",
-        metrics=f"{RES}/{{dataset}}/probe/{{backbone}}/fold-{{fold}}/metrics.json",
+        directory(f"{RES}/{{dataset}}/probe/{{backbone}}"),
     params:
         probe=as_json(CFG.probe),
         seed=CFG.seed,
     log:
-        f"{LOGS}/probe/{{dataset}}/{{backbone}}/fold-{{fold}}.log",
+        f"{LOGS}/probe/{{dataset}}/{{backbone}}.log",
     threads: 1
     resources:
         mem_mb=2000,

@@ -13,13 +13,13 @@ REPORT_FIGURES = {
     "channel_adaptation": "Embeddings",
     "leakage_audit": "Data",
 }
-FOLD_DIRS = probe_fold_dirs() + finetune_fold_dirs()
 
 
 rule aggregate:
     input:
-        metrics=[f"{d}/metrics.json" for d in FOLD_DIRS],
-        predictions=[f"{d}/predictions.tsv" for d in FOLD_DIRS],
+        probes=probe_dirs(),
+        metrics=[f"{d}/metrics.json" for d in finetune_fold_dirs()],
+        predictions=[f"{d}/predictions.tsv" for d in finetune_fold_dirs()],
         histories=[f"{d}/history.tsv" for d in finetune_fold_dirs()],
         pointers=embedding_pointers(),
         windows=[f"{RES}/{d}/windows/windows.json" for d in DATASETS],

@@ -1,4 +1,4 @@
-"""Rule probe: frozen embeddings of one fold -> predictions.tsv + metrics.json."""
+"""Rule probe: frozen embeddings -> fold-<k>/predictions.tsv + metrics.json for every fold."""
 
 import _bootstrap  # noqa: F401 — puts src/ on sys.path
 
@@ -13,9 +13,7 @@ run_probe(
     embedding_pointer=snakemake.input.embedding,  # noqa: F821
     windows_dir=snakemake.input.windows.rsplit("/", 1)[0],  # noqa: F821
     folds_path=snakemake.input.folds,  # noqa: F821
-    fold=int(snakemake.wildcards.fold),  # noqa: F821
     cfg=Probe.model_validate_json(snakemake.params.probe),  # noqa: F821
     seed=snakemake.params.seed,  # noqa: F821
-    predictions_path=snakemake.output.predictions,  # noqa: F821
-    metrics_path=snakemake.output.metrics,  # noqa: F821
+    out_dir=snakemake.output[0],  # noqa: F821
 )
