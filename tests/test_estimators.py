@@ -31,3 +31,21 @@ def test_a_bad_estimator_or_parameter_stops_validation():
 def test_importing_the_estimators_imports_no_scikit_learn():
     code = "import sys, eegfm.estimators; assert 'sklearn' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_a_passed_check_is_remembered_so_parsing_the_workflow_again_imports_no_sklearn(tmp_path):
+    """Every snakemake invocation validates the config; scikit-learn's import (seconds) is paid once per check."""
+    from eegfm.estimators import check_estimator
+
+    with pytest.raises(ValueError, match="does not take parameter"):
+        check_estimator("logistic_regression", {"nonsense": 1}, checked_dir=tmp_path)
+    assert not list(tmp_path.iterdir())  # a failed check is never remembered
+    code = ("import sys; from eegfm.config import load_config; "
+            f"load_config({{'probe': {{'params': {{'C': 0.5}}}}}}, checked_dir={str(tmp_path)!r}); "
+            "print('sklearn' in sys.modules)")
+    first = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert (first.stdout.strip(), again.stdout.strip()) == ("True", "False")
+    other = code.replace("0.5", "0.25")  # other parameters: checked (and remembered) on their own
+    assert subprocess.run([sys.executable, "-c", other], capture_output=True, text=True,
+                          check=True).stdout.strip() == "True"

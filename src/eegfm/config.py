@@ -13,6 +13,7 @@ change to an unrelated key does not re-run it.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any, Literal
 
@@ -793,8 +794,18 @@ def format_errors(err: ValidationError) -> str:
     return "invalid eegfm config:\n" + "\n".join(lines)
 
 
-def load_config(raw: dict[str, Any] | None) -> Config:
+def load_config(raw: dict[str, Any] | None, *, checked_dir: str | os.PathLike | None = None) -> Config:
     """Validate a raw config mapping (e.g. Snakemake's ``config``) into a :class:`Config`.
+
+    Parameters
+    ----------
+    raw
+        The mapping read from YAML.
+    checked_dir
+        Optional folder remembering probe estimators that passed
+        :func:`eegfm.estimators.resolve_estimator` (by estimator, parameters
+        and scikit-learn version): checking one imports scikit-learn, a cost
+        every ``snakemake`` invocation would otherwise pay at parse time.
 
     Raises
     ------
@@ -807,10 +818,10 @@ def load_config(raw: dict[str, Any] | None) -> Config:
         raise ConfigError(format_errors(err)) from None
     # Checked here, not in the Probe model, so importing this module stays
     # cheap for every job (it imports scikit-learn).
-    from eegfm.estimators import resolve_estimator
+    from eegfm.estimators import check_estimator
 
     try:
-        resolve_estimator(cfg.probe.estimator, cfg.probe.params)
+        check_estimator(cfg.probe.estimator, cfg.probe.params, checked_dir=checked_dir)
     except ValueError as err:
         raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
     return cfg

@@ -3,12 +3,16 @@
 :func:`resolve_estimator` builds an unfitted classifier from the config's
 ``probe.estimator`` and ``probe.params``. The config validator calls it at
 parse time, so a bad name or parameter stops the run before any job; this
-module imports scikit-learn only inside that call and nothing of eegfm.
+module imports scikit-learn only inside that call. :func:`check_estimator`
+remembers a passed check, so the workflow's parse (every ``snakemake``
+invocation) does not import scikit-learn again for a config it has checked.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,3 +116,31 @@ def _validate_values(estimator: BaseEstimator, name: str) -> None:
         validate()
     except (ValueError, TypeError) as err:  # sklearn's InvalidParameterError subclasses both
         raise ValueError(f"invalid parameter value for estimator '{name}': {err}") from None
+
+
+def check_estimator(name: str, params: dict[str, Any], *, checked_dir: str | os.PathLike | None = None) -> None:
+    """:func:`resolve_estimator`, remembered: a marker in ``checked_dir`` skips the check next time.
+
+    The marker is keyed by the name, the parameters, this module's catalogue
+    and the installed scikit-learn version (read from its metadata, without
+    importing it), so a passed check is only reused for exactly what passed.
+
+    Raises
+    ------
+    ValueError
+        As :func:`resolve_estimator`.
+    """
+    from eegfm.hashing import sha256_json
+    from eegfm.provenance import package_versions
+
+    marker = None
+    if checked_dir is not None:
+        key = sha256_json({"name": name, "params": params, "catalogue": ESTIMATORS, "defaults": DEFAULT_PARAMS,
+                           "sklearn": package_versions(["scikit-learn"])})
+        marker = Path(checked_dir) / f"{key}.ok"
+        if marker.is_file():
+            return
+    resolve_estimator(name, params)
+    if marker is not None:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.touch()

@@ -13,8 +13,8 @@ from eegfm.recordings import RecordingError
 
 # Validated twice (DESIGN §3.5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
-try:
-    CFG = load_config(config)
+try:  # a probe estimator that passed its check is remembered under .snakemake/ (no scikit-learn import)
+    CFG = load_config(config, checked_dir=Path(".snakemake") / "eegfm" / "estimators-checked")
 except ConfigError as err:
     raise ValueError(str(err)) from None
 validate(config, "../schemas/config.schema.yaml")
