@@ -24,6 +24,7 @@ import html
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -624,6 +625,137 @@ def render_html(
 # ----------------------------------------------------------------------------- entry point
 
 
+@dataclass
+class Aggregated:
+    """Every fold of a run read back and summarised: the tables and what the figures need."""
+
+    table: pd.DataFrame  # metrics.tsv
+    summary: pd.DataFrame  # summary.tsv
+    statistics: pd.DataFrame  # statistics.tsv
+    result: dict[str, Any]  # summary.json
+    records: list[dict[str, Any]]
+    pointers: list[dict[str, Any]]
+    windows: dict[str, dict]
+    folds: dict[str, dict]
+    windows_paths: dict[str, str | PathLike]
+    pooled: dict[tuple, Any]
+    histories: dict[tuple, list]
+    units: dict[str, str]
+
+    def write_tables(self, out_dir: str | PathLike) -> None:
+        """``metrics.tsv``, ``summary.tsv``, ``statistics.tsv`` and ``summary.json`` into ``out_dir``, atomically."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        atomic.write_tsv(out_dir / "metrics.tsv", self.table)
+        atomic.write_tsv(out_dir / "summary.tsv", self.summary)
+        atomic.write_tsv(out_dir / "statistics.tsv", self.statistics)
+        atomic.write_text(out_dir / "summary.json", json.dumps(self.result, sort_keys=True, allow_nan=False) + "\n")
+
+
+def summarise(
+    metrics_paths: list[str | PathLike],
+    pointer_paths: list[str | PathLike],
+    *,
+    title: str,
+    primary_metric: str,
+    config_hash: str,
+    windows_paths: Mapping[str, str | PathLike] | None = None,
+    folds_paths: Mapping[str, str | PathLike] | None = None,
+    n_permutations: int = 1000,
+    n_bootstrap: int = 1000,
+    ci_level: float = 0.95,
+    ci_min_units: int = 8,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> Aggregated:
+    """Read every fold's artifacts and compute the tables and statistics (no figures, nothing written).
+
+    Parameters are those of :func:`aggregate`. The Python API
+    (:mod:`eegfm.api`) calls this directly and renders figures and HTML only
+    when asked.
+    """
+    if not metrics_paths:
+        raise ValueError("no metrics files to aggregate; check that the config lists datasets and backbones")
+    ordered_metrics(primary_metric)
+    windows_paths, folds_paths = dict(windows_paths or {}), dict(folds_paths or {})
+    records = read_json_files(list(metrics_paths), "metrics", "probe/finetune")
+    pointers = read_json_files(list(pointer_paths), "embedding pointer", "embed")
+    pointers = [{**p, "_path": str(path)} for p, path in zip(pointers, pointer_paths)]
+    windows = dict(zip(windows_paths, read_json_files(list(windows_paths.values()), "windows.json", "windows")))
+    folds = dict(zip(folds_paths, read_json_files(list(folds_paths.values()), "folds.json", "splits")))
+
+    table = metrics_table(records, config_hash)
+    predictions: dict[tuple, list] = {}
+    histories: dict[tuple, list] = {}
+    classes: dict[tuple, set] = {}
+    for rec, path in zip(records, metrics_paths):
+        key = (str(rec.get("dataset")), str(rec.get("model")), str(rec.get("regime") or "probe"))
+        classes.setdefault(key, set()).update(str(c) for c in rec.get("classes") or [])
+        folder = Path(path).parent
+        if str(rec.get("status", "ok")).lower() != "failed":
+            predictions.setdefault(key, []).append((int(rec["fold"]), read_predictions(folder / "predictions.tsv")))
+        history = read_history(folder / "history.tsv")
+        if history is not None:
+            histories.setdefault(key, []).append(history)
+    units = {dataset: held_out_unit(f) for dataset, f in folds.items() if f}
+    pooled = {
+        key: stats.pool_predictions(frames, sorted(classes.get(key, ())), unit=units.get(key[0], "subject"))
+        for key, frames in predictions.items()
+        if all(f is not None for _, f in frames) and classes.get(key)
+    }
+
+    entry_stats = report_stats.entry_statistics(
+        table, pooled, primary_metric, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)
+    summary = summary_table(table, entry_stats, primary_metric)
+    statistics = report_stats.statistics_table(table, summary, primary_metric, alpha)
+    result = summary_dict(summary, title=title, primary_metric=primary_metric, config_hash=config_hash,
+                          n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
+    return Aggregated(table, summary, statistics, result, records, pointers, windows, folds, windows_paths, pooled,
+                      histories, units)
+
+
+def render_report(
+    agg: Aggregated, out_dir: str | PathLike, *, title: str, primary_metric: str, config_hash: str, config: dict,
+    n_permutations: int = 1000, n_bootstrap: int = 1000, ci_level: float = 0.95, ci_min_units: int = 8,
+    alpha: float = 0.05, seed: int = 0,
+) -> Path:
+    """Draw the figures and write them and ``report.html`` into ``out_dir``; returns the report's path."""
+    out_dir = Path(out_dir)
+    table, summary, statistics, units = agg.table, agg.summary, agg.statistics, agg.units
+    problems: list[str] = []
+    drawn = {
+        "scores": figures.scores_figure(table, summary, primary_metric, ci_level, units=units),
+        "confusion_matrices": figures.confusion_figure(agg.pooled),
+        "training_curves": figures.training_curves_figure(agg.histories, summary, primary_metric),
+        "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
+        "cost_frontier": figures.cost_figure(summary, primary_metric),
+        "embeddings_pca": data_figures.embeddings_figure(_pca_items(agg.pointers, agg.windows_paths, seed, problems)),
+        "channel_adaptation": data_figures.channel_adaptation_figure(agg.pointers),
+        "leakage_audit": data_figures.leakage_figure(agg.folds),
+    }
+    rendered = {}
+    for name, fig in drawn.items():
+        png, svg = figures.render(fig)
+        rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
+    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha)
+    page = render_html(
+        title=title, summary=summary, table=table, statistics=statistics, summary_json=agg.result,
+        pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,
+        windows=agg.windows, folds=agg.folds, warnings=warnings, primary_metric=primary_metric,
+        config_hash=config_hash, config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
+    )
+    for name, item in rendered.items():
+        for ext in ("png", "svg"):
+            with atomic.atomic_file(out_dir / "figures" / f"{name}.{ext}") as tmp:
+                tmp.write_bytes(item[ext])
+    atomic.write_text(out_dir / "report.html", page)
+    logger.info("report of %d rows (%d entries, %d failed folds, %d warnings) in %s", len(table), len(summary),
+                agg.result["n_failed"], len(warnings), out_dir)
+    return out_dir / "report.html"
+
+
 def aggregate(
     metrics_paths: list[str | PathLike],
     pointer_paths: list[str | PathLike],
@@ -684,79 +816,10 @@ def aggregate(
     FileNotFoundError
         A metrics, pointer, windows or folds file is missing (all missing paths are listed).
     """
-    if not metrics_paths:
-        raise ValueError("no metrics files to aggregate; check that the config lists datasets and backbones")
-    ordered_metrics(primary_metric)
-    windows_paths, folds_paths = dict(windows_paths or {}), dict(folds_paths or {})
-    records = read_json_files(list(metrics_paths), "metrics", "probe/finetune")
-    pointers = read_json_files(list(pointer_paths), "embedding pointer", "embed")
-    pointers = [{**p, "_path": str(path)} for p, path in zip(pointers, pointer_paths)]
-    windows = dict(zip(windows_paths, read_json_files(list(windows_paths.values()), "windows.json", "windows")))
-    folds = dict(zip(folds_paths, read_json_files(list(folds_paths.values()), "folds.json", "splits")))
-    out_dir = Path(out_dir)
-
-    table = metrics_table(records, config_hash)
-    predictions: dict[tuple, list] = {}
-    histories: dict[tuple, list] = {}
-    classes: dict[tuple, set] = {}
-    for rec, path in zip(records, metrics_paths):
-        key = (str(rec.get("dataset")), str(rec.get("model")), str(rec.get("regime") or "probe"))
-        classes.setdefault(key, set()).update(str(c) for c in rec.get("classes") or [])
-        folder = Path(path).parent
-        if str(rec.get("status", "ok")).lower() != "failed":
-            predictions.setdefault(key, []).append((int(rec["fold"]), read_predictions(folder / "predictions.tsv")))
-        history = read_history(folder / "history.tsv")
-        if history is not None:
-            histories.setdefault(key, []).append(history)
-    units = {dataset: held_out_unit(f) for dataset, f in folds.items() if f}
-    pooled = {
-        key: stats.pool_predictions(frames, sorted(classes.get(key, ())), unit=units.get(key[0], "subject"))
-        for key, frames in predictions.items()
-        if all(f is not None for _, f in frames) and classes.get(key)
-    }
-
-    entry_stats = report_stats.entry_statistics(
-        table, pooled, primary_metric, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
-        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)
-    summary = summary_table(table, entry_stats, primary_metric)
-    statistics = report_stats.statistics_table(table, summary, primary_metric, alpha)
-    result = summary_dict(summary, title=title, primary_metric=primary_metric, config_hash=config_hash,
-                          n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
-
-    problems: list[str] = []
-    drawn = {
-        "scores": figures.scores_figure(table, summary, primary_metric, ci_level, units=units),
-        "confusion_matrices": figures.confusion_figure(pooled),
-        "training_curves": figures.training_curves_figure(histories, summary, primary_metric),
-        "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
-        "cost_frontier": figures.cost_figure(summary, primary_metric),
-        "embeddings_pca": data_figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems)),
-        "channel_adaptation": data_figures.channel_adaptation_figure(pointers),
-        "leakage_audit": data_figures.leakage_figure(folds),
-    }
-    rendered = {}
-    for name, fig in drawn.items():
-        png, svg = figures.render(fig)
-        rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
-    warnings = collect_warnings(table, summary, pointers, problems, alpha)
-    page = render_html(
-        title=title, summary=summary, table=table, statistics=statistics, summary_json=result,
-        pointers=[{k: v for k, v in p.items() if k != "_path"} for p in pointers], rendered=rendered,
-        windows=windows, folds=folds, warnings=warnings, primary_metric=primary_metric, config_hash=config_hash,
-        config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap, ci_level=ci_level,
-        ci_min_units=ci_min_units, alpha=alpha,
-    )
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic.write_tsv(out_dir / "metrics.tsv", table)
-    atomic.write_tsv(out_dir / "summary.tsv", summary)
-    atomic.write_tsv(out_dir / "statistics.tsv", statistics)
-    atomic.write_text(out_dir / "summary.json", json.dumps(result, sort_keys=True, allow_nan=False) + "\n")
-    for name, item in rendered.items():
-        for ext in ("png", "svg"):
-            with atomic.atomic_file(out_dir / "figures" / f"{name}.{ext}") as tmp:
-                tmp.write_bytes(item[ext])
-    atomic.write_text(out_dir / "report.html", page)
-    logger.info("report of %d rows (%d entries, %d failed folds, %d warnings) in %s", len(table), len(summary),
-                result["n_failed"], len(warnings), out_dir)
-    return result
+    settings = {"title": title, "primary_metric": primary_metric, "config_hash": config_hash,
+                "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "ci_level": ci_level,
+                "ci_min_units": ci_min_units, "alpha": alpha, "seed": seed}
+    agg = summarise(metrics_paths, pointer_paths, windows_paths=windows_paths, folds_paths=folds_paths, **settings)
+    agg.write_tables(out_dir)
+    render_report(agg, out_dir, config=config, **settings)
+    return agg.result

@@ -1,0 +1,314 @@
+"""Where researchers wait: probe cross-validation through the workflow and the Python API, against one process.
+
+The dataset is built here: the built-in simulator's left- vs right-hand
+imagery of 8 subjects, 40 windows each (19 channels x 800 samples at
+200 Hz), one FIF file per subject listed in a metadata table. 4 subject
+folds, a random-init CBraMod, a logistic-regression probe. Printed:
+
+* **in-process baseline**: one Python process that imports torch,
+  braindecode and scikit-learn, builds CBraMod, forwards every window once
+  and fits the 4 folds — what a notebook does by hand (its whole process
+  time, imports included, and the CV part alone);
+* **workflow**: ``snakemake`` cold (empty cache), warm (a new results folder,
+  embeddings cached by the earlier run) and no-op (a finished run
+  re-invoked); goals: cold <= 1.5x and warm <= 1.0x the baseline's whole
+  process;
+* **Python API** (:class:`eegfm.Experiment`) on the same arrays in memory,
+  cold and warm, after imports; goals: cold <= 1.0x and warm <= 0.1x the
+  baseline's CV time;
+* **forward passes per window** of the probe (from the embedding pointer),
+  and of the ``head`` and ``lp-ft`` regimes (from their fold records);
+* **LoRA r=8, 2 epochs, 4 folds** through the workflow against a per-fold
+  LoRA loop in one process (peft on the same CBraMod, raw µV input as
+  generic peers feed it; eegfm feeds CBraMod µV/100 as its authors do):
+  wall time and pooled balanced accuracy of both (``--skip-lora`` to leave
+  it out; it takes minutes).
+
+Run on an otherwise idle machine; every figure is the minimum over
+``--repeats`` interleaved runs.
+
+    .venv/bin/python benchmarks/probe_cv.py [--repeats 3] [--skip-lora]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SUBJECTS, PER_CLASS, SFREQ, FOLDS = 8, 20, 200.0, 4
+CLASSES = {"left_hand": "left", "right_hand": "right"}
+
+
+# ----------------------------------------------------------------------------- the dataset
+
+
+def write_dataset(folder: Path) -> Path:
+    """One FIF file per subject (left/right-hand trials only) and the metadata table; returns the table."""
+    from eegfm.config import SyntheticSource
+    from eegfm.synthetic import simulate_raw
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = SyntheticSource(n_subjects=SUBJECTS, trials_per_class=PER_CLASS, sfreq=SFREQ)
+    rows = ["path\tsubject"]
+    for index in range(SUBJECTS):
+        raw = simulate_raw("target", index, cfg)
+        keep = [i for i, d in enumerate(raw.annotations.description) if d in CLASSES]
+        raw.set_annotations(raw.annotations[keep])
+        path = folder / f"s{index + 1:02d}_raw.fif"
+        raw.save(path, overwrite=True, verbose="error")
+        rows.append(f"{path.name}\t{index + 1:02d}")
+    table = folder / "recordings.tsv"
+    table.write_text("\n".join(rows) + "\n")
+    return table
+
+
+def config(table: Path, cache: Path, **extra) -> dict:
+    """The workflow config of the benchmark (the API takes the same sections)."""
+    return {
+        "results": "results", "cache": str(cache), "seed": 0,
+        "datasets": {"bench": {
+            "source": "files", "files": {"metadata": str(table)},
+            "windows": {"mode": "events", "event_id": CLASSES, "tmin": 0.0, "length_s": 4.0},
+            "cv": {"scheme": "group_kfold", "n_splits": FOLDS},
+        }},
+        "backbones": [{"name": "cbramod"}],
+        "embedding": {"batch_size": 32, "threads": 2},
+        "probe": {"estimator": "logistic_regression"},
+        "report": {"n_permutations": 1000},
+        **extra,
+    }  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- runners
+
+
+def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(map(str, cmd))} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return elapsed, proc.stdout
+
+
+def snakemake(workdir: Path, cfg: dict, *args: str) -> float:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
+           "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--quiet", "all", *args]
+    return timed(cmd)[0]
+
+
+BASELINE = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    import numpy as np, pandas as pd, torch, zarr
+    from braindecode.models import CBraMod
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    torch.set_num_threads(2)
+    t_cv = time.perf_counter()
+    folder = sys.argv[1]
+    X = torch.from_numpy(np.asarray(zarr.open_group(folder + "/windows.zarr", mode="r")["X"][:]) * 1e4)  # uV/100
+    meta = pd.read_csv(folder + "/windows.tsv", sep="\\t", dtype=str)
+    torch.manual_seed(0)
+    model = CBraMod(n_chans=19, n_times=800, sfreq=200.0, n_outputs=2).eval()
+    feats = []
+    with torch.inference_mode():
+        for i in range(0, len(X), 32):
+            h = model.patch_embedding(model.rearrange(X[i : i + 32]))  # CBraMod.forward up to its encoder
+            feats.append(model.encoder(h).mean(dim=(1, 2)))
+    E = torch.cat(feats).numpy()
+    y, groups = meta["label"].to_numpy(), meta["subject"].to_numpy()
+    pred = np.empty(len(y), dtype=object)
+    for train, test in StratifiedGroupKFold(4, shuffle=True, random_state=0).split(E, y, groups):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(E[train], y[train])
+        pred[test] = clf.predict(E[test])
+    end = time.perf_counter()
+    print(json.dumps({"imports_s": t_cv - t0, "cv_s": end - t_cv, "balanced_accuracy": balanced_accuracy_score(y, pred)}))
+    """
+)
+
+API = textwrap.dedent(
+    """
+    import json, sys, time
+    import numpy as np, pandas as pd, yaml
+    import eegfm
+    from eegfm.windows_store import open_windows
+    folder, cfg_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    store = open_windows(folder)
+    X, meta = np.asarray(store.X[:]), store.meta[["subject", "session", "run", "label", "onset_s"]]
+    cfg = yaml.safe_load(open(cfg_path))
+    cfg = {k: v for k, v in cfg.items() if k not in ("datasets", "results")}
+    cfg["cv"] = {"scheme": "group_kfold", "n_splits": 4}
+    times = []
+    for attempt in ("cold", "warm"):
+        start = time.perf_counter()
+        result = eegfm.Experiment(cfg, out_dir=out).run(X, meta, sfreq=store.info["sfreq"],
+                                                           ch_names=store.info["ch_names"], name="bench")
+        times.append(time.perf_counter() - start)
+    score = float(result.summary["balanced_accuracy_pooled"].iloc[0])
+    print(json.dumps({"cold_s": times[0], "warm_s": times[1], "balanced_accuracy": score}))
+    """
+)
+
+
+def baseline(windows_dir: Path) -> dict:
+    wall, out = timed([sys.executable, "-c", BASELINE, str(windows_dir)])
+    return {"process_s": wall, **json.loads(out.strip().splitlines()[-1])}
+
+
+def python_api(windows_dir: Path, cfg_path: Path, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    _, stdout = timed([sys.executable, "-c", API, str(windows_dir), str(cfg_path), str(out)])
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def forward_passes(workdir: Path) -> dict[str, float]:
+    """Windows forwarded through the frozen backbone, per window, by the probe and the frozen training regimes."""
+    pointer = json.loads((workdir / "results/bench/embeddings/cbramod.json").read_text())
+    out = {"probe": pointer.get("windows_forwarded", 0) / pointer["n_windows"] if pointer["cache"] == "miss" else 0}
+    for regime in ("head", "lp-ft"):
+        folds = sorted((workdir / f"results/bench/finetune/cbramod/{regime}").glob("fold-*/metrics.json"))
+        if folds:
+            records = [json.loads(p.read_text()) for p in folds]
+            out[regime] = max(r["frozen_forwards_per_window"] for r in records)
+    return out
+
+
+# ----------------------------------------------------------------------------- LoRA
+
+
+LORA_BASELINE = textwrap.dedent(
+    """
+    import json, sys, time
+    t0 = time.perf_counter()
+    import numpy as np, pandas as pd, torch, zarr
+    from braindecode.models import CBraMod
+    from peft import LoraConfig, get_peft_model
+    from sklearn.metrics import balanced_accuracy_score
+    from sklearn.model_selection import StratifiedGroupKFold
+    torch.set_num_threads(2)
+    folder = sys.argv[1]
+    X = torch.from_numpy(np.asarray(zarr.open_group(folder + "/windows.zarr", mode="r")["X"][:]) * 1e6)  # raw uV
+    meta = pd.read_csv(folder + "/windows.tsv", sep="\\t", dtype=str)
+    classes = sorted(set(meta["label"]))
+    y = torch.tensor([classes.index(c) for c in meta["label"]])
+    pred = np.zeros(len(y), dtype=int)
+    for train, test in StratifiedGroupKFold(4, shuffle=True, random_state=0).split(X, y, meta["subject"]):
+        torch.manual_seed(0)
+        base = CBraMod(n_chans=19, n_times=800, sfreq=200.0, n_outputs=2)
+        model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["linear1", "linear2"],
+                                                modules_to_save=["final_layer"]))
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+        for epoch in range(2):
+            model.train()
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(epoch))
+            for i in range(0, len(train), 32):
+                idx = torch.as_tensor(train)[order[i : i + 32]]
+                loss = torch.nn.functional.cross_entropy(model(X[idx]), y[idx])
+                opt.zero_grad(); loss.backward(); opt.step()
+        model.eval()
+        with torch.inference_mode():
+            pred[test] = torch.cat([model(X[test][i : i + 32]) for i in range(0, len(test), 32)]).argmax(1).numpy()
+    print(json.dumps({"wall_s": time.perf_counter() - t0,
+                      "balanced_accuracy": balanced_accuracy_score(y.numpy(), pred)}))
+    """
+)
+
+
+def lora(table: Path, windows_dir: Path, tmp: Path) -> dict:
+    finetune = {"backbones": ["cbramod"], "regimes": ["lora"], "lora": {"r": 8, "alpha": 16},
+                "optim": {"max_epochs": 2, "patience": 2, "batch_size": 32}, "threads": 1}
+    work = tmp / "lora"
+    shutil.rmtree(work, ignore_errors=True)
+    wall = snakemake(work, config(table, tmp / "lora-cache", finetune=finetune))
+    import pandas as pd
+
+    summary = pd.read_csv(work / "results/report/summary.tsv", sep="\t")
+    ours = float(summary.loc[summary["regime"] == "lora", "balanced_accuracy_pooled"].iloc[0])
+    _, out = timed([sys.executable, "-c", LORA_BASELINE, str(windows_dir)])
+    peer = json.loads(out.strip().splitlines()[-1])
+    return {"workflow_s": wall, "workflow_balanced_accuracy": ours, **{f"baseline_{k}": v for k, v in peer.items()}}
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-lora", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        table = write_dataset(tmp / "data")
+        # the windows the baseline and the API start from: the workflow's own windows job, run once
+        snakemake(tmp / "prep", config(table, tmp / "prep-cache"), "--until", "windows")
+        windows_dir = tmp / "prep/results/bench/windows"
+        (tmp / "api.yaml").write_text(yaml.safe_dump(config(table, tmp / "api-cache")))
+
+        runs: dict[str, list[float]] = {k: [] for k in ("process", "cv", "cold", "warm", "noop", "api_cold",
+                                                         "api_warm")}
+        for r in range(args.repeats):
+            base = baseline(windows_dir)
+            runs["process"].append(base["process_s"])
+            runs["cv"].append(base["cv_s"])
+            cache, first, second = tmp / f"cache-{r}", tmp / f"cold-{r}", tmp / f"warm-{r}"
+            runs["cold"].append(snakemake(first, config(table, cache)))
+            runs["warm"].append(snakemake(second, config(table, cache)))
+            runs["noop"].append(snakemake(second, config(table, cache)))
+            api = python_api(windows_dir, tmp / "api.yaml", tmp / f"api-{r}")
+            runs["api_cold"].append(api["cold_s"])
+            runs["api_warm"].append(api["warm_s"])
+        best = {k: min(v) for k, v in runs.items()}
+        passes = forward_passes(tmp / "cold-0")
+
+        regimes = {"backbones": ["cbramod"], "regimes": ["head", "lp-ft"], "lp_epochs": 2,
+                   "optim": {"max_epochs": 4, "patience": 4}, "threads": 1}
+        snakemake(tmp / "frozen", config(table, tmp / "cache-0", finetune=regimes))
+        passes.update({k: v for k, v in forward_passes(tmp / "frozen").items() if k != "probe"})
+
+        print(f"{SUBJECTS * 2 * PER_CLASS} windows (19 x 800 at 200 Hz), {SUBJECTS} subjects, {FOLDS} subject folds, "
+              f"random-init CBraMod, logistic regression; best of {args.repeats}")
+        print(f"in-process baseline: whole process {best['process']:.1f} s, CV {best['cv']:.2f} s "
+              f"(balanced accuracy {base['balanced_accuracy']:.3f})")
+        rows = [
+            ("workflow, cold", best["cold"], best["process"], 1.5),
+            ("workflow, warm (cache hit)", best["warm"], best["process"], 1.0),
+            ("workflow, no-op", best["noop"], best["process"], None),
+            ("Python API, cold", best["api_cold"], best["cv"], 1.0),
+            ("Python API, warm", best["api_warm"], best["cv"], 0.1),
+        ]
+        print(f"{'':<28} {'s':>7} {'ratio':>7} {'goal':>6}")
+        for label, value, reference, goal in rows:
+            verdict = "" if goal is None else ("PASS" if value / reference <= goal else "FAIL")
+            print(f"{label:<28} {value:>7.2f} {value / reference:>7.2f} {'' if goal is None else f'<= {goal}':>6} "
+                  f"{verdict}")
+        print("forward passes per window (goal 1): " + ", ".join(f"{k} {v:g}" for k, v in passes.items()))
+        if not args.skip_lora:
+            result = lora(table, windows_dir, tmp)
+            ratio = result["workflow_s"] / result["baseline_wall_s"]
+            print(f"LoRA r=8, 2 epochs, {FOLDS} folds: workflow {result['workflow_s']:.1f} s, balanced accuracy "
+                  f"{result['workflow_balanced_accuracy']:.3f} (CBraMod input µV/100); one-process per-fold loop "
+                  f"{result['baseline_wall_s']:.1f} s, {result['baseline_balanced_accuracy']:.3f} (raw µV); "
+                  f"ratio {ratio:.2f} (goal <= 0.8)")
+
+
+if __name__ == "__main__":
+    main()
