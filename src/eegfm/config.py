@@ -696,27 +696,11 @@ class Config(_Model):
     @field_validator("backbones")
     @classmethod
     def _unique_backbones(cls, value: list[Backbone]) -> list[Backbone]:
-        if not value:
-            raise ValueError("at least one backbone is needed")
-        labels = [b.label for b in value]
-        duplicated = sorted({label for label in labels if labels.count(label) > 1})
-        if duplicated:
-            raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
-        return value
+        return _unique_labels(value)
 
     @model_validator(mode="after")
     def _finetune_backbones_exist(self) -> Config:
-        labels = [b.label for b in self.backbones]
-        unknown = [name for name in self.finetune.backbones if name not in labels]
-        if unknown:
-            raise ValueError(
-                f"finetune.backbones: {unknown} not among the configured backbones; allowed: {', '.join(labels)}"
-            )
-        frozen_only = [
-            name for name in self.finetune.backbones if REGISTRY[self.backbone(name).name].kind != "braindecode"
-        ]
-        if frozen_only:
-            raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
+        _check_finetune_backbones(self.backbones, self.finetune)
         return self
 
     @model_validator(mode="after")
@@ -757,6 +741,53 @@ class Config(_Model):
         return next(b for b in self.backbones if b.label == label)
 
 
+class ExperimentConfig(_Model):
+    """The sections an in-memory experiment (:class:`eegfm.api.Experiment`) takes: the workflow's own models
+    and defaults, with the study design (a dataset's ``cv``) at the top level and no datasets."""
+
+    cv: CrossValidation = Field(default=CrossValidation(), description="The study design (as datasets.<name>.cv).")
+    backbones: list[Backbone] = Field(default=[Backbone(name="bandpower")], description="As backbones.")
+    embedding: Embedding = Field(default=Embedding(), description="As embedding.")
+    probe: Probe = Field(default=Probe(), description="As probe.")
+    finetune: Finetune = Field(default=Finetune(regimes=[]), description="As finetune (no regime by default).")
+    report: Report = Field(default=Report(), description="As report.")
+    seed: int = Field(0, ge=0, description="As seed.")
+    cache: str | None = Field(None, description="Folder of the embedding stores; null: <out_dir>/cache.")
+
+    @field_validator("backbones")
+    @classmethod
+    def _unique_backbones(cls, value: list[Backbone]) -> list[Backbone]:
+        return _unique_labels(value)
+
+    @model_validator(mode="after")
+    def _finetune_backbones_exist(self) -> ExperimentConfig:
+        _check_finetune_backbones(self.backbones, self.finetune)
+        return self
+
+
+def _unique_labels(backbones: list[Backbone]) -> list[Backbone]:
+    if not backbones:
+        raise ValueError("at least one backbone is needed")
+    labels = [b.label for b in backbones]
+    duplicated = sorted({label for label in labels if labels.count(label) > 1})
+    if duplicated:
+        raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
+    return backbones
+
+
+def _check_finetune_backbones(backbones: list[Backbone], finetune: Finetune) -> None:
+    """Fine-tuned labels must name configured backbones that have something to train."""
+    by_label = {b.label: b for b in backbones}
+    unknown = [name for name in finetune.backbones if name not in by_label]
+    if unknown:
+        raise ValueError(
+            f"finetune.backbones: {unknown} not among the configured backbones; allowed: {', '.join(by_label)}"
+        )
+    frozen_only = [name for name in finetune.backbones if REGISTRY[by_label[name].name].kind != "braindecode"]
+    if frozen_only:
+        raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
+
+
 def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     """Field names of the sub-model at ``loc`` (for 'unknown key' messages)."""
     def is_model(tp: Any) -> bool:
@@ -780,15 +811,18 @@ def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
     return sorted(current.model_fields) if is_model(current) else []
 
 
-def format_errors(err: ValidationError) -> str:
-    """Render pydantic errors as ``key.path: message`` lines, listing allowed keys for typos."""
+def format_errors(err: ValidationError, model: type[BaseModel] | None = None) -> str:
+    """Render pydantic errors as ``key.path: message`` lines, listing allowed keys for typos.
+
+    ``model`` is the validated model (default :class:`Config`).
+    """
     lines = []
     for item in err.errors():
         loc = tuple(item["loc"])
         key = ".".join(str(part) for part in loc) or "<root>"
         msg = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            allowed = _allowed_keys(Config, loc)
+            allowed = _allowed_keys(model or Config, loc)
             msg = f"unknown key '{loc[-1]}'" + (f"; allowed keys: {', '.join(allowed)}" if allowed else "")
         lines.append(f"  {key}: {msg}")
     return "invalid eegfm config:\n" + "\n".join(lines)

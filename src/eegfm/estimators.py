@@ -3,7 +3,7 @@
 :func:`resolve_estimator` builds an unfitted classifier from the config's
 ``probe.estimator`` and ``probe.params``. The config validator calls it at
 parse time, so a bad name or parameter stops the run before any job; this
-module imports scikit-learn only inside that call. :func:`check_estimator`
+module imports scikit-learn only inside that call, and nothing of eegfm. :func:`check_estimator`
 remembers a passed check, so the workflow's parse (every ``snakemake``
 invocation) does not import scikit-learn again for a config it has checked.
 """
@@ -130,13 +130,15 @@ def check_estimator(name: str, params: dict[str, Any], *, checked_dir: str | os.
     ValueError
         As :func:`resolve_estimator`.
     """
-    from eegfm.hashing import sha256_json
-    from eegfm.provenance import package_versions
+    import hashlib
+    import importlib.metadata
+    import json
 
     marker = None
     if checked_dir is not None:
-        key = sha256_json({"name": name, "params": params, "catalogue": ESTIMATORS, "defaults": DEFAULT_PARAMS,
-                           "sklearn": package_versions(["scikit-learn"])})
+        what = {"name": name, "params": params, "catalogue": ESTIMATORS, "defaults": DEFAULT_PARAMS,
+                "sklearn": importlib.metadata.version("scikit-learn")}
+        key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
         marker = Path(checked_dir) / f"{key}.ok"
         if marker.is_file():
             return

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import eegfm
+from eegfm.version import __version__
 
 _PACKAGES = ("torch", "braindecode", "mne", "numpy", "scikit-learn", "zarr", "peft")
 
@@ -47,7 +47,7 @@ def git_commit(folder: str | None = None) -> str:
     folder
         Folder of the code; default the ``eegfm`` package's own.
     """
-    package = Path(folder) if folder is not None else Path(eegfm.__file__).resolve().parent
+    package = Path(folder) if folder is not None else Path(__file__).resolve().parent
     # the package's own files must be tracked: an install inside some other
     # checkout (a venv in a project folder) is not that checkout's code
     if _git(package, "ls-files", "--error-unmatch", "--", "__init__.py") is None:
@@ -62,7 +62,7 @@ def git_commit(folder: str | None = None) -> str:
 def versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
     """Installed versions of eegfm, Python and ``packages``, and eegfm's ``git_commit``."""
     return {
-        "eegfm": eegfm.__version__,
+        "eegfm": __version__,
         "python": platform.python_version(),
         **package_versions(packages),
         "git_commit": git_commit(),

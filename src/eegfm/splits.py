@@ -51,7 +51,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -72,6 +72,9 @@ from eegfm.groups import (
 
 __all__ = ["GROUP_COLUMNS", "SplitError", "ValidationSplit", "audit_folds", "carve_validation",
            "expected_n_folds", "group_labels", "load_folds", "make_folds", "write_folds"]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eegfm.windows_store import WindowsStore
 
 logger = logging.getLogger(__name__)
 
@@ -469,4 +472,33 @@ def load_folds(path: str | PathLike) -> dict[str, Any]:
     folds = json.loads(path.read_text())
     if "folds" not in folds:
         raise ValueError(f"{path} is not a folds file (no 'folds' key)")
+    return folds
+
+
+def split_store(
+    store: WindowsStore, cv: CrossValidation, seed: int, path: str | PathLike, *, expected: int | None = None
+) -> dict[str, Any]:
+    """The splits stage: folds of an opened windows store, audited and written to ``path``.
+
+    What the splits rule and the Python API run. ``expected`` is the fold
+    count the workflow planned when it built its DAG; a store that gives
+    another count (a recording without windows) stops here, before anything
+    is trained on folds that do not match the plan.
+
+    Returns
+    -------
+    dict
+        The folds as written (see :func:`make_folds`), with ``windows_key``.
+    """
+    from eegfm.windows_store import content_hashes
+
+    meta = store.meta.assign(content_hash=content_hashes(store).loc[store.meta["window_id"]].to_numpy())
+    folds = make_folds(meta, cv, seed=seed, window_s=store.info["n_times"] / store.info["sfreq"])
+    if expected is not None and folds["n_splits"] != expected:
+        raise SplitError(
+            f"the windows give {folds['n_splits']} {cv.scheme} folds but the workflow planned {expected} from the "
+            "recordings (a recording without windows?); fix or remove the recordings that yield no window"
+        )
+    folds["windows_key"] = store.key
+    write_folds(path, folds, meta)
     return folds

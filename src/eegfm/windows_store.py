@@ -69,11 +69,7 @@ class WindowsStoreWriter:
             dtype="float32",
         )
         self._chunk_digests = ChunkDigests(CHUNK_WINDOWS, "float32")
-        self._digest = hashlib.sha256(
-            canonical_json(
-                {"ch_names": self.ch_names, "sfreq": self.sfreq, "n_times": self.n_times, "units": units}
-            ).encode()
-        )
+        self._digest = _key_digest(self.ch_names, self.sfreq, self.n_times, units)
         self._rows: list[dict[str, Any]] = []
 
     def append(self, X: np.ndarray, rows: list[dict[str, Any]]) -> None:
@@ -151,6 +147,19 @@ class WindowsStoreWriter:
         }
         atomic.write_json(self.out_dir / "windows.json", info)
         return info
+
+
+def _key_digest(ch_names: list[str], sfreq: float, n_times: int, units: str):
+    """The content key's sha256, fed with the signal-shaping settings; the window bytes follow in order."""
+    settings = {"ch_names": list(ch_names), "sfreq": float(sfreq), "n_times": int(n_times), "units": units}
+    return hashlib.sha256(canonical_json(settings).encode())
+
+
+def content_key(X: np.ndarray, ch_names: list[str], sfreq: float, units: str = "V") -> str:
+    """The content key a store of windows ``X`` (float32 in ``units``) would get, without writing one."""
+    digest = _key_digest(ch_names, sfreq, X.shape[2], units)
+    digest.update(np.ascontiguousarray(X, dtype=np.float32).tobytes())
+    return digest.hexdigest()
 
 
 def window_hash(window: np.ndarray) -> str:

@@ -45,11 +45,11 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-import eegfm
 from eegfm import atomic, distributed
 from eegfm.config import Backbone, Pretrain
 from eegfm.pretrain.overlap import window_hashes
 from eegfm.provenance import package_versions
+from eegfm.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +63,8 @@ _TRAINING_CODE = ("pretrain", "backbones", "finetune")
 
 def training_code_version() -> str:
     """sha256 over the source of the packages that shape training, plus the eegfm, torch and braindecode versions."""
-    root = Path(eegfm.__file__).resolve().parent
-    digest = hashlib.sha256(json.dumps([eegfm.__version__, package_versions(("torch", "braindecode"))]).encode())
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(json.dumps([__version__, package_versions(("torch", "braindecode"))]).encode())
     for package in _TRAINING_CODE:
         for file in sorted((root / package).rglob("*.py")):
             digest.update(f"{file.relative_to(root).as_posix()}\0".encode() + file.read_bytes())

@@ -1,0 +1,267 @@
+"""The Python API: the workflow's stages in one process, on windows already in memory.
+
+::
+
+    import eegfm
+
+    result = eegfm.Experiment({"backbones": [{"name": "cbramod"}], "cv": {"scheme": "loso"}}).run(
+        X, metadata, sfreq=200.0, ch_names=ch_names)
+    result.summary                       # summary.tsv as a DataFrame
+    result.artifacts("model_card")       # per fold, for the fine-tuned regimes
+    result.report()                      # report.html, rendered on demand
+
+:class:`Experiment` takes the same typed config sections as the workflow
+(:mod:`eegfm.config`: ``backbones``, ``embedding``, ``probe``, ``finetune``,
+``report``, ``seed``, ``cache``) plus the dataset's ``cv``, and runs the same
+stage functions the rules call (docs/architecture.md §1): the arrays become
+a windows store (:mod:`eegfm.windows_store`, same content key as the
+workflow's, so embeddings are shared through the same content-addressed
+cache), then :func:`eegfm.splits.make_folds`, :func:`eegfm.embed.embed`,
+:func:`eegfm.probe.run_probe`, :func:`eegfm.finetune.run.run_finetune` and
+:func:`eegfm.report.summarise`. Everything lands under ``out_dir`` in the
+workflow's layout, so :func:`eegfm.results.load_results` reads an API run
+and a workflow run alike. A second run on the same arrays reuses the
+windows store and the embeddings (zero forward passes).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, format_errors
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import pandas as pd
+
+    from eegfm.results import Results
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Experiment", "ExperimentConfig"]
+
+#: Metadata columns the API reads (``subject`` and ``label`` are required).
+METADATA_COLUMNS = ("subject", "session", "run", "label", "onset_s", "recording")
+#: Units ``X`` may come in, and their factor to volts (the windows store's unit).
+UNITS = {"V": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6}
+
+
+class Experiment:
+    """One benchmark on in-memory windows, run with the workflow's stage functions.
+
+    Parameters
+    ----------
+    config
+        An :class:`ExperimentConfig`, or a mapping of its sections (unknown
+        keys are an error naming them, as in the workflow).
+    out_dir
+        Folder of everything the run writes, in the workflow's
+        ``results/`` layout.
+    """
+
+    def __init__(self, config: ExperimentConfig | Mapping[str, Any] | None = None, *,
+                 out_dir: str | PathLike = "eegfm-results"):
+        if isinstance(config, ExperimentConfig):
+            self.config = config
+        else:
+            from pydantic import ValidationError
+
+            try:
+                self.config = ExperimentConfig.model_validate(dict(config or {}))
+            except ValidationError as err:
+                raise ConfigError(format_errors(err, ExperimentConfig)) from None
+        from eegfm.estimators import check_estimator
+
+        try:
+            check_estimator(self.config.probe.estimator, self.config.probe.params)
+        except ValueError as err:
+            raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
+        self.out_dir = Path(out_dir)
+
+    def run(
+        self,
+        X: np.ndarray,
+        metadata: pd.DataFrame,
+        *,
+        sfreq: float,
+        ch_names: Sequence[str],
+        units: str = "V",
+        name: str = "data",
+        positions: Mapping[str, Sequence[float]] | None = None,
+    ) -> Results:
+        """Embed, split, probe and fine-tune ``X``; return the results (tables; the report on demand).
+
+        Parameters
+        ----------
+        X
+            Windows, shape (windows, channels, samples), finite.
+        metadata
+            One row per window: ``subject`` and ``label`` (required),
+            ``session``, ``run``, ``onset_s`` (seconds from the recording's
+            start; default: the row order within each recording) and
+            ``recording`` (default: subject/session/run).
+        sfreq
+            Sampling rate (Hz).
+        ch_names
+            Channel names, in the order of ``X``'s second axis.
+        units
+            Unit of ``X``: ``"V"`` (as MNE holds data), ``"mV"`` or ``"uV"``.
+        name
+            The dataset's name in paths and tables.
+        positions
+            Channel positions in metres (head frame), by name; default: the
+            10-05 template for the names it knows.
+
+        Returns
+        -------
+        eegfm.results.Results
+        """
+        import re
+
+        from tqdm import tqdm
+
+        from eegfm.embed import embed
+        from eegfm.probe import run_probe
+        from eegfm.results import Results
+
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(f"name '{name}' must match {NAME_PATTERN}")
+        cfg, res = self.config, self.out_dir
+        cache = Path(cfg.cache) if cfg.cache else res / "cache"
+        started = time.perf_counter()
+        windows_dir = res / name / "windows"
+        stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]
+        trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
+        with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
+            bar.set_postfix_str("windows")
+            _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
+                           positions=positions, name=name)
+            bar.update()
+            folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
+            bar.update()
+            pointers = []
+            for backbone in cfg.backbones:
+                bar.set_postfix_str(backbone.label)
+                pointer = res / name / "embeddings" / f"{backbone.label}.json"
+                embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name)
+                run_probe(pointer, windows_dir, folds_path, cfg.probe, cfg.seed, res / name / "probe" / backbone.label)
+                pointers.append(pointer)
+                bar.update()
+            for label, regime in trained:
+                bar.set_postfix_str(f"{label} {regime}")
+                _finetune(res / name, windows_dir, folds_path, cfg, label, regime, name)
+                bar.update()
+        result = Results.from_run(res, [name], pointers, config=cfg.model_dump(mode="json"), report=cfg.report,
+                                  seed=cfg.seed)
+        logger.info("experiment %s: %d fold results in %.1f s, in %s", name, len(result.metrics),
+                    time.perf_counter() - started, res)
+        return result
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.DataFrame:
+    """The windows table rows: required columns checked, optional ones filled as the workflow fills them."""
+    import numpy as np
+    import pandas as pd
+
+    meta = pd.DataFrame(meta).reset_index(drop=True)
+    missing = [c for c in ("subject", "label") if c not in meta]
+    if missing:
+        raise ValueError(f"metadata lacks column(s) {missing}; it needs subject and label (optional: "
+                         f"{', '.join(c for c in METADATA_COLUMNS if c not in ('subject', 'label'))})")
+    if len(meta) != n:
+        raise ValueError(f"metadata has {len(meta)} rows for {n} windows; give one row per window")
+    out = pd.DataFrame({c: meta[c] if c in meta else None for c in ("subject", "session", "run", "label")})
+    for column in ("subject", "session", "run", "label"):
+        out[column] = out[column].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
+                                      else str(v))
+    if out["label"].isna().any():
+        raise ValueError(f"metadata: {int(out['label'].isna().sum())} windows have no label")
+    recording = meta["recording"].astype(str) if "recording" in meta else (
+        f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna(""))
+    out["recording"] = recording
+    if "onset_s" in meta:
+        out["onset_s"] = pd.to_numeric(meta["onset_s"]).astype(float)
+    else:  # consecutive windows within each recording, in row order
+        out["onset_s"] = out.groupby("recording", sort=False).cumcount() * window_s
+    return out
+
+
+def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str) -> None:
+    """The arrays as a windows store (reused as it is when content and metadata are unchanged)."""
+    import json
+
+    import numpy as np
+
+    from eegfm.windows_store import WindowsStoreWriter, content_key
+
+    if units not in UNITS:
+        raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
+    X = np.asarray(X)
+    if X.ndim != 3 or X.shape[1] != len(ch_names):
+        raise ValueError(f"X must be (windows, {len(ch_names)} channels, samples); got shape {X.shape}")
+    if not np.isfinite(X).all():
+        raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
+    X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
+    rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
+    key = content_key(X, ch_names, sfreq)
+    info_path = folder / "windows.json"
+    if info_path.is_file():
+        import pandas as pd
+
+        info = json.loads(info_path.read_text())
+        old = pd.read_csv(folder / "windows.tsv", sep="\t", dtype=str, keep_default_na=False)
+        same = [c for c in ("subject", "session", "run", "label", "recording")]
+        new = rows[same].fillna("").astype(str).reset_index(drop=True)
+        if info.get("key") == key and len(old) == len(new) and old[same].equals(new):
+            logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
+            return
+    writer = WindowsStoreWriter(folder, list(ch_names), sfreq, X.shape[2])
+    try:
+        for start in range(0, len(X), 256):
+            writer.append(X[start : start + 256], rows.iloc[start : start + 256].to_dict("records"))
+        writer.close(positions=_positions(ch_names, positions), settings={"source": "eegfm.api"},
+                     extra={"label_source": "metadata (Python API)"})
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def _positions(ch_names, positions) -> dict[str, list[float]] | None:
+    if positions is not None:
+        return {str(k): [float(v) for v in pos] for k, pos in positions.items()}
+    import mne
+
+    info = mne.create_info(list(ch_names), 100.0, "eeg")
+    info.set_montage("colin27_1005", match_case=False, on_missing="ignore", verbose="error")
+    placed = {ch["ch_name"]: [float(v) for v in ch["loc"][:3]] for ch in info["chs"]}
+    return {k: v for k, v in placed.items() if any(v)} or None
+
+
+def _store_folds(path: Path, windows_dir: Path, cfg: ExperimentConfig) -> Path:
+    """The splits stage (milliseconds: always re-run, so the folds always match the design asked for)."""
+    from eegfm.splits import split_store
+    from eegfm.windows_store import open_windows
+
+    split_store(open_windows(windows_dir), cfg.cv, cfg.seed, path)
+    return path
+
+
+def _finetune(dataset_dir: Path, windows_dir: Path, folds_path: Path, cfg: ExperimentConfig, label: str,
+              regime: str, name: str) -> None:
+    from eegfm.finetune.run import run_finetune
+    from eegfm.splits import load_folds
+
+    backbone = next(b for b in cfg.backbones if b.label == label)
+    for entry in load_folds(folds_path)["folds"]:
+        fold = int(entry["fold"])
+        out = dataset_dir / "finetune" / label / regime / f"fold-{fold}"
+        run_finetune(windows_dir, folds_path, fold, backbone, cfg.finetune, regime, cfg.seed, out, dataset=name,
+                     group_by=cfg.cv.group_by)

@@ -1,0 +1,179 @@
+"""Results of a run, from Python: the report's tables and every fold's artifacts.
+
+:func:`load_results` opens the ``results/`` folder of a finished workflow
+run; :meth:`eegfm.api.Experiment.run` returns the same :class:`Results` for
+an in-process run (which writes the same layout). Fold artifacts are read
+from their folders (docs/architecture.md §2: fold artifacts)::
+
+    <results>/<dataset>/probe/<backbone>/fold-<k>/              probes
+    <results>/<dataset>/finetune/<backbone>/<regime>/fold-<k>/  trained regimes
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from eegfm.config import Report
+    from eegfm.report import Aggregated
+
+__all__ = ["ARTIFACTS", "Results", "fold_folder", "load_results"]
+
+#: Artifact kinds :meth:`Results.artifacts` reads, and the file each comes from.
+ARTIFACTS = {
+    "metrics": "metrics.json",
+    "predictions": "predictions.tsv",
+    "training_history": "history.tsv",
+    "model_card": "model_card.json",
+    "diagnostics": "diagnostics.json",
+    "checkpoints": "checkpoint.json",
+}
+
+
+def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: str, fold: int) -> Path:
+    """The folder of one fold's artifacts."""
+    base = Path(results_dir) / dataset
+    if regime == "probe":
+        return base / "probe" / model / f"fold-{int(fold)}"
+    return base / "finetune" / model / regime / f"fold-{int(fold)}"
+
+
+@dataclass
+class Results:
+    """The tables of a run (as ``report/*.tsv``) and access to its fold artifacts.
+
+    Attributes
+    ----------
+    results_dir
+        The run's results folder.
+    metrics, summary, statistics
+        ``metrics.tsv`` (one row per dataset × model × regime × fold),
+        ``summary.tsv`` (per dataset × model × regime: scores, CI, chance,
+        verdict) and ``statistics.tsv`` (chance tests, model comparisons).
+    headline
+        ``summary.json``: the best model per dataset with its score, CI,
+        chance and p-values.
+    """
+
+    results_dir: Path
+    metrics: pd.DataFrame
+    summary: pd.DataFrame
+    statistics: pd.DataFrame
+    headline: dict[str, Any]
+    _pending: tuple[Aggregated, dict[str, Any]] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_run(
+        cls, results_dir: str | PathLike, datasets: Sequence[str], pointers: Sequence[str | PathLike], *,
+        config: dict[str, Any], report: Report, seed: int,
+    ) -> Results:
+        """Summarise an in-process run's folds (tables written, figures and HTML deferred to :meth:`report`)."""
+        from eegfm.hashing import sha256_json
+        from eegfm.report import summarise
+        from eegfm.splits import load_folds
+
+        results_dir = Path(results_dir)
+        finetune = config.get("finetune") or {}
+        metrics_paths = []
+        for dataset in datasets:
+            folds = [int(f["fold"]) for f in load_folds(results_dir / dataset / "splits" / "folds.json")["folds"]]
+            models = [(b.get("id") or b["name"], "probe") for b in config["backbones"]]
+            models += [(b, r) for b in finetune.get("backbones", []) for r in finetune.get("regimes", [])]
+            metrics_paths += [fold_folder(results_dir, dataset, m, r, k) / "metrics.json" for m, r in models
+                              for k in folds]
+        settings = {"title": report.title, "primary_metric": report.primary_metric,
+                    "config_hash": sha256_json(config), "n_permutations": report.n_permutations,
+                    "n_bootstrap": report.n_bootstrap, "ci_level": report.ci_level,
+                    "ci_min_units": report.ci_min_units, "alpha": report.alpha, "seed": seed}
+        agg = summarise(
+            metrics_paths, list(pointers),
+            windows_paths={d: results_dir / d / "windows" / "windows.json" for d in datasets},
+            folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
+        )  # fmt: skip
+        agg.write_tables(results_dir / "report")
+        return cls(results_dir, agg.table, agg.summary, agg.statistics, agg.result,
+                   _pending=(agg, {**settings, "config": config}))
+
+    def artifacts(
+        self, kind: str = "metrics", *, dataset: str | None = None, model: str | None = None,
+        regime: str | None = None, fold: int | None = None,
+    ) -> dict[tuple[str, str, str, int], Any]:
+        """One kind of fold artifact for every fold (or those matching the filters).
+
+        Parameters
+        ----------
+        kind
+            ``"metrics"``, ``"predictions"`` (DataFrame), ``"training_history"``
+            (DataFrame), ``"model_card"``, ``"diagnostics"`` or
+            ``"checkpoints"`` (the manifest, with ``path`` set to the
+            ``checkpoint.safetensors`` beside it). Probes have metrics and
+            predictions only; trained regimes have every kind.
+        dataset, model, regime, fold
+            Keep only the folds that match.
+
+        Returns
+        -------
+        dict
+            ``(dataset, model, regime, fold) -> artifact``, for the folds
+            that have one (a failed fold has no checkpoint, for instance).
+        """
+        if kind not in ARTIFACTS:
+            raise ValueError(f"unknown artifact kind '{kind}'; use one of {', '.join(ARTIFACTS)}")
+        rows = self.metrics
+        for column, wanted in (("dataset", dataset), ("model", model), ("regime", regime), ("fold", fold)):
+            if wanted is not None:
+                rows = rows[rows[column].astype(str) == str(wanted)]
+        out = {}
+        for row in rows[["dataset", "model", "regime", "fold"]].itertuples(index=False):
+            key = (str(row.dataset), str(row.model), str(row.regime), int(row.fold))
+            path = fold_folder(self.results_dir, *key) / ARTIFACTS[kind]
+            if not path.is_file() or path.stat().st_size == 0:
+                continue
+            if path.suffix == ".tsv":
+                out[key] = pd.read_csv(path, sep="\t")
+            else:
+                value = json.loads(path.read_text())
+                if kind == "checkpoints":
+                    value["path"] = str(path.with_suffix(".safetensors"))
+                out[key] = value
+        return out
+
+    def report(self) -> Path:
+        """``report.html`` (with its figures), rendered now for an in-process run; returns its path."""
+        path = self.results_dir / "report" / "report.html"
+        if self._pending is not None:
+            from eegfm.report import render_report
+
+            agg, settings = self._pending
+            render_report(agg, path.parent, **settings)
+            self._pending = None
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule")
+        return path
+
+
+def load_results(results_dir: str | PathLike = "results") -> Results:
+    """The :class:`Results` of a finished workflow run (its ``results:`` folder).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the run has no report tables yet (the message names the files).
+    """
+    results_dir = Path(results_dir)
+    report = results_dir / "report"
+    names = ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json")
+    missing = [str(report / n) for n in names if not (report / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"no finished run in {results_dir}: {', '.join(missing)} missing; run the workflow "
+                                "(snakemake) or eegfm.Experiment(...).run(...) first")
+    tables = {n: pd.read_csv(report / n, sep="\t") for n in names[:3]}
+    return Results(results_dir, tables["metrics.tsv"], tables["summary.tsv"], tables["statistics.tsv"],
+                   json.loads((report / "summary.json").read_text()))

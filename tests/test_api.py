@@ -1,0 +1,134 @@
+"""The Python API: the workflow's stages on windows in memory, the same cache, the same artifacts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import eegfm
+from eegfm.config import ConfigError
+
+CHANNELS = ["Fz", "F3", "F4", "C3", "Cz", "C4", "P3", "Pz", "P4", "O1", "O2", "T7"]
+SFREQ = 200.0
+
+
+def _data(n_subjects: int = 4, per_class: int = 10, seed: int = 0) -> tuple[np.ndarray, pd.DataFrame]:
+    """1-s windows (volts) whose 10 Hz power over C3 (class 'left') or C4 ('right') gives the class away."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(SFREQ)) / SFREQ
+    X, rows = [], []
+    for s in range(n_subjects):
+        for k in range(2 * per_class):
+            label = "left" if k % 2 else "right"
+            x = rng.normal(scale=5e-6, size=(len(CHANNELS), len(t)))
+            x[CHANNELS.index("C3" if label == "left" else "C4")] += 8e-6 * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6))
+            X.append(x)
+            rows.append({"subject": f"s{s}", "label": label, "onset_s": float(k)})
+    return np.asarray(X, dtype=np.float32), pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def probe_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("api")
+    X, meta = _data()
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "group_kfold", "n_splits": 2},
+              "report": {"n_permutations": 200, "n_bootstrap": 200}}
+    result = eegfm.Experiment(config, out_dir=out).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    return out, result, (X, meta, config)
+
+
+def test_a_run_returns_the_report_tables_and_every_fold(probe_run):
+    out, result, _ = probe_run
+    assert list(result.metrics["fold"]) == [0, 1] and set(result.metrics["model"]) == {"bandpower"}
+    row = result.summary.iloc[0]
+    assert row["balanced_accuracy_pooled"] > 0.8 and row["verdict"].startswith("above chance")
+    assert {"permutation", "binomial"} <= set(result.statistics["test"])
+    assert result.headline["best"]["toy"]["model"] == "bandpower"
+    for name in ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json"):
+        assert (out / "report" / name).is_file()  # the workflow's layout
+    assert not (out / "report" / "report.html").exists()  # rendered on demand only
+    metrics = result.artifacts("metrics")
+    assert sorted(metrics) == [("toy", "bandpower", "probe", 0), ("toy", "bandpower", "probe", 1)]
+    predictions = result.artifacts("predictions", fold=1)
+    assert list(predictions) == [("toy", "bandpower", "probe", 1)]
+    assert len(next(iter(predictions.values()))) == metrics[("toy", "bandpower", "probe", 1)]["n_test"]
+    assert result.artifacts("model_card") == {}  # probes have none
+
+
+def test_the_report_renders_on_demand_and_load_results_reads_the_same_tables(probe_run):
+    out, result, _ = probe_run
+    path = result.report()
+    assert path == out / "report" / "report.html" and "data:image/png;base64," in path.read_text()
+    loaded = eegfm.load_results(out)
+    pd.testing.assert_frame_equal(loaded.summary, pd.read_csv(out / "report" / "summary.tsv", sep="\t"))
+    assert loaded.headline == result.headline and loaded.report() == path
+    assert loaded.artifacts("metrics").keys() == result.artifacts("metrics").keys()
+
+
+def test_a_second_run_reuses_the_windows_store_and_the_embeddings(probe_run):
+    out, first, (X, meta, config) = probe_run
+    zarr_mtime = (out / "toy/windows/windows.zarr").stat().st_mtime_ns
+    again = eegfm.Experiment(config, out_dir=out).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    pointer = json.loads((out / "toy/embeddings/bandpower.json").read_text())
+    assert (pointer["cache"], pointer["forward_passes"]) == ("hit", 0)
+    assert (out / "toy/windows/windows.zarr").stat().st_mtime_ns == zarr_mtime
+    cost = ["wall_time_s", "peak_memory_mb"]
+    pd.testing.assert_frame_equal(again.summary.drop(columns=cost), first.summary.drop(columns=cost))
+    relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
+    eegfm.Experiment(config, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    written = pd.read_csv(out / "toy/windows/windows.tsv", sep="\t")
+    assert list(written["label"]) == list(relabelled["label"])  # new labels, same content key: table rewritten
+    assert json.loads((out / "toy/embeddings/bandpower.json").read_text())["cache"] == "hit"
+
+
+def test_another_run_on_the_same_signal_shares_the_cache_and_units_become_volts(probe_run, tmp_path):
+    out, first, (X, meta, config) = probe_run
+    shared = {**config, "cache": str(out / "cache")}
+    eegfm.Experiment(shared, out_dir=tmp_path / "a").run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    assert json.loads((tmp_path / "a/toy/embeddings/bandpower.json").read_text())["cache"] == "hit"
+    in_uv = eegfm.Experiment(shared, out_dir=tmp_path / "b").run(X.astype(np.float64) * 1e6, meta, sfreq=SFREQ,
+                                                                 ch_names=CHANNELS, units="uV", name="toy")
+    from eegfm.windows_store import open_windows
+
+    np.testing.assert_allclose(np.asarray(open_windows(tmp_path / "b/toy/windows").X[:]), X, rtol=1e-6)
+    assert (in_uv.metrics["balanced_accuracy"].round(6) == first.metrics["balanced_accuracy"].round(6)).all()
+
+
+def test_fine_tuned_regimes_expose_history_card_checkpoint_and_diagnostics(tmp_path):
+    X, meta = _data(n_subjects=3, per_class=6)
+    config = {"backbones": [{"name": "cbramod", "kwargs": {"n_layer": 1}}],
+              "cv": {"scheme": "loso"},
+              "finetune": {"backbones": ["cbramod"], "regimes": ["head"], "optim": {"max_epochs": 2, "patience": 2}},
+              "report": {"n_permutations": 50, "n_bootstrap": 50}}
+    result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    assert set(result.summary["regime"]) == {"probe", "head"}
+    for kind in ("training_history", "model_card", "diagnostics", "checkpoints"):
+        found = result.artifacts(kind, regime="head")
+        assert sorted(k[3] for k in found) == [0, 1, 2], kind
+    card = result.artifacts("model_card", fold=0)[("toy", "cbramod", "head", 0)]
+    assert card["regime"] == "head"
+    checkpoint = result.artifacts("checkpoints", fold=0)[("toy", "cbramod", "head", 0)]
+    assert checkpoint["path"].endswith("checkpoint.safetensors")
+    assert len(result.artifacts("training_history", fold=0)[("toy", "cbramod", "head", 0)]) >= 1
+
+
+def test_bad_input_is_named_before_any_work(tmp_path):
+    X, meta = _data(n_subjects=2, per_class=2)
+    with pytest.raises(ConfigError, match="estimatr"):
+        eegfm.Experiment({"probe": {"estimatr": "lda"}}, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match="unknown estimator 'nope'"):
+        eegfm.Experiment({"probe": {"estimator": "nope"}}, out_dir=tmp_path)
+    experiment = eegfm.Experiment({}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['label'\]"):
+        experiment.run(X, meta.drop(columns="label"), sfreq=SFREQ, ch_names=CHANNELS)
+    with pytest.raises(ValueError, match="7 rows for 8 windows"):
+        experiment.run(X, meta.iloc[:7], sfreq=SFREQ, ch_names=CHANNELS)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        experiment.run(np.where(np.arange(X.size).reshape(X.shape) == 5, np.nan, X), meta, sfreq=SFREQ,
+                       ch_names=CHANNELS)
+    with pytest.raises(ValueError, match="units 'volts' unknown"):
+        experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, units="volts")
+    assert not (tmp_path / "data").exists()
