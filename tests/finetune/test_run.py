@@ -185,3 +185,37 @@ def test_two_training_runs_validate_on_time_blocks_and_the_card_lists_runs(ft_da
     card = json.loads((out / "model_card.json").read_text())
     assert card["split"]["unit"] == "run" and card["split"]["test_groups"] == ["01//1"]
     assert card["split"]["validation"]["method"] == "time_blocks"
+
+
+@pytest.mark.parametrize("regime", ["head", "lp-ft"])
+def test_while_only_the_head_trains_the_backbone_runs_once_per_window(ft_data, regime):
+    """head and lp-ft's first phase: the frozen backbone forwards each training and validation window once in
+    all, not once per epoch (validation included); lp-ft's second phase trains through the backbone again."""
+    ft = _ft(max_epochs=4, patience=10)
+    f = prepare_fold(ft_data["windows"], ft_data["folds"], 0, CBRAMOD, ft, regime, 0, dataset="tiny")
+    seen: list[int] = []
+    handle = f.model.backbone.model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    try:
+        result = train(f.model, Split(f.X[f.inner_ids], f.y[f.inner_ids]), Split(f.X[f.val_ids], f.y[f.val_ids]),
+                       regime, ft, 0, f.device, f.dtype, unused=f.unused)
+    finally:
+        handle.remove()
+    n = len(f.inner_ids) + len(f.val_ids)
+    batches = sum(-(-len(ids) // 16) for ids in (f.inner_ids, f.val_ids))  # padded batches of the one pass
+    assert result.status == "ok" and result.frozen_forwards_per_window == 1.0
+    if regime == "head":
+        assert len(seen) == batches and [p["phase"] for p in result.history] == ["main"] * 4
+    else:  # lp_epochs=1 head-only epoch, then 3 epochs through the backbone (training + validation passes)
+        assert len(seen) > batches and seen[:batches] == [16] * batches
+        assert [p["phase"] for p in result.history] == ["probe", "main", "main", "main"]
+    assert sum(seen[:batches]) >= n
+
+
+def test_a_non_finite_input_is_still_reported_when_the_head_trains_on_frozen_features(ft_data, tmp_path):
+    from eegfm.windows_store import open_windows
+
+    X = np.asarray(open_windows(ft_data["windows"]).X[:]).copy()
+    X[:, 3, 100] = np.nan
+    record = run_finetune(ft_data["windows"], ft_data["folds"], 0, CBRAMOD, _ft(), "head", 0, tmp_path / "fold",
+                          dataset="tiny", X_override=X)
+    assert record["status"] == "failed" and "non-finite input at epoch 0, step 0" in record["error"]

@@ -331,6 +331,7 @@ def run_finetune(
         "wall_time_s": time.perf_counter() - t_start, "peak_memory_mb": _peak_memory_mb(f.device),
         "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
         "total_params": final.get("total"), "best_epoch": result.best_epoch,
+        "frozen_forwards_per_window": result.frozen_forwards_per_window,
         "pretrain_overlap": warn_overlap(pretrain_dir if regime != "scratch" else None, f.windows, label),
         "processes": w.size,
     })

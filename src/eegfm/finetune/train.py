@@ -7,6 +7,9 @@ failed rather than vanish. Early stopping watches the validation loss on
 windows of held-out *training* subjects; the best state is kept in memory and
 restored at the end.
 
+While only the head trains, the frozen backbone runs once per window
+(:mod:`eegfm.finetune.frozen`) and the head trains on its pooled features.
+
 Windows are read from the store batch by batch (:mod:`eegfm.streaming`),
 ``finetune.workers`` processes ahead of the model. In a data-parallel job
 (:mod:`eegfm.distributed`) every rank draws the same global batches and
@@ -33,6 +36,7 @@ from tqdm import tqdm
 
 from eegfm import distributed
 from eegfm.config import Finetune
+from eegfm.finetune.frozen import FrozenFeatures
 from eegfm.finetune.regimes import assert_regime, check_gradients, group_of, set_trainable
 from eegfm.streaming import epoch_batches, loader, share
 
@@ -81,6 +85,7 @@ class TrainResult:
     diagnostics: dict[str, Any]
     counts: dict[str, dict[str, int]]  # per phase
     trained: set[str] = field(default_factory=set)  # parameters that were trainable in some phase
+    frozen_forwards_per_window: float | None = None  # backbone passes per window while only the head trained
 
 
 def resolve_precision(requested: str, device: torch.device) -> torch.dtype | None:
@@ -180,9 +185,10 @@ def predict(model: nn.Module, X: Any, batch_size: int, device: torch.device, dty
     return part
 
 
-def _evaluate(model, split: Split, loss_fn, batch_size, device, dtype, workers) -> tuple[float, float, float]:
+def _evaluate(model, X, y, loss_fn, batch_size, device, dtype, workers) -> tuple[float, float, float]:
     from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
+    split = Split(X, y)
     probs = predict(model, split.X, batch_size, device, dtype, workers)
     loss = float(loss_fn(torch.log(probs.clamp_min(1e-12)), split.y))
     pred = probs.argmax(1).numpy()
@@ -266,6 +272,8 @@ def train(
     checked = False
     status, error = "ok", None
     net = model
+    frozen = FrozenFeatures(model, opt_cfg.batch_size, device, dtype, workers)
+    head_only = ever_head_only = False
 
     for epoch in range(opt_cfg.max_epochs):
         phase = [p for p in plan if p.epoch <= epoch][-1]
@@ -273,10 +281,20 @@ def train(
             set_trainable(model, regime, phase.phase, phase.share, unused=unused)
             counts[f"{phase.phase}@{epoch}"] = assert_regime(model, regime, phase.phase, phase.share, unused=unused)
             current, checked = phase, False
-            net = distributed.wrap(model, device)  # DDP registers what trains now
-            logger.info("epoch %d: %s phase %s, %s", epoch, regime, phase.phase, counts[f"{phase.phase}@{epoch}"])
+            # Only the head trains: it learns from features the frozen part computes once per window.
+            head_only = not any(p.requires_grad for n, p in model.named_parameters() if group_of(n) != "head")
+            ever_head_only |= head_only
+            if not head_only:
+                frozen.clear()  # the backbone trains from here on: its old features are stale
+            net = distributed.wrap(model.head if head_only else model, device)  # DDP registers what trains now
+            logger.info("epoch %d: %s phase %s, %s%s", epoch, regime, phase.phase, counts[f"{phase.phase}@{epoch}"],
+                        " (head on frozen features, one backbone pass per window)" if head_only else "")
         params = [p for p in model.parameters() if p.requires_grad]
-        backbone_trains = any(p.requires_grad for n, p in model.named_parameters() if group_of(n) != "head")
+        backbone_trains = not head_only
+        if head_only:
+            X_train, X_val, data_workers, scorer = frozen(0, train_split.X), frozen(1, val_split.X), 0, model.head
+        else:
+            X_train, X_val, data_workers, scorer = train_split.X, val_split.X, workers, model
         lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}  # at the epoch's start
         model.train()
         if not backbone_trains:  # a frozen backbone is a fixed function: no dropout, no batch-norm updates
@@ -285,7 +303,7 @@ def train(
         batches = epoch_batches(len(train_split.y), opt_cfg.batch_size, generator)
         totals = [float(window_weight[train_split.y[b]].sum()) for b in batches]
         parts = [share(b, w.rank, w.size) or b[:1] for b in batches]  # an empty share runs one window at weight 0
-        bar = tqdm(zip(loader(train_split.X, train_split.y, parts, workers), batches, totals, strict=True),
+        bar = tqdm(zip(loader(X_train, train_split.y, parts, data_workers), batches, totals, strict=True),
                    total=len(batches), desc=f"{desc} epoch {epoch}", leave=False, mininterval=5)
         for (xb, yb), batch, total_weight in bar:
             xb, yb = xb.to(device), yb.to(device)
@@ -322,8 +340,8 @@ def train(
         if status == "failed":
             logger.error("%s: %s; training stopped", desc, error)
             break
-        val_loss, val_bacc, val_acc = _evaluate(model, val_split, eval_loss, opt_cfg.batch_size, device, dtype,
-                                                workers)
+        val_loss, val_bacc, val_acc = _evaluate(scorer, X_val, val_split.y, eval_loss, opt_cfg.batch_size, device,
+                                                dtype, data_workers)
         history.append({
             "epoch": epoch, "phase": phase.phase, "lr_backbone": lrs.get("backbone"), "lr_head": lrs.get("head"),
             "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": val_loss,
@@ -342,4 +360,6 @@ def train(
     if best["state"] is not None:
         restore(model, best["state"])
     diagnostics["steps"] = step
-    return TrainResult(status, error, history, best["epoch"], diagnostics, counts, trained)
+    per_window = frozen.forwarded / (len(train_split.y) + len(val_split.y)) if ever_head_only else None
+    return TrainResult(status, error, history, best["epoch"], diagnostics, counts, trained,
+                       frozen_forwards_per_window=per_window)
