@@ -68,6 +68,7 @@ def test_full_cbramod_embeds_to_200_and_second_call_is_a_cache_hit(store10, tmp_
     first = _embed(store10, tmp_path, cfg=Backbone(name="cbramod"))
     assert tuple(sorted(first)) == tuple(sorted(POINTER_KEYS))
     assert (first["cache"], first["forward_passes"], first["dim"], first["n_windows"]) == ("miss", 1, 200, 10)
+    assert first["windows_forwarded"] == 10  # every window once
     E1, pointer = open_embeddings(str(tmp_path / "p.json"))
     assert E1.shape == (10, 200) and E1.dtype == np.float32 and pointer == first
     assert first["store"] == str(store_path(tmp_path / "cache", first["key"]).resolve())
@@ -81,6 +82,7 @@ def test_full_cbramod_embeds_to_200_and_second_call_is_a_cache_hit(store10, tmp_
     monkeypatch.setattr(embed_mod, "build_extractor", no_build)
     second = _embed(store10, tmp_path, cfg=Backbone(name="cbramod", id="cbramod-again"), pointer="q.json", dataset="other")
     assert (second["cache"], second["forward_passes"], second["key"]) == ("hit", 0, first["key"])
+    assert second["windows_forwarded"] == 0
     assert (second["dataset"], second["backbone"]) == ("other", "cbramod-again")
     E2, _ = open_embeddings(str(tmp_path / "q.json"))
     np.testing.assert_array_equal(E1, E2)

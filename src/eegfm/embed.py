@@ -60,7 +60,7 @@ logger = logging.getLogger(__name__)
 
 POINTER_KEYS = (
     "key", "store", "dataset", "backbone", "windows_key", "fingerprint", "fingerprint_sha",
-    "cache", "forward_passes", "dim", "n_windows", "adaptation", "corpus_overlap", "pretrain_overlap",
+    "cache", "forward_passes", "windows_forwarded", "dim", "n_windows", "adaptation", "corpus_overlap", "pretrain_overlap",
 )  # fmt: skip
 _CHUNK_BYTES = 4 << 20  # ~4 MiB chunks of E, whatever the batch size
 
@@ -121,7 +121,9 @@ def embed(
     dict
         The pointer: ``key, store, dataset, backbone, windows_key,
         fingerprint, fingerprint_sha, cache ("hit"/"miss"), forward_passes
-        (this run), dim, n_windows, adaptation, corpus_overlap``.
+        (batches run by this call), windows_forwarded (windows this call ran
+        through the backbone: each once on a miss, none on a hit), dim,
+        n_windows, adaptation, corpus_overlap``.
 
     Raises
     ------
@@ -161,6 +163,7 @@ def embed(
         "fingerprint_sha": sha256_json(fp),
         "cache": cache,
         "forward_passes": passes,
+        "windows_forwarded": attrs["n_windows"] if cache == "miss" else 0,
         "dim": attrs["dim"],
         "n_windows": attrs["n_windows"],
         "adaptation": plan.record(),
