@@ -113,7 +113,8 @@ def build_inputs(root: Path) -> dict:
                     "train_subjects": fold["audit"]["train_subjects"],
                     "test_subjects": fold["audit"]["test_subjects"],
                     "windows_key": f"w-{dataset}", "embedding_key": None if trained else f"e-{dataset}-{model}",
-                    "fingerprint_sha": f"f-{model}", "versions": VERSIONS, "device": "cuda" if trained else "cpu",
+                    "fingerprint_sha": f"f-{model}", "settings_sha": f"s-{model}-{regime}", "versions": VERSIONS,
+                    "device": "cuda" if trained else "cpu",
                     "wall_time_s": 30.0 * (1 + (regime == "full")) if trained else 0.5,
                     "peak_memory_mb": 900.0 if trained else 200.0,
                     "trainable_params": {"probe": 27, "scratch": 4_000_000, "full": 4_000_000}[regime],
@@ -180,14 +181,15 @@ def test_metrics_table_keeps_failed_folds(report):
     assert len(rows) == 4 * 4 + 2 * 3 == summary["n_rows"]
     assert {"dataset", "model", "regime", "fold", "status", "error", *METRICS, *(f"chance_{m}" for m in METRICS),
             "n_train", "n_test", "n_val", "trainable_params", "wall_time_s", "peak_memory_mb", "device",
-            "windows_key", "embedding_key", "fingerprint_sha", "config_hash", "git_commit", "version_eegfm",
+            "windows_key", "embedding_key", "fingerprint_sha", "settings_hash", "git_commit", "version_eegfm",
             "version_torch", "version_braindecode", "version_mne"} <= set(rows.columns)
     assert "pearson_r" not in rows.columns  # no regression records
     failed = rows[rows["status"] == "failed"]
     assert len(failed) == 1 and tuple(failed.iloc[0][["dataset", "model", "regime", "fold"]]) == FAILED
     assert failed.iloc[0]["error"] == "CUDA out of memory at epoch 3"
     assert failed[list(METRICS)].isna().all(axis=None)
-    assert (rows["config_hash"] == CONFIG_HASH).all() and (rows["git_commit"] == "abc1234").all()
+    assert (rows["git_commit"] == "abc1234").all() and "config_hash" not in rows  # the run's hash is not a row's
+    assert (rows["settings_hash"] == "s-" + rows["model"] + "-" + rows["regime"]).all()  # each job's own
 
 
 def test_summary_table(report, inputs):
@@ -344,7 +346,7 @@ def test_regression_metrics_get_columns_only_when_present():
     base = {"dataset": "age", "model": "m", "regime": "probe", "chance": {}, "versions": {}}
     records = [{**base, "fold": k, "metrics": {"pearson_r": r, "r2": r * r, "mae": 5.0 - r}}
                for k, r in enumerate([0.5, 0.7, 0.9])]
-    table = metrics_table(records, "h")
+    table = metrics_table(records)
     assert {"pearson_r", "r2", "mae"} <= set(table.columns) and table["status"].eq("ok").all()
     assert table["balanced_accuracy"].isna().all()
     summary = summary_table(table, {}, "balanced_accuracy").iloc[0]

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -511,6 +511,12 @@ class _DataParallel(_Model):
 
 class Finetune(_DataParallel):
     """Per-fold training of a head, adapters or the whole backbone (one job per dataset x model x regime x fold)."""
+
+    #: Keys that choose which jobs run and how (resources, processes), not what a job computes: they are left
+    #: out of a job's params and its settings hash.
+    RUN_KEYS: ClassVar[frozenset[str]] = frozenset(
+        {"backbones", "regimes", "threads", "gpus", "mem_mb", "runtime", "processes", "nodes", "workers"}
+    )
 
     backbones: list[str] = Field(
         default=[],

@@ -294,6 +294,13 @@ def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str,
         )
 
 
+def settings_sha(cfg: Probe, seed: int) -> str:
+    """Hash of the settings a probe job uses (docs/architecture.md §3.9); its inputs have their own keys."""
+    from eegfm.hashing import sha256_json
+
+    return sha256_json({"probe": cfg.model_dump(mode="json"), "seed": int(seed)})
+
+
 def _selected_folds(folds: dict, wanted: list[int] | None, folds_path: str) -> list[dict]:
     """The fold entries to probe: every fold, or those numbered in ``wanted`` (in that order)."""
     by_number = {int(entry["fold"]): entry for entry in folds["folds"]}
@@ -387,7 +394,8 @@ def run_probe(
         "dataset": pointer.get("dataset"), "model": pointer.get("backbone"), "regime": "probe", "status": "ok",
         "error": None, "estimator": cfg.estimator, "frozen_params": None, "total_params": None,
         "windows_key": windows.key, "embedding_key": pointer.get("key"),
-        "fingerprint_sha": pointer.get("fingerprint_sha"), "versions": versions(), "device": "cpu",
+        "fingerprint_sha": pointer.get("fingerprint_sha"), "settings_sha": settings_sha(cfg, seed),
+        "versions": versions(), "device": "cpu",
     }  # fmt: skip
     records = []
     label = f"probe {pointer.get('dataset')}/{pointer.get('backbone')}"

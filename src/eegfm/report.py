@@ -684,7 +684,7 @@ def summarise(
     windows = dict(zip(windows_paths, read_json_files(list(windows_paths.values()), "windows.json", "windows")))
     folds = dict(zip(folds_paths, read_json_files(list(folds_paths.values()), "folds.json", "splits")))
 
-    table = metrics_table(records, config_hash)
+    table = metrics_table(records)
     predictions: dict[tuple, list] = {}
     histories: dict[tuple, list] = {}
     classes: dict[tuple, set] = {}

@@ -149,15 +149,13 @@ def ordered_metrics(primary_metric: str, available: list[str] | None = None) -> 
 # ----------------------------------------------------------------------------- metrics table
 
 
-def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFrame:
+def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per ``metrics.json``: keys, status, every metric and its chance, sizes, cost, provenance.
 
     Parameters
     ----------
     records
         Parsed ``metrics.json`` files.
-    config_hash
-        Hash of the run's config, repeated on every row.
 
     Returns
     -------
@@ -166,6 +164,8 @@ def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFra
         with ``status == "failed"``, its ``error`` and NaN metrics. Regression
         metrics get columns only when some record holds them. Versions are
         ``version_<package>`` columns; ``git_commit`` has its own;
+        ``settings_hash`` is the hash of the settings the fold's own job used
+        (its ``settings_sha``: an edit that re-runs no fold changes no row);
         ``validation`` is the early-stopping split's method (``groups`` or
         ``time_blocks``) of trained regimes.
 
@@ -193,7 +193,7 @@ def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFra
         row.update({c: rec.get(c) for c in RECORD_COLUMNS})
         row["validation"] = (rec.get("validation") or {}).get("method")  # fine-tuning: how early stopping validated
         versions = dict(rec.get("versions") or {})
-        row["config_hash"] = config_hash
+        row["settings_hash"] = rec.get("settings_sha")
         row["git_commit"] = versions.pop("git_commit", None)
         row.update({f"version_{pkg}": version for pkg, version in sorted(versions.items())})
         rows.append(row)

@@ -117,9 +117,12 @@ def test_diverging_loss_stops_early_with_the_step(ft_data):
 
 
 def test_same_seed_same_metrics_and_checkpoint(ft_data, tmp_path):
-    runs = [run_finetune(ft_data["windows"], ft_data["folds"], 1, CBRAMOD, _ft(max_epochs=2), "lora", 7,
+    # the second run uses other resources: not science, so the same numbers and the same settings hash
+    settings = [_ft(max_epochs=2), _ft(max_epochs=2).model_copy(update={"threads": 1, "mem_mb": 999, "gpus": 0})]
+    runs = [run_finetune(ft_data["windows"], ft_data["folds"], 1, CBRAMOD, settings[i], "lora", 7,
                          tmp_path / str(i), dataset="tiny") for i in range(2)]
     assert runs[0]["metrics"] == runs[1]["metrics"] and runs[0]["status"] == "ok"
+    assert runs[0]["settings_sha"] == runs[1]["settings_sha"] and len(runs[0]["settings_sha"]) == 64
     manifests = [json.loads((tmp_path / str(i) / "checkpoint.json").read_text()) for i in range(2)]
     assert manifests[0]["sha256"] == manifests[1]["sha256"]
     p0, p1 = (pd.read_csv(tmp_path / str(i) / "predictions.tsv", sep="\t") for i in range(2))

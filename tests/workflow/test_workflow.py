@@ -68,7 +68,7 @@ def test_report_files(finished_run):
     metrics = pd.read_csv(report / "metrics.tsv", sep="\t")
     assert len(metrics) == 2 * 3  # backbones x folds
     assert set(metrics["model"]) == {"bandpower", "cbramod"}
-    for column in ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc", "config_hash", "windows_key"):
+    for column in ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc", "settings_hash", "windows_key"):
         assert metrics[column].notna().all(), column
     summary = (report / "summary.json").read_text()
     assert summary.count("\n") <= 1 and json.loads(summary)
@@ -102,6 +102,7 @@ def test_rerun_does_nothing(finished_run):
 
 def test_renamed_dataset_hits_the_embedding_cache(finished_run):
     work, cache, config = finished_run
+    before = pd.read_csv(work / "results/report/metrics.tsv", sep="\t")
     renamed = tiny_config(cache, dataset="renamed", report={"title": "other title"})
     ok(snakemake(work, renamed))
     for backbone in ("bandpower", "cbramod"):
@@ -112,6 +113,8 @@ def test_renamed_dataset_hits_the_embedding_cache(finished_run):
         assert second["key"] == first["key"]
     a = pd.read_csv(work / "results/report/metrics.tsv", sep="\t")
     assert set(a["dataset"]) == {"renamed"}
+    # each row's settings hash is its own job's: a new title and dataset name leave the probes' settings alone
+    assert list(a["settings_hash"]) == list(before["settings_hash"]) and a["settings_hash"].nunique() == 1
 
 
 def test_config_typo_fails_before_any_job(tmp_path):

@@ -24,8 +24,7 @@ rule finetune:
     params:
         backbone=lambda w: backbone_json(w.backbone),
         # resources and the job list are not science: changing them re-runs nothing
-        finetune=as_json(CFG.finetune, exclude={"backbones", "regimes", "threads", "gpus", "mem_mb", "runtime",
-                                                "processes", "nodes", "workers"}),
+        finetune=as_json(CFG.finetune, exclude=set(CFG.finetune.RUN_KEYS)),
         # how the job runs: processes (DDP), nodes, threads of each; not science, not in `finetune`
         processes=CFG.finetune.world_size,
         nodes=CFG.finetune.nodes,

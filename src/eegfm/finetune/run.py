@@ -326,6 +326,8 @@ def run_finetune(
         "train_subjects": subjects(f.inner_ids), "val_subjects": subjects(f.val_ids),
         "test_subjects": subjects(f.test_ids), "unit": f.units.name, **groups, "validation": f.validation,
         "windows_key": f.windows.key, "embedding_key": None, "fingerprint_sha": sha256_json(fp),
+        "settings_sha": sha256_json({"backbone": f.cfg.model_dump(mode="json"), "regime": regime, "seed": seed,
+                                     "finetune": ft.model_dump(mode="json", exclude=set(Finetune.RUN_KEYS))}),
         "weights": weights_id(f.cfg.weights, seed), "versions": versions(), "device": str(f.device),
         "precision": "bf16" if f.dtype is not None else "fp32",
         "wall_time_s": time.perf_counter() - t_start, "peak_memory_mb": _peak_memory_mb(f.device),
