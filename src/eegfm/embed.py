@@ -1,6 +1,6 @@
 """Frozen-backbone embeddings, computed once per (windows key, fingerprint) and reused.
 
-Layout (DESIGN §2)::
+Layout (docs/architecture.md §2.4)::
 
     <cache>/embeddings/<key[:2]>/<key>.zarr   zarr group: array ``E`` float32
                                               (windows, dim); attrs: key,

@@ -1,4 +1,4 @@
-"""The leakage audit of cross-validation folds, asserted before ``folds.json`` is written (DESIGN §2, §3.2).
+"""The leakage audit of cross-validation folds, asserted before ``folds.json`` is written (docs/architecture.md §2.2, invariant 2).
 
 :func:`audit_folds` re-derives everything from the window ids and, when
 given, the windows table, independently of how the folds were made:

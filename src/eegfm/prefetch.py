@@ -1,6 +1,6 @@
 """``eegfm prefetch``: copy pretrained weights to a local folder, on a machine with internet.
 
-Nothing reaches the network at run time (DESIGN §3.6): ``backbones[].weights``
+Nothing reaches the network at run time (docs/architecture.md, invariant 6): ``backbones[].weights``
 is always a local path. This is the one step that may download. For every
 braindecode backbone of a config that has no local weights yet, the
 registry's ``pretrained_source`` (a ``braindecode/*`` Hugging Face repo) is

@@ -1,9 +1,9 @@
 """Linear (or any scikit-learn) probe on frozen embeddings: every fold of a dataset × backbone in one job.
 
 Everything fitted — the scaler and the classifier — sees the fold's training
-windows only (DESIGN §3.2): both live in one sklearn ``Pipeline`` fitted on
+windows only (docs/architecture.md, invariant 2): both live in one sklearn ``Pipeline`` fitted on
 the training rows. The embeddings are computed once per dataset × backbone
-and merely indexed here (DESIGN §3.1).
+and merely indexed here (docs/architecture.md, invariant 1).
 
 The estimators themselves come from :mod:`eegfm.estimators`. This module
 imports no numpy, pandas or sklearn at module level.
@@ -295,7 +295,7 @@ def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str,
 
 
 def settings_sha(cfg: Probe, seed: int) -> str:
-    """Hash of the settings a probe job uses (docs/architecture.md §3.9); its inputs have their own keys."""
+    """Hash of the settings a probe job uses (docs/architecture.md, invariant 9); its inputs have their own keys."""
     from eegfm.hashing import sha256_json
 
     return sha256_json({"probe": cfg.model_dump(mode="json"), "seed": int(seed)})
@@ -331,7 +331,7 @@ def run_probe(
 
     The embeddings, windows table and folds are read once; each fold then
     fits its own pipeline on its training rows (nothing is shared between
-    folds but the frozen embeddings, DESIGN §3.1–3.2). Starting one process
+    folds but the frozen embeddings, docs/architecture.md invariants 1-2). Starting one process
     per fold cost seconds of imports for a fit of milliseconds; the fold
     artifacts are the same as before.
 

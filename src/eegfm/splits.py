@@ -1,4 +1,4 @@
-"""Cross-validation folds by the designs researchers name, with a leakage audit (DESIGN §2, §3.2).
+"""Cross-validation folds by the designs researchers name, with a leakage audit (docs/architecture.md §2.2, invariant 2).
 
 Each scheme (``cv.scheme``) holds out one kind of unit (:mod:`eegfm.groups`):
 

@@ -1,6 +1,6 @@
 """The windows store: the contract between windowing and everything after it.
 
-Layout of a windows folder (DESIGN §2)::
+Layout of a windows folder (docs/architecture.md §2.1)::
 
     windows.zarr/   zarr group; array ``X`` float32 (windows, channels, samples),
                     chunked along windows, with a sha256 per chunk in its

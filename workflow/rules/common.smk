@@ -11,7 +11,7 @@ from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, reco
 from eegfm.hashing import sha256_json
 from eegfm.recordings import RecordingError
 
-# Validated twice (DESIGN §3.5): pydantic first, for messages that name the
+# Validated twice (docs/architecture.md, invariant 5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
 try:  # a probe estimator that passed its check is remembered under .snakemake/ (no scikit-learn import)
     CFG = load_config(config, checked_dir=Path(".snakemake") / "eegfm" / "estimators-checked")

@@ -1,7 +1,7 @@
 # Windows x fold -> one trained model per backbone x regime (head, LoRA, QLoRA,
 # full, LP-FT, scratch), with its history, checkpoint, model card and
 # diagnostics. GPU, memory and runtime come from `finetune:` in the config;
-# partitions and GPU models only from profiles (DESIGN §3.4). With
+# partitions and GPU models only from profiles (docs/architecture.md, invariant 4). With
 # finetune.processes (or gpus) > 1 one job trains data-parallel: torchrun on a
 # workstation, srun tasks on SLURM (docs/distributed.md). finetune.export: onnx
 # adds model.onnx to each fold folder (recorded in model_card.json).

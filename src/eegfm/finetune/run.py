@@ -1,6 +1,6 @@
 """The finetune rule: one dataset × backbone × regime × fold, trained and written out.
 
-Artifacts in ``out_dir`` (DESIGN §2), each written atomically::
+Artifacts in ``out_dir`` (docs/architecture.md §2.5), each written atomically::
 
     metrics.json       scores on the fold's test windows + status, sizes, cost, provenance
     predictions.tsv    one row per test window (empty but for the header when training failed)
