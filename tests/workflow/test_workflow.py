@@ -143,3 +143,28 @@ def test_checkpoint_of_the_wrong_shape_fails_before_any_job(tmp_path):
     assert proc.returncode != 0
     assert "missing keys" in out and "encoder.layers.0.linear1.weight (3, 3)" in out
     assert not (tmp_path / "results").exists()
+
+
+def test_the_python_api_on_the_same_windows_gives_the_workflows_numbers(finished_run, tmp_path):
+    """eegfm.Experiment runs the workflow's stage functions: same windows, same config, same fold metrics,
+    and the workflow's embeddings are reused from the shared cache (no forward pass)."""
+    import numpy as np
+
+    import eegfm
+    from eegfm.windows_store import open_windows
+
+    work, cache, config = finished_run
+    store = open_windows(work / "results/tiny/windows")
+    sections = {k: v for k, v in config.items() if k not in ("results", "datasets")}
+    sections["cv"] = config["datasets"]["tiny"]["cv"]
+    result = eegfm.Experiment(sections, out_dir=tmp_path).run(
+        np.asarray(store.X[:]), store.meta, sfreq=store.info["sfreq"], ch_names=store.info["ch_names"], name="tiny")
+    for backbone in ("bandpower", "cbramod"):
+        pointer = json.loads((tmp_path / f"tiny/embeddings/{backbone}.json").read_text())
+        assert (pointer["cache"], pointer["windows_forwarded"]) == ("hit", 0), backbone
+    ours = result.metrics.set_index(["model", "fold"])
+    assert len(ours) == 2 * 3
+    for (model, fold), row in ours.iterrows():
+        probe = json.loads((work / f"results/tiny/probe/{model}/fold-{fold}/metrics.json").read_text())
+        assert row["balanced_accuracy"] == pytest.approx(probe["metrics"]["balanced_accuracy"], abs=1e-12)
+        assert row["windows_key"] == probe["windows_key"] and row["settings_hash"] == probe["settings_sha"]
