@@ -15,7 +15,8 @@ from eegfm.windows_store import content_hashes, open_windows  # noqa: E402
 store = open_windows(Path(snakemake.input.info).parent)  # noqa: F821
 meta = store.meta.assign(content_hash=content_hashes(store).loc[store.meta["window_id"]].to_numpy())
 cv = CrossValidation.model_validate_json(snakemake.params.cv)  # noqa: F821
-folds = make_folds(meta, cv, seed=snakemake.params.seed, window_s=store.info["n_times"] / store.info["sfreq"])  # noqa: F821
+folds = make_folds(meta, cv, seed=snakemake.params.seed, window_s=store.info["n_times"] / store.info["sfreq"],  # noqa: F821
+                   target=store.info.get("target", "classification"))
 expected = snakemake.params.n_folds  # noqa: F821
 if folds["n_splits"] != expected:
     raise SplitError(
