@@ -498,6 +498,14 @@ class Optimisation(_Model):
     class_weight: Literal["balanced", "none"] = Field(
         "balanced", description="'balanced' weights the loss by inverse class frequency of the training windows."
     )
+    regression_loss: Literal["mse", "huber"] = Field(
+        "mse",
+        description="Loss of a regression target (target: regression), on targets standardised with the "
+        "inner-training windows' mean and standard deviation: 'mse' or 'huber' (robust to outlying values).",
+    )
+    huber_delta: float = Field(
+        1.0, gt=0, description="'huber': where the loss turns from quadratic to linear, in standard deviations."
+    )
     val_fraction: float = Field(
         0.2,
         gt=0,

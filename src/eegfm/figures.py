@@ -294,7 +294,7 @@ def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
 
 
 def _curve_column(frames: Sequence[pd.DataFrame]) -> str | None:
-    for column in ("val_balanced_accuracy", "val_accuracy", "val_loss"):
+    for column in ("val_balanced_accuracy", "val_accuracy", "val_r2", "val_loss"):
         if all(column in f.columns for f in frames):
             return column
     return None
@@ -335,7 +335,7 @@ def training_curves_figure(
             ax_curve.plot(x, mean, marker="o", markersize=3, color=colors.get(label), label=label)
             ax_curve.fill_between(x, mean - std, mean + std, color=colors.get(label), alpha=0.2, linewidth=0)
         ylabel = {"val_balanced_accuracy": "validation balanced accuracy", "val_accuracy": "validation accuracy",
-                  "val_loss": "validation loss"}.get(column or "", "validation score")
+                  "val_r2": "validation R²", "val_loss": "validation loss"}.get(column or "", "validation score")
         ax_curve.set(xlabel="epoch", ylabel=ylabel, title=f"{dataset}: validation per epoch (mean ± std)")
         ax_curve.legend(fontsize=7, frameon=False)
         ax_curve.grid(alpha=0.3)

@@ -6,6 +6,12 @@ instead of raising, so the job can write its diagnostics and be reported as
 failed rather than vanish. Early stopping watches the validation loss on
 windows of held-out *training* subjects; the best state is kept in memory and
 restored at the end.
+
+Classes are learnt with a (class-weighted) cross-entropy; a regression target
+(float labels, standardised by the caller on the inner-training windows) with
+the mean squared error of a one-output head, or the Huber loss
+(``finetune.optim.regression_loss``), its validation scored by the loss, R²
+and Pearson's r (both unchanged by the standardisation).
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ def phases(regime: str, ft: Finetune) -> list[Phase]:
 
 @dataclass
 class Split:
-    """Model-ready windows and integer labels of one side of a fold (CPU tensors)."""
+    """Model-ready windows and labels of one side of a fold (CPU tensors): integer class indices, or float
+    (standardised) regression targets."""
 
     X: torch.Tensor
     y: torch.Tensor
@@ -144,8 +151,8 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list
     return list(order.split(batch_size))
 
 
-def predict(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
-    """Class probabilities (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant)."""
+def outputs(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
+    """The head's outputs (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant)."""
     model.eval()
     out = []
     with torch.no_grad():
@@ -155,19 +162,54 @@ def predict(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.de
             if pad:
                 xb = torch.cat([xb, xb[-1:].expand(pad, *xb.shape[1:])])
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(xb.to(device)).float()
-            out.append(torch.softmax(logits, dim=1)[: len(idx)].cpu())
+                out.append(model(xb.to(device)).float()[: len(idx)].cpu())
     return torch.cat(out) if out else torch.empty(0)
 
 
-def _evaluate(model, split: Split, loss_fn, batch_size, device, dtype) -> tuple[float, float, float]:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+def predict(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
+    """Class probabilities (N, K) in eval mode (a softmax of :func:`outputs`)."""
+    logits = outputs(model, X, batch_size, device, dtype)
+    return torch.softmax(logits, dim=1) if len(logits) else logits
 
-    probs = predict(model, split.X, batch_size, device, dtype)
-    loss = float(loss_fn(torch.log(probs.clamp_min(1e-12)), split.y))
-    pred = probs.argmax(1).numpy()
-    y = split.y.numpy()
-    return loss, float(balanced_accuracy_score(y, pred)), float(accuracy_score(y, pred))
+
+def predict_values(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
+    """A one-output head's values (N,) in eval mode: the standardised target's prediction."""
+    values = outputs(model, X, batch_size, device, dtype)
+    return values[:, 0] if len(values) else values
+
+
+def _objective(train_split: Split, val_split: Split, opt_cfg, device: torch.device):
+    """The training loss ``loss(outputs, y)`` and ``evaluate(model, split, batch_size, dtype)`` -> the
+    validation columns of the history (``val_loss`` first: what early stopping watches)."""
+    if train_split.y.is_floating_point():  # a standardised regression target, one output
+        criterion = nn.HuberLoss(delta=opt_cfg.huber_delta) if opt_cfg.regression_loss == "huber" else nn.MSELoss()
+
+        def evaluate(model, split: Split, batch_size: int, dtype) -> dict[str, float]:
+            from eegfm.metrics import compute_regression_metrics
+
+            values = predict_values(model, split.X, batch_size, device, dtype)
+            scores = compute_regression_metrics(split.y.numpy(), values.numpy())
+            return {"val_loss": float(criterion(values, split.y)), "val_r2": scores["r2"],
+                    "val_pearson_r": scores["pearson_r"]}
+
+        return lambda out, y: criterion(out.squeeze(1), y), evaluate
+
+    n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
+    weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
+    criterion = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
+                                    label_smoothing=opt_cfg.label_smoothing)
+    eval_loss = nn.NLLLoss(weight=weight)
+
+    def evaluate(model, split: Split, batch_size: int, dtype) -> dict[str, float]:
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+        probs = predict(model, split.X, batch_size, device, dtype)
+        pred, y = probs.argmax(1).numpy(), split.y.numpy()
+        return {"val_loss": float(eval_loss(torch.log(probs.clamp_min(1e-12)), split.y)),
+                "val_balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+                "val_accuracy": float(accuracy_score(y, pred))}
+
+    return criterion, evaluate
 
 
 def train(
@@ -187,10 +229,12 @@ def train(
     Parameters
     ----------
     model
-        A :class:`~eegfm.finetune.model.Classifier` (adapters already added).
+        A :class:`~eegfm.finetune.model.Classifier` (adapters already added);
+        one output for a regression target.
     train_split, val_split
         Inner-train and validation windows (validation subjects are training
-        subjects held out, never test subjects).
+        subjects held out, never test subjects); float labels are a
+        regression target, standardised on the inner-training windows.
     regime
         One of :data:`~eegfm.finetune.regimes.REGIMES`.
     ft
@@ -225,11 +269,7 @@ def train(
     total = steps_per_epoch * opt_cfg.max_epochs
     warmup = round(opt_cfg.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total))
-    n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
-    weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
-    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
-                                  label_smoothing=opt_cfg.label_smoothing)
-    eval_loss = nn.NLLLoss(weight=weight)
+    loss_fn, evaluate = _objective(train_split, val_split, opt_cfg, device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
 
@@ -289,14 +329,15 @@ def train(
         if status == "failed":
             logger.error("%s: %s; training stopped", desc, error)
             break
-        val_loss, val_bacc, val_acc = _evaluate(model, val_split, eval_loss, opt_cfg.batch_size, device, dtype)
+        scores = evaluate(model, val_split, opt_cfg.batch_size, dtype)
+        val_loss = scores["val_loss"]
         history.append({
             "epoch": epoch, "phase": phase.phase, "lr_backbone": lrs.get("backbone"), "lr_head": lrs.get("head"),
-            "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": val_loss,
-            "val_balanced_accuracy": val_bacc, "val_accuracy": val_acc, "time_s": time.perf_counter() - t0,
+            "train_loss": float(np.mean(losses)) if losses else math.nan, **scores,
+            "time_s": time.perf_counter() - t0,
         })
-        logger.info("%s epoch %d: train loss %.4f, val loss %.4f, val bacc %.3f", desc, epoch,
-                    history[-1]["train_loss"], val_loss, val_bacc)
+        logger.info("%s epoch %d: train loss %.4f, %s", desc, epoch, history[-1]["train_loss"],
+                    ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         if val_loss < best["loss"] - 1e-6:
             best = {"loss": val_loss, "epoch": epoch, "state": snapshot(model, trained)}
             bad_epochs = 0
