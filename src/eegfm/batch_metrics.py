@@ -142,11 +142,8 @@ def batch_scores(
     """Each of ``metrics`` for B replicates (label rows of ``y`` and/or weight rows), in memory-bounded chunks."""
     y = np.atleast_2d(y)
     b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    n = y.shape[1]
-    chunk = max(1, MAX_CELLS // max(n, 1))
     out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    for start in range(0, b, chunk):
-        stop = min(b, start + chunk)
+    for start, stop in replicate_chunks(b, y.shape[1]):
         yc = y[start:stop] if y.shape[0] > 1 else y
         wc = None if weights is None else weights[start:stop]
         cm = None
@@ -209,12 +206,9 @@ def regression_batch_scores(
     """
     y = np.atleast_2d(np.asarray(y, dtype=float))
     pred = np.asarray(pred, dtype=float)
-    b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    n = y.shape[1]
-    chunk = max(1, MAX_CELLS // max(n, 1))
+    b, n = max(y.shape[0], 1 if weights is None else weights.shape[0]), y.shape[1]
     out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    for start in range(0, b, chunk):
-        stop = min(b, start + chunk)
+    for start, stop in replicate_chunks(b, n):
         yc = np.broadcast_to(y[start:stop] if y.shape[0] > 1 else y, (stop - start, n))
         wc = np.ones((stop - start, n)) if weights is None else np.broadcast_to(weights[start:stop], (stop - start, n))
         for metric in metrics:

@@ -241,6 +241,34 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapp
     return fig
 
 
+# ----------------------------------------------------------------------------- per-entry panels
+
+
+def entry_grid(keys, width: float, height: float, extra_width: float = 0.0, extra_height: float = 0.0):
+    """A grid of panels: one row per dataset, one panel per ``(dataset, model, regime)`` key (probes first).
+
+    Returns
+    -------
+    tuple
+        The figure, its axes array, and ``(ax, key)`` for every panel in use
+        (the unused cells of shorter rows are switched off).
+    """
+    datasets = sorted({k[0] for k in keys})
+    per_row = {d: sorted((k for k in keys if k[0] == d), key=lambda k: (k[1], k[2] != "probe", k[2]))
+               for d in datasets}
+    n_cols = max(len(v) for v in per_row.values())
+    fig = new_figure(width * n_cols + extra_width, height * len(datasets) + extra_height)
+    axes = fig.subplots(len(datasets), n_cols, squeeze=False)
+    panels = []
+    for i, dataset in enumerate(datasets):
+        for j in range(n_cols):
+            if j < len(per_row[dataset]):
+                panels.append((axes[i][j], per_row[dataset][j]))
+            else:
+                axes[i][j].set_axis_off()
+    return fig, axes, panels
+
+
 # ----------------------------------------------------------------------------- confusion matrices
 
 
@@ -251,39 +279,28 @@ def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
     if not items:
         return placeholder("Confusion matrices", "No out-of-fold predictions (predictions.tsv) of a classification "
                            "dataset to tabulate.")
-    datasets = sorted({k[0] for k in items})
-    per_row = {d: sorted((k for k in items if k[0] == d), key=lambda k: (k[1], k[2] != "probe", k[2]))
-               for d in datasets}
-    n_cols = max(len(v) for v in per_row.values())
-    k_max = max(len(p.classes) for p in items.values())
-    size = 1.2 + 0.45 * k_max
-    fig = new_figure(size * n_cols + 1.0, size * len(datasets) + 0.6)
-    axes = fig.subplots(len(datasets), n_cols, squeeze=False)
+    size = 1.2 + 0.45 * max(len(p.classes) for p in items.values())
+    fig, axes, panels = entry_grid(items, size, size, 1.0, 0.6)
     image = None
-    for i, dataset in enumerate(datasets):
-        for j in range(n_cols):
-            ax = axes[i][j]
-            if j >= len(per_row[dataset]):
-                ax.set_axis_off()
-                continue
-            key = per_row[dataset][j]
-            p = items[key]
-            k = len(p.classes)
-            cm = np.zeros((k, k))
-            np.add.at(cm, (p.y, p.pred), 1.0)
-            rows = cm.sum(axis=1, keepdims=True)
-            norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-            image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-            if k <= 10:
-                for (r, c), value in np.ndenumerate(norm):
-                    ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if value > 0.6 else "black")
-            ax.set_xticks(range(k), p.classes, rotation=45 if k > 3 else 0, fontsize=7)
-            ax.set_yticks(range(k), p.classes, fontsize=7)
-            ax.set_xlabel("predicted", fontsize=8)
-            ax.set_ylabel("true", fontsize=8)
-            ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.units)} "
-                         f"{plural(p.unit_name)}", fontsize=8)
+    for ax, key in panels:
+        dataset = key[0]
+        p = items[key]
+        k = len(p.classes)
+        cm = np.zeros((k, k))
+        np.add.at(cm, (p.y, p.pred), 1.0)
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        if k <= 10:
+            for (r, c), value in np.ndenumerate(norm):
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.6 else "black")
+        ax.set_xticks(range(k), p.classes, rotation=45 if k > 3 else 0, fontsize=7)
+        ax.set_yticks(range(k), p.classes, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.units)} "
+                     f"{plural(p.unit_name)}", fontsize=8)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="share of the true class")
     fig.suptitle("Confusion matrices of pooled out-of-fold predictions (rows sum to 1)", fontsize=10)

@@ -12,7 +12,7 @@ intervals and permutation tests.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +21,7 @@ import pandas as pd
 from eegfm.batch_metrics import batch_scores, regression_batch_scores
 from eegfm.groups import block_label, group_labels
 from eegfm.metrics import METRICS, REGRESSION_METRICS
+from eegfm.tables import entry_label
 
 
 @dataclass
@@ -224,3 +225,25 @@ def pooled_scores(pooled: Pooled | PooledRegression, metrics: Sequence[str] | No
         return {m: math.nan for m in metrics}
     values = pooled.batch(metrics)
     return {m: float(v[0]) for m, v in values.items()}
+
+
+def pool_entries(
+    predictions: Mapping[tuple, list], classes: Mapping[tuple, set], kinds: Mapping[str, str],
+    units: Mapping[str, str], problems: list[str],
+) -> dict[tuple, Pooled | PooledRegression]:
+    """The pooled out-of-fold predictions of every ``(dataset, model, regime)`` entry whose folds all left a
+    predictions.tsv: :class:`PooledRegression` for datasets whose ``kinds`` entry is ``regression``, else
+    :class:`Pooled` (over ``classes``). Unreadable regression predictions are skipped and said in ``problems``."""
+    pooled: dict[tuple, Pooled | PooledRegression] = {}
+    for key, frames in predictions.items():
+        if not all(f is not None for _, f in frames):
+            continue
+        unit = units.get(key[0], "subject")
+        if kinds.get(key[0]) == "regression":
+            try:
+                pooled[key] = pool_regression(frames, unit=unit)
+            except ValueError as err:
+                problems.append(f"{key[0]} · {entry_label(key[1], key[2])}: {err}")
+        elif classes.get(key):
+            pooled[key] = pool_predictions(frames, sorted(classes[key]), unit=unit)
+    return pooled

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from eegfm.figures import new_figure, placeholder
+from eegfm.figures import entry_grid, placeholder
 from eegfm.groups import plural
 from eegfm.pooling import PooledRegression, pooled_scores
 from eegfm.tables import entry_label, fmt
@@ -33,21 +33,10 @@ def predicted_vs_true_figure(pooled: Mapping[tuple[str, str, str], Any]):
     if not items:
         return placeholder("Predicted vs true", "No regression dataset in this report (datasets.<name>.target: "
                            "regression), or no out-of-fold predictions to draw.")
-    datasets = sorted({k[0] for k in items})
-    per_row = {d: sorted((k for k in items if k[0] == d), key=lambda k: (k[1], k[2] != "probe", k[2]))
-               for d in datasets}
-    n_cols = max(len(v) for v in per_row.values())
-    fig = new_figure(3.6 * n_cols + 0.4, 3.7 * len(datasets) + 0.5)
-    axes = fig.subplots(len(datasets), n_cols, squeeze=False)
+    fig, _, panels = entry_grid(items, 3.6, 3.7, 0.4, 0.5)
     rng = np.random.default_rng(0)
-    for i, dataset in enumerate(datasets):
-        for j in range(n_cols):
-            ax = axes[i][j]
-            if j >= len(per_row[dataset]):
-                ax.set_axis_off()
-                continue
-            key = per_row[dataset][j]
-            _panel(ax, items[key], f"{dataset} · {entry_label(key[1], key[2])}", rng)
+    for ax, key in panels:
+        _panel(ax, items[key], f"{key[0]} · {entry_label(key[1], key[2])}", rng)
     fig.suptitle("Predicted vs true target (pooled out-of-fold predictions)", fontsize=10)
     return fig
 

@@ -31,11 +31,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats, stats
+from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats
 from eegfm.groups import held_out_unit, plural
 from eegfm.metrics import LOWER_IS_BETTER, REGRESSION_METRICS
+from eegfm.pooling import pool_entries
 from eegfm.tables import (
     METRIC_NAMES,
+    dataset_targets,
     entry_label,
     finite_or_none,
     fmt,
@@ -59,8 +61,10 @@ _PCA_MAX_POINTS = 2000
 # ----------------------------------------------------------------------------- computing
 
 
-def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str]) -> list[dict]:
-    """2-D PCA of each embedding the pointers name, with the windows' labels and subjects."""
+def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str],
+               kinds: Mapping[str, str] | None = None) -> list[dict]:
+    """2-D PCA of each embedding the pointers name, with the windows' labels (``kinds``: each dataset's
+    target) and subjects."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -91,37 +95,9 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
             "dataset": dataset, "backbone": str(pointer.get("backbone")), "coords": pca.transform(X),
             "explained": tuple(float(v) for v in pca.explained_variance_ratio_),
             "labels": meta["label"].to_numpy()[rows], "subjects": meta["subject"].to_numpy()[rows],
-            "n_total": len(E),
+            "n_total": len(E), "target": (kinds or {}).get(dataset, "classification"),
         })
     return items
-
-
-def dataset_targets(table: pd.DataFrame, windows: Mapping[str, dict]) -> dict[str, str]:
-    """Each dataset's kind of target: its ``windows.json`` ``target``, else what its fold records say."""
-    kinds = {}
-    for dataset, part in table.groupby("dataset", sort=True):
-        recorded = (windows.get(str(dataset)) or {}).get("target")
-        kinds[str(dataset)] = str(recorded or ("regression" if (part["target"] == "regression").any()
-                                               else "classification"))
-    return kinds
-
-
-def _pool(predictions: Mapping[tuple, list], classes: Mapping[tuple, set], kinds: Mapping[str, str],
-          units: Mapping[str, str], problems: list[str]) -> dict[tuple, stats.Pooled | stats.PooledRegression]:
-    """The pooled out-of-fold predictions of every entry whose folds all left a predictions.tsv."""
-    pooled: dict[tuple, stats.Pooled | stats.PooledRegression] = {}
-    for key, frames in predictions.items():
-        if not all(f is not None for _, f in frames):
-            continue
-        unit = units.get(key[0], "subject")
-        if kinds.get(key[0]) == "regression":
-            try:
-                pooled[key] = stats.pool_regression(frames, unit=unit)
-            except ValueError as err:
-                problems.append(f"{key[0]} · {entry_label(key[1], key[2])}: {err}")
-        elif classes.get(key):
-            pooled[key] = stats.pool_predictions(frames, sorted(classes[key]), unit=unit)
-    return pooled
 
 
 def summary_dict(
@@ -820,7 +796,7 @@ def aggregate(
             histories.setdefault(key, []).append(history)
     units = {dataset: held_out_unit(f) for dataset, f in folds.items() if f}
     problems: list[str] = []
-    pooled = _pool(predictions, classes, kinds, units, problems)
+    pooled = pool_entries(predictions, classes, kinds, units, problems)
 
     entry_stats = report_stats.entry_statistics(
         table, pooled, primary, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
@@ -837,7 +813,7 @@ def aggregate(
         "training_curves": figures.training_curves_figure(histories, summary, primary),
         "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
         "cost_frontier": figures.cost_figure(summary, primary),
-        "embeddings_pca": data_figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems)),
+        "embeddings_pca": data_figures.embeddings_figure(_pca_items(pointers, windows_paths, seed, problems, kinds)),
         "channel_adaptation": data_figures.channel_adaptation_figure(pointers),
         "leakage_audit": data_figures.leakage_figure(folds),
     }

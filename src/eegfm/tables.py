@@ -250,6 +250,16 @@ def metrics_table(records: list[dict[str, Any]], config_hash: str) -> pd.DataFra
     return table.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
 
 
+def dataset_targets(table: pd.DataFrame, windows: Mapping[str, dict]) -> dict[str, str]:
+    """Each dataset's kind of target: its ``windows.json`` ``target``, else what its fold records say."""
+    kinds = {}
+    for dataset, part in table.groupby("dataset", sort=True):
+        recorded = (windows.get(str(dataset)) or {}).get("target")
+        kinds[str(dataset)] = str(recorded or ("regression" if (part["target"] == "regression").any()
+                                               else "classification"))
+    return kinds
+
+
 # ----------------------------------------------------------------------------- summary table
 
 
