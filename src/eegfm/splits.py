@@ -6,8 +6,9 @@ Each scheme (``cv.scheme``) holds out one kind of unit (:mod:`eegfm.groups`):
 scheme                 unit        fold k tests
 =====================  ==========  ==========================================================
 ``group_kfold``        group_by    a seeded, class-stratified k-th share of the groups
-                                   (sklearn ``StratifiedGroupKFold``); cross-subject with
-                                   ``group_by: subject``
+                                   (sklearn ``StratifiedGroupKFold``; a regression target:
+                                   quantile bins of the groups' mean, :mod:`eegfm.fold_targets`);
+                                   cross-subject with ``group_by: subject``
 ``loso``               group_by    one group (``LeaveOneGroupOut``): leave-one-subject-out
 ``cross_session``      session     the k-th session of every subject
 ``leave_one_run_out``  run         the k-th run (by session, then run) of every subject
