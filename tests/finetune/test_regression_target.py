@@ -114,3 +114,14 @@ def test_a_constant_inner_training_target_is_named(reg_data, tmp_path):
     meta.to_csv(windows / "windows.tsv", sep="\t", index=False)
     with pytest.raises(FinetuneDataError, match=r"fold 0: the regression target is constant \(7\) over the inner"):
         prepare_fold(windows, reg_data["folds"], 0, CBRAMOD, _ft(), "head", 0, dataset="reg")
+
+
+@pytest.mark.gpu
+def test_regression_head_with_bf16_on_cuda(reg_data, tmp_path):
+    """On a GPU: the one-output head trains under bf16 autocast and predicts in the target's units."""
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU (none visible): bf16 regression fine-tuning on CUDA not exercised here")
+    ft = Finetune(backbones=["cbramod"], device="cuda", precision="auto", optim={"max_epochs": 1, "batch_size": 16})
+    record = run_finetune(reg_data["windows"], reg_data["folds"], 0, CBRAMOD, ft, "lora", 0, tmp_path, dataset="reg")
+    assert record["status"] == "ok" and record["precision"] == "bf16" and record["target"] == "regression"
+    assert np.isfinite(pd.read_csv(tmp_path / "predictions.tsv", sep="\t")["y_pred"]).all()
