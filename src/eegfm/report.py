@@ -326,11 +326,10 @@ def _target_text(info: dict) -> str | None:
     t = info.get("target_summary") if info.get("target") == "regression" else None
     if not t:
         return None
-    def g(value: Any) -> str:
-        return "n/a" if finite_or_none(value) is None else f"{float(value):.4g}"
-
-    return (f"regression: {g(t.get('min'))}–{g(t.get('max'))} (mean {g(t.get('mean'))}, median "
-            f"{g(t.get('median'))}, {t.get('n_distinct')} distinct values)")
+    g = {k: "n/a" if finite_or_none(t.get(k)) is None else f"{float(t[k]):.4g}" for k in ("min", "max", "mean",
+                                                                                          "median")}
+    return (f"regression: {g['min']}–{g['max']} (mean {g['mean']}, median {g['median']}, {t.get('n_distinct')} "
+            "distinct values)")
 
 
 def _summary_html(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> str:
@@ -342,11 +341,10 @@ def _summary_html(summary: pd.DataFrame, primary: str | Mapping[str, str], best:
         header.insert(5, "metric")
     rows, classes = [], []
     for r in summary.to_dict("records"):
-        primary_of_row = metric_of(primary, r["dataset"])
+        m = metric_of(primary, r["dataset"])
         failed = int(r["n_failed"])
         failed_cell = (f'<td class="num"><span class="failed-tag">{failed} FAILED</span></td>' if failed
                        else _text_num("0"))
-        m = primary_of_row
         rows.append([
             _e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _text_num(str(r["n_folds"])), failed_cell,
             *([] if one else [_e(METRIC_NAMES[m])]),
@@ -400,13 +398,12 @@ def _chance_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str
               "majority rate (binomial p0)", "binomial p", "note"]
     if one is None:
         header.insert(2, "metric")
-    rows = [[_e(r["dataset"]), _e(r["entry"]), *([] if one else [_e(METRIC_NAMES[metric_of(primary, r["dataset"])])]),
-             _num(r[f"{metric_of(primary, r['dataset'])}_pooled"]), _num(r[f"{metric_of(primary, r['dataset'])}_chance"]),
-             _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
+    rows = [[_e(r["dataset"]), _e(r["entry"]), *([] if one else [_e(METRIC_NAMES[m])]), _num(r[f"{m}_pooled"]),
+             _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
              _text_num(_fmt_int(r["n_permutations"])), _e(_text(r.get("permutation_scheme")) or "-"),
              _num(r["binomial_p0"]), _text_num(fmt_p(r["p_binomial"])),
              f'<td class="muted">{_e(_text(r.get("permutation_note")) or "")}</td>']
-            for r in summary.to_dict("records")]
+            for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
     return _table(header, rows)
 
 
@@ -491,13 +488,13 @@ def _cost_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str:
     one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "trainable params", "frozen params", "wall time / fold (s)", "peak memory (MB)",
               "device", f"{one} mean" if one else "primary metric mean"]
-    rows = [[_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
-             _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
-             _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"),
-             _num(r[f"{metric_of(primary, r['dataset'])}_mean"])
-             if one else _text_num(f"{METRIC_NAMES[metric_of(primary, r['dataset'])]} "
-                                   f"{fmt(r[metric_of(primary, r['dataset']) + '_mean'])}")]
-            for r in summary.to_dict("records")]
+    rows = []
+    for r in summary.to_dict("records"):
+        m = metric_of(primary, r["dataset"])
+        score = _num(r[f"{m}_mean"]) if one else _text_num(f"{METRIC_NAMES[m]} {fmt(r[f'{m}_mean'])}")
+        rows.append([_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
+                     _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
+                     _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"), score])
     return _table(header, rows)
 
 
