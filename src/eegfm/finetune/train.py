@@ -188,6 +188,8 @@ def _objective(train_split: Split, val_split: Split, opt_cfg, device: torch.devi
             from eegfm.metrics import compute_regression_metrics
 
             values = predict_values(model, split.X, batch_size, device, dtype)
+            if not torch.isfinite(values).all():  # never the best epoch; training's own checks say why
+                return {"val_loss": math.nan, "val_r2": math.nan, "val_pearson_r": math.nan}
             scores = compute_regression_metrics(split.y.numpy(), values.numpy())
             return {"val_loss": float(criterion(values, split.y)), "val_r2": scores["r2"],
                     "val_pearson_r": scores["pearson_r"]}
