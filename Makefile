@@ -1,8 +1,11 @@
 # The two commands of README.md: `make run` and `make test`.
-VENV  ?= .venv
-CORES ?= 2
-BIN   := $(VENV)/bin
-SMK   := $(BIN)/snakemake --cores $(CORES) --workflow-profile workflow/profiles/default
+VENV   ?= .venv
+CORES  ?= 2
+CONFIG ?=
+BIN    := $(VENV)/bin
+# CONFIG=my.yaml: checked first by eegfm (a YAML error names its line), then given to Snakemake
+SMK    := $(if $(CONFIG),$(BIN)/eegfm check-config $(CONFIG) && )$(BIN)/snakemake --cores $(CORES) \
+          --workflow-profile workflow/profiles/default $(if $(CONFIG),--configfile $(CONFIG))
 
 .PHONY: install run report test lint dry-run clean
 .DEFAULT_GOAL := run
@@ -13,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements/lock.txt tools/install.sh
 	tools/install.sh $(VENV)
 	touch $@
 
-run: install  ## run the workflow on config/config.yaml and build the Snakemake report
+run: install  ## run the workflow on config/config.yaml (or CONFIG=my.yaml) and build the Snakemake report
 	$(SMK)
 	$(SMK) --report results/report/snakemake-report.html
 

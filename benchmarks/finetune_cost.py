@@ -23,6 +23,11 @@ listed as such, not measured. On CPU, bitsandbytes' 4-bit layers run a slow
 PyTorch fallback (dequantize on every forward), so QLoRA times and memory on
 CPU say nothing about its GPU cost.
 
+On CUDA every measurement runs in bf16 autocast and again in fp32, and two
+more tables compare them: bf16 vs fp32 seconds per step (per backbone x
+regime) and QLoRA vs LoRA peak GPU memory (goal: QLoRA <= 0.5x LoRA). On CPU
+they print "not measured (no CUDA device)".
+
     .venv/bin/python benchmarks/finetune_cost.py [--backbones labram cbramod] [--regimes head lora qlora full]
         [--kwargs '{"labram": {"num_layers": 4}}'] [--lora-r 8] [--steps 3] [--batch-size 16] [--threads 2]
 
@@ -133,7 +138,7 @@ def measure_one(args) -> dict:
     kwargs = json.loads(args.kwargs).get(name, {})
     cuda = torch.cuda.is_available()
     ft = Finetune(
-        backbones=[name], regimes=[regime], device="cuda" if cuda else "cpu", precision="bf16" if cuda else "fp32",
+        backbones=[name], regimes=[regime], device="cuda" if cuda else "cpu", precision=args.precision,
         optim={"max_epochs": 1, "batch_size": args.batch_size, "warmup_epochs": 0.0}, threads=args.threads,
         **({"lora": {"r": args.lora_r, "alpha": 2 * args.lora_r}} if args.lora_r else {}),
     )
@@ -199,8 +204,9 @@ def measure_one(args) -> dict:
 # ----------------------------------------------------------------------------- table (parent)
 
 
-def run_child(args, data: Path, name: str, regime: str) -> dict:
+def run_child(args, data: Path, name: str, regime: str, precision: str) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--one", name, regime, "--data", str(data),
+           "--precision", precision,
            "--kwargs", args.kwargs, "--steps", str(args.steps), "--batch-size", str(args.batch_size),
            "--threads", str(args.threads)] + (["--lora-r", str(args.lora_r)] if args.lora_r else [])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "TQDM_DISABLE": "1"}
@@ -216,6 +222,39 @@ def _mib(n: int) -> str:
     return f"{n / 2**20:.1f}"
 
 
+def _cuda_available() -> bool:
+    proc = subprocess.run([sys.executable, "-c", "import torch; print(torch.cuda.is_available())"],
+                          capture_output=True, text=True)
+    return proc.stdout.strip() == "True"
+
+
+def gpu_tables(args, rows: dict, fp32: dict) -> None:
+    """On CUDA: bf16 vs fp32 seconds per step, and QLoRA vs LoRA peak GPU memory (goal <= 0.5x)."""
+    good = lambda r: r is not None and r.get("status") == "ok"  # noqa: E731
+    if not fp32:
+        print("\nbf16 vs fp32 step time, QLoRA vs LoRA peak GPU memory: not measured (no CUDA device)")
+        return
+    print(f"\nbf16 autocast vs fp32 on {next(iter(rows.values())).get('device_name', 'cuda')}: seconds per step "
+          "(median of steps 2..n)")
+    print(f"{'backbone':<9} {'regime':<8} {'fp32 s':>8} {'bf16 s':>8} {'speed-up':>9} {'fp32 MB':>8} {'bf16 MB':>8}")
+    for (name, regime), r in rows.items():
+        f = fp32.get((name, regime))
+        if good(r) and good(f) and r["s_per_step"] and f["s_per_step"]:
+            print(f"{name:<9} {regime:<8} {f['s_per_step']:>8.4f} {r['s_per_step']:>8.4f} "
+                  f"{f['s_per_step'] / r['s_per_step']:>8.2f}x {f['peak_mb']:>8.0f} {r['peak_mb']:>8.0f}")
+        else:
+            print(f"{name:<9} {regime:<8} failed: {(f or {}).get('error') or r.get('error')}")
+    print("\nQLoRA vs LoRA peak GPU memory (torch.cuda.max_memory_allocated during training; goal QLoRA <= 0.5x)")
+    print(f"{'backbone':<9} {'precision':<9} {'LoRA MB':>8} {'QLoRA MB':>9} {'ratio':>7}  verdict")
+    for precision, table in (("bf16", rows), ("fp32", fp32)):
+        for name in args.backbones:
+            lora, qlora = table.get((name, "lora")), table.get((name, "qlora"))
+            if good(lora) and good(qlora):
+                ratio = qlora["peak_mb"] / lora["peak_mb"]
+                print(f"{name:<9} {precision:<9} {lora['peak_mb']:>8.0f} {qlora['peak_mb']:>9.0f} {ratio:>6.2f}x  "
+                      f"{'PASS' if ratio <= 0.5 else 'above goal'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="+", default=["labram", "cbramod"])
@@ -227,6 +266,7 @@ def main() -> None:
     parser.add_argument("--lora-r", type=int, help="LoRA rank (alpha = 2r); default: finetune.lora's (r 4, alpha 8)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per measurement subprocess")
     parser.add_argument("--one", nargs=2, metavar=("BACKBONE", "REGIME"), help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     args = parser.parse_args()
     json.loads(args.kwargs)  # fail early on bad JSON
@@ -248,9 +288,13 @@ def main() -> None:
               f"{args.steps} steps x batch {args.batch_size}, 1 epoch, {args.threads} threads; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         rows: dict[tuple[str, str], dict] = {}
+        fp32: dict[tuple[str, str], dict] = {}  # on CUDA: the same measurement without autocast
+        cuda = _cuda_available()
         for name in args.backbones:
             for regime in args.regimes:
-                rows[name, regime] = run_child(args, data, name, regime)
+                if cuda:
+                    fp32[name, regime] = run_child(args, data, name, regime, "fp32")
+                rows[name, regime] = run_child(args, data, name, regime, "bf16" if cuda else "fp32")
                 r = rows[name, regime]
                 print(f"  measured {name}/{regime}: {r['status']}"
                       + (f" ({r.get('train_s', 0):.1f} s training, {r.get('build_s', 0):.1f} s building)"
@@ -319,7 +363,7 @@ def main() -> None:
     if not on_cuda:
         print("QLoRA on CPU: bitsandbytes runs its PyTorch fallback (dequantizes every forward), so its CPU time "
               "and memory are not its GPU cost.")
-        print("GPU figures: not measured (no CUDA device)")
+    gpu_tables(args, rows, fp32)
     print(f"wall time: {time.perf_counter() - wall:.0f} s (load average now {os.getloadavg()[0]:.1f}; s/step and min s are "
           "the median and fastest of steps 2..n; other load on the machine inflates them)")
     if "FAIL" in verdicts or len(ok) < len(rows):

@@ -53,3 +53,37 @@ def test_outputs_follow_the_umask_not_mkstemp(tmp_path):
         pass
     assert (tmp_path / "f").stat().st_mode & 0o777 == 0o666 & ~_umask()
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~_umask()
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_leftovers_of_dead_writers_are_swept_by_the_next_write(tmp_path):
+    import os
+
+    dead = _dead_pid()
+    stale_dir = tmp_path / f".tmp-store-{atomic.writer_tag(dead)}-abc123"
+    stale_file = tmp_path / f".tmp-other.json-{atomic.writer_tag(dead)}-x_y9"
+    live = tmp_path / f".tmp-store-{atomic.writer_tag(os.getppid())}-zzz"  # a live writer (our parent)
+    foreign = tmp_path / ".tmp-store-0123abcd.1-q"  # another host: cannot tell, kept
+    for p in (stale_dir, live, foreign):
+        p.mkdir()
+        (p / "part").write_text("x")
+    stale_file.write_text("{")
+    with atomic.atomic_dir(tmp_path / "store") as tmp:
+        (tmp / "a").write_text("1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["store", live.name, foreign.name])
+    removed = atomic.sweep_stale(tmp_path / "store", any_writer=True)  # the key's lock holder: any writer's
+    assert sorted(p.name for p in removed) == sorted([live.name, foreign.name])
+
+
+def test_temporary_names_carry_the_writer(tmp_path):
+
+    with atomic.atomic_file(tmp_path / "f.json") as tmp:
+        assert tmp.name.startswith(f".tmp-f.json-{atomic.writer_tag()}-")

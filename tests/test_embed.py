@@ -199,3 +199,64 @@ def test_open_embeddings_detects_a_cleared_cache(store10, tmp_path):
     shutil.rmtree(pointer["store"])
     with pytest.raises(FileNotFoundError, match="re-run the embed rule"):
         open_embeddings(str(tmp_path / "p.json"))
+
+
+def _delete_a_chunk(store: str) -> Path:
+    chunk = sorted((Path(store) / "E" / "c").rglob("*"))[-1]
+    assert chunk.is_file()
+    chunk.unlink()  # an interrupted copy of a shared cache
+    return chunk
+
+
+def test_a_store_with_a_deleted_chunk_is_a_miss_moved_aside_and_recomputed(store40, tmp_path, caplog):
+    cfg = Backbone(name="bandpower")
+    first = _embed(store40, tmp_path, cfg=cfg)
+    E1, _ = open_embeddings(str(tmp_path / "p.json"))
+    _delete_a_chunk(first["store"])
+    with pytest.raises(ValueError, match=r"chunk 0 .* does not match the sha256.*delete .*p\.json"):
+        open_embeddings(str(tmp_path / "p.json"))  # a reader names the store and the fix
+    with caplog.at_level("WARNING", logger="eegfm.embed"):
+        again = _embed(store40, tmp_path, cfg=cfg, pointer="again.json")
+    assert (again["cache"], again["key"]) == ("miss", first["key"]) and again["forward_passes"] > 0
+    assert "is damaged" in caplog.text and "moved it aside" in caplog.text
+    aside = list(Path(first["store"]).parent.glob(f"{first['key']}.zarr.damaged-*"))
+    assert len(aside) == 1  # kept for inspection, never silently deleted
+    E2, _ = open_embeddings(str(tmp_path / "again.json"))
+    np.testing.assert_array_equal(E1, E2)
+    assert _embed(store40, tmp_path, cfg=cfg, pointer="third.json")["cache"] == "hit"
+
+
+def test_a_store_without_digests_is_recomputed(store10, tmp_path):
+    from eegfm.integrity import ATTR
+
+    cfg = Backbone(name="bandpower")
+    first = _embed(store10, tmp_path, cfg=cfg)
+    E = zarr.open_group(first["store"], mode="r+")["E"]
+    E.attrs.update({ATTR: None})  # as written by an older eegfm
+    assert _embed(store10, tmp_path, cfg=cfg, pointer="again.json")["cache"] == "miss"
+
+
+def test_a_second_process_waits_for_the_writer_and_hits(store40, tmp_path):
+    from eegfm.locks import key_lock
+
+    cfg = Backbone(name="bandpower")
+    key = _embed(store40, tmp_path, cfg=cfg, cache="probe")["key"]
+    path = store_path(tmp_path / "cache", key)
+    script = textwrap.dedent(
+        f"""
+        from eegfm.config import Backbone, Embedding
+        from eegfm.embed import embed
+        p = embed({store40!r}, Backbone(name="bandpower"), Embedding(batch_size=16), 0,
+                  {str(tmp_path / "cache")!r}, {str(tmp_path / "other.json")!r}, "ds")
+        print(p["cache"])
+        """
+    )
+    with key_lock(path, what="test"):  # we are the writer: compute while the other process waits
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+        import time
+
+        time.sleep(3)
+        assert proc.poll() is None, "the second process did not wait for the writer"
+        mine = _embed(store40, tmp_path, cfg=cfg)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and out.strip() == "hit" and mine["cache"] == "miss"

@@ -160,3 +160,29 @@ def test_claim_is_logged(fake_smi, tmp_path, monkeypatch, caplog):
         assert (tmp_path / "locks/gpu0.lock").read_text().strip() == str(os.getpid())
     finally:
         gpus._release(gpus._HELD)
+
+
+@pytest.mark.gpu
+def test_a_real_gpu_is_claimed_and_torch_sees_only_it(tmp_path):
+    """With a real nvidia-smi and driver: the claimed device is the one torch then uses."""
+    import shutil
+
+    if shutil.which("nvidia-smi") is None:
+        pytest.skip("needs a real nvidia-smi (none on PATH): GPU pinning on a real device not exercised here")
+    code = (
+        "import json, os, sys\n"
+        "from eegfm.gpus import claim_gpus, count_gpus\n"
+        "got = claim_gpus(1, sys.argv[1])\n"
+        "import torch\n"
+        "print(json.dumps({'got': got, 'visible': os.environ.get('CUDA_VISIBLE_DEVICES'), 'n': count_gpus(),"
+        " 'torch': torch.cuda.device_count(), 'name': torch.cuda.get_device_name(0) if got else None}))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    if out["n"] == 0:
+        pytest.skip("nvidia-smi lists no GPU: GPU pinning on a real device not exercised here")
+    assert len(out["got"]) == 1 and out["visible"] == str(out["got"][0]) and out["torch"] == 1, out
+    assert (tmp_path / f"gpu{out['got'][0]}.lock").read_text().strip().isdigit()

@@ -202,6 +202,8 @@ def _write_inputs(tmp_path, E, meta, folds, windows_key_override=None):
     """A real windows store, an embedding zarr store and its pointer, and folds.json."""
     import zarr
 
+    from eegfm.integrity import write_array
+
     writer = WindowsStoreWriter(tmp_path / "windows", ch_names=["C3", "C4"], sfreq=100.0, n_times=8)
     rng = np.random.default_rng(0)
     writer.append(rng.normal(size=(len(meta), 2, 8)).astype("float32"),
@@ -209,7 +211,7 @@ def _write_inputs(tmp_path, E, meta, folds, windows_key_override=None):
     info = writer.close()
     store = tmp_path / "cache" / "emb.zarr"
     group = zarr.open_group(str(store), mode="w")
-    group.create_array("E", data=E.astype("float32"))
+    write_array(group, "E", E.astype("float32"))
     group.attrs["key"] = "e" * 64
     pointer = {"key": "e" * 64, "store": str(store), "dataset": "toy", "backbone": "bandpower",
                "windows_key": windows_key_override or info["key"], "fingerprint": {}, "fingerprint_sha": "f" * 64,

@@ -73,6 +73,8 @@ def build_inputs(root: Path) -> dict:
     """Fold folders, embedding stores + pointers, windows and folds files of two toy datasets."""
     import zarr
 
+    from eegfm.integrity import write_array
+
     rng = np.random.default_rng(0)
     metrics_paths, pointer_paths, windows_paths, folds_paths = [], [], {}, {}
     for dataset, (classes, _, n_folds) in DATASETS.items():
@@ -129,7 +131,7 @@ def build_inputs(root: Path) -> dict:
                 E[:, 0] += 3.0 * meta["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
             store = root / "cache" / f"{dataset}-{model}.zarr"
             group = zarr.open_group(str(store), mode="w")
-            group.create_array("E", data=E)
+            write_array(group, "E", E)
             group.attrs["key"] = f"e-{dataset}-{model}"
             pointer = {
                 "key": f"e-{dataset}-{model}", "store": str(store), "dataset": dataset, "backbone": model,

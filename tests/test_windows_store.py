@@ -66,3 +66,21 @@ def test_each_window_has_a_content_hash_and_old_stores_get_theirs_from_X(tmp_pat
     old = open_windows(tmp_path / "w")  # a store written before the column existed
     assert "content_hash" not in old.meta
     pd.testing.assert_series_equal(content_hashes(old), written, check_names=False)
+
+
+def test_a_damaged_windows_store_names_the_file_and_the_rule(tmp_path):
+    from pathlib import Path
+
+    from eegfm.integrity import DamagedStoreError
+
+    X = np.random.default_rng(0).normal(size=(130, 3, 50)).astype("float32")  # 3 chunks of 64 windows
+    _write(tmp_path / "w", X, ["a"] * 130)
+    np.testing.assert_array_equal(open_windows(tmp_path / "w").X[:], X)
+    (tmp_path / "w/windows.zarr/X/c/1/0/0").unlink()
+    store = open_windows(tmp_path / "w")
+    np.testing.assert_array_equal(store.X[:64], X[:64])  # intact chunks still read
+    with pytest.raises(DamagedStoreError) as err:
+        store.X[60:70]
+    message = str(err.value)
+    assert str(Path(tmp_path / "w/windows.zarr")) in message and "chunk 1 (rows 64-127)" in message
+    assert "rule windows" in message and "windows.json" in message

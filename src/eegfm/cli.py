@@ -187,6 +187,22 @@ def _backbones(args) -> int:
     return 0
 
 
+def _check_config(args) -> int:
+    """Check a config file as the workflow would, before running it: YAML syntax, keys and values, folds."""
+    from eegfm.config import ConfigError, load_config
+    from eegfm.configfile import read_config_file
+    from eegfm.dag import check_cv_groups
+    from eegfm.recordings import RecordingError
+
+    try:
+        check_cv_groups(load_config(read_config_file(args.path)))
+    except (ConfigError, RecordingError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="eegfm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +218,13 @@ def main(argv: list[str] | None = None) -> int:
     backbones.add_argument("--fast", action="store_true", help="do not build the models (params and dim shown as -)")
     keys = sub.add_parser("config-keys", help="print (or --write) every config key as a markdown table")
     keys.add_argument("--write", action="store_true", help=f"update the table in {CONFIG_README}")
+    check = sub.add_parser(
+        "check-config",
+        help="check a config file before running it: YAML syntax (file, line), keys and values, folds",
+        description="Snakemake reports a YAML error in a --configfile only as 'not valid JSON or YAML'; this names "
+        "the line. Relative paths in the file are resolved against the current directory, as the workflow does.",
+    )
+    check.add_argument("path", help="the config file")
     _add_prefetch_parser(sub)
     args = parser.parse_args(argv)
 
@@ -222,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
         return _prefetch(args)
     elif args.command == "backbones":
         return _backbones(args)
+    elif args.command == "check-config":
+        return _check_config(args)
     return 0
 
 

@@ -523,7 +523,42 @@ class Optimisation(_Model):
     )
 
 
-class Finetune(_Model):
+class _DataParallel(_Model):
+    """How one training job spreads over processes and nodes (DDP; docs/distributed.md). Not science: not in params."""
+
+    processes: int | None = Field(
+        None,
+        ge=1,
+        description="Data-parallel (DDP) processes of one job, all nodes together; each trains on its share "
+        "of every global batch (the batch size setting stays the global batch). null: one per GPU ('gpus'), or 1. "
+        "Started with torchrun on a workstation, with srun inside a SLURM job.",
+    )
+    nodes: int = Field(
+        1, ge=1, description="Nodes one job spans (SLURM only; processes are spread evenly over them)."
+    )
+    workers: int = Field(
+        0, ge=0, description="DataLoader worker processes per training process that read and adapt the next "
+        "batches from the windows store (0: read in the training process)."
+    )
+
+    @model_validator(mode="after")
+    def _one_process_per_gpu(self):
+        if self.processes is not None and self.gpus > 0 and self.processes != self.gpus:
+            raise ValueError(
+                f"processes ({self.processes}) must equal gpus ({self.gpus}): one process per GPU; "
+                "leave processes null to take one per GPU"
+            )
+        if self.world_size % self.nodes:
+            raise ValueError(f"processes ({self.world_size}) must be a multiple of nodes ({self.nodes})")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        """Processes of one job: ``processes``, else one per GPU, else 1."""
+        return self.processes if self.processes is not None else max(1, self.gpus)
+
+
+class Finetune(_DataParallel):
     """Per-fold training of a head, adapters or the whole backbone (one job per dataset x model x regime x fold)."""
 
     backbones: list[str] = Field(
@@ -551,10 +586,19 @@ class Finetune(_Model):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="'auto' takes cuda, then mps, then cpu."
     )
-    threads: int = Field(2, ge=1, description="CPU threads of a training job (Snakemake threads).")
-    gpus: int = Field(0, ge=0, description="GPUs a training job declares (Snakemake resource 'gpu').")
-    mem_mb: int = Field(6000, ge=500, description="Memory a training job declares (Snakemake resource mem_mb).")
+    threads: int = Field(2, ge=1, description="CPU threads of each training process (Snakemake threads: "
+                         "threads x processes per node).")
+    gpus: int = Field(0, ge=0, description="GPUs a training job declares (Snakemake resource 'gpu'); with more "
+                      "than one, the job trains data-parallel on all of them (one process per GPU).")
+    mem_mb: int = Field(3000, ge=500, description="Memory of each training process (the job declares "
+                        "mem_mb x processes per node as Snakemake resource mem_mb).")
     runtime: int = Field(120, ge=1, description="Minutes a training job declares (Snakemake resource runtime).")
+    export: Literal["none", "onnx"] = Field(
+        "none",
+        description="'onnx' also writes model.onnx in each fold folder: the trained network with adapters merged, "
+        "checked against torch with onnxruntime on the fold's test windows (docs/onnx.md lists the backbones "
+        "that export).",
+    )
 
     @field_validator("unfreeze_schedule")
     @classmethod
@@ -581,7 +625,7 @@ class Augment(_Model):
     noise: float = Field(0.05, ge=0, description="Gaussian noise, as a share of each window's standard deviation.")
 
 
-class Pretrain(_Model):
+class Pretrain(_DataParallel):
     """One pretraining recipe: a backbone architecture trained on pretraining datasets, written as weights."""
 
     backbone: str = Field(
@@ -615,7 +659,7 @@ class Pretrain(_Model):
     checkpoint_every: int = Field(
         20, ge=1, description="Steps between resumable checkpoints (a killed job restarts from the last one)."
     )
-    threads: int = Field(2, ge=1, description="CPU threads of a pretraining job.")
+    threads: int = Field(2, ge=1, description="CPU threads of each pretraining process.")
     gpus: int = Field(0, ge=0, description="GPUs a pretraining job declares (Snakemake resource 'gpu').")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="As finetune.device.")
 

@@ -12,8 +12,17 @@ Layout (DESIGN §2)::
                                               Snakemake output)
 
 ``key = sha256(windows key + canonical fingerprint)``. A store is written in a
-temporary sibling and renamed into place, so a store that exists is complete
-and its presence is a cache hit: no model is built, no forward pass runs.
+temporary sibling and renamed into place, with a sha256 of every chunk of
+``E`` in its attributes (:mod:`eegfm.integrity`). A store that exists and
+whose every chunk matches its digest is a cache hit: no model is built, no
+forward pass runs. A store that fails the check (a chunk deleted by an
+interrupted copy, a truncated file) is a miss: it is logged, moved aside to
+``<key>.zarr.damaged-<time>-<pid>`` and recomputed.
+
+One writer per key: a miss is computed under the key's lock
+(:func:`eegfm.locks.key_lock`), so two runs sharing a cache compute a store
+once; the second waits, then hits. Whoever holds the lock first removes the
+temporary leftovers of writers that died (``.tmp-<key>.zarr-*``).
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +47,10 @@ from eegfm.backbones.registry import get_spec
 from eegfm.config import Backbone, Embedding
 from eegfm.devices import resolve_device
 from eegfm.hashing import canonical_json, sha256_json
+from eegfm.integrity import ChunkDigests, VerifiedArray, record
+from eegfm.locks import key_lock
 from eegfm.pretrain.overlap import warn_overlap
+from eegfm.pretrain.verify import verify_weights
 from eegfm.provenance import versions
 from eegfm.windows_store import open_windows
 
@@ -114,22 +127,30 @@ def embed(
     ------
     BackboneInputError, BackboneWeightsError
         Before any computation, when windows or weights do not fit.
+    eegfm.integrity.DamagedStoreError
+        When a windows chunk or the workflow's pretrained weights do not match
+        their recorded sha256 (a damaged embedding store is recomputed instead).
     NonFiniteEmbeddingError
         When the backbone outputs NaN/Inf (no store is written).
     """
     windows = open_windows(windows_dir)
+    if pretrain_dir:
+        verify_weights(pretrain_dir)
     spec = get_spec(cfg.name)
     plan = plan_input(spec, windows.info, dataset=dataset, cfg=cfg)
     fp = fingerprint(spec, cfg, plan, seed)
     key = embedding_key(windows.key, fp)
     path = store_path(cache_dir, key)
-    if path.exists():
-        attrs = _read_attrs(path, key)
-        cache, passes = "hit", 0
-        logger.info("embed %s/%s: cache hit %s", dataset, cfg.label, path)
-    else:
-        attrs = _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset)
-        cache, passes = "miss", attrs["forward_passes"]
+    attrs, _ = _check_store(path, key)  # most runs: a verified hit, no lock needed
+    cache = "hit"
+    if attrs is None:
+        with key_lock(path, what=f"embed {dataset}/{cfg.label}: store {path}"):
+            attrs = _hit_or_clear(path, key)  # another run may have written it while we waited
+            if attrs is None:
+                attrs, cache = _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset), "miss"
+    passes = attrs["forward_passes"] if cache == "miss" else 0
+    if cache == "hit":
+        logger.info("embed %s/%s: cache hit %s (every chunk verified)", dataset, cfg.label, path)
     pointer = {
         "key": key,
         "store": str(path.resolve()),
@@ -164,18 +185,24 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
     ------
     FileNotFoundError, ValueError
         If the store is gone or does not match the pointer (re-run embed).
+    eegfm.integrity.DamagedStoreError
+        If a chunk of ``E`` does not match the digest recorded when it was written.
     """
     import zarr
 
     pointer = json.loads(Path(pointer_path).read_text())
     path = Path(pointer["store"])
+    how = f"delete {pointer_path} and run snakemake again; a damaged store is moved aside and recomputed"
     if not path.exists():
-        raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed rule")
+        raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed "
+                                f"rule ({how})")
     group = zarr.open_group(str(path), mode="r")
     stored_key = str(group.attrs.get("key"))
     if stored_key != pointer["key"]:
-        raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; re-run embed")
-    E = np.asarray(group["E"][:], dtype=np.float32)
+        raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; re-run embed "
+                         f"({how})")
+    E = VerifiedArray(group["E"], name=f"embedding store {path}", fix=f"re-run the embed rule ({how})")
+    E = np.asarray(E[:], dtype=np.float32)
     if E.shape != (pointer["n_windows"], pointer["dim"]):
         raise ValueError(
             f"{pointer_path}: store {path} holds {E.shape[0]} x {E.shape[1]} embeddings, the pointer says "
@@ -187,13 +214,45 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
 # ----------------------------------------------------------------------------- internals
 
 
-def _read_attrs(path: Path, key: str) -> dict[str, Any]:
+def _check_store(path: Path, key: str) -> tuple[dict[str, Any] | None, str | None]:
+    """``(attrs, None)`` for a complete store whose every chunk matches its digest, else ``(None, problem)``.
+
+    ``problem`` is ``None`` when there is no store at all.
+    """
     import zarr
 
-    attrs = dict(zarr.open_group(str(path), mode="r").attrs)
-    if attrs.get("key") != key:
-        raise ValueError(f"embedding store {path} holds key {attrs.get('key')}, expected {key}; delete it and re-run")
-    return attrs
+    if not path.exists():
+        return None, None
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        attrs = dict(group.attrs)
+        if attrs.get("key") != key:
+            return None, f"it holds key {attrs.get('key')}"
+        E = VerifiedArray(group["E"], name="E", fix="")
+        if E.shape != (attrs["n_windows"], attrs["dim"]):
+            return None, f"E is {E.shape}, its attributes say ({attrs['n_windows']}, {attrs['dim']})"
+        E.verify()
+    except Exception as err:  # noqa: BLE001 - whatever a damaged store raises (missing or corrupt files), it is damaged
+        return None, f"{type(err).__name__}: {err}".rstrip("; ")
+    return attrs, None
+
+
+def _hit_or_clear(path: Path, key: str) -> dict[str, Any] | None:
+    """Under the key's lock: the verified store's attrs, or ``None`` after moving a damaged store aside.
+
+    The temporary leftovers of writers that died are removed too (holding
+    the lock, no live writer of this key can own them).
+    """
+    attrs, problem = _check_store(path, key)
+    if attrs is not None:
+        return attrs
+    if problem is not None:
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+        path.rename(aside)
+        logger.warning("embedding store %s is damaged (%s); moved it aside to %s and computing it again",
+                       path, problem, aside.name)
+    atomic.sweep_stale(path, any_writer=True)
+    return None
 
 
 def _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset) -> dict[str, Any]:
@@ -284,17 +343,19 @@ def _pad(xb: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 class _RowWriter:
-    """Write rows of ``E`` in whole chunks (no read-modify-write of partial chunks)."""
+    """Write rows of ``E`` in whole chunks (no read-modify-write of partial chunks), with their digests."""
 
     def __init__(self, group, n: int, dim: int):
         self.dim = dim
-        self.chunk = max(64, _CHUNK_BYTES // (4 * dim))
-        self.E = group.create_array("E", shape=(n, dim), chunks=(min(self.chunk, n), dim), dtype="float32")
+        self.chunk = min(max(64, _CHUNK_BYTES // (4 * dim)), n)
+        self.E = group.create_array("E", shape=(n, dim), chunks=(self.chunk, dim), dtype="float32")
+        self.digests = ChunkDigests(self.chunk, "float32")
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._written = 0
 
     def write(self, rows: np.ndarray) -> None:
+        self.digests.update(rows)
         self._buffer.append(rows)
         self._buffered += len(rows)
         if self._buffered >= self.chunk:
@@ -302,6 +363,7 @@ class _RowWriter:
 
     def close(self) -> None:
         self._flush(whole_chunks_only=False)
+        record(self.E, self.digests)
 
     def _flush(self, whole_chunks_only: bool) -> None:
         if not self._buffer:

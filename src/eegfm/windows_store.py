@@ -3,7 +3,9 @@
 Layout of a windows folder (DESIGN §2)::
 
     windows.zarr/   zarr group; array ``X`` float32 (windows, channels, samples),
-                    chunked along windows; attrs: sfreq, ch_names, units, key
+                    chunked along windows, with a sha256 per chunk in its
+                    attrs (checked as chunks are read, :mod:`eegfm.integrity`);
+                    group attrs: sfreq, ch_names, units, key
     windows.tsv     one row per window: window_id, subject, session, run,
                     label, onset_s, recording (window_id = row of X), content_hash
                     (sha256 of the window's float32 bytes)
@@ -32,6 +34,7 @@ import pandas as pd
 
 from eegfm import atomic
 from eegfm.hashing import canonical_json
+from eegfm.integrity import ChunkDigests, VerifiedArray, record
 
 META_COLUMNS = ("window_id", "subject", "session", "run", "label", "onset_s", "recording")
 CHUNK_WINDOWS = 64
@@ -65,6 +68,7 @@ class WindowsStoreWriter:
             chunks=(CHUNK_WINDOWS, len(self.ch_names), self.n_times),
             dtype="float32",
         )
+        self._chunk_digests = ChunkDigests(CHUNK_WINDOWS, "float32")
         self._digest = hashlib.sha256(
             canonical_json(
                 {"ch_names": self.ch_names, "sfreq": self.sfreq, "n_times": self.n_times, "units": units}
@@ -84,8 +88,10 @@ class WindowsStoreWriter:
         start = len(self._rows)
         for offset, (row, window) in enumerate(zip(rows, X)):
             self._rows.append({**row, "window_id": start + offset, "content_hash": window_hash(window)})
-        self._X.append(X, axis=0)
+        with atomic.naming_full_disk(self.out_dir / "windows.zarr"):
+            self._X.append(X, axis=0)
         self._digest.update(X.tobytes())
+        self._chunk_digests.update(X)
 
     def abort(self) -> None:
         """Discard everything written so far (the temporary store is removed)."""
@@ -114,9 +120,11 @@ class WindowsStoreWriter:
             self.abort()
             raise ValueError("no windows were produced")
         key = self._digest.hexdigest()
-        self._group.attrs.update(
-            {"sfreq": self.sfreq, "ch_names": self.ch_names, "units": self.units, "key": key}
-        )
+        with atomic.naming_full_disk(self.out_dir / "windows.zarr"):
+            record(self._X, self._chunk_digests)
+            self._group.attrs.update(
+                {"sfreq": self.sfreq, "ch_names": self.ch_names, "units": self.units, "key": key}
+            )
         self._zarr_ctx.__exit__(None, None, None)
         meta = pd.DataFrame(self._rows)
         for column in META_COLUMNS:
@@ -162,7 +170,11 @@ def content_hashes(store: WindowsStore) -> pd.Series:
 
 @dataclass(frozen=True)
 class WindowsStore:
-    """An opened windows store: ``X`` is a lazy zarr array (read it in batches)."""
+    """An opened windows store: ``X`` is read lazily (in batches) and each chunk is checked when first read.
+
+    ``X`` is an :class:`~eegfm.integrity.VerifiedArray`: a chunk that does not
+    match its recorded sha256 raises :class:`~eegfm.integrity.DamagedStoreError`.
+    """
 
     X: Any
     meta: pd.DataFrame
@@ -173,8 +185,21 @@ class WindowsStore:
         return self.info["key"]
 
 
+def rebuild_hint(out_dir: str | Path) -> str:
+    """How to rebuild a damaged windows store (a Snakemake output, not a cache)."""
+    return f"delete {Path(out_dir) / 'windows.json'} and run snakemake again (rule windows rebuilds the store)"
+
+
 def open_windows(out_dir: str | Path) -> WindowsStore:
-    """Open a complete windows store (one whose ``windows.json`` exists)."""
+    """Open a complete windows store (one whose ``windows.json`` exists).
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        An incomplete store, or parts that disagree.
+    eegfm.integrity.DamagedStoreError
+        ``X`` has no chunk digests; later, when a chunk read does not match its digest.
+    """
     import zarr
 
     out_dir = Path(out_dir)
@@ -183,7 +208,7 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
         raise FileNotFoundError(f"{out_dir} is not a complete windows store (no windows.json); re-run the windows rule")
     info = json.loads(info_path.read_text())
     group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
-    X = group["X"]
+    X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir))
     meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})
     if group.attrs.get("key") != info["key"]:
         raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; re-run the windows rule")

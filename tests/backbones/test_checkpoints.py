@@ -23,9 +23,9 @@ CH = "Fp1 Fp2 F7 F3 Fz F4 F8 T7 C3 Cz C4 T8 P7 P3 Pz P4 P8 O1 O2".split()
 INFO = {"sfreq": 200.0, "n_times": 800, "ch_names": CH, "units": "V"}
 
 
-def _model(name, seed=1, **kwargs):
+def _model(name, seed=1, weights=None, **kwargs):
     """A real braindecode model, built the way an embedding job builds it for 19 channels x 4 s at 200 Hz."""
-    spec, cfg = get_spec(name), Backbone(name=name, kwargs=kwargs)
+    spec, cfg = get_spec(name), Backbone(name=name, kwargs=kwargs, weights=weights)
     return build_extractor(spec, cfg, plan_input(spec, INFO, cfg=cfg), seed=seed)
 
 
@@ -333,3 +333,25 @@ def test_biot_18_token_checkpoint_reads_the_16_bipolar_derivations(tmp_path):
     assert len(plan.ch_names) == 16
     E = build_extractor(spec, cfg, plan, 0)(np.random.default_rng(0).normal(size=(2, 19, 800)).astype("float32") * 1e-5)
     assert E.shape == (2, 256) and np.isfinite(E).all()
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pth"])
+def test_truncated_weights_name_the_file_and_the_backbone(tmp_path, cbramod_state, suffix):
+    """An interrupted download or copy: the library's bare error becomes one naming the file, the backbone, the fix."""
+    import torch
+
+    path = tmp_path / f"w{suffix}"
+    if suffix == ".safetensors":
+        _save_safetensors(cbramod_state, path)
+    else:
+        torch.save(cbramod_state, path)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(BackboneWeightsError, match=rf"weights {path} of backbone cbramod \(CBraMod\) cannot be read: "
+                       r"the file is truncated or corrupt \(\d+ bytes; .*\).*download it again"):
+        _model("cbramod", weights=str(path))  # as an embedding or fine-tuning job loads them
+    with pytest.raises(BackboneWeightsError, match=rf"weights {path} of backbone CBraMod cannot be read"):
+        load_weights(_model("cbramod").model, str(path))  # called directly: the model's class
+    config = Config(backbones=[Backbone(name="cbramod", id="mine", weights=str(path))])
+    with pytest.raises(BackboneWeightsError, match=rf"backbones\[0\] \(mine\): weights {path} of backbone 'mine' "
+                       "cannot be read: the file is truncated"):
+        check_config_weights(config)  # and at parse time, before any job

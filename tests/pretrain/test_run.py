@@ -102,3 +102,23 @@ def test_a_sigkilled_job_leaves_no_half_written_checkpoint_and_resumes(ft_data, 
     assert "resuming from step-" in caplog.text
     full = run_pretrain([ft_data["windows"]], recipe, "p", 0, tmp_path / "full")
     assert resumed["sha256"] == full["sha256"] and resumed["steps"] == full["steps"]
+
+
+@pytest.mark.slow
+def test_two_processes_pretrain_and_resume_to_the_same_weights(ft_data, tmp_path):
+    """2 gloo ranks (torchrun): rank 0 writes checkpoints and weights; a stopped run resumes to the same bytes."""
+    from eegfm.launch import launch
+
+    recipe = _recipe("masked", contrastive_weight=0.5, checkpoint_every=2, epochs=1, processes=2, threads=1)
+
+    def job(out, **kw):
+        launch("pretrain", {"windows_dirs": [str(ft_data["windows"])], "recipe": recipe, "name": "p", "seed": 0,
+                            "out_dir": str(out), **kw}, processes=2, threads=1)
+
+    job(tmp_path / "full")
+    manifest = json.loads((tmp_path / "full/manifest.json").read_text())
+    assert manifest["steps"] == 108 // 16 and not (tmp_path / "full/resume").exists()
+    job(tmp_path / "cut", stop_after=3)
+    assert [p.name for p in (tmp_path / "cut/resume").iterdir()] == ["step-000002"]
+    job(tmp_path / "cut")
+    assert json.loads((tmp_path / "cut/manifest.json").read_text())["sha256"] == manifest["sha256"]

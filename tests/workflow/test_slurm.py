@@ -11,6 +11,7 @@ most of it SLURM start-up per job and the plugin's status polling.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from tests.workflow.test_workflow import tiny_config as base_config
@@ -222,3 +224,84 @@ def test_impossible_gpu_request_fails_fast_with_the_slurm_reason(runs):
     assert "--gpus=2" in out  # the sbatch call is shown with the error
     assert elapsed < 120
     assert "Params have changed" in out and "rule synthetic:" not in out
+
+
+# ----------------------------------------------------------------------------- one fine-tune, 2 SLURM tasks (DDP)
+
+FOLD = "results/tiny/finetune/cbramod/lora/fold-0"
+
+
+def ddp_config(cache: Path, gpus: int = 0) -> dict:
+    """One LoRA fine-tune of a 1-layer CBraMod trained by 2 data-parallel processes of 1 thread each."""
+    config = base_config(cache, backbones=[{"name": "cbramod", "kwargs": {"n_layer": 1, "drop_prob": 0.0}}])
+    config["datasets"]["tiny"]["windows"] = {"tmin": 0.5, "length_s": 2.0}
+    config["finetune"] = {"backbones": ["cbramod"], "regimes": ["lora"], "threads": 1, "processes": 2, "gpus": gpus,
+                          "head": {"dropout": 0.0}, "optim": {"max_epochs": 2, "batch_size": 16}}
+    if gpus:
+        config["finetune"]["processes"] = gpus
+    return config
+
+
+def test_a_multi_process_fine_tune_asks_slurm_for_one_task_per_process(tmp_path):
+    res = dry_run_resources(tmp_path / "cpu", ddp_config(tmp_path / "cache"), "--profile", str(PROFILE), f"{FOLD}/metrics.json")
+    for part in ("tasks=2", "nodes=1", "cpus_per_task=1", "mpi=srun", "tasks_per_gpu=0", "mem_mb=6000", "gpu=0"):
+        assert part in res["finetune"].split(", "), res["finetune"]
+    res = dry_run_resources(tmp_path / "gpu", ddp_config(tmp_path / "cache", gpus=2), "--profile", str(PROFILE),
+                            f"{FOLD}/metrics.json")
+    assert "gpu=2" in res["finetune"] and "tasks_per_gpu=1" in res["finetune"]  # -> --gpus=2 --ntasks-per-gpu=1
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(cluster, tmp_path_factory):
+    """The 2-process fine-tune through SLURM (srun, 2 tasks) and locally (torchrun); SLURM steps seen while it ran."""
+    base = tmp_path_factory.mktemp("ddp")
+    local = subprocess.run(snakemake_cmd(base / "local", ddp_config(base / "local-cache"), "--cores", "2",
+                                         f"{FOLD}/metrics.json"), capture_output=True, text=True, timeout=900)
+    assert local.returncode == 0, output_of(local)[-6000:]
+    slurm = subprocess.Popen(
+        snakemake_cmd(base / "slurm", ddp_config(base / "slurm-cache"), "--profile", str(PROFILE), *FAST_POLLING,
+                      "--slurm-keep-successful-logs", f"{FOLD}/metrics.json"),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    steps: set[str] = set()
+    try:
+        while slurm.poll() is None:  # job steps are visible only while they run
+            proc = subprocess.run(["scontrol", "show", "step", "-o"], capture_output=True, text=True, timeout=30)
+            steps |= {line for line in proc.stdout.splitlines() if line.startswith("StepId=")}
+            time.sleep(0.5)
+        out, _ = slurm.communicate(timeout=900)
+    finally:
+        if slurm.poll() is None:
+            slurm.kill()
+    assert slurm.returncode == 0, out[-8000:]
+    return base, out, steps
+
+
+def test_the_fine_tune_runs_as_two_srun_tasks_of_one_slurm_job(ddp_runs):
+    base, output, steps = ddp_runs
+    jobs = {job_id: scontrol(job_id) for job_id in submitted(output)}
+    finetune = [(job_id, info) for job_id, info in jobs.items() if info["Comment"].startswith("rule_finetune")]
+    assert len(finetune) == 1, jobs
+    job_id, info = finetune[0]
+    assert info["JobState"] == "COMPLETED" and info["NumTasks"] == "2" and info["NumCPUs"] == "2", info
+    # scontrol saw the job's srun step with both tasks while it ran
+    ours = [s for s in steps if s.startswith(f"StepId={job_id}.") and "Tasks=2" in s]
+    assert ours, sorted(steps)
+    log = (base / "slurm/results/logs/finetune/tiny/cbramod/lora/fold-0.log").read_text()
+    assert "srun --ntasks=2 --nodes=1 --cpus-per-task=1 --kill-on-bad-exit=1" in log, log[-3000:]
+    for rank in (0, 1):  # both tasks of one srun step of this job
+        assert re.search(rf"rank {rank} of 2 .* joined the process group \(gloo, .*SLURM job {job_id} step \d+ "
+                         rf"task {rank}\)", log), log[-3000:]
+    record = json.loads((base / "slurm" / FOLD / "metrics.json").read_text())
+    assert record["status"] == "ok" and record["processes"] == 2
+
+
+def test_slurm_and_torchrun_train_the_same_fold(ddp_runs):
+    from safetensors.torch import load_file
+
+    base, _, _ = ddp_runs
+    local, slurm = (json.loads((base / kind / FOLD / "metrics.json").read_text()) for kind in ("local", "slurm"))
+    assert local["processes"] == slurm["processes"] == 2
+    assert local["metrics"] == slurm["metrics"] and local["best_epoch"] == slurm["best_epoch"]
+    a, b = (load_file(base / kind / FOLD / "checkpoint.safetensors") for kind in ("local", "slurm"))
+    assert all(torch.equal(a[k], b[k]) for k in a)  # 2 gloo ranks reduce in one order wherever they run

@@ -1,17 +1,15 @@
 # Config validation, paths and input functions shared by every rule.
-import glob
+import functools
 import re
-import sys
 from pathlib import Path
 
 from snakemake.utils import validate
 
-# Make src/ importable at parse time without `pip install -e .`; jobs get it
-# through workflow/scripts/_bootstrap.py.
-sys.path.insert(0, str(Path(workflow.basedir) / "src"))
-
-from eegfm.config import ConfigError, load_config
+# The Snakefile has put this checkout's src/ first on sys.path.
+from eegfm.config import ConfigError, Pretrain, load_config
+from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
+from eegfm.recordings import RecordingError
 
 # Validated twice (DESIGN §3.5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
@@ -29,6 +27,24 @@ ALL_DATASETS = sorted(CFG.datasets)
 PRETRAIN = sorted(CFG.pretrain)
 BACKBONES = [b.label for b in CFG.backbones]
 CONFIG_HASH = sha256_json(CFG.model_dump(mode="json"))
+
+
+@functools.cache
+def dataset_recordings(dataset):
+    """The recordings of a files/BIDS dataset (names only, no signal): listed once by the main process
+    and read back by the jobs a cluster executor starts (eegfm.dag.listed_recordings)."""
+    return listed_recordings(
+        CFG.datasets[dataset], Path(".snakemake") / "eegfm" / "recordings", main_process=workflow.is_main_process
+    )
+
+
+# Folds that cannot be made from the recordings found (cv.n_splits above the
+# number of subjects) stop the run here, before windowing and embedding.
+if workflow.is_main_process:
+    try:
+        check_cv_groups(CFG, dataset_recordings)
+    except (ConfigError, RecordingError) as err:
+        raise ValueError(str(err)) from None
 
 # Pretrained weights that cannot fit their model stop the run here, before any
 # job; only in the main process (cluster jobs re-parse the workflow). A passed
@@ -56,6 +72,36 @@ def as_json(model, **kwargs):
     return model.model_dump_json(**kwargs)
 
 
+def training_resources(settings, mem_mb, distributed=None):
+    """Resources of a training job with settings.world_size data-parallel processes (docs/distributed.md).
+
+    Locally `threads` and `mem_mb` are the job's whole share of the machine:
+    per process x processes. On SLURM every process is a task with `threads`
+    CPUs (`cpus_per_task`) and `mem_mb` is per node; `mpi` tells the executor
+    plugin that the script starts its own tasks (srun, through eegfm.launch),
+    so it does not wrap the job in `srun -n1`. One process per GPU.
+    `distributed` (default: more than one process) adds the task keys.
+    """
+    procs, nodes = settings.world_size, settings.nodes
+    res = {"mem_mb": mem_mb * -(-procs // nodes), "gpu": max(settings.gpus, int(settings.device == "cuda"))}
+    if procs > 1 if distributed is None else distributed:
+        res.update(tasks=procs, nodes=nodes, cpus_per_task=settings.threads, mpi="srun",
+                   tasks_per_gpu=int(bool(res["gpu"]) and procs > 1))
+    return res
+
+
+def pretrain_resources(mem_mb):
+    """training_resources of each pretraining recipe, as wildcard functions with one key set for all."""
+    distributed = any(p.world_size > 1 for p in CFG.pretrain.values())
+    keys = training_resources(Pretrain(), mem_mb, distributed)
+    return {k: (lambda w, k=k: training_resources(CFG.pretrain[w.name], mem_mb, distributed)[k]) for k in keys}
+
+
+def training_threads(settings):
+    """Cores a training job takes on one machine: threads of each process x processes per node."""
+    return settings.threads * -(-settings.world_size // settings.nodes)
+
+
 def pretrain_dir(name):
     return f"{RES}/pretrain/{name}"
 
@@ -78,21 +124,32 @@ def windows_dir(dataset):
     return f"{RES}/{dataset}/windows"
 
 
+@functools.cache
+def recording_files(dataset):
+    """Every file a files/BIDS dataset's windows are read from (recordings,
+    companions, BIDS sidecars, the metadata table)."""
+    return tuple(recording_inputs(CFG.datasets[dataset], dataset_recordings(dataset)))
+
+
 def windows_inputs(wildcards):
-    """Recording files of a dataset, so that editing them re-runs windowing."""
-    ds = CFG.datasets[wildcards.dataset]
-    if ds.source == "synthetic":
+    """The recording files, so that replacing one re-runs its windows."""
+    if CFG.datasets[wildcards.dataset].source == "synthetic":
         return [f"{RES}/{wildcards.dataset}/raw/bids"]
-    if ds.source == "files":
-        if ds.files.metadata:
-            return [ds.files.metadata]
-        return sorted({p for pattern in ds.files.paths for p in glob.glob(pattern, recursive=True)})
-    return []  # BIDS: read by mne-bids; re-run with --forcerun windows after editing the root
+    return list(recording_files(wildcards.dataset))
 
 
+def windows_stamp(wildcards):
+    """Sizes and mtimes of the recording files: a file replaced by an older one
+    (cp -p, rsync -t) re-runs windowing too, which the mtime check would miss."""
+    if CFG.datasets[wildcards.dataset].source == "synthetic":
+        return ""
+    return recording_stamp(recording_files(wildcards.dataset))
+
+
+@functools.cache
 def n_folds(dataset):
     """Folds are known when the DAG is built (eegfm.splits.expected_n_folds): n_splits,
-    or counted from the recordings' subjects/sessions/runs for the other designs."""
+    or counted from the one listing of the recordings' subjects/sessions/runs."""
     from eegfm.splits import expected_n_folds
 
     ds = CFG.datasets[dataset]
@@ -100,13 +157,7 @@ def n_folds(dataset):
         syn = ds.synthetic
         n = syn.n_subjects if syn.task == "target" else syn.n_source_subjects
         return expected_n_folds(ds.cv, [(str(i), None, None) for i in range(n)])
-
-    def units():
-        from eegfm.recordings import find_recordings
-
-        return [(r.subject, r.session, r.run) for r in find_recordings(ds)]
-
-    return expected_n_folds(ds.cv, units)
+    return expected_n_folds(ds.cv, lambda: [(r.subject, r.session, r.run) for r in dataset_recordings(dataset)])
 
 
 def probe_metrics():

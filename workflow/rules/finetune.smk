@@ -1,7 +1,10 @@
 # Windows x fold -> one trained model per backbone x regime (head, LoRA, QLoRA,
 # full, LP-FT, scratch), with its history, checkpoint, model card and
 # diagnostics. GPU, memory and runtime come from `finetune:` in the config;
-# partitions and GPU models only from profiles (DESIGN §3.4).
+# partitions and GPU models only from profiles (DESIGN §3.4). With
+# finetune.processes (or gpus) > 1 one job trains data-parallel: torchrun on a
+# workstation, srun tasks on SLURM (docs/distributed.md). finetune.export: onnx
+# adds model.onnx to each fold folder (recorded in model_card.json).
 
 
 rule finetune:
@@ -21,16 +24,21 @@ rule finetune:
     params:
         backbone=lambda w: backbone_json(w.backbone),
         # resources and the job list are not science: changing them re-runs nothing
-        finetune=as_json(CFG.finetune, exclude={"backbones", "regimes", "threads", "gpus", "mem_mb", "runtime"}),
+        finetune=as_json(CFG.finetune, exclude={"backbones", "regimes", "threads", "gpus", "mem_mb", "runtime",
+                                                "processes", "nodes", "workers"}),
+        # how the job runs: processes (DDP), nodes, threads of each; not science, not in `finetune`
+        processes=CFG.finetune.world_size,
+        nodes=CFG.finetune.nodes,
+        workers=CFG.finetune.workers,
+        threads_per_process=CFG.finetune.threads,
         seed=CFG.seed,
         group_by=lambda w: CFG.datasets[w.dataset].cv.group_by,
     log:
         f"{LOGS}/finetune/{{dataset}}/{{backbone}}/{{regime}}/fold-{{fold}}.log",
-    threads: CFG.finetune.threads
+    threads: training_threads(CFG.finetune)
     resources:
-        mem_mb=CFG.finetune.mem_mb,
         runtime=CFG.finetune.runtime,
-        gpu=max(CFG.finetune.gpus, int(CFG.finetune.device == "cuda")),
+        **training_resources(CFG.finetune, CFG.finetune.mem_mb),
     conda:
         "../../envs/torch.yaml"
     script:

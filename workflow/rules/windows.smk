@@ -17,6 +17,7 @@ rule windows:
         group_by=lambda w: CFG.datasets[w.dataset].cv.group_by,
         # 'regression': every label must be a finite number (checked, recorded in windows.json).
         target=lambda w: CFG.datasets[w.dataset].target,
+        recordings=windows_stamp,
     log:
         f"{LOGS}/windows/{{dataset}}.log",
     threads: 1

@@ -124,7 +124,7 @@ def build_feature_model(spec: BackboneSpec, cfg: Backbone, plan: InputPlan, seed
     family = spec.family
     model = build_model(spec, family.init_kwargs(spec, cfg, plan), seed, asset=family.resolve_asset(spec, cfg))
     if cfg.weights and pretrained:
-        load_weights(model, cfg.weights, family.key_remap)
+        load_weights(model, cfg.weights, family.key_remap, backbone=f"{spec.name} ({spec.model_class})")
     from eegfm.backbones.features import FeatureModel
 
     return FeatureModel(model, spec, plan.ch_names, pooling=cfg.pooling)

@@ -15,6 +15,7 @@ code execution is refused), or a ``from_pretrained`` folder (``config.json``
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -147,7 +148,7 @@ def _log_remap(changes: list[tuple[int, str, str | None]], table: KeyRemap, path
 # ----------------------------------------------------------------------------- loading
 
 
-def load_weights(model, weights: str, key_remap: KeyRemap = ()) -> None:
+def load_weights(model, weights: str, key_remap: KeyRemap = (), *, backbone: str | None = None) -> None:
     """Load local weights into ``model`` strictly (classification head keys ignored).
 
     Parameters
@@ -162,6 +163,9 @@ def load_weights(model, weights: str, key_remap: KeyRemap = ()) -> None:
         Renames applied to a single file's keys (official releases; the
         family's ``key_remap``). Folders are braindecode's own layout and are
         never remapped.
+    backbone
+        Names the backbone in the error raised for a damaged file (default:
+        the model's class).
 
     Raises
     ------
@@ -171,7 +175,7 @@ def load_weights(model, weights: str, key_remap: KeyRemap = ()) -> None:
     """
     source = Path(weights).expanduser()
     path = weights_file(source)
-    state = _read_state_dict(path)
+    state = _read_state_dict(path, backbone=backbone or type(model).__name__)
     if source.is_file():
         state, changes = remap_keys(state, key_remap)
         _log_remap(changes, key_remap, path)
@@ -265,16 +269,40 @@ def weights_file(path: Path) -> Path:
     )
 
 
-def _read_state_dict(path: Path, device: str = "cpu") -> dict[str, Any]:
-    """Tensors of a weights file; ``device="meta"`` reads names and shapes only (no tensor data)."""
+@contextlib.contextmanager
+def _readable(path: Path, backbone: str | None):
+    """Turn a reader's failure on a damaged file (truncated, not a weights file) into an error naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except BackboneWeightsError:
+        raise
+    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as err:
+        detail = str(err).split(". ")[0].splitlines()[0] if str(err).strip() else ""
+        reason = f"{type(err).__name__}: {detail}" if detail else type(err).__name__
+        raise BackboneWeightsError(
+            f"weights {path}{f' of backbone {backbone}' if backbone else ''} cannot be read: the file is truncated "
+            f"or corrupt ({path.stat().st_size} bytes; {reason}), e.g. an interrupted download "
+            "or copy; copy or download it again (`eegfm prefetch` for registry weights)"
+        ) from None
+
+
+def _read_state_dict(path: Path, device: str = "cpu", *, backbone: str | None = None) -> dict[str, Any]:
+    """Tensors of a weights file; ``device="meta"`` reads names and shapes only (no tensor data).
+
+    ``backbone`` names the model in the error raised for a damaged file.
+    """
     import torch
 
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path), device="cpu")
+        with _readable(path, backbone):
+            return load_file(str(path), device="cpu")
     try:
-        obj = torch.load(path, map_location=device, weights_only=True)
+        with _readable(path, backbone):
+            obj = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as err:
         # torch's message is long; keep the line naming the offending global
         lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
@@ -303,16 +331,18 @@ def _unwrap_state_dict(obj: Any, path: Path) -> dict[str, Any]:
     return obj
 
 
-def read_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+def read_shapes(path: Path, *, backbone: str | None = None) -> dict[str, tuple[int, ...]]:
     """Tensor names and shapes of a weights file without reading its tensors.
 
-    A ``.safetensors`` header is read with ``safe_open(framework="numpy")``;
+    A ``.safetensors`` header is read with ``safe_open(framework="numpy")``
+    (which also checks that the file holds every byte the header promises);
     a pickle state dict is loaded with ``weights_only=True`` onto the
-    ``meta`` device (shapes only, no memory for the data).
+    ``meta`` device (shapes only, no memory for the data). ``backbone``
+    names the model in the error raised for a damaged file.
     """
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="numpy") as f:
+        with _readable(path, backbone), safe_open(str(path), framework="numpy") as f:
             return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-    return shapes(_read_state_dict(path, device="meta"))
+    return shapes(_read_state_dict(path, device="meta", backbone=backbone))

@@ -145,7 +145,7 @@ def check_weights(spec: BackboneSpec, cfg: Backbone, *, cache_dir: str | Path | 
     marker = _cache_marker(spec, cfg, cache_dir)
     if marker is not None and marker.exists():
         return
-    found = read_shapes(path)
+    found = read_shapes(path, backbone=f"'{cfg.label}'")
     if source.is_file():
         found, _ = remap_keys(found, spec.family.key_remap)
     info_a, info_b = nominal_recordings(spec)

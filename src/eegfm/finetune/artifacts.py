@@ -60,8 +60,12 @@ def write_artifacts(
     fingerprint: dict[str, Any],
     ft: Finetune,
     unused: set[str],
+    export: dict[str, Any] | None = None,
 ) -> None:
-    """Write every artifact of one fold atomically; metrics.json last, as the rule's completion marker."""
+    """Write every artifact of one fold atomically; metrics.json last, as the rule's completion marker.
+
+    ``export`` is the ONNX export record (:func:`eegfm.finetune.export.export_onnx`), kept in the model card.
+    """
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
@@ -106,6 +110,8 @@ def write_artifacts(
         "best_epoch": result.best_epoch,
         "device": record["device"],
         "precision": record["precision"],
+        "processes": record.get("processes", 1),
+        "export": export,
         "versions": record["versions"],
     }
     atomic.write_json(out / "model_card.json", card)

@@ -10,6 +10,15 @@ Artifacts in ``out_dir`` (DESIGN §2), each written atomically::
     checkpoint.json    manifest of checkpoint.safetensors: path, sha256, best epoch, tensors, base weights
     checkpoint.safetensors  the tensors training changed (adapters + head, or the whole network)
 
+With ``finetune.export: onnx`` the fold folder also gets ``model.onnx``: the
+trained network with adapters merged, checked against torch with onnxruntime
+on the fold's test windows (:mod:`eegfm.finetune.export`; the check goes into
+the model card).
+
+Windows are streamed from the store (:mod:`eegfm.streaming`); in a
+data-parallel job (:mod:`eegfm.distributed`) every rank trains and predicts
+its share, and rank 0 alone writes the artifacts while the others wait.
+
 A run whose loss diverges writes every artifact with ``status: failed`` and
 returns normally, so the aggregate reports it as failed; bad inputs and
 configuration (missing classes, wrong checkpoint, dead adapters) raise.
@@ -124,8 +133,8 @@ def add_adapters(model, spec, regime: str, ft: Finetune, example, device):
 class PreparedFold:
     """One fold ready to train: model-ready windows, labels, id sets and the built model."""
 
-    X: Any  # torch.Tensor (windows, channels, samples), model-ready
-    y: Any  # torch.Tensor of class indices
+    X: Any  # eegfm.streaming.AdaptedWindows of every window: X[ids] reads them model-ready
+    y: Any  # torch.Tensor of class indices, or of the standardised regression target
     classes: list[str]
     meta: pd.DataFrame
     inner_ids: list[int]
@@ -173,12 +182,14 @@ def prepare_fold(
     """
     import torch
 
-    from eegfm.backbones.adapt import plan_input, prepare_input
+    from eegfm.backbones.adapt import plan_input
     from eegfm.backbones.registry import get_spec
     from eegfm.devices import resolve_device
+    from eegfm.distributed import device_for
     from eegfm.finetune.train import resolve_precision
     from eegfm.groups import window_units
     from eegfm.splits import carve_validation, load_folds
+    from eegfm.streaming import AdaptedWindows
     from eegfm.windows_store import open_windows
 
     windows = open_windows(windows_dir)
@@ -215,10 +226,10 @@ def prepare_fold(
         cfg = cfg.model_copy(update={"weights": None})
     plan = plan_input(spec, windows.info, dataset=dataset, cfg=cfg)
     projected = plan.mapping is not None and bool(plan.mapping.projected)
-    X = np.asarray(windows.X[:]) if X_override is None else np.asarray(X_override)
-    X_in = torch.from_numpy(prepare_input(X, plan, channels=not projected))
+    X = windows.X if X_override is None else np.asarray(X_override)
+    X_in = AdaptedWindows(X, range(len(meta)), plan, channels=not projected)  # read batch by batch
 
-    device = torch.device(resolve_device(ft.device, "finetune.device"))
+    device = device_for(torch.device(resolve_device(ft.device, "finetune.device")))
     dtype = resolve_precision(ft.precision, device)
     # sizing and reachability passes only; the training loop reports non-finite inputs itself
     example = torch.nan_to_num(X_in[inner_ids[:2]])
@@ -229,7 +240,7 @@ def prepare_fold(
                         cfg, plan, model, unused, adapters, device, dtype, target, scaling)
 
 
-def _test_outputs(f: PreparedFold, ok: bool, batch_size: int) -> tuple[pd.DataFrame, dict, dict]:
+def _test_outputs(f: PreparedFold, ok: bool, ft: Finetune) -> tuple[pd.DataFrame, dict, dict]:
     """Predictions table, metrics and chance levels of the fold's test windows (null metrics when not ``ok``)."""
     from eegfm.finetune.train import predict, predict_values
     from eegfm.metrics import (
@@ -247,13 +258,14 @@ def _test_outputs(f: PreparedFold, ok: bool, batch_size: int) -> tuple[pd.DataFr
         "window_id": rows["window_id"].astype(int).to_numpy(),
         **{c: rows[c].to_numpy() for c in ("subject", "session", "run")},
     })
+    test = f.X.subset(f.test_ids)
     if f.target == "regression":
         values = parse_targets(f.meta["label"].to_numpy())
         predictions["y_true"] = values[f.test_ids]
         chance = regression_chance(values[f.inner_ids + f.val_ids], values[f.test_ids])
         if not ok:
             return predictions.assign(y_pred=np.nan).iloc[:0], dict.fromkeys(REGRESSION_METRICS), chance
-        standardised = predict_values(f.model, f.X[f.test_ids], batch_size, f.device, f.dtype).numpy()
+        standardised = predict_values(f.model, test, ft.optim.batch_size, f.device, f.dtype, ft.workers).numpy()
         predictions["y_pred"] = standardised.astype(float) * f.scaling["std"] + f.scaling["mean"]  # target units
         return predictions, compute_regression_metrics(predictions["y_true"], predictions["y_pred"]), chance
 
@@ -263,7 +275,7 @@ def _test_outputs(f: PreparedFold, ok: bool, batch_size: int) -> tuple[pd.DataFr
     if not ok:  # nothing to score: an empty table with the usual columns, reported as failed
         empty = pd.DataFrame(columns=[*predictions.columns, "y_pred", *(f"score_{c}" for c in f.classes)])
         return empty, dict.fromkeys(METRICS), chance
-    probs = predict(f.model, f.X[f.test_ids], batch_size, f.device, f.dtype).numpy().astype(float)
+    probs = predict(f.model, test, ft.optim.batch_size, f.device, f.dtype, ft.workers).numpy().astype(float)
     predictions["y_pred"] = np.array(f.classes, dtype=object)[probs.argmax(1)].astype(str)
     for j, cls in enumerate(f.classes):
         predictions[f"score_{cls}"] = probs[:, j]
@@ -316,28 +328,43 @@ def run_finetune(
     Returns
     -------
     dict
-        The content of ``metrics.json``.
+        The content of ``metrics.json`` (``{}`` on ranks other than 0 of a data-parallel job).
     """
     from eegfm.backbones.checkpoints import weights_id
     from eegfm.backbones.fingerprint import fingerprint
+    from eegfm.distributed import barrier, world
     from eegfm.finetune.artifacts import write_artifacts
+    from eegfm.finetune.export import EXPORT_CHECK_WINDOWS, check_exportable, export_onnx
     from eegfm.finetune.train import Split, train
     from eegfm.groups import unit_list
     from eegfm.hashing import sha256_json
     from eegfm.pretrain.overlap import warn_overlap
+    from eegfm.pretrain.verify import verify_weights
     from eegfm.provenance import versions
 
     t_start = time.perf_counter()
+    if pretrain_dir and regime != "scratch":
+        verify_weights(pretrain_dir)
+    w = world()
     f = prepare_fold(windows_dir, folds_path, fold, cfg, ft, regime, seed, dataset=dataset, group_by=group_by,
                      X_override=X_override)
     label = f"{dataset}/{cfg.label}/{regime}/fold-{fold}"
-    logger.info("%s: %d inner-train / %d val / %d test windows on %s%s", label, len(f.inner_ids), len(f.val_ids),
-                len(f.test_ids), f.device, " (bf16 autocast)" if f.dtype is not None else "")
-    result = train(f.model, Split(f.X[f.inner_ids], f.y[f.inner_ids]), Split(f.X[f.val_ids], f.y[f.val_ids]),
-                   regime, ft, seed, f.device, f.dtype, unused=f.unused, desc=label)
+    logger.info("%s: %d inner-train / %d val / %d test windows on %s%s%s", label, len(f.inner_ids), len(f.val_ids),
+                len(f.test_ids), f.device, " (bf16 autocast)" if f.dtype is not None else "",
+                f", rank {w.rank} of {w.size}" if w.distributed else "")
+    if w.main:  # a model.onnx of an earlier run of this fold must not outlive it
+        (Path(out_dir) / "model.onnx").unlink(missing_ok=True)
+    if ft.export == "onnx" and w.main:  # an architecture the exporter cannot take fails before training
+        check_exportable(f.model, f.X[f.inner_ids[:2]], label)
+    result = train(f.model, Split(f.X.subset(f.inner_ids), f.y[f.inner_ids]),
+                   Split(f.X.subset(f.val_ids), f.y[f.val_ids]), regime, ft, seed, f.device, f.dtype,
+                   unused=f.unused, desc=label)
     final = list(result.counts.values())[-1] if result.counts else {}
 
-    predictions, metrics, chance = _test_outputs(f, result.status == "ok", ft.optim.batch_size)
+    predictions, metrics, chance = _test_outputs(f, result.status == "ok", ft)
+    if not w.main:  # rank 0 writes; the others wait until it has
+        barrier()
+        return {}
 
     fp = fingerprint(f.spec, f.cfg, f.plan, seed)
     subjects = lambda ids: sorted(set(f.meta.loc[ids, "subject"].astype(str)))  # noqa: E731
@@ -357,10 +384,15 @@ def run_finetune(
         "trainable_params": final.get("trainable"), "frozen_params": final.get("frozen"),
         "total_params": final.get("total"), "best_epoch": result.best_epoch,
         "pretrain_overlap": warn_overlap(pretrain_dir if regime != "scratch" else None, f.windows, label),
+        "processes": w.size,
         **({"target_scaling": f.scaling} if f.scaling else {}),
     })
+    exported = None
+    if ft.export == "onnx" and result.status == "ok":
+        exported = export_onnx(f.model, f.X[f.test_ids[:EXPORT_CHECK_WINDOWS]], Path(out_dir) / "model.onnx", label)
     write_artifacts(Path(out_dir), record, predictions, result, f.model, result.counts,
-                    f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused)
+                    f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused, export=exported)
+    barrier()
     level = logging.INFO if result.status == "ok" else logging.ERROR
     shown = "pearson_r" if f.target == "regression" else "balanced_accuracy"
     logger.log(level, "%s: %s, test %s %s", label, result.status, shown, metrics.get(shown))

@@ -7,6 +7,15 @@ failed rather than vanish. Early stopping watches the validation loss on
 windows of held-out *training* subjects; the best state is kept in memory and
 restored at the end.
 
+Windows are read from the store batch by batch (:mod:`eegfm.streaming`),
+``finetune.workers`` processes ahead of the model. In a data-parallel job
+(:mod:`eegfm.distributed`) every rank draws the same global batches and
+trains on its contiguous share of each, in DistributedDataParallel; the loss
+is normalised by the *global* batch, so the averaged gradient is the one a
+single process would compute on the whole batch. Non-finite inputs/losses,
+the logged loss and the validation predictions are combined over ranks, so
+every rank takes the same early-stopping decision.
+
 Classes are learnt with a (class-weighted) cross-entropy; a regression target
 (float labels, standardised by the caller on the inner-training windows) with
 the mean squared error of a one-output head, or the Huber loss
@@ -28,8 +37,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from eegfm import distributed
 from eegfm.config import Finetune
 from eegfm.finetune.regimes import assert_regime, check_gradients, group_of, set_trainable
+from eegfm.streaming import epoch_batches, loader, share
 
 logger = logging.getLogger(__name__)
 
@@ -54,10 +65,15 @@ def phases(regime: str, ft: Finetune) -> list[Phase]:
 
 @dataclass
 class Split:
-    """Model-ready windows and labels of one side of a fold (CPU tensors): integer class indices, or float
-    (standardised) regression targets."""
+    """Windows and labels of one side of a fold.
 
-    X: torch.Tensor
+    ``X`` is anything that ``X[index_tensor]`` turns into model-ready
+    windows: a tensor, or :class:`~eegfm.streaming.AdaptedWindows` (read
+    from the store batch by batch). ``y`` is a CPU tensor: integer class
+    indices, or float (standardised) regression targets.
+    """
+
+    X: Any
     y: torch.Tensor
 
 
@@ -146,72 +162,91 @@ def _trainable_union(model: nn.Module, regime: str, plan: list[Phase], unused: s
     return names
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator | None) -> list[torch.Tensor]:
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return list(order.split(batch_size))
+def outputs(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype, workers: int = 0) -> torch.Tensor:
+    """The head's outputs (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant).
 
-
-def outputs(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
-    """The head's outputs (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant)."""
+    In a data-parallel job each rank predicts a contiguous share of the
+    windows and every rank gets all rows back, in order.
+    """
+    w = distributed.world()
+    mine = share(list(range(len(X))), w.rank, w.size)
+    batches = [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
     model.eval()
     out = []
     with torch.no_grad():
-        for idx in torch.arange(len(X)).split(batch_size):
-            xb = X[idx]
-            pad = batch_size - len(xb)
-            if pad:
-                xb = torch.cat([xb, xb[-1:].expand(pad, *xb.shape[1:])])
+        for xb, _ in loader(X, torch.zeros(len(X), dtype=torch.long), batches, workers):
+            n = len(xb)
+            if batch_size - n:
+                xb = torch.cat([xb, xb[-1:].expand(batch_size - n, *xb.shape[1:])])
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                out.append(model(xb.to(device)).float()[: len(idx)].cpu())
-    return torch.cat(out) if out else torch.empty(0)
+                out.append(model(xb.to(device)).float()[:n].cpu())
+    part = torch.cat(out) if out else torch.empty(0)
+    if w.distributed:
+        part = distributed.gather_rows(part)
+    return part
 
 
-def predict(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
-    """Class probabilities (N, K) in eval mode (a softmax of :func:`outputs`)."""
-    logits = outputs(model, X, batch_size, device, dtype)
+def predict(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype, workers: int = 0) -> torch.Tensor:
+    """Class probabilities (N, K) in eval mode: a softmax of :func:`outputs`."""
+    logits = outputs(model, X, batch_size, device, dtype, workers)
     return torch.softmax(logits, dim=1) if len(logits) else logits
 
 
-def predict_values(model: nn.Module, X: torch.Tensor, batch_size: int, device: torch.device, dtype) -> torch.Tensor:
-    """A one-output head's values (N,) in eval mode: the standardised target's prediction."""
-    values = outputs(model, X, batch_size, device, dtype)
+def predict_values(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype,
+                   workers: int = 0) -> torch.Tensor:
+    """A one-output head's values (N,) in eval mode: the standardised regression target's prediction."""
+    values = outputs(model, X, batch_size, device, dtype, workers)
     return values[:, 0] if len(values) else values
 
 
-def _objective(train_split: Split, val_split: Split, opt_cfg, device: torch.device):
-    """The training loss ``loss(outputs, y)`` and ``evaluate(model, split, batch_size, dtype)`` -> the
-    validation columns of the history (``val_loss`` first: what early stopping watches)."""
-    if train_split.y.is_floating_point():  # a standardised regression target, one output
-        criterion = nn.HuberLoss(delta=opt_cfg.huber_delta) if opt_cfg.regression_loss == "huber" else nn.MSELoss()
+@dataclass
+class Objective:
+    """What the loop minimises and watches: ``loss(outputs, y)`` per window (summed by the loop and divided by
+    the global batch's ``weight(labels)``), and ``evaluate(model, split, batch_size, dtype, workers)`` -> the
+    history's validation columns (``val_loss`` first: what early stopping watches)."""
 
-        def evaluate(model, split: Split, batch_size: int, dtype) -> dict[str, float]:
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    weight: Callable[[torch.Tensor], float]
+    evaluate: Callable[..., dict[str, float]]
+
+
+def objective(train_split: Split, val_split: Split, opt_cfg, device: torch.device) -> Objective:
+    """Cross-entropy (class-weighted, label-smoothed) for class indices; MSE or Huber of one output for a
+    float (standardised) regression target."""
+    if train_split.y.is_floating_point():
+        criterion = nn.HuberLoss(reduction="none", delta=opt_cfg.huber_delta) \
+            if opt_cfg.regression_loss == "huber" else nn.MSELoss(reduction="none")
+
+        def evaluate_values(model, split: Split, batch_size: int, dtype, workers: int) -> dict[str, float]:
             from eegfm.metrics import compute_regression_metrics
 
-            values = predict_values(model, split.X, batch_size, device, dtype)
+            values = predict_values(model, split.X, batch_size, device, dtype, workers)
             if not torch.isfinite(values).all():  # never the best epoch; training's own checks say why
                 return {"val_loss": math.nan, "val_r2": math.nan, "val_pearson_r": math.nan}
             scores = compute_regression_metrics(split.y.numpy(), values.numpy())
-            return {"val_loss": float(criterion(values, split.y)), "val_r2": scores["r2"],
+            return {"val_loss": float(criterion(values, split.y).mean()), "val_r2": scores["r2"],
                     "val_pearson_r": scores["pearson_r"]}
 
-        return lambda out, y: criterion(out.squeeze(1), y), evaluate
+        return Objective(lambda out, y: criterion(out.squeeze(1), y), lambda labels: float(len(labels)),
+                         evaluate_values)
 
     n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
     weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
-    criterion = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
-                                    label_smoothing=opt_cfg.label_smoothing)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
+                                  label_smoothing=opt_cfg.label_smoothing, reduction="none")
+    window_weight = torch.ones(n_classes) if weight is None else weight
     eval_loss = nn.NLLLoss(weight=weight)
 
-    def evaluate(model, split: Split, batch_size: int, dtype) -> dict[str, float]:
+    def evaluate_classes(model, split: Split, batch_size: int, dtype, workers: int) -> dict[str, float]:
         from sklearn.metrics import accuracy_score, balanced_accuracy_score
 
-        probs = predict(model, split.X, batch_size, device, dtype)
+        probs = predict(model, split.X, batch_size, device, dtype, workers)
         pred, y = probs.argmax(1).numpy(), split.y.numpy()
         return {"val_loss": float(eval_loss(torch.log(probs.clamp_min(1e-12)), split.y)),
                 "val_balanced_accuracy": float(balanced_accuracy_score(y, pred)),
                 "val_accuracy": float(accuracy_score(y, pred))}
 
-    return criterion, evaluate
+    return Objective(loss_fn, lambda labels: float(window_weight[labels].sum()), evaluate_classes)
 
 
 def train(
@@ -264,6 +299,8 @@ def train(
         no gradient at the first step.
     """
     opt_cfg = ft.optim
+    w = distributed.world()
+    workers = ft.workers
     plan = phases(regime, ft)
     trained = _trainable_union(model, regime, plan, unused)
     optimizer = torch.optim.AdamW(_param_groups(model, trained, ft))
@@ -271,9 +308,10 @@ def train(
     total = steps_per_epoch * opt_cfg.max_epochs
     warmup = round(opt_cfg.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total))
-    loss_fn, evaluate = _objective(train_split, val_split, opt_cfg, device)
+    # summed per window and divided by the global batch's weight: the mean a single process takes
+    goal = objective(train_split, val_split, opt_cfg, device)
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed + w.rank)  # dropout: each rank its own masks
 
     history: list[dict[str, Any]] = []
     diagnostics: dict[str, Any] = {"nonfinite": None, "grad_norm": [], "lr": [], "steps": 0}
@@ -283,6 +321,7 @@ def train(
     current: Phase | None = None
     checked = False
     status, error = "ok", None
+    net = model
 
     for epoch in range(opt_cfg.max_epochs):
         phase = [p for p in plan if p.epoch <= epoch][-1]
@@ -290,6 +329,7 @@ def train(
             set_trainable(model, regime, phase.phase, phase.share, unused=unused)
             counts[f"{phase.phase}@{epoch}"] = assert_regime(model, regime, phase.phase, phase.share, unused=unused)
             current, checked = phase, False
+            net = distributed.wrap(model, device)  # DDP registers what trains now
             logger.info("epoch %d: %s phase %s, %s", epoch, regime, phase.phase, counts[f"{phase.phase}@{epoch}"])
         params = [p for p in model.parameters() if p.requires_grad]
         backbone_trains = any(p.requires_grad for n, p in model.named_parameters() if group_of(n) != "head")
@@ -298,18 +338,25 @@ def train(
         if not backbone_trains:  # a frozen backbone is a fixed function: no dropout, no batch-norm updates
             model.backbone.eval()
         t0, losses = time.perf_counter(), []
-        bar = tqdm(_batches(len(train_split.y), opt_cfg.batch_size, generator), desc=f"{desc} epoch {epoch}",
-                   leave=False, mininterval=5)
-        for idx in bar:
-            xb, yb = train_split.X[idx].to(device), train_split.y[idx].to(device)
-            if not torch.isfinite(xb).all():
+        batches = epoch_batches(len(train_split.y), opt_cfg.batch_size, generator)
+        totals = [goal.weight(train_split.y[b]) for b in batches]
+        parts = [share(b, w.rank, w.size) or b[:1] for b in batches]  # an empty share runs one window at weight 0
+        bar = tqdm(zip(loader(train_split.X, train_split.y, parts, workers), batches, totals, strict=True),
+                   total=len(batches), desc=f"{desc} epoch {epoch}", leave=False, mininterval=5)
+        for (xb, yb), batch, total_weight in bar:
+            xb, yb = xb.to(device), yb.to(device)
+            keep = float(bool(share(batch, w.rank, w.size)))
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                per_window = goal.loss(net(xb).float(), yb)
+            loss = per_window.sum() * (keep * w.size / total_weight)
+            bad_input, global_loss = distributed.all_sum(
+                [float(not torch.isfinite(xb).all()), loss.item() / w.size], device)
+            if bad_input:
                 status, error = "failed", f"non-finite input at epoch {epoch}, step {step}"
                 diagnostics["nonfinite"] = {"what": "input", "epoch": epoch, "step": step}
                 break
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = loss_fn(model(xb).float(), yb)
-            if not torch.isfinite(loss):
-                status, error = "failed", f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}"
+            if not math.isfinite(global_loss):
+                status, error = "failed", f"non-finite loss ({global_loss}) at epoch {epoch}, step {step}"
                 diagnostics["nonfinite"] = {"what": "loss", "epoch": epoch, "step": step}
                 break
             optimizer.zero_grad(set_to_none=True)
@@ -326,12 +373,12 @@ def train(
             scheduler.step()
             diagnostics["grad_norm"].append(float(norm))
             diagnostics["lr"].append([g["lr"] for g in optimizer.param_groups])
-            losses.append(loss.item())
+            losses.append(global_loss)
             step += 1
         if status == "failed":
             logger.error("%s: %s; training stopped", desc, error)
             break
-        scores = evaluate(model, val_split, opt_cfg.batch_size, dtype)
+        scores = goal.evaluate(model, val_split, opt_cfg.batch_size, dtype, workers)
         val_loss = scores["val_loss"]
         history.append({
             "epoch": epoch, "phase": phase.phase, "lr_backbone": lrs.get("backbone"), "lr_head": lrs.get("head"),

@@ -21,9 +21,19 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+BLOCK = 64  # windows read at a time (the store's chunk): memory O(block), not O(dataset)
+
+
 def window_hashes(X) -> list[str]:
-    """sha256 of each window's float32 bytes (content keys of single windows)."""
-    return [hashlib.sha256(np.ascontiguousarray(x, dtype=np.float32).tobytes()).hexdigest() for x in X]
+    """sha256 of each window's float32 bytes (content keys of single windows).
+
+    ``X`` may be a lazy zarr array: it is read ``BLOCK`` windows at a time.
+    """
+    out = []
+    for start in range(0, X.shape[0], BLOCK):
+        block = np.asarray(X[start : start + BLOCK], dtype=np.float32)
+        out += [hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest() for x in block]
+    return out
 
 
 def pretrain_overlap(pretrain_dir: str | PathLike, windows) -> dict[str, Any]:
@@ -43,7 +53,7 @@ def pretrain_overlap(pretrain_dir: str | PathLike, windows) -> dict[str, Any]:
         ``recordings`` (shared recording paths) and ``any`` (bool).
     """
     data = json.loads((Path(pretrain_dir) / "data.json").read_text())
-    shared_windows = len(set(window_hashes(np.asarray(windows.X[:]))) & set(data["window_hashes"]))
+    shared_windows = len(set(window_hashes(windows.X)) & set(data["window_hashes"]))
     shared_recordings = sorted(set(windows.meta["recording"].astype(str)) & set(data["recordings"]))
     return {"windows": shared_windows, "recordings": shared_recordings,
             "any": bool(shared_windows or shared_recordings)}

@@ -1,0 +1,107 @@
+"""What the DAG knows before any job: every file a dataset's windows read, and the CV groups of its recordings."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from eegfm.config import Config, ConfigError, CrossValidation, Dataset, SyntheticSource
+from eegfm.dag import check_cv_groups, cv_groups, recording_inputs, recording_stamp
+
+
+@pytest.fixture(scope="module")
+def bids_root(tmp_path_factory):
+    from eegfm.synthetic import write_synthetic_bids
+
+    return write_synthetic_bids(tmp_path_factory.mktemp("bids") / "bids",
+                                SyntheticSource(n_subjects=3, n_source_subjects=2, trials_per_class=2))
+
+
+def _table(tmp_path, rows):
+    table = tmp_path / "recordings.tsv"
+    table.write_text("path\tsubject\tsession\n" + "".join(f"{p}\t{s}\t{ses}\n" for p, s, ses in rows))
+    return str(table)
+
+
+def test_a_metadata_table_lists_its_files_and_their_companions(real_data, tmp_path):
+    eeglab = real_data / "sccn+eeglab/sample_data/eeglab_data.set"
+    vhdr = real_data / "mne-tools+mne-testing-data/Brainvision/test_NO.vhdr"
+    edf = real_data / "sccn+eeglab/sample_data/test_data/test.edf"
+    table = _table(tmp_path, [(eeglab, "a", "1"), (vhdr, "b", "1"), (edf, "c", "1")])
+    ds = Dataset(source="files", files={"metadata": table})
+    assert recording_inputs(ds) == sorted([
+        table, str(eeglab), str(eeglab.with_suffix(".fdt")), str(vhdr), str(vhdr.with_suffix(".eeg")),
+        str(vhdr.with_suffix(".vmrk")), str(edf),
+    ])  # fmt: skip
+
+
+def test_a_bids_root_lists_data_files_and_the_sidecars_that_apply(bids_root):
+    ds = Dataset(source="bids", bids={"root": str(bids_root), "task": "target"})
+    files = recording_inputs(ds)
+    sub01 = [f for f in files if "/sub-01/" in f]
+    names = sorted(os.path.basename(f) for f in sub01)
+    assert "sub-01_task-target_eeg.edf" in names and "sub-01_task-target_events.tsv" in names
+    assert "sub-01_task-target_channels.tsv" in names and "sub-01_space-CapTrak_electrodes.tsv" in names
+    assert not any("task-source" in f for f in files)  # another task's recordings are not this dataset's
+    assert {f.split("/sub-")[1][:2] for f in files if "/sub-" in f} == {"01", "02", "03"}
+
+
+def test_an_inherited_sidecar_above_the_data_applies(bids_root, tmp_path):
+    inherited = bids_root / "task-target_events.json"
+    inherited.write_text("{}")
+    try:
+        ds = Dataset(source="bids", bids={"root": str(bids_root), "task": "target"})
+        assert str(inherited) in recording_inputs(ds)
+    finally:
+        inherited.unlink()
+
+
+def test_the_stamp_changes_when_a_file_is_replaced_by_an_older_one(tmp_path):
+    a, b = tmp_path / "a.edf", tmp_path / "b.edf"
+    a.write_bytes(b"1" * 10)
+    b.write_bytes(b"2" * 12)
+    os.utime(b, ns=(10**18, 10**18))
+    before = recording_stamp([str(a)])
+    assert recording_stamp([str(a)]) == before
+    os.replace(b, a)  # an older, different file under the same name (cp -p, rsync -t)
+    assert recording_stamp([str(a)]) != before
+
+
+def test_n_splits_above_the_subjects_of_a_metadata_table_is_refused(real_data, tmp_path):
+    edf = real_data / "sccn+eeglab/sample_data/test_data/test.edf"
+    table = _table(tmp_path, [(edf, "a", "1"), (edf, "a", "2"), (edf, "b", "1")])
+    ds = Dataset(source="files", files={"metadata": table}, cv=CrossValidation(n_splits=3))
+    assert cv_groups(ds) == 2
+    with pytest.raises(ConfigError, match=r"datasets\.mine\.cv\.n_splits is 3 but the recordings name only 2 "
+                       r"subject groups; set datasets\.mine\.cv\.n_splits to at most 2, or cv\.scheme: loso"):
+        check_cv_groups(Config(datasets={"mine": ds}))
+    by_session = ds.model_copy(update={"cv": CrossValidation(n_splits=3, group_by="session")})
+    check_cv_groups(Config(datasets={"mine": by_session}))  # 3 subject/session groups: fine
+
+
+def test_n_splits_against_the_built_in_data_and_pretraining_roles():
+    small = Dataset(synthetic=SyntheticSource(n_subjects=3), cv=CrossValidation(n_splits=4))
+    with pytest.raises(ConfigError, match=r"datasets\.tiny\.cv\.n_splits is 4 but the recordings name only 3"):
+        check_cv_groups(Config(datasets={"tiny": small}))
+    pretraining = small.model_copy(update={"role": "pretrain"})  # never split
+    check_cv_groups(Config(datasets={"pre": pretraining, "ok": Dataset(synthetic=SyntheticSource(n_subjects=5))}))
+    check_cv_groups(Config(datasets={"tiny": small.model_copy(update={"cv": CrossValidation(scheme="loso")})}))
+
+
+def test_recordings_are_listed_once_per_run_and_read_back_by_job_reparses(real_data, tmp_path):
+    """The main process lists and saves; a cluster job's re-parse reads that listing instead of the root."""
+    from eegfm.dag import listed_recordings
+
+    edf = real_data / "sccn+eeglab/sample_data/test_data/test.edf"
+    bdf = real_data / "sccn+eeglab/sample_data/test_data/test.bdf"
+    table = tmp_path / "recordings.tsv"
+    table.write_text(f"path\tsubject\n{edf}\ta\n")
+    ds = Dataset(source="files", files={"metadata": str(table)})
+    first = listed_recordings(ds, tmp_path / "cache", main_process=True)
+    assert [r.subject for r in first] == ["a"] and len(list((tmp_path / "cache").glob("*.json"))) == 1
+    table.write_text(f"path\tsubject\n{edf}\ta\n{bdf}\tb\n")  # a recording added after the run was planned
+    assert listed_recordings(ds, tmp_path / "cache", main_process=False) == first  # the run's own listing
+    assert [r.subject for r in listed_recordings(ds, tmp_path / "cache", main_process=True)] == ["a", "b"]
+    other = Dataset(source="files", files={"metadata": str(table)}, cv={"scheme": "loso"})
+    assert [r.subject for r in listed_recordings(other, tmp_path / "cache", main_process=False)] == ["a", "b"]
