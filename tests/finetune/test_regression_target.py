@@ -125,3 +125,31 @@ def test_regression_head_with_bf16_on_cuda(reg_data, tmp_path):
     record = run_finetune(reg_data["windows"], reg_data["folds"], 0, CBRAMOD, ft, "lora", 0, tmp_path, dataset="reg")
     assert record["status"] == "ok" and record["precision"] == "bf16" and record["target"] == "regression"
     assert np.isfinite(pd.read_csv(tmp_path / "predictions.tsv", sep="\t")["y_pred"]).all()
+
+
+@pytest.mark.slow
+def test_two_processes_train_a_regression_head_like_one(reg_data, tmp_path):
+    """Data-parallel (2 CPU processes, gloo): the MSE of the global batch, so the trajectory matches one process."""
+    from safetensors.torch import load_file
+
+    from eegfm.launch import launch
+
+    cfg = Backbone(name="cbramod", kwargs={"n_layer": 1, "drop_prob": 0.0})
+
+    def kwargs(out, **extra):
+        ft = Finetune(backbones=["cbramod"], head={"dropout": 0.0}, threads=1, **extra,
+                      optim={"max_epochs": 2, "batch_size": 16, "patience": 2})
+        return {"windows_dir": reg_data["windows"], "folds_path": reg_data["folds"], "fold": 0, "cfg": cfg,
+                "ft": ft, "regime": "full", "seed": 3, "out_dir": out, "dataset": "reg"}
+
+    one = run_finetune(**kwargs(tmp_path / "one"))
+    launch("finetune", kwargs(tmp_path / "two", processes=2), processes=2, threads=1)
+    two = json.loads((tmp_path / "two/metrics.json").read_text())
+    assert one["status"] == two["status"] == "ok" and two["processes"] == 2 and two["target"] == "regression"
+    assert one["target_scaling"] == two["target_scaling"]
+    a, b = load_file(tmp_path / "one/checkpoint.safetensors"), load_file(tmp_path / "two/checkpoint.safetensors")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a if a[k].numel()) <= 1e-4
+    for name in ("pearson_r", "r2", "mae"):
+        assert one["metrics"][name] == pytest.approx(two["metrics"][name], abs=1e-3), name
+    h1, h2 = (pd.read_csv(tmp_path / d / "history.tsv", sep="\t") for d in ("one", "two"))
+    assert (h1["train_loss"] - h2["train_loss"]).abs().max() < 1e-4 and (h1["val_r2"] - h2["val_r2"]).abs().max() < 1e-3
