@@ -107,3 +107,20 @@ def test_the_checks_one_by_one():
         check_target_varies(Counter({"1": 3, "1.0": 2}), 2)  # the same number written twice
     assert target_summary(Counter({"1": 2, "4": 1})) == {"n_windows": 3, "n_distinct": 2, "min": 1.0, "max": 4.0,
                                                          "mean": 2.0, "std": pytest.approx(3**0.5), "median": 1.0}
+
+
+def test_the_config_check_covers_every_regression_dataset_reading_files():
+    from eegfm.config import load_config
+    from eegfm.windowing.regression_targets import check_config_targets
+
+    cfg = load_config({"datasets": {
+        "ages": {"source": "files", "target": "regression", "files": {"metadata": "ages.tsv", "label_column": "age"}},
+        "groups": {"source": "files", "files": {"metadata": "groups.tsv", "label_column": "group"}},
+    }})
+    listed = {"ages": [Recording(path="a.edf", subject="1", label="34"), Recording(path="b.edf", subject="2",
+                                                                                   label="old")],
+              "groups": [Recording(path="c.edf", subject="3", label="patient")]}  # classes: not checked
+    with pytest.raises(WindowsError, match=r"dataset 'ages' has target: regression.*b.edf \(subject 2\): 'old'"):
+        check_config_targets(cfg, listed.__getitem__)
+    listed["ages"][1] = Recording(path="b.edf", subject="2", label="61.5")
+    check_config_targets(cfg, listed.__getitem__)

@@ -6,6 +6,8 @@ as a finite float, so that nothing later meets a target it cannot score:
 
 - :func:`check_recording_targets`, before any recording is read: the
   recording-level values (``files.label_column`` / ``bids.label_column``);
+  the workflow runs it on every regression dataset when it builds the DAG
+  (:func:`check_config_targets`), before any job, and the windows job again;
 - :func:`check_window_targets`, after windowing: values that came from the
   events (event names, or their ``windows.event_id`` mapping);
 - :func:`check_target_varies`: a target with a single value cannot be
@@ -18,12 +20,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eegfm.windowing import WindowsError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from eegfm.config import Config
     from eegfm.recordings import Recording
 
 _SHOWN = 10  # offending recordings or values named in a message
@@ -62,6 +65,16 @@ def check_recording_targets(recordings: Iterable[Recording], dataset: str | None
         f"not a finite number: {listed}{more}. Fix these cells (a number such as 34 or 12.5; no units, no "
         "'n/a'), remove the rows, or set target: classification"
     )
+
+
+def check_config_targets(config: Config, recordings: Callable[[str], Sequence[Recording]]) -> None:
+    """:func:`check_recording_targets` on every dataset with ``target: regression`` that reads files or BIDS.
+
+    ``recordings(name)`` gives a dataset's recordings (names and table cells only, no signal).
+    """
+    for name, ds in sorted(config.datasets.items()):
+        if ds.target == "regression" and ds.source != "synthetic":
+            check_recording_targets(recordings(name), name)
 
 
 def check_window_targets(labels_by_recording: Mapping[str, Counter[str]], dataset: str | None = None) -> None:
