@@ -120,8 +120,10 @@ def test_run_probe_on_a_regression_store(tmp_path, aged):
     info = writer.close(extra={"target": "regression"})
     import zarr
 
+    from eegfm.integrity import write_array
+
     group = zarr.open_group(str(tmp_path / "emb.zarr"), mode="w")
-    group.create_array("E", data=E.astype("float32"))
+    write_array(group, "E", E.astype("float32"))  # with the chunk digests a reader verifies
     group.attrs["key"] = "e" * 64
     (tmp_path / "pointer.json").write_text(json.dumps({
         "key": "e" * 64, "store": str(tmp_path / "emb.zarr"), "dataset": "ages", "backbone": "bandpower",
