@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import (
@@ -10,11 +12,13 @@ from sklearn.metrics import (
     balanced_accuracy_score,
     cohen_kappa_score,
     f1_score,
+    mean_absolute_error,
+    r2_score,
     roc_auc_score,
 )
 
-from eegfm.batch_metrics import batch_scores
-from eegfm.metrics import METRICS, compute_metrics
+from eegfm.batch_metrics import batch_scores, regression_batch_scores
+from eegfm.metrics import METRICS, REGRESSION_METRICS, compute_metrics, compute_regression_metrics
 from eegfm.stats import pooled_scores
 from tests.test_stats import pooled_from, random_case
 
@@ -49,3 +53,21 @@ def test_weighted_metrics_match_sklearn_sample_weights():
         assert {m: v[b] for m, v in values.items()} == pytest.approx(expected, abs=1e-12)
 
 
+def test_weighted_regression_metrics_match_sklearn():
+    rng = np.random.default_rng(0)
+    y, pred = rng.normal(size=50) * 10 + 40, rng.normal(size=50) * 10 + 40
+    fast = {m: v[0] for m, v in regression_batch_scores(REGRESSION_METRICS, y, pred).items()}
+    assert fast == pytest.approx(compute_regression_metrics(y, pred), abs=1e-10)
+    weights = rng.integers(0, 3, size=(4, 50)).astype(float)
+    values = regression_batch_scores(REGRESSION_METRICS, y, pred, weights)
+    for b, w in enumerate(weights):
+        repeated = np.repeat(np.arange(50), w.astype(int))  # integer weights = windows drawn that often
+        assert values["pearson_r"][b] == pytest.approx(np.corrcoef(y[repeated], pred[repeated])[0, 1], abs=1e-10)
+        assert values["r2"][b] == pytest.approx(r2_score(y, pred, sample_weight=w), abs=1e-10)
+        assert values["mae"][b] == pytest.approx(mean_absolute_error(y, pred, sample_weight=w), abs=1e-10)
+    permuted = np.stack([rng.permutation(y) for _ in range(3)])
+    batch = regression_batch_scores(["pearson_r", "accuracy"], permuted, pred)
+    assert batch["pearson_r"] == pytest.approx([np.corrcoef(p, pred)[0, 1] for p in permuted])
+    assert np.isnan(batch["accuracy"]).all()
+    constant = regression_batch_scores(REGRESSION_METRICS, np.full(5, 0.1), np.arange(5.0))
+    assert math.isnan(constant["pearson_r"][0]) and math.isnan(constant["r2"][0])  # as compute_regression_metrics

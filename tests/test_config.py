@@ -40,6 +40,23 @@ def test_empty_config_takes_documented_defaults():
     assert cfg.probe.estimator == "logistic_regression"
 
 
+def test_the_target_kind_and_the_primary_metric_of_each_kind():
+    regression = {"datasets": {"age": {"target": "regression"}}}
+    cfg = load_config(regression)
+    assert cfg.datasets["age"].target == "regression"
+    assert load_config({}).datasets["synthetic"].target == "classification"  # the default
+    # the default primary metric fits any config; a single metric sets its own kind, the other keeps its default
+    assert cfg.report.primary_metrics == {"classification": "balanced_accuracy", "regression": "pearson_r"}
+    assert load_config({**regression, "report": {"primary_metric": "mae"}}).report.primary_metrics == {
+        "classification": "balanced_accuracy", "regression": "mae"}
+    both = {"datasets": {"age": {"target": "regression"}, "task": {}},
+            "report": {"primary_metric": {"classification": "roc_auc", "regression": "r2"}}}
+    cfg = load_config(both)
+    assert cfg.report.primary_metrics == {"classification": "roc_auc", "regression": "r2"}
+    assert load_config(cfg.model_dump(mode="json")) == cfg  # a dumped config reads back
+    assert load_config({"datasets": {"age": {"target": "regression", "windows": {"event_id": {"a": "1", "b": "2.5"}}}}})
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -55,6 +72,15 @@ def test_empty_config_takes_documented_defaults():
         ({"backbones": [{"name": "cbramod"}, {"name": "cbramod"}]}, ["unique", "cbramod", "id"]),
         ({"probe": {"estimator": "xgboost"}}, ["probe", "xgboost", "logistic_regression"]),
         ({"probe": {"params": {"CC": 1}}}, ["probe", "CC", "C"]),
+        ({"datasets": {"d": {"target": "continuous"}}}, ["datasets.d.target", "'classification'", "'regression'"]),
+        ({"datasets": {"d": {"target": "regression", "windows": {"event_id": {"T1": "left", "T2": "2.5"}}}}},
+         ["datasets.d", "target: regression", "{'T1': 'left'}", "not finite numbers"]),
+        ({"report": {"primary_metric": "r2"}},
+         ["report.primary_metric", "'r2' is a regression metric", "no evaluated dataset has target: regression"]),
+        ({"datasets": {"d": {"target": "regression"}}, "report": {"primary_metric": "balanced_accuracy"}},
+         ["report.primary_metric", "'balanced_accuracy' is a classification metric"]),
+        ({"report": {"primary_metric": {"regression": "balanced_accuracy"}}},
+         ["report.primary_metric.PrimaryMetrics.regression", "'pearson_r'", "'r2'", "'mae'"]),
     ],
 )
 def test_bad_config_names_key_and_allowed_values(raw, expected):

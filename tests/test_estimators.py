@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from eegfm.config import ConfigError, load_config
+from eegfm.estimators import REGRESSORS, resolve_estimator
 
 
 def test_validating_the_config_does_not_import_the_probe():
@@ -22,9 +23,9 @@ def test_validating_the_config_does_not_import_the_probe():
 
 
 def test_a_bad_estimator_or_parameter_stops_validation():
-    with pytest.raises(ConfigError, match="probe: unknown estimator 'svm'"):
+    with pytest.raises(ConfigError, match="probe.estimator: unknown estimator 'svm'"):
         load_config({"probe": {"estimator": "svm"}})
-    with pytest.raises(ConfigError, match="probe: estimator 'knn' does not take parameter"):
+    with pytest.raises(ConfigError, match="probe.estimator: estimator 'knn' does not take parameter"):
         load_config({"probe": {"estimator": "knn", "params": {"C": 1.0}}})
 
 
@@ -49,3 +50,39 @@ def test_a_passed_check_is_remembered_so_parsing_the_workflow_again_imports_no_s
     other = code.replace("0.5", "0.25")  # other parameters: checked (and remembered) on their own
     assert subprocess.run([sys.executable, "-c", other], capture_output=True, text=True,
                           check=True).stdout.strip() == "True"
+
+
+# ----------------------------------------------------------------------------- regressors
+
+
+@pytest.mark.parametrize("name", sorted(REGRESSORS))
+def test_every_short_regressor_name_builds_a_regressor(name):
+    from sklearn.base import is_regressor
+
+    assert is_regressor(resolve_estimator(name, {}, "regression"))
+
+
+def test_one_short_name_means_the_kind_of_its_target():
+    assert type(resolve_estimator("ridge", {}, "classification")).__name__ == "RidgeClassifier"
+    assert type(resolve_estimator("ridge", {"alpha": 3.0}, "regression")).__name__ == "Ridge"
+    assert resolve_estimator("lasso", {}, "regression").max_iter == 10000  # default cap
+    assert resolve_estimator("sklearn.svm.SVR", {"C": 2.0}, "regression").C == 2.0
+
+
+def test_a_classifier_for_a_regression_target_or_the_reverse_is_a_config_error_naming_the_key():
+    with pytest.raises(ConfigError, match=r"probe.regressor: unknown regressor 'logistic_regression'; "
+                                          r"'logistic_regression' is a classifier \(probe.estimator\)"):
+        load_config({"probe": {"regressor": "logistic_regression"}})
+    with pytest.raises(ConfigError, match=r"probe.estimator: unknown estimator 'lasso'; 'lasso' is a regressor "
+                                          r"\(probe.regressor\)"):
+        load_config({"probe": {"estimator": "lasso"}})
+    with pytest.raises(ConfigError, match="probe.regressor: 'sklearn.linear_model.LogisticRegression' is not a "
+                                          "scikit-learn regressor"):
+        load_config({"probe": {"regressor": "sklearn.linear_model.LogisticRegression"}})
+    with pytest.raises(ConfigError, match="probe.estimator: 'sklearn.linear_model.Ridge' is not a scikit-learn "
+                                          "classifier"):
+        load_config({"probe": {"estimator": "sklearn.linear_model.Ridge"}})
+    with pytest.raises(ConfigError, match=r"probe.regressor: regressor 'ridge' does not take parameter\(s\) C"):
+        load_config({"probe": {"regressor_params": {"C": 1.0}}})
+    with pytest.raises(ConfigError, match="probe.regressor: invalid parameter value"):
+        load_config({"probe": {"regressor_params": {"alpha": -1.0}}})

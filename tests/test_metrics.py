@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from eegfm.metrics import METRICS, REGRESSION_METRICS, chance_levels, compute_metrics, compute_regression_metrics
+from eegfm.metrics import (
+    METRICS,
+    REGRESSION_METRICS,
+    chance_levels,
+    compute_metrics,
+    compute_regression_metrics,
+    parse_targets,
+    regression_chance,
+)
 
 CLASSES = ["a", "b", "c"]
 
@@ -109,3 +117,29 @@ def test_regression_metrics():
         compute_regression_metrics([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="finite"):
         compute_regression_metrics([1.0, np.nan], [1.0, 2.0])
+
+
+def test_a_single_test_window_or_subject_value_leaves_r_and_r2_undefined_not_an_error():
+    one = compute_regression_metrics([40.0], [38.0])
+    assert math.isnan(one["pearson_r"]) and math.isnan(one["r2"]) and one["mae"] == pytest.approx(2.0)
+    same_age = compute_regression_metrics([40.0] * 3, [38.0, 41.0, 40.0])  # one subject's age
+    assert math.isnan(same_age["pearson_r"]) and math.isnan(same_age["r2"]) and same_age["mae"] == pytest.approx(1.0)
+
+
+def test_regression_chance_is_what_a_predictor_ignoring_the_input_scores():
+    y_train, y_test = np.array([10.0, 20.0, 30.0, 100.0]), np.array([20.0, 40.0])
+    chance = regression_chance(y_train, y_test)
+    assert list(chance) == list(REGRESSION_METRICS)
+    mean_train, median_train = 40.0, 25.0
+    # exactly the metrics of the constant predictions learnt from the training targets
+    assert chance["r2"] == pytest.approx(compute_regression_metrics(y_test, np.full(2, mean_train))["r2"])
+    assert chance["r2"] == pytest.approx(1 - (20.0**2 + 0.0) / 200.0)  # SS_res 400, SS_tot 200
+    assert chance["mae"] == pytest.approx(compute_regression_metrics(y_test, np.full(2, median_train))["mae"])
+    assert chance["pearson_r"] == 0.0
+    assert math.isnan(regression_chance(y_train, [33.0, 33.0])["r2"])  # a constant test target
+
+
+def test_parse_targets_reads_raw_labels_and_names_what_is_not_a_number():
+    assert parse_targets(["34", "12.5", "-1e2"]).tolist() == [34.0, 12.5, -100.0]
+    with pytest.raises(ValueError, match=r"2 regression target\(s\) are not finite numbers, e.g. \['inf', 'old'\]"):
+        parse_targets(["34", "old", "inf"])

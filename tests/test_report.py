@@ -278,7 +278,7 @@ def test_html_is_self_contained(report):
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, flags=re.I)
     assert not re.search(r"https?://|@import|<script|<link|url\(", page, flags=re.I)
     images = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert len(images) == len(FIGURES)  # every figure applies to this fixture
+    assert len(images) == len(FIGURES) - 1  # every figure but predicted_vs_true (no regression dataset) applies
     assert all(src.startswith("data:image/png;base64,") for src in images)
     scores = (out / "figures" / "scores.png").read_bytes()
     assert any(base64.b64decode(src.split(",", 1)[1]) == scores for src in images)
@@ -419,7 +419,7 @@ def test_report_renders_in_headless_chromium(request, tmp_path):
     found = re.search(r'<pre id="eegfm-images">(.*?)</pre>', dom.stdout, flags=re.S)
     assert found, dom.stdout[-2000:]
     images = json.loads(found.group(1).replace("&quot;", '"'))
-    assert len(images) == len(FIGURES)
+    assert len(images) == len(FIGURES) - 1  # every figure but predicted_vs_true (no regression dataset)
     for image in images:  # decoded (a broken data URI has naturalWidth 0) and laid out
         assert image["w"] > 100 and image["h"] > 50 and image["shown"] > 100, image
 

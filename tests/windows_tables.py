@@ -18,3 +18,13 @@ def timed_meta(subjects=("01",), sessions=("1",), runs=("1", "2", "3"), n=12, st
     meta = pd.DataFrame(rows)
     meta.insert(0, "window_id", np.arange(len(meta)))
     return meta
+
+
+def aged_meta(ages, n=6, stride=2.0):
+    """Windows of one recording per subject labelled by a recording-level number (``ages``: subject -> value,
+    written as the windows store keeps it: the raw text)."""
+    rows = [{"subject": s, "session": None, "run": None, "label": str(age), "onset_s": k * stride,
+             "recording": f"sub-{s}.edf"} for s, age in ages.items() for k in range(n)]
+    meta = pd.DataFrame(rows)
+    meta.insert(0, "window_id", np.arange(len(meta)))
+    return meta

@@ -1,10 +1,12 @@
-"""Classification metrics of many label or weight sets at once, as :mod:`eegfm.metrics` defines them.
+"""Metrics of many label or weight sets at once, as :mod:`eegfm.metrics` defines them.
 
 Bootstrap and permutation replicates differ from the observed predictions
 only in window weights (resampling multiplicities) or in the labels
 (permutations), so each metric is computed for a whole batch of replicates
-from weighted confusion matrices or from one sort of the scores, in
-memory-bounded chunks. Tests check every metric against scikit-learn.
+in memory-bounded chunks: classification metrics from weighted confusion
+matrices or from one sort of the scores (:func:`batch_scores`), regression
+metrics from weighted moments (:func:`regression_batch_scores`). Tests check
+every metric against scikit-learn.
 """
 
 from __future__ import annotations
@@ -140,11 +142,8 @@ def batch_scores(
     """Each of ``metrics`` for B replicates (label rows of ``y`` and/or weight rows), in memory-bounded chunks."""
     y = np.atleast_2d(y)
     b = max(y.shape[0], 1 if weights is None else weights.shape[0])
-    n = y.shape[1]
-    chunk = max(1, MAX_CELLS // max(n, 1))
     out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
-    for start in range(0, b, chunk):
-        stop = min(b, start + chunk)
+    for start, stop in replicate_chunks(b, y.shape[1]):
         yc = y[start:stop] if y.shape[0] > 1 else y
         wc = None if weights is None else weights[start:stop]
         cm = None
@@ -160,6 +159,62 @@ def batch_scores(
                 out[metric].append(np.broadcast_to(values, (stop - start,)))
             else:
                 out[metric].append(np.full(stop - start, np.nan))
+    return {m: np.concatenate(v) for m, v in out.items()}
+
+
+def _weighted_regression(metric: str, y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """One regression metric of B rows of targets ``y`` (B, n) and weights ``w`` (B, n) against ``pred`` (n,)."""
+    total = w.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if metric == "mae":
+            return np.where(total > 0, (w * np.abs(y - pred)).sum(axis=1) / total, np.nan)
+        mean_y = (w * y).sum(axis=1, keepdims=True) / total[:, None]
+        ss_y = (w * (y - mean_y) ** 2).sum(axis=1)
+        if metric == "r2":
+            ss_res = (w * (y - pred) ** 2).sum(axis=1)
+            return np.where(ss_y > 0, 1.0 - ss_res / np.where(ss_y > 0, ss_y, 1.0), np.nan)
+        mean_p = (w * pred).sum(axis=1, keepdims=True) / total[:, None]
+        ss_p = (w * (pred - mean_p) ** 2).sum(axis=1)
+        cov = (w * (y - mean_y) * (pred - mean_p)).sum(axis=1)
+        # a constant side (relative to the values' scale) leaves r undefined, as in compute_regression_metrics
+        scale = np.maximum(np.abs(mean_y[:, 0]), 1.0) ** 2 * total * 1e-24
+        defined = (ss_y > scale) & (ss_p > np.maximum(np.abs(mean_p[:, 0]), 1.0) ** 2 * total * 1e-24)
+        return np.where(defined, cov / np.sqrt(np.where(defined, ss_y * ss_p, 1.0)), np.nan)
+
+
+def regression_batch_scores(
+    metrics: Sequence[str], y: np.ndarray, pred: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """``pearson_r``, ``r2`` and ``mae`` (as :func:`eegfm.metrics.compute_regression_metrics`) of B replicates.
+
+    Parameters
+    ----------
+    metrics
+        Names among ``pearson_r``, ``r2``, ``mae``; any other is NaN.
+    y
+        True values, (n,) or (B, n) (permuted targets).
+    pred
+        Predictions, (n,).
+    weights
+        (B, n) window weights (bootstrap multiplicities) or ``None``.
+
+    Returns
+    -------
+    dict
+        metric -> (B,) values; NaN where a metric is undefined (a constant
+        side for r, a constant target for R², no weight at all).
+    """
+    y = np.atleast_2d(np.asarray(y, dtype=float))
+    pred = np.asarray(pred, dtype=float)
+    b, n = max(y.shape[0], 1 if weights is None else weights.shape[0]), y.shape[1]
+    out: dict[str, list[np.ndarray]] = {m: [] for m in metrics}
+    for start, stop in replicate_chunks(b, n):
+        yc = np.broadcast_to(y[start:stop] if y.shape[0] > 1 else y, (stop - start, n))
+        wc = np.ones((stop - start, n)) if weights is None else np.broadcast_to(weights[start:stop], (stop - start, n))
+        for metric in metrics:
+            values = _weighted_regression(metric, yc, pred, wc) if metric in ("pearson_r", "r2", "mae") \
+                else np.full(stop - start, np.nan)
+            out[metric].append(values)
     return {m: np.concatenate(v) for m, v in out.items()}
 
 

@@ -13,6 +13,7 @@ change to an unrelated key does not re-run it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from typing import Any, ClassVar, Literal
@@ -292,6 +293,13 @@ class Dataset(_Model):
         description="'evaluate': probed, fine-tuned and reported; 'pretrain': only windowed, as data for the "
         "recipes under 'pretrain' (never scored).",
     )
+    target: Literal["classification", "regression"] = Field(
+        "classification",
+        description="What the labels are: 'classification' (classes) or 'regression' (a continuous value such as "
+        "age or a clinical score, from files.label_column / bids.label_column or from event names mapped by "
+        "windows.event_id; every label must parse as a finite number). Regression datasets are probed with "
+        "probe.regressor, fine-tuned with a one-output head and an MSE loss, and scored by r, R² and MAE.",
+    )
 
     @model_validator(mode="after")
     def _source_is_configured(self) -> Dataset:
@@ -300,6 +308,24 @@ class Dataset(_Model):
         if self.source == "files" and not (self.files.paths or self.files.metadata):
             raise ValueError("source 'files' needs files.paths (globs) or files.metadata (a TSV)")
         return self
+
+    @model_validator(mode="after")
+    def _regression_values_are_numbers(self) -> Dataset:
+        if self.target == "regression" and self.windows.event_id:
+            bad = {k: v for k, v in self.windows.event_id.items() if not _is_finite_number(v)}
+            if bad:
+                raise ValueError(
+                    f"target: regression needs windows.event_id to map event names to numbers; {bad} are not finite "
+                    "numbers (e.g. {T1: '0.5', T2: '2.0'}), or set target: classification"
+                )
+        return self
+
+
+def _is_finite_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
 
 # ----------------------------------------------------------------------------- models
@@ -390,7 +416,8 @@ class Embedding(_Model):
 
 
 class Probe(_Model):
-    """The scikit-learn classifier fit on frozen embeddings of the training fold."""
+    """The scikit-learn classifier (or regressor, for regression targets) fit on frozen embeddings of the
+    training fold."""
 
     estimator: str = Field(
         "logistic_regression",
@@ -403,7 +430,22 @@ class Probe(_Model):
         description="Constructor parameters of the estimator (unknown names are an error); "
         "unset ones keep scikit-learn's defaults, except max_iter, raised for the iterative linear models.",
     )
-    scale: bool = Field(True, description="Put a StandardScaler (fit on the training fold) before the estimator.")
+    regressor: str = Field(
+        "ridge",
+        description="Regressor of datasets with target: regression, after StandardScaler: a short name (ridge, "
+        "lasso, elastic_net, linear_svr, random_forest, knn) or a dotted sklearn path such as "
+        "'sklearn.svm.SVR'. A classifier here (or a regressor as 'estimator') is an error.",
+    )
+    regressor_params: dict[str, Any] = Field(
+        default={},
+        description="Constructor parameters of the regressor (unknown names are an error); unset ones keep "
+        "scikit-learn's defaults, except max_iter, raised for lasso, elastic_net and linear_svr.",
+    )
+    scale: bool = Field(
+        True,
+        description="Put a StandardScaler (fit on the training fold) before the estimator; for a regression "
+        "target, also standardise the target on the training fold (predictions are mapped back to its units).",
+    )
 
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -456,6 +498,14 @@ class Optimisation(_Model):
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing of the cross-entropy loss.")
     class_weight: Literal["balanced", "none"] = Field(
         "balanced", description="'balanced' weights the loss by inverse class frequency of the training windows."
+    )
+    regression_loss: Literal["mse", "huber"] = Field(
+        "mse",
+        description="Loss of a regression target (target: regression), on targets standardised with the "
+        "inner-training windows' mean and standard deviation: 'mse' or 'huber' (robust to outlying values).",
+    )
+    huber_delta: float = Field(
+        1.0, gt=0, description="'huber': where the loss turns from quadratic to linear, in standard deviations."
     )
     val_fraction: float = Field(
         0.2,
@@ -621,16 +671,37 @@ class Pretrain(_DataParallel):
     device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", description="As finetune.device.")
 
 
+ClassificationMetric = Literal[
+    "balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc"
+]
+RegressionMetric = Literal["pearson_r", "r2", "mae"]
+#: the primary metric of each kind of target when the config names none for it
+DEFAULT_PRIMARY = {"classification": "balanced_accuracy", "regression": "pearson_r"}
+REGRESSION_METRIC_NAMES = RegressionMetric.__args__
+
+
+class PrimaryMetrics(_Model):
+    """The primary metric of each kind of target (a config with classification and regression datasets)."""
+
+    classification: ClassificationMetric = Field(
+        "balanced_accuracy", description="Primary metric of the datasets with target: classification."
+    )
+    regression: RegressionMetric = Field(
+        "pearson_r", description="Primary metric of the datasets with target: regression."
+    )
+
+
 class Report(_Model):
     """The aggregated report and its statistics (seeded by the top-level seed)."""
 
     title: str = Field("eegfm benchmark", description="Title of report.html.")
-    primary_metric: Literal[
-        "balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc"
-    ] = Field(
+    primary_metric: ClassificationMetric | RegressionMetric | PrimaryMetrics = Field(
         "balanced_accuracy",
         description="Metric of the figures, the chance tests, the model comparisons and the best-model "
-        "headline; first in the summary.",
+        "headline; first in the summary. A classification metric (balanced_accuracy, accuracy, cohen_kappa, "
+        "f1_macro, f1_weighted, roc_auc, auprc) applies to classification datasets, a regression metric "
+        "(pearson_r, r2, mae) to regression datasets; the other kind keeps its default (balanced_accuracy, "
+        "pearson_r). With both kinds of dataset, name both: {classification: ..., regression: ...}.",
     )
     n_permutations: int = Field(
         1000,
@@ -660,6 +731,14 @@ class Report(_Model):
         description="Significance level of the model comparisons (Holm-corrected Wilcoxon, Friedman, Nemenyi "
         "critical difference); fewer folds than can reach it mark the comparisons exploratory.",
     )
+
+    @property
+    def primary_metrics(self) -> dict[str, str]:
+        """The primary metric of each kind of target: ``{"classification": ..., "regression": ...}``."""
+        if isinstance(self.primary_metric, PrimaryMetrics):
+            return self.primary_metric.model_dump()
+        kind = "regression" if self.primary_metric in REGRESSION_METRIC_NAMES else "classification"
+        return {**DEFAULT_PRIMARY, kind: self.primary_metric}
 
 
 class Config(_Model):
@@ -740,6 +819,20 @@ class Config(_Model):
                 )
         if not any(d.role == "evaluate" for d in self.datasets.values()):
             raise ValueError("datasets: at least one dataset needs role: evaluate")
+        return self
+
+    @model_validator(mode="after")
+    def _primary_metric_fits_a_dataset(self) -> Config:
+        metric = self.report.primary_metric
+        if isinstance(metric, str) and "primary_metric" in self.report.model_fields_set:  # the default fits any
+            kind = "regression" if metric in REGRESSION_METRIC_NAMES else "classification"
+            kinds = {d.target for d in self.datasets.values() if d.role == "evaluate"}
+            if kind not in kinds:
+                raise ValueError(
+                    f"report.primary_metric: '{metric}' is a {kind} metric, but no evaluated dataset has target: "
+                    f"{kind}; use a {' or '.join(sorted(kinds))} metric (regression: pearson_r, r2, mae; "
+                    "classification: balanced_accuracy, accuracy, cohen_kappa, f1_macro, f1_weighted, roc_auc, auprc)"
+                )
         return self
 
     def backbone(self, label: str) -> Backbone:
@@ -858,12 +951,14 @@ def load_config(raw: dict[str, Any] | None, *, checked_dir: str | os.PathLike | 
         raise ConfigError(format_errors(err)) from None
     # Checked here, not in the Probe model, so importing this module stays
     # cheap for every job (it imports scikit-learn).
-    from eegfm.estimators import check_estimator
+    from eegfm.estimators import KINDS, check_estimator
 
-    try:
-        check_estimator(cfg.probe.estimator, cfg.probe.params, checked_dir=checked_dir)
-    except ValueError as err:
-        raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
+    for kind, (name, params) in {"classification": (cfg.probe.estimator, cfg.probe.params),
+                                 "regression": (cfg.probe.regressor, cfg.probe.regressor_params)}.items():
+        try:
+            check_estimator(name, params, kind, checked_dir=checked_dir)
+        except ValueError as err:
+            raise ConfigError(f"invalid eegfm config:\n  {KINDS[kind][1]}: {err}") from None
     return cfg
 
 

@@ -25,29 +25,23 @@ def embeddings_figure(items: Sequence[dict[str, Any]]):
     """2-D PCA of each frozen embedding (rows: dataset × backbone), coloured by label and by subject.
 
     Each item holds ``dataset``, ``backbone``, ``coords`` (n × 2), ``explained`` (two variance
-    shares), ``labels`` and ``subjects`` (n each) and ``n_total`` (windows before subsampling).
+    shares), ``labels`` and ``subjects`` (n each) and ``n_total`` (windows before subsampling); with
+    ``target: "regression"`` the labels are numbers, coloured on a continuous scale.
     """
     if not items:
         return placeholder("Embeddings", "No frozen embeddings (pointer files) in this report.")
-    import matplotlib
-
     fig = new_figure(10.0, 3.8 * len(items) + 0.4)
     axes = fig.subplots(len(items), 2, squeeze=False)
     for row, item in zip(axes, items):
         coords = np.asarray(item["coords"], dtype=float)
         for ax, key, what in ((row[0], "labels", "label"), (row[1], "subjects", "subject")):
-            values = np.asarray(item[key]).astype(str)
-            groups = sorted(set(values))
-            cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
-            for g, group in enumerate(groups):
-                mask = values == group
-                ax.scatter(coords[mask, 0], coords[mask, 1], s=8, alpha=0.7, color=cmap(g % cmap.N),
-                           label=group, linewidths=0)
-            if len(groups) <= 12:
-                ax.legend(fontsize=7, frameon=False, markerscale=1.5, title=what, title_fontsize=7,
-                          loc="center left", bbox_to_anchor=(1.0, 0.5))
+            if key == "labels" and item.get("target") == "regression":
+                points = ax.scatter(coords[:, 0], coords[:, 1], s=8, alpha=0.7, linewidths=0, cmap="viridis",
+                                    c=np.asarray(item[key], dtype=float))
+                fig.colorbar(points, ax=ax, label="target")
+                what = "target"
             else:
-                ax.text(0.99, 0.01, f"{len(groups)} {what}s", transform=ax.transAxes, ha="right", fontsize=7)
+                _categories(ax, coords, np.asarray(item[key]).astype(str), what)
             ev = item.get("explained") or (math.nan, math.nan)
             ax.set(xlabel=f"PC1 ({fmt(100 * ev[0], 1)}% var.)", ylabel=f"PC2 ({fmt(100 * ev[1], 1)}% var.)")
             shown = len(coords)
@@ -56,6 +50,23 @@ def embeddings_figure(items: Sequence[dict[str, Any]]):
             ax.grid(alpha=0.2)
     fig.suptitle("Frozen embeddings, first two principal components (standardised)", fontsize=10)
     return fig
+
+
+def _categories(ax, coords: np.ndarray, values: np.ndarray, what: str) -> None:
+    """Points coloured by category, with a legend for up to 12 of them."""
+    import matplotlib
+
+    groups = sorted(set(values))
+    cmap = matplotlib.colormaps["tab10" if len(groups) <= 10 else "tab20"]
+    for g, group in enumerate(groups):
+        mask = values == group
+        ax.scatter(coords[mask, 0], coords[mask, 1], s=8, alpha=0.7, color=cmap(g % cmap.N), label=group,
+                   linewidths=0)
+    if len(groups) <= 12:
+        ax.legend(fontsize=7, frameon=False, markerscale=1.5, title=what, title_fontsize=7, loc="center left",
+                  bbox_to_anchor=(1.0, 0.5))
+    else:
+        ax.text(0.99, 0.01, f"{len(groups)} {what}s", transform=ax.transAxes, ha="right", fontsize=7)
 
 
 # ----------------------------------------------------------------------------- channel adaptation

@@ -1,9 +1,16 @@
 """The probe's estimators: short names, dotted scikit-learn paths, and their parameters checked early.
 
-:func:`resolve_estimator` builds an unfitted classifier from the config's
-``probe.estimator`` and ``probe.params``. The config validator calls it at
-parse time, so a bad name or parameter stops the run before any job; this
-module imports scikit-learn only inside that call, and nothing of eegfm. :func:`check_estimator`
+Two catalogues, one per kind of target: :data:`ESTIMATORS` (classifiers, the
+config's ``probe.estimator`` and ``probe.params``) and :data:`REGRESSORS`
+(``probe.regressor`` and ``probe.regressor_params``, for datasets with
+``target: regression``). A short name means what its catalogue says
+(``ridge`` is ``RidgeClassifier`` for a classification target and ``Ridge``
+for a regression target); a dotted ``sklearn.`` path must be of the right
+kind. :func:`resolve_estimator` builds the unfitted estimator. The config
+validator calls it at parse time, so a bad name, a classifier given for a
+regression target (or the reverse) or a bad parameter stops the run before
+any job; this module imports scikit-learn only inside that call and nothing
+of eegfm. :func:`check_estimator`
 remembers a passed check, so the workflow's parse (every ``snakemake``
 invocation) does not import scikit-learn again for a config it has checked.
 """
@@ -29,12 +36,28 @@ ESTIMATORS: dict[str, str] = {
     "knn": "sklearn.neighbors.KNeighborsClassifier",
 }
 
+REGRESSORS: dict[str, str] = {
+    "ridge": "sklearn.linear_model.Ridge",
+    "lasso": "sklearn.linear_model.Lasso",
+    "elastic_net": "sklearn.linear_model.ElasticNet",
+    # the linear epsilon-insensitive SVR scales to many windows like LinearSVC
+    "linear_svr": "sklearn.svm.LinearSVR",
+    "random_forest": "sklearn.ensemble.RandomForestRegressor",
+    "knn": "sklearn.neighbors.KNeighborsRegressor",
+}
+
+#: catalogue, config keys (name, params) and sklearn's test of the kind, per kind of target
+KINDS: dict[str, tuple[dict[str, str], str, str]] = {
+    "classification": (ESTIMATORS, "probe.estimator", "is_classifier"),
+    "regression": (REGRESSORS, "probe.regressor", "is_regressor"),
+}
+
 # Applied under the user's params for short names only: sklearn's default
 # iteration caps stop these solvers before they converge on standardized
 # embeddings of a few hundred dimensions.
-DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
-    "logistic_regression": {"max_iter": 2000},
-    "linear_svm": {"max_iter": 10000},
+DEFAULT_PARAMS: dict[str, dict[str, dict[str, Any]]] = {
+    "classification": {"logistic_regression": {"max_iter": 2000}, "linear_svm": {"max_iter": 10000}},
+    "regression": {"lasso": {"max_iter": 10000}, "elastic_net": {"max_iter": 10000}, "linear_svr": {"max_iter": 10000}},
 }
 
 
@@ -51,57 +74,75 @@ def import_class(path: str) -> type:
     return cls
 
 
-def resolve_estimator(name: str, params: dict[str, Any]) -> BaseEstimator:
-    """Build an unfitted classifier from a short name or a dotted sklearn path.
+def resolve_estimator(name: str, params: dict[str, Any], kind: str = "classification") -> BaseEstimator:
+    """Build an unfitted classifier or regressor from a short name or a dotted sklearn path.
 
     Parameters
     ----------
     name
-        A key of :data:`ESTIMATORS` or a dotted path starting with
-        ``sklearn.``, e.g. ``"sklearn.svm.SVC"``.
+        A key of the kind's catalogue (:data:`ESTIMATORS` or
+        :data:`REGRESSORS`) or a dotted path starting with ``sklearn.``,
+        e.g. ``"sklearn.svm.SVC"``.
     params
         Constructor parameters; for a short name they are merged over
         :data:`DEFAULT_PARAMS`.
+    kind
+        ``"classification"`` or ``"regression"``: the kind of target the
+        estimator must fit.
 
     Returns
     -------
     sklearn.base.BaseEstimator
-        The classifier with ``params`` set.
+        The estimator with ``params`` set.
 
     Raises
     ------
     ValueError
-        Unknown name (lists the short names), not a classifier, a parameter
-        the estimator does not take (names it and lists the valid ones), or a
-        value sklearn rejects.
+        Unknown name (lists the kind's short names, and says when the name
+        belongs to the other kind), an estimator of the wrong kind, a
+        parameter the estimator does not take (names it and lists the valid
+        ones), or a value sklearn rejects. Messages start with no key; the
+        caller names it (:data:`KINDS`).
     """
-    from sklearn.base import is_classifier
+    import sklearn.base
 
-    if name in ESTIMATORS:
-        path = ESTIMATORS[name]
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind of target '{kind}'; allowed: {', '.join(KINDS)}")
+    catalogue, _, test = KINDS[kind]
+    if name in catalogue:
+        path = catalogue[name]
     elif name.startswith("sklearn.") and name.count(".") >= 2:
         path = name
     else:
+        other = next((k for k, (names, _, _) in KINDS.items() if k != kind and name in names), None)
+        hint = f"; '{name}' is a {'classifier' if other == 'classification' else 'regressor'} ({KINDS[other][1]})" \
+            if other else ""
         raise ValueError(
-            f"unknown estimator '{name}'; use one of {', '.join(ESTIMATORS)} or a dotted path "
-            "starting with 'sklearn.' (e.g. sklearn.svm.SVC)"
+            f"unknown {_noun(kind)} '{name}'{hint}; use one of {', '.join(catalogue)} or a dotted path "
+            f"starting with 'sklearn.' (e.g. {'sklearn.svm.SVR' if kind == 'regression' else 'sklearn.svm.SVC'})"
         )
     cls = import_class(path)
     try:
         default = cls()
     except TypeError as err:
         raise ValueError(f"'{path}' cannot be built without arguments: {err}") from None
-    if not (hasattr(default, "get_params") and is_classifier(default)):
-        raise ValueError(f"'{path}' is not a scikit-learn classifier")
+    if not (hasattr(default, "get_params") and getattr(sklearn.base, test)(default)):
+        role = "regressor" if kind == "regression" else "classifier"
+        raise ValueError(f"'{path}' is not a scikit-learn {role}, which a {kind} target needs")
     valid = sorted(default.get_params(deep=False))
     unknown = sorted(set(params) - set(valid))
     if unknown:
         raise ValueError(
-            f"estimator '{name}' does not take parameter(s) {', '.join(unknown)}; valid parameters: {', '.join(valid)}"
+            f"{_noun(kind)} '{name}' does not take parameter(s) {', '.join(unknown)}; valid parameters: "
+            f"{', '.join(valid)}"
         )
-    estimator = cls(**{**DEFAULT_PARAMS.get(name, {}), **params})
+    estimator = cls(**{**DEFAULT_PARAMS[kind].get(name, {}), **params})
     _validate_values(estimator, name)
     return estimator
+
+
+def _noun(kind: str) -> str:
+    return "regressor" if kind == "regression" else "estimator"
 
 
 def _validate_values(estimator: BaseEstimator, name: str) -> None:
@@ -118,7 +159,8 @@ def _validate_values(estimator: BaseEstimator, name: str) -> None:
         raise ValueError(f"invalid parameter value for estimator '{name}': {err}") from None
 
 
-def check_estimator(name: str, params: dict[str, Any], *, checked_dir: str | os.PathLike | None = None) -> None:
+def check_estimator(name: str, params: dict[str, Any], kind: str = "classification", *,
+                    checked_dir: str | os.PathLike | None = None) -> None:
     """:func:`resolve_estimator`, remembered: a marker in ``checked_dir`` skips the check next time.
 
     The marker is keyed by the name, the parameters, this module's catalogue
@@ -136,13 +178,13 @@ def check_estimator(name: str, params: dict[str, Any], *, checked_dir: str | os.
 
     marker = None
     if checked_dir is not None:
-        what = {"name": name, "params": params, "catalogue": ESTIMATORS, "defaults": DEFAULT_PARAMS,
-                "sklearn": importlib.metadata.version("scikit-learn")}
+        what = {"name": name, "params": params, "kind": kind, "catalogue": KINDS[kind][0] if kind in KINDS else None,
+                "defaults": DEFAULT_PARAMS, "sklearn": importlib.metadata.version("scikit-learn")}
         key = hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()
         marker = Path(checked_dir) / f"{key}.ok"
         if marker.is_file():
             return
-    resolve_estimator(name, params)
+    resolve_estimator(name, params, kind)
     if marker is not None:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.touch()

@@ -18,11 +18,14 @@ import numpy as np
 import pandas as pd
 
 from eegfm.groups import plural
-from eegfm.tables import METRIC_NAMES, entry_label
+from eegfm.metrics import LOWER_IS_BETTER
+from eegfm.pooling import Pooled
+from eegfm.tables import METRIC_NAMES, entry_label, metric_of
 
 FIGURES = {
     "scores": "Scores",
     "confusion_matrices": "Confusion matrices",
+    "predicted_vs_true": "Predicted vs true",
     "training_curves": "Training curves",
     "critical_difference": "Critical difference",
     "cost_frontier": "Cost frontier",
@@ -110,39 +113,54 @@ def human_number(value: float) -> str:
 # ----------------------------------------------------------------------------- scores
 
 
-def _drawn(summary: pd.DataFrame, column: str) -> bool:
-    return column in summary and pd.to_numeric(summary[column], errors="coerce").notna().any()
+def _primary_values(summary: pd.DataFrame, metric: str | Mapping[str, str], suffix: str) -> pd.Series:
+    """Each summary row's ``<its primary metric>_<suffix>`` as numbers (NaN where the column is absent)."""
+    if isinstance(metric, str):
+        column = summary.get(f"{metric}_{suffix}", pd.Series(math.nan, index=summary.index))
+        return pd.to_numeric(column, errors="coerce")
+    values = [row.get(f"{metric_of(metric, row['dataset'])}_{suffix}", math.nan) for row in summary.to_dict("records")]
+    return pd.to_numeric(pd.Series(values, index=summary.index, dtype=object), errors="coerce")
 
 
-def scores_caption(summary: pd.DataFrame, metric: str, ci_level: float = 0.95) -> str:
-    """The caption of :func:`scores_figure`, naming only what it draws for this summary."""
+def _drawn(summary: pd.DataFrame, metric: str | Mapping[str, str], suffix: str) -> bool:
+    return bool(len(summary)) and _primary_values(summary, metric, suffix).notna().any()
+
+
+def scores_caption(summary: pd.DataFrame, metric: str | Mapping[str, str], ci_level: float = 0.95) -> str:
+    """The caption of :func:`scores_figure`, naming only what it draws for this summary (``metric``: one, or
+    dataset -> metric)."""
     parts = ["Bars: mean over completed folds; dots: single folds"]
-    if _drawn(summary, f"{metric}_pooled"):
+    if _drawn(summary, metric, "pooled"):
         pooled = "black diamond: score of the pooled out-of-fold predictions"
-        has_ci = _drawn(summary, f"{metric}_ci_low") & _drawn(summary, f"{metric}_ci_high")
-        if has_ci:
-            methods = sorted({str(v).split(" (")[0] for v, low in zip(summary["ci_method"], summary[f"{metric}_ci_low"])
-                              if pd.notna(low)})
+        if _drawn(summary, metric, "ci_low") & _drawn(summary, metric, "ci_high"):
+            lows = _primary_values(summary, metric, "ci_low")
+            methods = sorted({str(v).split(" (")[0] for v, low in zip(summary["ci_method"], lows) if pd.notna(low)})
             pooled += f", whisker: its {ci_level:.0%} confidence interval ({'; '.join(methods)})"
         parts.append(pooled)
-    if _drawn(summary, f"{metric}_chance"):
+    if _drawn(summary, metric, "chance"):
         parts.append("dashed: analytic chance")
-    if _drawn(summary, "chance_permutation_q"):
+    if len(summary) and "chance_permutation_q" in summary and summary["chance_permutation_q"].notna().any():
         schemes = sorted({str(v) for v in summary.get("permutation_scheme", pd.Series(dtype=object)).dropna()})
-        parts.append(f"dotted: 95th percentile of the permutation null ({'; '.join(schemes)})")
+        lower = {metric in LOWER_IS_BETTER} if isinstance(metric, str) else \
+            {metric_of(metric, d) in LOWER_IS_BETTER for d in summary["dataset"]}
+        pct = " / ".join(name for flag, name in ((False, "95th"), (True, "5th (MAE: lower is better)"))
+                         if flag in lower)
+        parts.append(f"dotted: {pct} percentile of the permutation null ({'; '.join(schemes)})")
     text = "; ".join(parts) + "."
     if "n_failed" in summary and (summary["n_failed"] > 0).any():
         text += " Failed folds are counted in red."
     return text
 
 
-def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_level: float = 0.95,
-                  units: Mapping[str, str] | None = None):
+def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapping[str, str],
+                  ci_level: float = 0.95, units: Mapping[str, str] | None = None):
     """One panel per dataset: per entry the mean over folds (bar), the folds (points), the pooled
     out-of-fold score with its confidence interval (diamond and whisker), the analytic chance
-    level (dashed) and the permutation null's upper quantile (dotted); failed folds are counted
-    in red under their entry. ``units`` (dataset -> held-out unit) names what the folds held out.
+    level (dashed) and the permutation null's significance quantile (dotted); failed folds are counted
+    in red under their entry. ``units`` (dataset -> held-out unit) names what the folds held out;
+    ``metric`` is one metric or dataset -> metric (each panel in its dataset's).
     """
+    by_dataset = metric
     units = dict(units or {})
     datasets = sorted(table["dataset"].unique())
     n_entries = [len(_entries(table[table["dataset"] == d])) for d in datasets]
@@ -153,6 +171,7 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
     rng = np.random.default_rng(0)
     stats = summary.set_index(["dataset", "model", "regime"])
     for ax, dataset in zip(axes, datasets):
+        metric = metric_of(by_dataset, dataset)
         part = table[table["dataset"] == dataset]
         entries = _entries(part)
         low, high = 0.0, 1.0
@@ -189,8 +208,10 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
                           label="chance" if x == 0 else None, zorder=4)
             null_q = float(row["chance_permutation_q"]) if "chance_permutation_q" in row else math.nan
             if math.isfinite(null_q):
+                pct = "5th" if metric in LOWER_IS_BETTER else "95th"
                 ax.hlines(null_q, x - 0.4, x + 0.4, colors="#555555", linestyles=":", linewidth=1.2,
-                          label="permutation 95th pct." if x == 0 else None, zorder=4)
+                          label=f"permutation {pct} pct." if x == 0 else None, zorder=4)
+                low, high = min(low, null_q), max(high, null_q)
             n_failed = int(row["n_failed"])
             if n_failed:
                 ax.annotate(f"{n_failed} failed", (x, 0.0), xytext=(0, 3), textcoords="offset points",
@@ -206,13 +227,46 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
                      f"{plural(units.get(dataset, 'subject'))})", fontsize=10)
         ax.grid(axis="y", alpha=0.3)
         ax.set_axisbelow(True)
-    axes[0].set_ylabel(METRIC_NAMES.get(metric, metric))
-    handles, labels = axes[0].get_legend_handles_labels()
+        ax.set_ylabel(METRIC_NAMES.get(metric, metric) + (" (lower is better)" if metric in LOWER_IS_BETTER else ""))
+    legend: dict[str, Any] = {}  # every panel's entries once (a MAE panel's null quantile is the 5th percentile)
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
     fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(labels) or 1), fontsize=8,
                frameon=False)
     held_out = sorted({plural(units.get(d, "subject")) for d in datasets})
-    fig.suptitle(f"{METRIC_NAMES.get(metric, metric)} on held-out {' / '.join(held_out)}", fontsize=10)
+    names = sorted({METRIC_NAMES.get(metric_of(by_dataset, d), d) for d in datasets})
+    fig.suptitle(f"{' / '.join(names)} on held-out {' / '.join(held_out)}", fontsize=10)
     return fig
+
+
+# ----------------------------------------------------------------------------- per-entry panels
+
+
+def entry_grid(keys, width: float, height: float, extra_width: float = 0.0, extra_height: float = 0.0):
+    """A grid of panels: one row per dataset, one panel per ``(dataset, model, regime)`` key (probes first).
+
+    Returns
+    -------
+    tuple
+        The figure, its axes array, and ``(ax, key)`` for every panel in use
+        (the unused cells of shorter rows are switched off).
+    """
+    datasets = sorted({k[0] for k in keys})
+    per_row = {d: sorted((k for k in keys if k[0] == d), key=lambda k: (k[1], k[2] != "probe", k[2]))
+               for d in datasets}
+    n_cols = max(len(v) for v in per_row.values())
+    fig = new_figure(width * n_cols + extra_width, height * len(datasets) + extra_height)
+    axes = fig.subplots(len(datasets), n_cols, squeeze=False)
+    panels = []
+    for i, dataset in enumerate(datasets):
+        for j in range(n_cols):
+            if j < len(per_row[dataset]):
+                panels.append((axes[i][j], per_row[dataset][j]))
+            else:
+                axes[i][j].set_axis_off()
+    return fig, axes, panels
 
 
 # ----------------------------------------------------------------------------- confusion matrices
@@ -221,42 +275,32 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str, ci_le
 def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
     """Row-normalised confusion matrix (recall per true class) of the pooled out-of-fold predictions,
     one panel per dataset × entry (rows: datasets)."""
-    items = {k: p for k, p in pooled.items() if p is not None and len(p)}
+    items = {k: p for k, p in pooled.items() if isinstance(p, Pooled) and len(p)}  # regression: predicted_vs_true
     if not items:
-        return placeholder("Confusion matrices", "No out-of-fold predictions (predictions.tsv) to tabulate.")
-    datasets = sorted({k[0] for k in items})
-    per_row = {d: sorted((k for k in items if k[0] == d), key=lambda k: (k[1], k[2] != "probe", k[2]))
-               for d in datasets}
-    n_cols = max(len(v) for v in per_row.values())
-    k_max = max(len(p.classes) for p in items.values())
-    size = 1.2 + 0.45 * k_max
-    fig = new_figure(size * n_cols + 1.0, size * len(datasets) + 0.6)
-    axes = fig.subplots(len(datasets), n_cols, squeeze=False)
+        return placeholder("Confusion matrices", "No out-of-fold predictions (predictions.tsv) of a classification "
+                           "dataset to tabulate.")
+    size = 1.2 + 0.45 * max(len(p.classes) for p in items.values())
+    fig, axes, panels = entry_grid(items, size, size, 1.0, 0.6)
     image = None
-    for i, dataset in enumerate(datasets):
-        for j in range(n_cols):
-            ax = axes[i][j]
-            if j >= len(per_row[dataset]):
-                ax.set_axis_off()
-                continue
-            key = per_row[dataset][j]
-            p = items[key]
-            k = len(p.classes)
-            cm = np.zeros((k, k))
-            np.add.at(cm, (p.y, p.pred), 1.0)
-            rows = cm.sum(axis=1, keepdims=True)
-            norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-            image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-            if k <= 10:
-                for (r, c), value in np.ndenumerate(norm):
-                    ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
-                            color="white" if value > 0.6 else "black")
-            ax.set_xticks(range(k), p.classes, rotation=45 if k > 3 else 0, fontsize=7)
-            ax.set_yticks(range(k), p.classes, fontsize=7)
-            ax.set_xlabel("predicted", fontsize=8)
-            ax.set_ylabel("true", fontsize=8)
-            ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.units)} "
-                         f"{plural(p.unit_name)}", fontsize=8)
+    for ax, key in panels:
+        dataset = key[0]
+        p = items[key]
+        k = len(p.classes)
+        cm = np.zeros((k, k))
+        np.add.at(cm, (p.y, p.pred), 1.0)
+        rows = cm.sum(axis=1, keepdims=True)
+        norm = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
+        image = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+        if k <= 10:
+            for (r, c), value in np.ndenumerate(norm):
+                ax.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.6 else "black")
+        ax.set_xticks(range(k), p.classes, rotation=45 if k > 3 else 0, fontsize=7)
+        ax.set_yticks(range(k), p.classes, fontsize=7)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+        ax.set_title(f"{dataset} · {entry_label(key[1], key[2])}\n{len(p)} windows, {len(p.units)} "
+                     f"{plural(p.unit_name)}", fontsize=8)
     if image is not None:
         fig.colorbar(image, ax=axes, shrink=0.8, label="share of the true class")
     fig.suptitle("Confusion matrices of pooled out-of-fold predictions (rows sum to 1)", fontsize=10)
@@ -267,14 +311,15 @@ def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
 
 
 def _curve_column(frames: Sequence[pd.DataFrame]) -> str | None:
-    for column in ("val_balanced_accuracy", "val_accuracy", "val_loss"):
+    for column in ("val_balanced_accuracy", "val_accuracy", "val_r2", "val_loss"):
         if all(column in f.columns for f in frames):
             return column
     return None
 
 
 def training_curves_figure(
-    histories: Mapping[tuple[str, str, str], Sequence[pd.DataFrame]], summary: pd.DataFrame, metric: str
+    histories: Mapping[tuple[str, str, str], Sequence[pd.DataFrame]], summary: pd.DataFrame,
+    metric: str | Mapping[str, str],
 ):
     """Per dataset (rows) three panels, like EEGDash's fine-tuning comparison: the validation curve per
     epoch (mean ± std over folds) of each trained entry, the final test score (mean ± std over folds)
@@ -288,8 +333,10 @@ def training_curves_figure(
     fig = new_figure(15.0, 3.9 * len(datasets) + 0.6)
     axes = fig.subplots(len(datasets), 3, squeeze=False)
     colors = entry_colors(summary["entry"])
-    name = METRIC_NAMES.get(metric, metric)
+    by_dataset = metric
     for i, dataset in enumerate(datasets):
+        metric = metric_of(by_dataset, dataset)
+        name = METRIC_NAMES.get(metric, metric)
         ax_curve, ax_bar, ax_cost = axes[i]
         keys = sorted((k for k in items if k[0] == dataset), key=lambda k: (k[1], k[2]))
         column = None
@@ -305,7 +352,7 @@ def training_curves_figure(
             ax_curve.plot(x, mean, marker="o", markersize=3, color=colors.get(label), label=label)
             ax_curve.fill_between(x, mean - std, mean + std, color=colors.get(label), alpha=0.2, linewidth=0)
         ylabel = {"val_balanced_accuracy": "validation balanced accuracy", "val_accuracy": "validation accuracy",
-                  "val_loss": "validation loss"}.get(column or "", "validation score")
+                  "val_r2": "validation R²", "val_loss": "validation loss"}.get(column or "", "validation score")
         ax_curve.set(xlabel="epoch", ylabel=ylabel, title=f"{dataset}: validation per epoch (mean ± std)")
         ax_curve.legend(fontsize=7, frameon=False)
         ax_curve.grid(alpha=0.3)
@@ -395,9 +442,10 @@ def critical_difference_figure(results: Mapping[str, dict[str, Any]], alpha: flo
 # ----------------------------------------------------------------------------- cost frontier
 
 
-def cost_figure(summary: pd.DataFrame, metric: str):
+def cost_figure(summary: pd.DataFrame, metric: str | Mapping[str, str]):
     """Per dataset (rows): trainable parameters and wall time per fold (log scales) against the mean
-    score; the Pareto frontier (no cheaper entry scores higher) is drawn as a step line."""
+    score (of each dataset's metric); the Pareto frontier (no cheaper entry scores better) is drawn as a
+    step line."""
     datasets = sorted(summary["dataset"].unique())
     costs = [("trainable_params", "trainable parameters (log scale)"),
              ("wall_time_s", "wall time per fold, s (log scale)")]
@@ -406,8 +454,11 @@ def cost_figure(summary: pd.DataFrame, metric: str):
     fig = new_figure(11.0, 3.8 * len(datasets) + 0.6)
     axes = fig.subplots(len(datasets), 2, squeeze=False)
     colors = entry_colors(summary["entry"])
-    name = METRIC_NAMES.get(metric, metric)
+    by_dataset = metric
     for i, dataset in enumerate(datasets):
+        metric = metric_of(by_dataset, dataset)
+        name = METRIC_NAMES.get(metric, metric)
+        sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
         part = summary[summary["dataset"] == dataset]
         for ax, (column, xlabel) in zip(axes[i], costs):
             x = pd.to_numeric(part.get(column), errors="coerce") if column in part else pd.Series(dtype=float)
@@ -420,12 +471,12 @@ def cost_figure(summary: pd.DataFrame, metric: str):
             for entry, xi, yi, si in zip(part["entry"][ok], x[ok], y[ok], part[f"{metric}_std"][ok]):
                 ax.errorbar(xi, yi, yerr=0 if not math.isfinite(si) else si, fmt="o", capsize=3,
                             color=colors.get(entry), label=entry)
-            points = sorted(zip(x[ok], y[ok]), key=lambda p: (p[0], -p[1]))  # cheapest first, best first
+            points = sorted(zip(x[ok], y[ok]), key=lambda p: (p[0], -sign * p[1]))  # cheapest first, best first
             frontier, best = [], -math.inf
             for xi, yi in points:
-                if yi > best:
+                if sign * yi > best:
                     frontier.append((xi, yi))
-                    best = yi
+                    best = sign * yi
             if len(frontier) > 1:
                 fx, fy = zip(*frontier)
                 ax.step(fx, fy, where="post", color="#555555", linestyle="--", linewidth=1, label="Pareto frontier")
@@ -433,5 +484,6 @@ def cost_figure(summary: pd.DataFrame, metric: str):
             ax.set(xlabel=xlabel, ylabel=f"{name} (mean over folds)", title=dataset)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(f"Cost against {name}", fontsize=10)
+    names = sorted({METRIC_NAMES.get(metric_of(by_dataset, d), d) for d in datasets})
+    fig.suptitle(f"Cost against {' / '.join(names)}", fontsize=10)
     return fig

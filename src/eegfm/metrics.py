@@ -3,7 +3,8 @@
 Every classification metric comes from :mod:`sklearn.metrics`. ``classes``
 fixes the label set (and the column order of ``scores``) so that every fold
 and model is scored against the same classes, whichever of them a fold
-predicts. :func:`compute_regression_metrics` scores continuous targets.
+predicts. :func:`compute_regression_metrics` scores continuous targets and
+:func:`regression_chance` gives their chance levels.
 
 The fast, vectorised re-implementations used by the bootstrap and the
 permutation test live in :mod:`eegfm.stats` and are tested against these.
@@ -169,24 +170,79 @@ def compute_regression_metrics(y_true: Sequence, y_pred: Sequence) -> dict[str, 
     Parameters
     ----------
     y_true, y_pred
-        True and predicted values (same length, at least 2, finite).
+        True and predicted values (same length, at least 1, finite).
 
     Returns
     -------
     dict of str to float
-        ``pearson_r`` (NaN when either side is constant), ``r2`` (sklearn's
-        coefficient of determination; NaN when ``y_true`` is constant) and
-        ``mae`` (mean absolute error).
+        ``pearson_r`` (NaN when either side is constant, e.g. a test fold
+        holding one subject's age), ``r2`` (sklearn's coefficient of
+        determination; NaN when ``y_true`` is constant) and ``mae`` (mean
+        absolute error).
     """
     from sklearn.metrics import mean_absolute_error, r2_score
 
     y_true = np.asarray(y_true, dtype=float)
     y_pred = np.asarray(y_pred, dtype=float)
-    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) < 2:
-        raise ValueError(f"need two 1-D arrays of the same length >= 2; got shapes {y_true.shape} and {y_pred.shape}")
+    if y_true.shape != y_pred.shape or y_true.ndim != 1 or len(y_true) < 1:
+        raise ValueError(f"need two 1-D arrays of the same length >= 1; got shapes {y_true.shape} and {y_pred.shape}")
     if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
         raise ValueError("regression targets and predictions must be finite")
     constant_true, constant_pred = np.ptp(y_true) == 0, np.ptp(y_pred) == 0
     pearson = math.nan if constant_true or constant_pred else float(np.corrcoef(y_true, y_pred)[0, 1])
     r2 = math.nan if constant_true else float(r2_score(y_true, y_pred))
     return {"pearson_r": pearson, "r2": r2, "mae": float(mean_absolute_error(y_true, y_pred))}
+
+
+def regression_chance(y_train: Sequence, y_test: Sequence) -> dict[str, float]:
+    """Chance level of each metric in :data:`REGRESSION_METRICS`: what an input-ignoring predictor scores.
+
+    The predictor that ignores the input predicts one number, learnt from the
+    training targets only: their mean (the least-squares constant) for R²,
+    their median (the least-absolute constant) for MAE. Pearson's r of any
+    uninformative predictor is 0 in expectation.
+
+    Parameters
+    ----------
+    y_train, y_test
+        Targets of the training and the evaluated (test) windows.
+
+    Returns
+    -------
+    dict of str to float
+        ``pearson_r``: 0; ``r2``: R² of predicting the training mean on
+        ``y_test`` (``-n (mean_test - mean_train)² / SS_test``, at most 0;
+        NaN when ``y_test`` is constant); ``mae``: mean absolute error of
+        predicting the training median.
+    """
+    y_train = np.asarray(y_train, dtype=float)
+    y_test = np.asarray(y_test, dtype=float)
+    if y_train.size == 0 or y_test.size == 0:
+        raise ValueError("regression chance levels need training and test targets")
+    total = float(np.sum((y_test - y_test.mean()) ** 2))
+    mean_error = float(np.sum((y_test - y_train.mean()) ** 2))
+    return {
+        "pearson_r": 0.0,
+        "r2": math.nan if total == 0 else 1.0 - mean_error / total,
+        "mae": float(np.mean(np.abs(y_test - np.median(y_train)))),
+    }
+
+
+def parse_targets(labels: Sequence) -> np.ndarray:
+    """Regression targets from the windows table's raw label strings (finite floats, or ``ValueError``
+    naming the first values that are not)."""
+    values = np.asarray(labels, dtype=object)
+    out = np.full(len(values), math.nan)
+    bad = []
+    for i, value in enumerate(values):
+        try:
+            out[i] = float(value)
+        except (TypeError, ValueError):
+            pass
+        if not math.isfinite(out[i]):
+            bad.append(value)
+    if bad:
+        shown = sorted({str(b) for b in bad})[:5]
+        raise ValueError(f"{len(bad)} regression target(s) are not finite numbers, e.g. {shown}; "
+                         "re-run the windows rule (it checks them)")
+    return out

@@ -2,7 +2,11 @@
 
 Everything fitted — the scaler and the classifier — sees the fold's training
 windows only (docs/architecture.md, invariant 2): both live in one sklearn ``Pipeline`` fitted on
-the training rows. The embeddings are computed once per dataset × backbone
+the training rows. A regression target (``target: regression``) gets the
+configured regressor instead (``probe.regressor``, ridge by default) and,
+with ``probe.scale``, its target standardised inside the same pipeline
+(``TransformedTargetRegressor``: the training rows' mean and standard
+deviation; predictions come back in the target's units). The embeddings are computed once per dataset × backbone
 and merely indexed here (docs/architecture.md, invariant 1).
 
 The estimators themselves come from :mod:`eegfm.estimators`. This module
@@ -30,29 +34,51 @@ if TYPE_CHECKING:  # pragma: no cover
 
 logger = logging.getLogger(__name__)
 
-def build_pipeline(cfg: Probe, seed: int) -> Pipeline:
+def build_pipeline(cfg: Probe, seed: int, target: str = "classification") -> Pipeline:
     """``StandardScaler`` (when ``cfg.scale``) followed by the configured estimator.
 
     Parameters
     ----------
     cfg
-        Probe settings (estimator, params, scale).
+        Probe settings (estimator, params, regressor, regressor_params, scale).
     seed
-        Set as ``random_state`` when the estimator takes one and
-        ``cfg.params`` does not set it.
+        Set as ``random_state`` when the estimator takes one and its params
+        do not set it.
+    target
+        ``"classification"`` (``cfg.estimator``) or ``"regression"``
+        (``cfg.regressor``, wrapped so that with ``cfg.scale`` the target is
+        standardised on the training rows as well).
 
     Returns
     -------
     sklearn.pipeline.Pipeline
-        Unfitted; fitting it fits the scaler on the same (training) rows.
+        Unfitted; fitting it fits the scalers on the same (training) rows.
     """
+    from sklearn.compose import TransformedTargetRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    estimator = resolve_estimator(cfg.estimator, cfg.params)
-    if "random_state" in estimator.get_params(deep=False) and "random_state" not in cfg.params:
+    regression = target == "regression"
+    name, params = (cfg.regressor, cfg.regressor_params) if regression else (cfg.estimator, cfg.params)
+    estimator = resolve_estimator(name, params, target)
+    if "random_state" in estimator.get_params(deep=False) and "random_state" not in params:
         estimator.set_params(random_state=seed)
-    return make_pipeline(StandardScaler(), estimator) if cfg.scale else make_pipeline(estimator)
+    if not cfg.scale:
+        return make_pipeline(estimator)
+    if regression:
+        estimator = TransformedTargetRegressor(regressor=estimator, transformer=StandardScaler())
+    return make_pipeline(StandardScaler(), estimator)
+
+
+def final_estimator(pipeline: Pipeline) -> BaseEstimator:
+    """The configured estimator of a pipeline: its last step, unwrapped from a target transform (fitted
+    when the pipeline is)."""
+    last = pipeline.steps[-1][1]
+    for attribute in ("regressor_", "regressor"):  # no `or`: a forest's truth value is its length
+        inner = getattr(last, attribute, None)
+        if inner is not None:
+            return inner
+    return last
 
 
 # ----------------------------------------------------------------------------- fitting
@@ -104,7 +130,9 @@ def class_scores(pipeline: Pipeline, X: np.ndarray, classes: list[str]) -> np.nd
     return out
 
 
-def fit_pipeline(E: np.ndarray, labels, train_ids: list[int], cfg: Probe, seed: int) -> Pipeline:
+def fit_pipeline(
+    E: np.ndarray, labels, train_ids: list[int], cfg: Probe, seed: int, target: str = "classification"
+) -> Pipeline:
     """Fit :func:`build_pipeline` on the rows ``train_ids`` of ``E`` only.
 
     Parameters
@@ -112,11 +140,11 @@ def fit_pipeline(E: np.ndarray, labels, train_ids: list[int], cfg: Probe, seed: 
     E
         Embeddings, row i = window id i.
     labels
-        Label of every window, indexed by window id.
+        Label (or numeric target) of every window, indexed by window id.
     train_ids
         Window ids of the training fold.
-    cfg, seed
-        Probe settings and seed.
+    cfg, seed, target
+        Probe settings, seed and kind of target.
 
     Returns
     -------
@@ -126,7 +154,7 @@ def fit_pipeline(E: np.ndarray, labels, train_ids: list[int], cfg: Probe, seed: 
     import numpy as np
 
     train_ids = np.asarray(train_ids, dtype=int)
-    pipeline = build_pipeline(cfg, seed)
+    pipeline = build_pipeline(cfg, seed, target)
     pipeline.fit(E[train_ids], np.asarray(labels)[train_ids])
     return pipeline
 
@@ -166,7 +194,7 @@ def n_fitted_params(pipeline: Pipeline) -> int | None:
     ``coef_`` (trees, neighbours)."""
     import numpy as np
 
-    estimator = pipeline.steps[-1][1]
+    estimator = final_estimator(pipeline)
     coef = getattr(estimator, "coef_", None)
     if coef is None:
         return None
@@ -179,8 +207,46 @@ def _subjects(meta: pd.DataFrame, ids: list[int]) -> list[str]:
     return sorted({str(s) for s in meta.loc[ids, "subject"]})
 
 
+def _classify(E: np.ndarray, labels: np.ndarray, train: list[int], test: list[int], cfg: Probe, seed: int):
+    """Fit the classifier; prediction columns, the metrics fields and the fitted pipeline."""
+    import numpy as np
+
+    from eegfm.metrics import chance_levels, compute_metrics
+
+    labels = labels.astype(str)
+    classes = sorted(set(labels))
+    pipeline = fit_pipeline(E, labels, train, cfg, seed)
+    y_pred = np.asarray(pipeline.predict(E[test])).astype(str)
+    scores = class_scores(pipeline, E[test], classes)
+    y_true = labels[test]
+    columns = {"y_true": y_true, "y_pred": y_pred}
+    if scores is not None:
+        columns.update({f"score_{cls}": scores[:, j] for j, cls in enumerate(classes)})
+    fields = {"estimator": cfg.estimator, "metrics": compute_metrics(y_true, y_pred, scores, classes),
+              "chance": chance_levels(y_true, classes), "classes": classes}
+    return columns, fields, pipeline
+
+
+def _regress(E: np.ndarray, labels: np.ndarray, train: list[int], test: list[int], cfg: Probe, seed: int):
+    """Fit the regressor; prediction columns (numbers), the metrics fields and the fitted pipeline."""
+    import numpy as np
+
+    from eegfm.metrics import compute_regression_metrics, parse_targets, regression_chance
+
+    y = parse_targets(labels)
+    pipeline = fit_pipeline(E, y, train, cfg, seed, "regression")
+    y_pred = np.asarray(pipeline.predict(E[test]), dtype=float).ravel()
+    if not np.isfinite(y_pred).all():
+        raise ValueError(f"the regressor {cfg.regressor} predicted non-finite values; check probe.regressor_params")
+    y_true = y[test]
+    fields = {"estimator": cfg.regressor, "metrics": compute_regression_metrics(y_true, y_pred),
+              "chance": regression_chance(y[train], y_true), "classes": []}
+    return {"y_true": y_true, "y_pred": y_pred}, fields, pipeline
+
+
 def fit_predict(
-    E: np.ndarray, meta: pd.DataFrame, fold: dict[str, Any], cfg: Probe, seed: int, units: pd.Series | None = None
+    E: np.ndarray, meta: pd.DataFrame, fold: dict[str, Any], cfg: Probe, seed: int, units: pd.Series | None = None,
+    target: str = "classification",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Fit the probe on a fold's training windows and predict its test windows.
 
@@ -199,29 +265,34 @@ def fit_predict(
     units
         The design's held-out unit of every window, by window id
         (:func:`eegfm.groups.window_units`); lists the units of each side.
+    target
+        ``"classification"`` or ``"regression"`` (the windows store's
+        ``target``): a regression target is parsed as numbers, fitted with
+        ``cfg.regressor`` and scored by :func:`eegfm.metrics.compute_regression_metrics`.
 
     Returns
     -------
     predictions : pandas.DataFrame
         One row per test window: ``window_id, subject, session, run, y_true,
-        y_pred, score_<class>...``.
+        y_pred`` and, for classification, ``score_<class>...``; for
+        regression ``y_true`` and ``y_pred`` are numbers.
     metrics : dict
-        ``estimator_params`` (effective), ``metrics`` and ``chance`` (on the
-        test set), ``n_train``, ``n_test``,
-        ``classes``, ``train_subjects``, ``test_subjects``, with ``units``
-        the ``unit`` and its ``train_groups`` / ``test_groups``, and
-        ``trainable_params`` (:func:`n_fitted_params`).
+        ``target``, ``estimator`` (its name) and ``estimator_params``
+        (effective), ``metrics`` and ``chance`` (on the test set; for
+        regression :func:`eegfm.metrics.regression_chance`), ``n_train``,
+        ``n_test``, ``classes`` (empty for regression), ``train_subjects``,
+        ``test_subjects``, with ``units`` the ``unit`` and its
+        ``train_groups`` / ``test_groups``, and ``trainable_params``
+        (:func:`n_fitted_params`).
 
     Raises
     ------
     ValueError
-        Non-finite embeddings, a leaky or malformed fold, or shapes that do
-        not match.
+        Non-finite embeddings, a leaky or malformed fold, shapes that do
+        not match, or a regression target that is not numeric.
     """
     import numpy as np
     import pandas as pd
-
-    from eegfm.metrics import chance_levels, compute_metrics
 
     E = np.asarray(E)
     if E.ndim != 2:
@@ -234,33 +305,24 @@ def fit_predict(
             "the embedding does not belong to these windows: re-run embed"
         )
     train, test = _fold_ids(fold, len(E))
-    labels = meta["label"].astype(str).to_numpy()
-    classes = sorted(set(labels))
-
-    pipeline = fit_pipeline(E, labels, train, cfg, seed)
-    y_pred = np.asarray(pipeline.predict(E[test])).astype(str)
-    scores = class_scores(pipeline, E[test], classes)
-    y_true = labels[test]
+    fit = _regress if target == "regression" else _classify
+    columns, fields, pipeline = fit(E, meta["label"].to_numpy(), train, test, cfg, seed)
 
     rows = meta.loc[test]
     predictions = pd.DataFrame(
         {
             "window_id": rows["window_id"].astype(int).to_numpy(),
             **{c: rows[c].to_numpy() if c in rows else None for c in ("subject", "session", "run")},
-            "y_true": y_true,
-            "y_pred": y_pred,
+            **columns,
         }
     )
-    if scores is not None:
-        for j, cls in enumerate(classes):
-            predictions[f"score_{cls}"] = scores[:, j]
     metrics = {
-        "estimator_params": _plain_params(pipeline.steps[-1][1]),
-        "metrics": compute_metrics(y_true, y_pred, scores, classes),
-        "chance": chance_levels(y_true, classes),
+        "target": target,
+        "estimator": fields.pop("estimator"),
+        "estimator_params": _plain_params(final_estimator(pipeline)),
+        **fields,
         "n_train": len(train),
         "n_test": len(test),
-        "classes": classes,
         "train_subjects": _subjects(meta, train),
         "test_subjects": _subjects(meta, test),
         "trainable_params": n_fitted_params(pipeline),
@@ -270,9 +332,10 @@ def fit_predict(
 
         metrics.update({"unit": units.name, "train_groups": unit_list(units, train),
                         "test_groups": unit_list(units, test)})
+    shown = "pearson_r" if target == "regression" else "balanced_accuracy"
     logger.info(
-        "fold %s: %s on %d train / %d test windows, balanced accuracy %.3f",
-        fold.get("fold"), cfg.estimator, len(train), len(test), metrics["metrics"]["balanced_accuracy"],
+        "fold %s: %s on %d train / %d test windows, %s %.3f",
+        fold.get("fold"), metrics["estimator"], len(train), len(test), shown, metrics["metrics"][shown],
     )
     return predictions, metrics
 
@@ -389,6 +452,7 @@ def run_probe(
     entries = _selected_folds(all_folds, folds, str(folds_path))
     E, _ = open_embeddings(str(pointer_path))
     units = window_units(windows.meta, all_folds)
+    target = windows.info.get("target", "classification")
     shared_s = (time.perf_counter() - started) / len(entries)  # reading, split evenly over the folds
     common = {
         "dataset": pointer.get("dataset"), "model": pointer.get("backbone"), "regime": "probe", "status": "ok",
@@ -401,7 +465,7 @@ def run_probe(
     label = f"probe {pointer.get('dataset')}/{pointer.get('backbone')}"
     for entry in tqdm(entries, desc=label, unit="fold"):
         t0 = time.perf_counter()
-        predictions, result = fit_predict(E, windows.meta, entry, cfg, seed, units)
+        predictions, result = fit_predict(E, windows.meta, entry, cfg, seed, units, target=target)
         record = atomic.json_safe({
             **common, "fold": int(entry["fold"]), **result,
             "wall_time_s": round(time.perf_counter() - t0 + shared_s, 3), "peak_memory_mb": peak_memory_mb(),

@@ -10,7 +10,7 @@ it) and ``folds.json``. Outputs, each written atomically into ``out_dir``::
     summary.tsv               per dataset × model × regime: mean ± std, CI, chance, gaps, p-values, failures
     statistics.tsv            chance tests per entry; Wilcoxon + Holm, Friedman, ranks, Nemenyi per dataset
     summary.json              one line: the headline (best entry per dataset, score, CI, chance, gap, p)
-    figures/<name>.png|.svg   see eegfm.figures.FIGURES
+    figures/<name>.png|.svg   see eegfm.figures.FIGURES (predicted_vs_true: eegfm.regression_figures)
     report.html               everything above, figures inlined (no external resources)
 
 The statistics are described in :mod:`eegfm.stats`; standard deviations
@@ -32,17 +32,22 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, comparisons, data_figures, figures, report_stats, stats
+from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats
 from eegfm.groups import held_out_unit, plural
+from eegfm.metrics import LOWER_IS_BETTER, REGRESSION_METRICS
+from eegfm.pooling import pool_entries
 from eegfm.tables import (
     METRIC_NAMES,
+    dataset_targets,
     entry_label,
     finite_or_none,
     fmt,
     fmt_p,
     metric_columns,
+    metric_of,
     metrics_table,
     ordered_metrics,
+    primary_by_dataset,
     read_history,
     read_json_files,
     read_predictions,
@@ -57,8 +62,10 @@ _PCA_MAX_POINTS = 2000
 # ----------------------------------------------------------------------------- computing
 
 
-def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str]) -> list[dict]:
-    """2-D PCA of each embedding the pointers name, with the windows' labels and subjects."""
+def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str],
+               kinds: Mapping[str, str] | None = None) -> list[dict]:
+    """2-D PCA of each embedding the pointers name, with the windows' labels (``kinds``: each dataset's
+    target) and subjects."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -89,30 +96,36 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
             "dataset": dataset, "backbone": str(pointer.get("backbone")), "coords": pca.transform(X),
             "explained": tuple(float(v) for v in pca.explained_variance_ratio_),
             "labels": meta["label"].to_numpy()[rows], "subjects": meta["subject"].to_numpy()[rows],
-            "n_total": len(E),
+            "n_total": len(E), "target": (kinds or {}).get(dataset, "classification"),
         })
     return items
 
 
 def summary_dict(
-    summary: pd.DataFrame, *, title: str, primary_metric: str, config_hash: str, n_rows: int, n_failed: int
+    summary: pd.DataFrame, *, title: str, primary_metric: str | Mapping[str, str], config_hash: str, n_rows: int,
+    n_failed: int,
 ) -> dict:
-    """The ``summary.json`` content: the best entry per dataset by the primary metric, with its pooled
-    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean."""
-    m = primary_metric
+    """The ``summary.json`` content: the best entry per dataset by its primary metric (lowest MAE, highest
+    of the others), with its pooled score, CI (and its method), chance, gap over chance, p-values and
+    verdict, and every entry's mean. ``primary_metric`` is one name when every dataset shares it, else
+    dataset -> name; ``best[dataset]["metric"]`` names it per dataset."""
     best: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}
     headline = []
+    used = {}
     for dataset, part in summary.groupby("dataset", sort=True):
+        m = used[str(dataset)] = metric_of(primary_metric, dataset)
         means[str(dataset)] = {r["entry"]: finite_or_none(r[f"{m}_mean"]) for r in part.to_dict("records")}
-        ranked = part[part[f"{m}_mean"].notna()].sort_values(f"{m}_mean", ascending=False, kind="stable")
+        ranked = part[part[f"{m}_mean"].notna()].sort_values(f"{m}_mean", ascending=m in LOWER_IS_BETTER,
+                                                             kind="stable")
         if ranked.empty:
             best[str(dataset)] = None
             headline.append(f"{dataset}: no completed fold")
             continue
         top = ranked.iloc[0]
         best[str(dataset)] = {
-            "model": top["entry"], "backbone": top["model"], "regime": top["regime"],
+            "model": top["entry"], "backbone": top["model"], "regime": top["regime"], "metric": m,
+            "target": _text(top.get("target")) or "classification",
             "mean": finite_or_none(top[f"{m}_mean"]), "std": finite_or_none(top[f"{m}_std"]),
             "ci": [finite_or_none(top[f"{m}_ci_low"]), finite_or_none(top[f"{m}_ci_high"])],
             "pooled": finite_or_none(top[f"{m}_pooled"]),
@@ -127,8 +140,11 @@ def summary_dict(
         b = best[str(dataset)]
         headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (pooled {fmt(b['pooled'])}, "
                         f"chance {fmt(b['chance'])}, gap {fmt(b['gap'], signed=True)}): {b['verdict'] or 'no verdict'}")
+    shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}
     return {
-        "title": title, "config_hash": config_hash, "primary_metric": m, "n_rows": int(n_rows),
+        "title": title, "config_hash": config_hash,
+        "primary_metric": next(iter(shared)) if len(shared) == 1 else dict(sorted(used.items())),
+        "n_rows": int(n_rows),
         "n_failed": int(n_failed), "headline": "; ".join(headline), "best": best, "means": means,
     }
 
@@ -199,6 +215,9 @@ figcaption{font-size:.85rem;color:#555;max-width:900px}
 _CAPTIONS = {
     "confusion_matrices": "Pooled out-of-fold predictions of every fold; each row (true class) sums to 1, so the "
                           "diagonal is the recall of each class.",
+    "predicted_vs_true": "Regression datasets: pooled out-of-fold predictions against the true target. Small dots: "
+                         "windows; large dots: the mean prediction of each held-out unit; dashed: perfect "
+                         "prediction; dotted: the mean target (a model that ignores the input).",
     "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
                        "stopped early drop out of later epochs). Middle: test score per entry (mean ± std over "
                        "folds). Right: trainable parameters (log scale) against the test score.",
@@ -239,12 +258,12 @@ def _pooled_ci(pooled: Any, low: Any, high: Any) -> str:
 
 
 def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame, warnings: list[str]) -> str:
-    m = summary_json["primary_metric"]
     items = []
     for dataset, b in summary_json["best"].items():
         if not b:
             items.append(f"<li><b>{_e(dataset)}</b>: no completed fold</li>")
             continue
+        m = b.get("metric") or metric_of(summary_json["primary_metric"], dataset)
         pooled = _pooled_ci(b["pooled"], *b["ci"])
         items.append(
             f"<li><b>{_e(dataset)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[m])} {_e(b['text'])} over "
@@ -275,8 +294,8 @@ def _input_notes(dataset: str, info: dict) -> list[str]:
 
 
 def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table: pd.DataFrame) -> str:
-    header = ["dataset", "windows", "subjects", "classes (windows)", "channels", "sfreq (Hz)", "window (s)",
-              "cross-validation", "held-out units", "folds"]
+    header = ["dataset", "windows", "subjects", "classes (windows) or target", "channels", "sfreq (Hz)",
+              "window (s)", "cross-validation", "held-out units", "folds"]
     rows, notes = [], []
     for dataset in sorted(set(table["dataset"]) | set(windows)):
         info, f = windows.get(dataset) or {}, folds.get(dataset) or {}
@@ -288,7 +307,8 @@ def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table:
         rows.append([
             _e(dataset), _text_num(_fmt_int(info.get("n_windows"))), _text_num(_fmt_int(len(info.get("subjects") or [])
                                                                                      or None)),
-            _e(", ".join(f"{k}: {v}" for k, v in counts.items()) or "n/a"), _text_num(_fmt_int(info.get("n_channels"))),
+            _e(_target_text(info) or ", ".join(f"{k}: {v}" for k, v in counts.items()) or "n/a"),
+            _text_num(_fmt_int(info.get("n_channels"))),
             _num(sfreq, 1), _text_num(length), _e(report_stats.design_sentence(f)), _text_num(units),
             _text_num(_fmt_int(len(f.get("folds") or []) or None)),
         ])
@@ -296,21 +316,43 @@ def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table:
     return _table(header, rows) + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes)
 
 
-def _summary_html(summary: pd.DataFrame, primary: str, best: dict) -> str:
-    header = ["dataset", "model", "regime", "folds", "failed", f"{METRIC_NAMES[primary]} mean ± std",
+def _metric_header(primary: str | Mapping[str, str], datasets) -> str | None:
+    """The one metric name a table's header can carry, or None when the datasets differ (a metric column)."""
+    names = {metric_of(primary, d) for d in datasets}
+    return METRIC_NAMES[names.pop()] if len(names) == 1 else None
+
+
+def _target_text(info: dict) -> str | None:
+    """``regression: 8–61.5 (mean 34.5, median 34, 3 distinct values)`` from windows.json; None for classes."""
+    t = info.get("target_summary") if info.get("target") == "regression" else None
+    if not t:
+        return None
+    g = {k: "n/a" if finite_or_none(t.get(k)) is None else f"{float(t[k]):.4g}" for k in ("min", "max", "mean",
+                                                                                          "median")}
+    return (f"regression: {g['min']}–{g['max']} (mean {g['mean']}, median {g['median']}, {t.get('n_distinct')} "
+            "distinct values)")
+
+
+def _summary_html(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> str:
+    one = _metric_header(primary, summary["dataset"])
+    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std",
               "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "verdict",
               "CI method"]
+    if one is None:
+        header.insert(5, "metric")
     rows, classes = [], []
     for r in summary.to_dict("records"):
+        m = metric_of(primary, r["dataset"])
         failed = int(r["n_failed"])
         failed_cell = (f'<td class="num"><span class="failed-tag">{failed} FAILED</span></td>' if failed
                        else _text_num("0"))
         rows.append([
             _e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _text_num(str(r["n_folds"])), failed_cell,
-            _text_num(_pm(r[f"{primary}_mean"], r[f"{primary}_std"])),
-            _text_num(_pooled_ci(r[f"{primary}_pooled"], r[f"{primary}_ci_low"], r[f"{primary}_ci_high"])),
-            _num(r[f"{primary}_chance"]), _text_num(fmt(r[f"{primary}_gap_chance"], signed=True)),
-            _text_num(fmt(r[f"{primary}_gap_scratch"], signed=True)), _text_num(fmt_p(r["p_permutation"])),
+            *([] if one else [_e(METRIC_NAMES[m])]),
+            _text_num(_pm(r[f"{m}_mean"], r[f"{m}_std"])),
+            _text_num(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
+            _num(r[f"{m}_chance"]), _text_num(fmt(r[f"{m}_gap_chance"], signed=True)),
+            _text_num(fmt(r[f"{m}_gap_scratch"], signed=True)), _text_num(fmt_p(r["p_permutation"])),
             _e(_text(r.get("verdict")) or "no verdict"), f'<td class="muted">{_e(r["ci_method"])}</td>',
         ])
         top = best.get(r["dataset"])
@@ -350,16 +392,19 @@ def _folds_html(table: pd.DataFrame, metrics: list[str]) -> str:
     return _table(header, rows, classes)
 
 
-def _chance_html(summary: pd.DataFrame, primary: str) -> str:
+def _chance_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str:
+    one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
-              "null 95th pct.", "permutation p", "permutations", "labels permuted", "majority rate (binomial p0)",
-              "binomial p", "note"]
-    rows = [[_e(r["dataset"]), _e(r["entry"]), _num(r[f"{primary}_pooled"]), _num(r[f"{primary}_chance"]),
-             _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
+              "null 95th pct. (MAE: 5th)", "permutation p", "permutations", "labels permuted",
+              "majority rate (binomial p0)", "binomial p", "note"]
+    if one is None:
+        header.insert(2, "metric")
+    rows = [[_e(r["dataset"]), _e(r["entry"]), *([] if one else [_e(METRIC_NAMES[m])]), _num(r[f"{m}_pooled"]),
+             _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
              _text_num(_fmt_int(r["n_permutations"])), _e(_text(r.get("permutation_scheme")) or "-"),
              _num(r["binomial_p0"]), _text_num(fmt_p(r["p_binomial"])),
              f'<td class="muted">{_e(_text(r.get("permutation_note")) or "")}</td>']
-            for r in summary.to_dict("records")]
+            for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
     return _table(header, rows)
 
 
@@ -391,8 +436,10 @@ def _comparisons_html(statistics: pd.DataFrame) -> str:
     return "".join(parts) or '<p class="muted">Only one model per dataset: nothing to compare.</p>'
 
 
-def _methods_html(primary: str, n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int,
-                  alpha: float, units: str) -> str:
+def _methods_html(primary: str | Mapping[str, str], n_permutations: int, n_bootstrap: int, ci_level: float,
+                  ci_min_units: int, alpha: float, units: str) -> str:
+    used = {primary} if isinstance(primary, str) else set(primary.values())
+    names = ", ".join(METRIC_NAMES[m] for m in sorted(used))
     return f"""<details open><summary>Methods</summary><ul>
 <li><b>Unit of inference</b>: the design's held-out unit (here: {_e(units)}). Windows of one unit are not
 independent, so intervals and permutations work on units, never on windows alone. Every fold's test predictions
@@ -408,13 +455,14 @@ which was used; without out-of-fold predictions there is no interval.</li>
 1/K, ROC AUC 0.5, kappa 0, F1 and AUPRC from the class shares); for accuracy, always predicting the majority class.
 <b>Binomial test</b>: correct pooled predictions against the majority-class rate, one-sided; it treats windows as
 independent and is therefore optimistic.</li>
-<li><b>Empirical chance and permutation p</b> ({n_permutations} permutations, {_e(METRIC_NAMES[primary])}): no model
+<li><b>Empirical chance and permutation p</b> ({n_permutations} permutations, {_e(names)}): no model
 is refitted. The pooled out-of-fold predictions stay fixed and the true labels are permuted within each unit (each
 unit keeps its own class counts); units whose windows all carry one label exchange it as a block with the other such
 units. p = (1 + #null ≥ observed) / (permutations + 1); the null mean is the empirical chance level. This tests
 whether the predictions carry label information beyond the unit. Windows within a unit are treated as
 exchangeable, so temporal dependence makes it somewhat optimistic. When the design allows so few distinct
 relabellings that p cannot fall below α = {alpha}, the verdict says the units are too few for the test.</li>
+{_regression_methods_html() if used & set(REGRESSION_METRICS) else ""}
 <li><b>Verdict</b>: above chance when the permutation p is below α = {alpha}, else not distinguishable from
 chance.</li>
 <li><b>Model comparisons</b> (per dataset, over folds): paired two-sided Wilcoxon signed-rank tests between every
@@ -424,13 +472,30 @@ Wilcoxon p is 2^(1−N): below 6 folds no difference can reach p &lt; 0.05, and 
 <b>exploratory</b>.</li></ul></details>"""
 
 
-def _cost_html(summary: pd.DataFrame, primary: str) -> str:
+def _regression_methods_html() -> str:
+    return """<li><b>Regression targets</b> (r, R², MAE): the pooled out-of-fold predictions against the true values.
+<b>Analytic chance</b> is what a model that ignores the input scores, learning one number from each fold's training
+targets: r = 0 (no linear relation); R² of predicting the training mean (at most 0, below 0 when the test targets'
+mean differs from the training mean); MAE of predicting the training median. The <b>permutation test</b> shuffles
+the targets within each held-out unit, and units whose windows share one value (a recording-level target such as
+age) exchange it as a block, which for a recording-level target is the only exchange there is: it asks whether the
+predictions order the units' values better than any relabelling of units would. For MAE lower is better, so p counts
+permutations with an MAE at or below the observed one. There is no binomial test for a continuous target.
+R² and MAE are in the target's units; r and R² of a single test fold are undefined when its target is constant
+(e.g. one subject's age), the pooled ones are not.</li>"""
+
+
+def _cost_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str:
+    one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "trainable params", "frozen params", "wall time / fold (s)", "peak memory (MB)",
-              "device", f"{METRIC_NAMES[primary]} mean"]
-    rows = [[_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
-             _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
-             _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"), _num(r[f"{primary}_mean"])]
-            for r in summary.to_dict("records")]
+              "device", f"{one} mean" if one else "primary metric mean"]
+    rows = []
+    for r in summary.to_dict("records"):
+        m = metric_of(primary, r["dataset"])
+        score = _num(r[f"{m}_mean"]) if one else _text_num(f"{METRIC_NAMES[m]} {fmt(r[f'{m}_mean'])}")
+        rows.append([_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
+                     _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
+                     _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"), score])
     return _table(header, rows)
 
 
@@ -557,14 +622,27 @@ def collect_warnings(
     return out + problems
 
 
+def _predictions_figures_html(summary: pd.DataFrame, rendered: dict[str, dict], captions: dict[str, str]) -> str:
+    """Confusion matrices for classification datasets, predicted-vs-true scatters for regression datasets."""
+    kinds = set(summary["target"]) if "target" in summary else {"classification"}
+    parts = []
+    if kinds - {"regression"}:
+        parts.append(f'<h3>Confusion matrices</h3>{_figure_html("confusion_matrices", rendered, captions["confusion_matrices"])}')
+    if "regression" in kinds:
+        parts.append(f'<h3>Predicted vs true</h3>{_figure_html("predicted_vs_true", rendered, captions["predicted_vs_true"])}')
+    return "\n".join(parts)
+
+
 def render_html(
     *, title: str, summary: pd.DataFrame, table: pd.DataFrame, statistics: pd.DataFrame, summary_json: dict,
     pointers: list[dict], rendered: dict[str, dict], windows: dict[str, dict], folds: dict[str, dict],
-    warnings: list[str], primary_metric: str, config_hash: str, config: dict, n_permutations: int,
+    warnings: list[str], primary_metric: str | Mapping[str, str], config_hash: str, config: dict, n_permutations: int,
     n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float,
 ) -> str:
     """The self-contained report: inline CSS, figures as base64 data URIs, no scripts, no external links."""
     metrics = ordered_metrics(primary_metric, metric_columns(table))
+    used = {primary_metric} if isinstance(primary_metric, str) else set(primary_metric.values())
+    names = " / ".join(METRIC_NAMES[m] for m in sorted(used))
     units = ", ".join(sorted({plural(held_out_unit(f)) for f in folds.values() if f})) or "subjects"
     captions = {k: v.format(units=units) for k, v in _CAPTIONS.items()}
     captions["scores"] = figures.scores_caption(summary, primary_metric, ci_level)
@@ -590,21 +668,20 @@ def render_html(
 {_figure_html("leakage_audit", rendered, captions["leakage_audit"])}
 <h2 id="results">Results</h2>
 {_figure_html("scores", rendered, captions["scores"])}
-<h3>Summary ({_e(METRIC_NAMES[primary_metric])})</h3>
+<h3>Summary ({_e(names)})</h3>
 {_summary_html(summary, primary_metric, summary_json["best"])}
 <h3>All metrics (mean ± std over folds)</h3>
 {_all_metrics_html(summary, metrics)}
 <h3>Per fold</h3>
 {_folds_html(table, metrics)}
-<h3>Confusion matrices</h3>
-{_figure_html("confusion_matrices", rendered, captions["confusion_matrices"])}
+{_predictions_figures_html(summary, rendered, captions)}
 <h3>Training curves</h3>
 {_figure_html("training_curves", rendered, captions["training_curves"])}
 <h2 id="statistics">Statistics</h2>
 {_methods_html(primary_metric, n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, units)}
 <h3>Chance</h3>
 {_chance_html(summary, primary_metric)}
-<h3>Comparisons between models ({_e(METRIC_NAMES[primary_metric])})</h3>
+<h3>Comparisons between models ({_e(names)})</h3>
 {_comparisons_html(statistics)}
 {_figure_html("critical_difference", rendered, captions["critical_difference"])}
 <h2 id="cost">Cost frontier</h2>
@@ -641,6 +718,9 @@ class Aggregated:
     pooled: dict[tuple, Any]
     histories: dict[tuple, list]
     units: dict[str, str]
+    kinds: dict[str, str]  # each dataset's target: classification or regression
+    primary: dict[str, str]  # each dataset's primary metric
+    problems: list[str]  # what could not be read or pooled, for the report's warnings
 
     def write_tables(self, out_dir: str | PathLike) -> None:
         """``metrics.tsv``, ``summary.tsv``, ``statistics.tsv`` and ``summary.json`` into ``out_dir``, atomically."""
@@ -657,7 +737,7 @@ def summarise(
     pointer_paths: list[str | PathLike],
     *,
     title: str,
-    primary_metric: str,
+    primary_metric: str | Mapping[str, str],
     config_hash: str,
     windows_paths: Mapping[str, str | PathLike] | None = None,
     folds_paths: Mapping[str, str | PathLike] | None = None,
@@ -676,7 +756,7 @@ def summarise(
     """
     if not metrics_paths:
         raise ValueError("no metrics files to aggregate; check that the config lists datasets and backbones")
-    ordered_metrics(primary_metric)
+    primary_by_dataset(primary_metric, {})  # an unknown metric stops here
     windows_paths, folds_paths = dict(windows_paths or {}), dict(folds_paths or {})
     records = read_json_files(list(metrics_paths), "metrics", "probe/finetune")
     pointers = read_json_files(list(pointer_paths), "embedding pointer", "embed")
@@ -685,6 +765,9 @@ def summarise(
     folds = dict(zip(folds_paths, read_json_files(list(folds_paths.values()), "folds.json", "splits")))
 
     table = metrics_table(records)
+    kinds = dataset_targets(table, windows)
+    table["target"] = table["dataset"].map(kinds)
+    primary = primary_by_dataset(primary_metric, kinds)
     predictions: dict[tuple, list] = {}
     histories: dict[tuple, list] = {}
     classes: dict[tuple, set] = {}
@@ -698,39 +781,42 @@ def summarise(
         if history is not None:
             histories.setdefault(key, []).append(history)
     units = {dataset: held_out_unit(f) for dataset, f in folds.items() if f}
-    pooled = {
-        key: stats.pool_predictions(frames, sorted(classes.get(key, ())), unit=units.get(key[0], "subject"))
-        for key, frames in predictions.items()
-        if all(f is not None for _, f in frames) and classes.get(key)
-    }
+    problems: list[str] = []
+    pooled = pool_entries(predictions, classes, kinds, units, problems)
 
     entry_stats = report_stats.entry_statistics(
-        table, pooled, primary_metric, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+        table, pooled, primary, units=units, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
         ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)
-    summary = summary_table(table, entry_stats, primary_metric)
-    statistics = report_stats.statistics_table(table, summary, primary_metric, alpha)
-    result = summary_dict(summary, title=title, primary_metric=primary_metric, config_hash=config_hash,
+    summary = summary_table(table, entry_stats, primary)
+    statistics = report_stats.statistics_table(table, summary, primary, alpha)
+    result = summary_dict(summary, title=title, primary_metric=primary, config_hash=config_hash,
                           n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
     return Aggregated(table, summary, statistics, result, records, pointers, windows, folds, windows_paths, pooled,
-                      histories, units)
+                      histories, units, kinds, primary, problems)
 
 
 def render_report(
-    agg: Aggregated, out_dir: str | PathLike, *, title: str, primary_metric: str, config_hash: str, config: dict,
+    agg: Aggregated, out_dir: str | PathLike, *, title: str, config_hash: str, config: dict,
     n_permutations: int = 1000, n_bootstrap: int = 1000, ci_level: float = 0.95, ci_min_units: int = 8,
-    alpha: float = 0.05, seed: int = 0,
+    alpha: float = 0.05, seed: int = 0, **_settings: Any,
 ) -> Path:
-    """Draw the figures and write them and ``report.html`` into ``out_dir``; returns the report's path."""
+    """Draw the figures and write them and ``report.html`` into ``out_dir``; returns the report's path.
+
+    ``**_settings`` takes (and ignores) :func:`summarise`'s other keywords, so
+    one settings dict serves both calls.
+    """
     out_dir = Path(out_dir)
-    table, summary, statistics, units = agg.table, agg.summary, agg.statistics, agg.units
-    problems: list[str] = []
+    table, summary, statistics, units, primary = agg.table, agg.summary, agg.statistics, agg.units, agg.primary
+    problems = list(agg.problems)
     drawn = {
-        "scores": figures.scores_figure(table, summary, primary_metric, ci_level, units=units),
+        "scores": figures.scores_figure(table, summary, primary, ci_level, units=units),
         "confusion_matrices": figures.confusion_figure(agg.pooled),
-        "training_curves": figures.training_curves_figure(agg.histories, summary, primary_metric),
+        "predicted_vs_true": regression_figures.predicted_vs_true_figure(agg.pooled),
+        "training_curves": figures.training_curves_figure(agg.histories, summary, primary),
         "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
-        "cost_frontier": figures.cost_figure(summary, primary_metric),
-        "embeddings_pca": data_figures.embeddings_figure(_pca_items(agg.pointers, agg.windows_paths, seed, problems)),
+        "cost_frontier": figures.cost_figure(summary, primary),
+        "embeddings_pca": data_figures.embeddings_figure(
+            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds)),
         "channel_adaptation": data_figures.channel_adaptation_figure(agg.pointers),
         "leakage_audit": data_figures.leakage_figure(agg.folds),
     }
@@ -742,7 +828,7 @@ def render_report(
     page = render_html(
         title=title, summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,
-        windows=agg.windows, folds=agg.folds, warnings=warnings, primary_metric=primary_metric,
+        windows=agg.windows, folds=agg.folds, warnings=warnings, primary_metric=primary,
         config_hash=config_hash, config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
         ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
     )
@@ -762,7 +848,7 @@ def aggregate(
     out_dir: str | PathLike,
     *,
     title: str,
-    primary_metric: str,
+    primary_metric: str | Mapping[str, str],
     config_hash: str,
     config: dict,
     windows_paths: Mapping[str, str | PathLike] | None = None,
@@ -789,7 +875,10 @@ def aggregate(
     title
         Report title.
     primary_metric
-        Metric of the figures, the tests and the "best model" choice; first in the tables.
+        Metric of the figures, the tests and the "best model" choice; first in
+        the tables. One metric applies to the datasets of its kind (the other
+        kind keeps its default); ``{"classification": ..., "regression": ...}``
+        names both (``report.primary_metrics`` of the config).
     config_hash
         Hash of the run's config (recorded on every row and in the report).
     config

@@ -5,8 +5,11 @@ The numbers come from :mod:`eegfm.stats` (chance and confidence, with the
 design's held-out unit as the unit of inference) and
 :mod:`eegfm.comparisons` (tests over folds); this module only decides which
 apply to an entry and words the result. Classification entries are handled
-by :func:`classification_statistics`; other kinds of target get their own
-function beside it.
+by :func:`classification_statistics` (pooled scores, intervals, permutation
+and binomial tests), regression entries by :func:`regression_statistics`
+(pooled r, R² and MAE, intervals, and the permutation test: targets
+shuffled within the held-out unit, units with one value — a recording-level
+target such as age — exchanging it as a block; no binomial test).
 """
 
 from __future__ import annotations
@@ -19,8 +22,20 @@ import pandas as pd
 
 from eegfm import comparisons, stats
 from eegfm.groups import held_out_unit, plural
-from eegfm.metrics import METRICS
-from eegfm.tables import ENTRY_COLUMNS, finite_or_none, fmt, fmt_p, fold_matrix, metric_columns
+from eegfm.metrics import LOWER_IS_BETTER
+from eegfm.tables import (
+    ENTRY_COLUMNS,
+    KIND_METRICS,
+    finite_or_none,
+    fmt,
+    fmt_p,
+    fold_matrix,
+    metric_columns,
+    metric_of,
+)
+
+#: how the verdict names a regression metric
+SHORT_NAMES = {"pearson_r": "r", "r2": "R²", "mae": "MAE"}
 
 STATISTICS_COLUMNS = ["dataset", "test", "entry_a", "entry_b", "metric", "n", "statistic", "p_value", "p_holm",
                       "significant", "exploratory", "detail"]
@@ -32,13 +47,22 @@ def p_text(p: Any) -> str:
     return f"p {text}" if text.startswith("<") else f"p = {text}"
 
 
-def verdict(entry: Mapping[str, Any], alpha: float) -> str:
+def verdict(entry: Mapping[str, Any], alpha: float, metric: str | None = None) -> str:
     """One plain sentence: is this entry's pooled score above chance, and by which test.
 
     Examples: ``above chance (permutation p = 0.004, labels shuffled within
     runs)``, ``not distinguishable from chance (permutation p = 0.41, ...)``,
-    ``not testable against chance: too few subjects ...``.
+    ``not testable against chance: too few subjects ...``. With ``metric``
+    (regression entries) the pooled score leads: ``r = 0.41, above chance
+    (permutation p = 0.003, targets exchanged between subjects (one value per
+    subject))``.
     """
+    score = finite_or_none((entry.get("pooled") or {}).get(metric)) if metric else None
+    text = _verdict(entry, alpha)
+    return f"{SHORT_NAMES.get(metric, metric)} = {fmt(score)}, {text}" if score is not None else text
+
+
+def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
     p, note, scheme = finite_or_none(entry.get("p_permutation")), entry.get("permutation_note"), \
         entry.get("permutation_scheme")
     if finite_or_none(entry.get("n_windows")) is None:
@@ -54,32 +78,59 @@ def verdict(entry: Mapping[str, Any], alpha: float) -> str:
     return f"not distinguishable from chance (permutation {p_text(p)}, {scheme})"
 
 
-def classification_statistics(
-    pooled: stats.Pooled | None, metrics: list[str], primary_metric: str, *, n_permutations: int,
-    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+def pooled_statistics(
+    pooled: stats.Pooled | stats.PooledRegression | None, metrics: list[str], primary_metric: str, *,
+    n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
 ) -> dict[str, Any]:
-    """Pooled scores, their intervals and the primary metric's chance tests of one classification entry."""
+    """Pooled scores, their intervals and the primary metric's permutation test of one entry of either kind."""
     interval = stats.confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
                                           level=ci_level, seed=seed)
     entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method, "ci_kind": interval.kind}
     if pooled is None or not len(pooled):
         return entry
     perm = stats.permutation_test(pooled, primary_metric, n_permutations=n_permutations, seed=seed + 1, alpha=alpha)
-    binom = stats.binomial_test(pooled)
     entry.update({
         "pooled": stats.pooled_scores(pooled, metrics),
         "n_subjects": len(pooled.subjects), "n_units": len(pooled.units), "n_windows": len(pooled),
         "chance_permutation": perm.null_mean, "chance_permutation_q": perm.null_quantile,
         "p_permutation": perm.p_value, "n_permutations": perm.n_permutations, "p_min": perm.min_p,
         "permutation_scheme": perm.scheme, "permutation_note": perm.note,
-        "p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
     })
     return entry
 
 
+def classification_statistics(
+    pooled: stats.Pooled | None, metrics: list[str], primary_metric: str, *, n_permutations: int,
+    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+) -> dict[str, Any]:
+    """Pooled scores, their intervals and the primary metric's chance tests of one classification entry:
+    :func:`pooled_statistics` plus the binomial test."""
+    entry = pooled_statistics(pooled, metrics, primary_metric, n_permutations=n_permutations,
+                              n_bootstrap=n_bootstrap, ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
+                              seed=seed)
+    if pooled is not None and len(pooled):
+        binom = stats.binomial_test(pooled)
+        entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class})
+    return entry
+
+
+def regression_statistics(
+    pooled: stats.PooledRegression | None, metrics: list[str], primary_metric: str, *, n_permutations: int,
+    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+) -> dict[str, Any]:
+    """Pooled r, R² and MAE of one regression entry, their design-aware intervals and the primary metric's
+    permutation test (:func:`pooled_statistics`; a binomial test has no meaning for a continuous target)."""
+    if pooled is not None and not isinstance(pooled, stats.PooledRegression):
+        raise TypeError("regression statistics need regression predictions (PooledRegression)")
+    return pooled_statistics(pooled, metrics, primary_metric, n_permutations=n_permutations,
+                             n_bootstrap=n_bootstrap, ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
+                             seed=seed)
+
+
 def entry_statistics(
-    table: pd.DataFrame, pooled: Mapping[tuple, stats.Pooled], primary_metric: str, *, units: Mapping[str, str],
-    n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
+    table: pd.DataFrame, pooled: Mapping[tuple, stats.Pooled | stats.PooledRegression],
+    primary_metric: str | Mapping[str, str], *, units: Mapping[str, str], n_permutations: int, n_bootstrap: int,
+    ci_level: float, ci_min_units: int, alpha: float, seed: int,
 ) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Per ``(dataset, model, regime)``: what :func:`eegfm.tables.summary_table` puts beside the fold means.
 
@@ -90,52 +141,66 @@ def entry_statistics(
     pooled
         Pooled out-of-fold predictions per entry (absent: none usable).
     primary_metric
-        Metric of the chance tests and the verdict.
+        Metric of the chance tests and the verdict (or dataset -> metric).
     units
         Held-out unit per dataset (``subject`` when absent).
     n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, seed
         As in ``report:`` of the config.
     """
     out = {}
-    classification = [m for m in metric_columns(table) if m in METRICS]
-    for key, _ in table.groupby(ENTRY_COLUMNS, sort=True):
+    for key, part in table.groupby(ENTRY_COLUMNS, sort=True):
         p = pooled.get(key)
         unit = p.unit_name if p is not None else units.get(key[0], "subject")
+        regression = str(part["target"].iloc[0]) == "regression" if "target" in part else False
+        kind = "regression" if regression else "classification"
+        metrics = [m for m in metric_columns(table) if m in KIND_METRICS[kind]]
+        compute = regression_statistics if regression else classification_statistics
+        primary = metric_of(primary_metric, key[0])
         entry = {"unit": unit, "n_subjects": math.nan, "n_units": math.nan, "n_windows": math.nan,
-                 **classification_statistics(p, classification, primary_metric, n_permutations=n_permutations,
-                                             n_bootstrap=n_bootstrap, ci_level=ci_level, ci_min_units=ci_min_units,
-                                             alpha=alpha, seed=seed)}
-        entry["verdict"] = verdict(entry, alpha)
+                 **compute(p, metrics, primary, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+                           ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)}
+        entry["verdict"] = verdict(entry, alpha, primary if regression else None)
         out[key] = entry
     return out
 
 
-def statistics_table(table: pd.DataFrame, summary: pd.DataFrame, primary_metric: str, alpha: float) -> pd.DataFrame:
-    """statistics.tsv: per entry the chance tests, per dataset the model comparisons."""
+def statistics_table(
+    table: pd.DataFrame, summary: pd.DataFrame, primary_metric: str | Mapping[str, str], alpha: float
+) -> pd.DataFrame:
+    """statistics.tsv: per entry the chance tests (permutation; binomial for classification), per dataset the
+    model comparisons on its primary metric (MAE: lower is better)."""
     frames = []
     for r in summary.to_dict("records"):
+        metric = metric_of(primary_metric, r["dataset"])
         p_perm, p_binom = finite_or_none(r["p_permutation"]), finite_or_none(r["p_binomial"])
         note = r.get("permutation_note")
-        frames.append(pd.DataFrame([
+        lower = metric in LOWER_IS_BETTER
+        rows = [
             {"dataset": r["dataset"], "test": "permutation", "entry_a": r["entry"], "entry_b": "",
-             "metric": primary_metric, "n": r["n_permutations"], "statistic": r[f"{primary_metric}_pooled"],
+             "metric": metric, "n": r["n_permutations"], "statistic": r[f"{metric}_pooled"],
              "p_value": r["p_permutation"], "p_holm": math.nan,
              "significant": bool(p_perm is not None and p_perm < alpha and not isinstance(note, str)),
              "exploratory": False,
              "detail": f"pooled score vs {r.get('permutation_scheme') or 'permuted labels'}; null mean "
-                       f"{fmt(r['chance_permutation'])}, 95th pct. {fmt(r['chance_permutation_q'])}"
-                       + (f"; {note}" if isinstance(note, str) else "")},
-            {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
-             "metric": "accuracy", "n": r["n_windows"], "statistic": r.get("accuracy_pooled", math.nan),
-             "p_value": r["p_binomial"], "p_holm": math.nan,
-             "significant": bool(p_binom is not None and p_binom < alpha), "exploratory": False,
-             "detail": f"correct pooled predictions vs majority rate p0={fmt(r['binomial_p0'])} "
-                       f"({r['majority_class']}); windows treated as independent"},
-        ]))
+                       f"{fmt(r['chance_permutation'])}, {'5th' if lower else '95th'} pct. "
+                       f"{fmt(r['chance_permutation_q'])}" + (f"; {note}" if isinstance(note, str) else "")},
+        ]
+        if r.get("target", "classification") != "regression":
+            rows.append(
+                {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
+                 "metric": "accuracy", "n": r["n_windows"], "statistic": r.get("accuracy_pooled", math.nan),
+                 "p_value": r["p_binomial"], "p_holm": math.nan,
+                 "significant": bool(p_binom is not None and p_binom < alpha), "exploratory": False,
+                 "detail": f"correct pooled predictions vs majority rate p0={fmt(r['binomial_p0'])} "
+                           f"({r['majority_class']}); windows treated as independent"})
+        frames.append(pd.DataFrame(rows))
     for dataset in sorted(table["dataset"].unique()):
-        matrix = fold_matrix(table, dataset, primary_metric)
+        metric = metric_of(primary_metric, dataset)
+        matrix = fold_matrix(table, dataset, metric)
         if matrix.shape[1] >= 2:
-            frames.append(comparisons.compare_entries(matrix, primary_metric, alpha=alpha).assign(dataset=dataset))
+            frames.append(comparisons.compare_entries(matrix, metric, alpha=alpha,
+                                                      higher_is_better=metric not in LOWER_IS_BETTER)
+                          .assign(dataset=dataset))
     frames = [f for f in frames if not f.empty]
     if not frames:
         return pd.DataFrame(columns=STATISTICS_COLUMNS)

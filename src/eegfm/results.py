@@ -88,7 +88,7 @@ class Results:
             models += [(b, r) for b in finetune.get("backbones", []) for r in finetune.get("regimes", [])]
             metrics_paths += [fold_folder(results_dir, dataset, m, r, k) / "metrics.json" for m, r in models
                               for k in folds]
-        settings = {"title": report.title, "primary_metric": report.primary_metric,
+        settings = {"title": report.title, "primary_metric": report.primary_metrics,
                     "config_hash": sha256_json(config), "n_permutations": report.n_permutations,
                     "n_bootstrap": report.n_bootstrap, "ci_level": report.ci_level,
                     "ci_min_units": report.ci_min_units, "alpha": report.alpha, "seed": seed}

@@ -6,8 +6,9 @@ Each scheme (``cv.scheme``) holds out one kind of unit (:mod:`eegfm.groups`):
 scheme                 unit        fold k tests
 =====================  ==========  ==========================================================
 ``group_kfold``        group_by    a seeded, class-stratified k-th share of the groups
-                                   (sklearn ``StratifiedGroupKFold``); cross-subject with
-                                   ``group_by: subject``
+                                   (sklearn ``StratifiedGroupKFold``; a regression target:
+                                   quantile bins of the groups' mean, :mod:`eegfm.fold_targets`);
+                                   cross-subject with ``group_by: subject``
 ``loso``               group_by    one group (``LeaveOneGroupOut``): leave-one-subject-out
 ``cross_session``      session     the k-th session of every subject
 ``leave_one_run_out``  run         the k-th run (by session, then run) of every subject
@@ -58,6 +59,7 @@ import pandas as pd
 
 from eegfm.config import CrossValidation
 from eegfm.fold_audit import audit_folds, check_duplicates, write_folds
+from eegfm.fold_targets import check_fold_targets, fold_targets, side_summary, stratification_labels
 from eegfm.groups import (
     GROUP_COLUMNS,
     SplitError,
@@ -196,11 +198,11 @@ def _block_folds(meta: pd.DataFrame, n_splits: int) -> np.ndarray:
     return fold
 
 
-def _design_folds(meta: pd.DataFrame, y: np.ndarray, cv: CrossValidation, seed: int):
+def _design_folds(meta: pd.DataFrame, y: np.ndarray, cv: CrossValidation, seed: int, target: str):
     """(train_rows, test_rows) pairs and each row's unit label."""
     if cv.scheme in ("group_kfold", "loso"):
         groups = group_labels(meta, cv.group_by)
-        return _sklearn_splits(y, groups, cv, seed), groups
+        return _sklearn_splits(stratification_labels(y, groups, cv.n_splits, target), groups, cv, seed), groups
     subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
     if cv.scheme == "within_subject":
         fold = _block_folds(meta, cv.n_splits)
@@ -214,28 +216,9 @@ def _design_folds(meta: pd.DataFrame, y: np.ndarray, cv: CrossValidation, seed: 
     return pairs, groups
 
 
-def _class_counts(labels: np.ndarray) -> dict[str, int]:
-    values, counts = np.unique(labels, return_counts=True)
-    return {str(v): int(c) for v, c in zip(values, counts)}
-
-
-def _check_classes(fold: int, classes: list[str], y_train, y_test, test_groups: list[str], cv: CrossValidation):
-    for side, labels in (("train", y_train), ("test", y_test)):
-        missing = sorted(set(classes) - set(labels))
-        if missing:
-            fix = {
-                "loso": "use cv.scheme: group_kfold (several subjects per test fold) instead of loso",
-                "group_kfold": f"use fewer cv.n_splits (now {cv.n_splits})",
-                "within_subject": f"use fewer cv.n_splits (now {cv.n_splits}) so each time block holds every class",
-            }.get(cv.scheme, f"use a design that does not hold out single {plural(cv.unit)}")
-            raise SplitError(
-                f"fold {fold}: class(es) {missing} missing from the {side} set "
-                f"(test {plural(cv.unit)}: {', '.join(test_groups)}); {fix}, or check the labels of these "
-                f"{plural(cv.unit)} (windows.event_id)"
-            )
-
-
-def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: float | None = None) -> dict[str, Any]:
+def make_folds(
+    meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: float | None = None, target: str = "classification"
+) -> dict[str, Any]:
     """Split windows into cross-validation folds of the design ``cv`` (see the module docstring).
 
     Parameters
@@ -253,14 +236,20 @@ def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: flo
         Window length in seconds; needed by ``within_subject`` (gaps at
         block edges). When given, every scheme drops training windows closer
         than the gap to a test window of the same recording.
+    target
+        ``"classification"`` or ``"regression"`` (the windows store's
+        ``target``): what ``group_kfold`` stratifies on and what every fold
+        is checked for (:mod:`eegfm.fold_targets`).
 
     Returns
     -------
     dict
-        ``{"scheme", "group_by", "unit", "n_splits", "seed", "classes",
-        "window_s", "gap_s", "folds": [...], "audit": {...}}`` where each
-        fold holds sorted ``train``/``test`` window ids and an audit (units,
-        subjects and class counts per side, ``gap_dropped``). The caller may
+        ``{"scheme", "group_by", "unit", "n_splits", "seed", "target",
+        "classes", "window_s", "gap_s", "folds": [...], "audit": {...}}``
+        where each fold holds sorted ``train``/``test`` window ids and an
+        audit (units, subjects and class counts per side — for regression
+        ``train_target``/``test_target`` with n, mean, min, max —
+        ``gap_dropped``). ``classes`` is empty for regression. The caller may
         add ``windows_key``.
 
     Raises
@@ -268,21 +257,18 @@ def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: flo
     SplitError
         A single class overall, more splits than groups, a subject with too
         few sessions/runs/windows for the design, a class missing from a
-        fold's train or test set, or a leaking split; the message says how to
-        fix it.
+        fold's train or test set, a regression target that is not numeric or
+        is constant over a fold's training set, or a leaking split; the
+        message says how to fix it.
     """
     _check_meta(meta)
-    y = meta["label"].astype(str).to_numpy()
-    classes = sorted(set(y))
-    if len(classes) < 2:
-        raise SplitError(
-            f"only one class ({classes}) in the windows; decoding needs at least 2. "
-            "Check windows.event_id (which annotations become labels)"
-        )
+    y, classes = fold_targets(meta["label"].to_numpy(), target)
+    regression = target == "regression"
+    side = "target" if regression else "class_counts"
     if cv.scheme == "within_subject" and window_s is None:
         raise SplitError("cv.scheme within_subject needs the window length (window_s) for the gap at block edges")
     gap_s = None if window_s is None else float(window_s if cv.gap_s is None else cv.gap_s)
-    pairs, groups = _design_folds(meta, y, cv, seed)
+    pairs, groups = _design_folds(meta, y, cv, seed, target)
     subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
     ids = meta["window_id"].to_numpy().astype(int)
 
@@ -297,7 +283,7 @@ def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: flo
         if len(test_rows) == 0 or len(train_rows) == 0:
             raise SplitError(f"fold {i} has an empty train or test set; use fewer cv.n_splits")
         test_groups = sorted(set(groups[test_rows]), key=natural_key)
-        _check_classes(i, classes, y[train_rows], y[test_rows], test_groups, cv)
+        check_fold_targets(i, classes, y[train_rows], y[test_rows], test_groups, cv.scheme, cv.n_splits, cv.unit)
         folds.append({
             "fold": i,
             "train": sorted(int(v) for v in ids[train_rows]),
@@ -310,13 +296,13 @@ def make_folds(meta: pd.DataFrame, cv: CrossValidation, seed: int, window_s: flo
                 "overlap": sorted(set(groups[train_rows]) & set(groups[test_rows])),
                 "shared_subjects": sorted(set(subjects[train_rows]) & set(subjects[test_rows])),
                 "gap_dropped": dropped,
-                "train_class_counts": _class_counts(y[train_rows]),
-                "test_class_counts": _class_counts(y[test_rows]),
+                f"train_{side}": side_summary(y[train_rows], regression),
+                f"test_{side}": side_summary(y[test_rows], regression),
             },
         })
     result = {
         "scheme": cv.scheme, "group_by": cv.group_by, "unit": cv.unit, "n_splits": len(folds), "seed": int(seed),
-        "classes": classes, "window_s": None if window_s is None else float(window_s), "gap_s": gap_s, "folds": folds,
+        "target": target, "classes": classes, "window_s": None if window_s is None else float(window_s), "gap_s": gap_s, "folds": folds,
     }
     result["audit"] = audit_folds(result, meta)
     logger.info("%d %s folds over %d windows, %d held-out %s", len(folds), cv.scheme, len(meta), len(set(groups)),
@@ -374,7 +360,7 @@ def _time_carve(sub: pd.DataFrame, groups: np.ndarray, fraction: float) -> np.nd
 def carve_validation(
     meta: pd.DataFrame, train_ids: list[int], fraction: float, seed: int, group_by: str = "subject", *,
     units: pd.Series | None = None, max_share: float = 1.0, window_s: float | None = None,
-    gap_s: float | None = None,
+    gap_s: float | None = None, target: str = "classification",
 ) -> ValidationSplit:
     """Split a fold's training windows into inner-train and validation windows.
 
@@ -405,6 +391,9 @@ def carve_validation(
     window_s, gap_s
         Window length and gap (null: one window length) of the time-blocked
         fallback; ``window_s`` is needed only when the fallback is taken.
+    target
+        ``"regression"``: no classes to keep on both sides (the first seeded
+        shuffle of units is taken).
 
     Returns
     -------
@@ -416,7 +405,8 @@ def carve_validation(
     sub = meta.set_index(meta["window_id"].astype(int).to_numpy(), drop=False).loc[sorted(int(v) for v in train_ids)]
     unit = str(units.name) if units is not None and units.name else group_by
     groups = units.loc[sub.index].to_numpy(dtype=object) if units is not None else group_labels(sub, group_by)
-    labels = sub["label"].astype(str).to_numpy()
+    # a continuous target has no classes to keep on both sides: one pseudo-class takes the first shuffle
+    labels = np.full(len(sub), "", dtype=object) if target == "regression" else sub["label"].astype(str).to_numpy()
     n_units = len(set(groups))
     reason = None
     if n_units >= 2:
@@ -493,7 +483,8 @@ def split_store(
     from eegfm.windows_store import content_hashes
 
     meta = store.meta.assign(content_hash=content_hashes(store).loc[store.meta["window_id"]].to_numpy())
-    folds = make_folds(meta, cv, seed=seed, window_s=store.info["n_times"] / store.info["sfreq"])
+    folds = make_folds(meta, cv, seed=seed, window_s=store.info["n_times"] / store.info["sfreq"],
+                       target=store.info.get("target", "classification"))
     if expected is not None and folds["n_splits"] != expected:
         raise SplitError(
             f"the windows give {folds['n_splits']} {cv.scheme} folds but the workflow planned {expected} from the "

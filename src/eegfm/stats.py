@@ -1,7 +1,9 @@
 """Chance and confidence of pooled out-of-fold predictions, for every study design.
 
 Everything here works on small numpy arrays and is independent of files and
-figures, so each piece is tested against hand-computed cases. Model
+figures, so each piece is tested against hand-computed cases. The pooled
+predictions themselves (classification and regression) live in
+:mod:`eegfm.pooling`; every function here takes either kind. Model
 comparisons over folds live in :mod:`eegfm.comparisons`.
 
 Unit of inference
@@ -64,118 +66,21 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 from scipy.special import gammaln
 
-from eegfm.batch_metrics import batch_scores, replicate_chunks
-from eegfm.groups import block_label, group_labels, plural
-from eegfm.metrics import METRICS
+from eegfm.batch_metrics import replicate_chunks
+from eegfm.groups import plural
+from eegfm.metrics import LOWER_IS_BETTER
+from eegfm.pooling import Pooled, PooledRegression, pool_predictions, pool_regression, pooled_scores
+
+__all__ = ["Interval", "PermutationResult", "Pooled", "PooledRegression", "binomial_test", "block_bootstrap",
+           "confidence_intervals", "log_relabellings", "permutation_scheme", "permutation_test", "pool_predictions",
+           "pool_regression", "pooled_scores", "time_blocks", "unit_bootstrap", "unit_permutations"]
 
 logger = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------- pooled predictions
-
-
-@dataclass
-class Pooled:
-    """Out-of-fold predictions of one dataset × model × regime, as integer codes.
-
-    ``y`` and ``pred`` index ``classes``; ``subject`` indexes ``subjects``
-    and ``unit`` indexes ``units`` (the design's held-out unit, named
-    ``unit_name``); ``window`` holds the window ids (time order within a
-    recording); ``scores`` (n × K, columns in the order of ``classes``) is
-    ``None`` when the model gave none.
-    """
-
-    y: np.ndarray
-    pred: np.ndarray
-    scores: np.ndarray | None
-    subject: np.ndarray
-    fold: np.ndarray
-    classes: list[str]
-    subjects: list[str]
-    n_folds: int = 0
-    unit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-    units: list[str] = field(default_factory=list)
-    unit_name: str = "subject"
-    window: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-def _unit_labels(data: pd.DataFrame, unit: str) -> np.ndarray:
-    if unit == "block":
-        return np.array([block_label(s, k) for s, k in zip(data["subject"], data["_fold"])], dtype=object)
-    return group_labels(data, unit)
-
-
-def pool_predictions(
-    frames: Sequence[tuple[int, pd.DataFrame]], classes: Sequence[str] | None = None, unit: str = "subject"
-) -> Pooled:
-    """Stack the ``predictions.tsv`` of several folds into one :class:`Pooled`.
-
-    Parameters
-    ----------
-    frames
-        ``(fold, predictions)`` pairs; empty frames (failed folds) are skipped.
-    classes
-        The label set; the union of the labels seen is added to it (sorted).
-    unit
-        The design's held-out unit: ``subject``, ``session``, ``run`` (from
-        the ``subject``/``session``/``run`` columns) or ``block`` (the
-        subject's stretch tested in a fold).
-
-    Returns
-    -------
-    Pooled
-        Scores are kept only when every non-empty fold has a ``score_<class>``
-        column for every class.
-    """
-    parts = [(int(k), f) for k, f in frames if f is not None and len(f)]
-    seen = {str(v) for _, f in parts for col in ("y_true", "y_pred") for v in f[col]}
-    labels = sorted(set(map(str, classes or [])) | seen)
-    index = {c: i for i, c in enumerate(labels)}
-    if not parts:
-        empty = np.zeros(0, dtype=int)
-        return Pooled(empty, empty, None, empty, empty, labels, [], 0, empty, [], unit, empty)
-    data = pd.concat([f.assign(_fold=k) for k, f in parts], ignore_index=True)
-    data["subject"] = data["subject"].astype(str)
-    score_cols = [f"score_{c}" for c in labels]
-    scores = None
-    if all(c in data.columns for c in score_cols):
-        scores = data[score_cols].to_numpy(dtype=float)
-        if not np.isfinite(scores).all():
-            scores = None
-    subjects, subject_codes = np.unique(data["subject"].to_numpy(dtype=str), return_inverse=True)
-    units, unit_codes = np.unique(_unit_labels(data, unit).astype(str), return_inverse=True)
-    window = data["window_id"].to_numpy(dtype=int) if "window_id" in data else np.arange(len(data))
-    return Pooled(
-        y=np.array([index[str(v)] for v in data["y_true"]], dtype=int),
-        pred=np.array([index[str(v)] for v in data["y_pred"]], dtype=int),
-        scores=scores,
-        subject=subject_codes.astype(int),
-        fold=data["_fold"].to_numpy(dtype=int),
-        classes=labels,
-        subjects=[str(s) for s in subjects],
-        n_folds=len(parts),
-        unit=unit_codes.astype(int),
-        units=[str(u) for u in units],
-        unit_name=unit,
-        window=window,
-    )
-
-
-def pooled_scores(pooled: Pooled, metrics: Sequence[str] = METRICS) -> dict[str, float]:
-    """Each metric on all pooled out-of-fold predictions."""
-    if not len(pooled):
-        return {m: math.nan for m in metrics}
-    values = batch_scores(metrics, pooled.y, pooled.pred, pooled.scores, len(pooled.classes))
-    return {m: float(v[0]) for m, v in values.items()}
 
 
 # ----------------------------------------------------------------------------- confidence intervals
@@ -192,11 +97,8 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
 def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.ndarray, n_bootstrap: int,
                level: float) -> dict[str, tuple[float, float]]:
     """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts."""
-    parts = [
-        batch_scores(metrics, pooled.y, pooled.pred, pooled.scores, len(pooled.classes),
-                     counts_of(start, stop)[:, cluster])
-        for start, stop in replicate_chunks(n_bootstrap, len(pooled))
-    ]
+    parts = [pooled.batch(metrics, weights=counts_of(start, stop)[:, cluster])
+             for start, stop in replicate_chunks(n_bootstrap, len(pooled))]
     return {m: _percentile_interval(np.concatenate([p[m] for p in parts]), level) for m in metrics}
 
 
@@ -419,11 +321,22 @@ class PermutationResult:
 
 
 def permutation_scheme(pooled: Pooled) -> str:
-    """How :func:`unit_permutations` relabels ``pooled``, in words."""
-    units = plural(pooled.unit_name)
-    text = f"labels shuffled within {units}"
-    if len(_constant_units(pooled.y, pooled.unit, len(pooled.units))) > 1:
-        text += f", {units} with a single label exchanging it as a block"
+    """How :func:`unit_permutations` relabels ``pooled``, in words.
+
+    Classification: ``labels shuffled within runs[, runs with a single label
+    exchanging it as a block]``. Regression (``label_word`` ``targets``):
+    the same, or ``targets exchanged between subjects (one value per
+    subject)`` when every unit holds a single value (e.g. age), the only
+    exchange there is.
+    """
+    unit, units, word = pooled.unit_name, plural(pooled.unit_name), pooled.label_word
+    n_constant = len(_constant_units(pooled.codes, pooled.unit, len(pooled.units)))
+    if word != "labels" and n_constant == len(pooled.units):
+        return f"{word} exchanged between {units} (one value per {unit})"
+    text = f"{word} shuffled within {units}"
+    if n_constant > 1:
+        single = "label" if word == "labels" else "value"
+        text += f", {units} with a single {single} exchanging it as a block"
     return text
 
 
@@ -432,11 +345,14 @@ def permutation_test(
 ) -> PermutationResult:
     """Permutation test of the pooled out-of-fold ``metric`` against chance, within the design's unit.
 
-    ``p = (1 + #{null >= observed}) / (n_permutations + 1)``; the null's mean
-    is the empirical chance level and its ``quantile`` the score needed to be
-    significant at ``1 - quantile``. When the design allows fewer than
-    ``1 / alpha`` distinct relabellings, the test still runs (its p is
-    valid) but ``note`` says it cannot reach ``alpha``.
+    ``p = (1 + #{null >= observed}) / (n_permutations + 1)`` (``<=`` for
+    metrics where lower is better, e.g. MAE); the null's mean is the
+    empirical chance level and its ``quantile`` (``1 - quantile`` for
+    lower-is-better metrics) the score needed to be significant at
+    ``1 - quantile``. When the design allows fewer than ``1 / alpha``
+    distinct relabellings, the test still runs (its p is valid) but
+    ``note`` says it cannot reach ``alpha``. ``pooled`` is a
+    :class:`Pooled` or a :class:`eegfm.regression_stats.PooledRegression`.
     """
     observed = pooled_scores(pooled, [metric])[metric] if len(pooled) else math.nan
     scheme = permutation_scheme(pooled) if len(pooled) else ""
@@ -448,16 +364,16 @@ def permutation_test(
                                  note=f"the pooled {metric} is undefined")
     rng = np.random.default_rng(seed)
     null = np.concatenate([
-        batch_scores([metric], unit_permutations(pooled.y, pooled.unit, stop - start, rng), pooled.pred,
-                     pooled.scores, len(pooled.classes))[metric]
+        pooled.batch([metric], codes=unit_permutations(pooled.codes, pooled.unit, stop - start, rng))[metric]
         for start, stop in replicate_chunks(n_permutations, len(pooled))
     ])
     null = null[np.isfinite(null)]
     if not null.size:
         return PermutationResult(observed, math.nan, math.nan, math.nan, 0, scheme,
                                  note=f"the {metric} of every permutation is undefined")
-    exceed = int(np.sum(null >= observed - 1e-12))
-    log_count = log_relabellings(pooled.y, pooled.unit)
+    lower = metric in LOWER_IS_BETTER
+    exceed = int(np.sum(null <= observed + 1e-12)) if lower else int(np.sum(null >= observed - 1e-12))
+    log_count = log_relabellings(pooled.codes, pooled.unit)
     min_p = max(1.0 / (null.size + 1), math.exp(-log_count))
     note = None
     units = plural(pooled.unit_name)
@@ -471,7 +387,7 @@ def permutation_test(
         observed=observed,
         p_value=(1 + exceed) / (null.size + 1),
         null_mean=float(null.mean()),
-        null_quantile=float(np.quantile(null, quantile)),
+        null_quantile=float(np.quantile(null, 1 - quantile if lower else quantile)),
         n_permutations=int(null.size),
         scheme=scheme,
         min_p=min_p,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eegfm.config import DEFAULT_PRIMARY
 from eegfm.metrics import LOWER_IS_BETTER, METRICS, REGRESSION_METRICS
 
 KEY_COLUMNS = ["dataset", "model", "regime", "fold"]
@@ -39,6 +41,8 @@ RECORD_COLUMNS = [
     "n_train", "n_val", "n_test", "trainable_params", "frozen_params", "total_params", "best_epoch",
     "wall_time_s", "peak_memory_mb", "device", "estimator", "windows_key", "embedding_key", "fingerprint_sha",
 ]
+# metrics by kind of target (datasets.<name>.target)
+KIND_METRICS = {"classification": METRICS, "regression": REGRESSION_METRICS}
 # per-entry statistics (eegfm.report_stats) copied into summary.tsv after the metric columns
 SUMMARY_STAT_COLUMNS = (
     "unit", "n_subjects", "n_units", "n_windows", "ci_method", "ci_kind", "chance_permutation",
@@ -138,12 +142,49 @@ def metric_columns(table: pd.DataFrame) -> list[str]:
     return [m for m in METRICS if m in table.columns] + [m for m in REGRESSION_METRICS if m in table.columns]
 
 
-def ordered_metrics(primary_metric: str, available: list[str] | None = None) -> list[str]:
-    """The primary metric first, then the others."""
+def kind_of_metric(metric: str) -> str:
+    """``classification`` or ``regression``: the kind of target a metric scores."""
+    for kind, names in KIND_METRICS.items():
+        if metric in names:
+            return kind
+    raise ValueError(f"unknown primary_metric '{metric}'; allowed: {', '.join((*METRICS, *REGRESSION_METRICS))}")
+
+
+def primary_by_dataset(primary_metric: str | Mapping[str, str], kinds: Mapping[str, str]) -> dict[str, str]:
+    """The primary metric of each dataset, from the config's ``report.primary_metric`` and each dataset's target.
+
+    Parameters
+    ----------
+    primary_metric
+        One metric (it applies to datasets of its kind; the other kind keeps
+        its default, :data:`eegfm.config.DEFAULT_PRIMARY`) or a mapping
+        ``{"classification": ..., "regression": ...}``.
+    kinds
+        Dataset -> ``classification`` or ``regression``.
+    """
+    per_kind = dict(DEFAULT_PRIMARY)
+    if isinstance(primary_metric, str):
+        per_kind[kind_of_metric(primary_metric)] = primary_metric
+    else:
+        for kind, metric in primary_metric.items():
+            if kind not in per_kind or kind_of_metric(metric) != kind:
+                raise ValueError(f"primary_metric: '{metric}' is not a {kind} metric")
+            per_kind[kind] = metric
+    return {dataset: per_kind[kind] for dataset, kind in kinds.items()}
+
+
+def metric_of(primary: str | Mapping[str, str], dataset: str) -> str:
+    """The primary metric of ``dataset``: ``primary`` itself, or its entry for the dataset."""
+    return primary if isinstance(primary, str) else primary[str(dataset)]
+
+
+def ordered_metrics(primary: str | Mapping[str, str], available: list[str] | None = None) -> list[str]:
+    """The primary metric(s) first (classification before regression), then the others."""
     metrics = list(available) if available is not None else list(METRICS)
-    if primary_metric not in METRICS:
-        raise ValueError(f"unknown primary_metric '{primary_metric}'; allowed: {', '.join(METRICS)}")
-    return [primary_metric] + [m for m in metrics if m != primary_metric]
+    primaries = [primary] if isinstance(primary, str) else sorted(set(primary.values()), key=kind_of_metric)
+    for metric in primaries:
+        kind_of_metric(metric)  # an unknown name is an error
+    return primaries + [m for m in metrics if m not in primaries]
 
 
 # ----------------------------------------------------------------------------- metrics table
@@ -167,7 +208,8 @@ def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
         ``settings_hash`` is the hash of the settings the fold's own job used
         (its ``settings_sha``: an edit that re-runs no fold changes no row);
         ``validation`` is the early-stopping split's method (``groups`` or
-        ``time_blocks``) of trained regimes.
+        ``time_blocks``) of trained regimes; ``target`` is the kind of
+        target (``classification`` for records written before it).
 
     Raises
     ------
@@ -185,11 +227,12 @@ def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
             "model": str(rec.get("model")),
             "regime": str(rec.get("regime") or "probe"),
             "fold": int(rec["fold"]),
+            "target": str(rec.get("target") or "classification"),
             "status": status,
             "error": rec.get("error") if status == "failed" else None,
         }
         row.update({m: math.nan if status == "failed" else number(metrics.get(m)) for m in (*METRICS, *regression)})
-        row.update({f"chance_{m}": number(chance.get(m)) for m in METRICS})
+        row.update({f"chance_{m}": number(chance.get(m)) for m in (*METRICS, *regression)})
         row.update({c: rec.get(c) for c in RECORD_COLUMNS})
         row["validation"] = (rec.get("validation") or {}).get("method")  # fine-tuning: how early stopping validated
         versions = dict(rec.get("versions") or {})
@@ -207,11 +250,22 @@ def metrics_table(records: list[dict[str, Any]]) -> pd.DataFrame:
     return table.sort_values(KEY_COLUMNS, kind="stable").reset_index(drop=True)
 
 
+def dataset_targets(table: pd.DataFrame, windows: Mapping[str, dict]) -> dict[str, str]:
+    """Each dataset's kind of target: its ``windows.json`` ``target``, else what its fold records say."""
+    kinds = {}
+    for dataset, part in table.groupby("dataset", sort=True):
+        recorded = (windows.get(str(dataset)) or {}).get("target")
+        kinds[str(dataset)] = str(recorded or ("regression" if (part["target"] == "regression").any()
+                                               else "classification"))
+    return kinds
+
+
 # ----------------------------------------------------------------------------- summary table
 
 
 def summary_table(
-    table: pd.DataFrame, entry_stats: dict[tuple[str, str, str], dict[str, Any]], primary_metric: str
+    table: pd.DataFrame, entry_stats: dict[tuple[str, str, str], dict[str, Any]],
+    primary_metric: str | Mapping[str, str],
 ) -> pd.DataFrame:
     """Per dataset × model × regime: fold counts, then for every metric mean, std, CI, chance and gaps.
 
@@ -226,13 +280,13 @@ def summary_table(
         held-out unit and counts, the interval's method, the primary
         metric's permutation and binomial tests, the verdict).
     primary_metric
-        Listed first.
+        Listed first (a mapping dataset -> metric lists each dataset's).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``dataset, model, regime, entry, n_folds, n_ok, n_failed,
-        status`` then per metric ``<m>_mean`` and ``<m>_std`` (over the folds
+        Columns ``dataset, model, regime, entry, target, n_folds, n_ok,
+        n_failed, status`` then per metric ``<m>_mean`` and ``<m>_std`` (over the folds
         that completed, ddof=1), ``<m>_ci_low/_ci_high``, ``<m>_pooled``,
         ``<m>_chance`` (mean analytic chance of the folds), ``<m>_gap_chance``
         (mean - chance) and ``<m>_gap_scratch`` (mean - the mean of the
@@ -250,7 +304,7 @@ def summary_table(
         stats = entry_stats.get((dataset, model, regime), {})
         row: dict[str, Any] = {
             "dataset": dataset, "model": model, "regime": regime, "entry": entry_label(model, regime),
-            "n_folds": len(part), "n_ok": len(ok), "n_failed": n_failed,
+            "target": str(part["target"].iloc[0]) if "target" in part else "classification", "n_folds": len(part), "n_ok": len(ok), "n_failed": n_failed,
             "status": "failed" if len(ok) == 0 else ("partial" if n_failed else "ok"),
             "trainable_params": _median(ok.get("trainable_params")),
             "frozen_params": _median(ok.get("frozen_params")),
@@ -284,7 +338,7 @@ def summary_table(
                     for d, mo, r in zip(summary["dataset"], summary["model"], summary["regime"])]
         sign = -1.0 if m in LOWER_IS_BETTER else 1.0
         summary[f"{m}_gap_scratch"] = sign * (summary[f"{m}_mean"] - np.asarray(baseline, dtype=float))
-    ordered = ["dataset", "model", "regime", "entry", "n_folds", "n_ok", "n_failed", "status"]
+    ordered = ["dataset", "model", "regime", "entry", "target", "n_folds", "n_ok", "n_failed", "status"]
     cost = ["trainable_params", "frozen_params", "wall_time_s", "peak_memory_mb", "device"]
     for m in metrics:
         ordered += [f"{m}_{part}" for part in ("mean", "std", "ci_low", "ci_high", "pooled", "chance", "gap_chance",

@@ -17,14 +17,20 @@ band-pass, signal gates, reference, resample), then cut windows of exactly
     label); unlabelled or ambiguous windows are dropped.
 
 Labels are event names mapped through ``windows.event_id``, or the recording's
-own label (``files.label_column``, ``bids.label_column``).
+own label (``files.label_column``, ``bids.label_column``). For a regression
+target (``target: regression``) every label must read as a finite number
+(:mod:`eegfm.windowing.regression_targets`): recording-level values are
+checked before any file is read, event-derived ones after windowing; the
+labels stay raw strings in ``windows.tsv``.
 
 Windows stream into :class:`eegfm.windows_store.WindowsStoreWriter` one
 recording at a time (memory is one recording, not the dataset); on any error
 the writer is aborted so no half-written store remains. After the last
 recording, the whole dataset is checked: an ``event_id`` name found in no
 recording, a cross-validation group (subject, or session/run) left without
-windows, or fewer than two classes stop the job. ``windows.json`` records
+windows, fewer than two classes (classification) or a target that is not
+numeric or does not vary (regression) stop the job. ``windows.json`` records
+the kind of target (``target``; for regression also ``target_summary``),
 where labels came from (``label_source``), the channels dropped by type
 (``channels_dropped``), recordings without windows (``empty_recordings``) and
 the signal checks (``sanity``).
@@ -48,6 +54,12 @@ from eegfm.windowing.continuous import cut_continuous, n_times
 from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
+from eegfm.windowing.regression_targets import (
+    check_recording_targets,
+    check_target_varies,
+    check_window_targets,
+    target_summary,
+)
 from eegfm.windows_store import WindowsStoreWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -81,6 +93,8 @@ def build_windows(
     out_dir: str | Path,
     *,
     group_by: tuple[str, ...] = ("subject",),
+    target: str = "classification",
+    dataset: str | None = None,
 ) -> dict:
     """Preprocess recordings and write their labelled windows to a windows store.
 
@@ -99,25 +113,33 @@ def build_windows(
         The :class:`~eegfm.recordings.Recording` fields that make up the unit
         cross-validation holds out (``("subject",)``, or with ``"session"``,
         ``"run"``); every such group needs at least one window.
+    target
+        ``"classification"`` or ``"regression"`` (``datasets.<name>.target``).
+    dataset
+        The dataset's name, for messages.
 
     Returns
     -------
     dict
         The store summary (``windows.json``): key, shape, classes, counts,
-        channel positions, the settings used, ``label_source``,
-        ``channels_dropped``, ``empty_recordings`` and ``sanity``.
+        channel positions, the settings used, ``target`` (and for regression
+        ``target_summary``), ``label_source``, ``channels_dropped``,
+        ``empty_recordings`` and ``sanity``.
 
     Raises
     ------
     WindowsError
         Missing channels, NaN/Inf, a signal gate, mismatched sampling rates or
         channel sets, unreadable events, an ``event_id`` name found in no
-        recording, a group without windows, or fewer than two classes.
+        recording, a group without windows, fewer than two classes, or (regression)
+        a label that is not a finite number or a target that does not vary.
     eegfm.recordings.RecordingError
         A recording that cannot be read.
     """
     if not recordings:
         raise WindowsError("no recordings to window; check the dataset's source settings")
+    if target == "regression":
+        check_recording_targets(recordings, dataset)  # before any file is read
     writer: WindowsStoreWriter | None = None
     reference: dict[str, Any] = {}  # channel names and rate of the first recording
     positions: dict[str, list[float]] | None = None
@@ -137,11 +159,16 @@ def build_windows(
         _check_overrides_used(pre, found.overridden)
         _check_event_id_used(win, found.event_names, len(recordings))
         _check_groups_have_windows(recordings, found.empty, group_by)
-        _check_classes(recordings, found)
+        if target == "regression":
+            check_window_targets(found.by_recording, dataset)
+            check_target_varies(found.labels, len(recordings), dataset)
+        else:
+            _check_classes(recordings, found)
         info = writer.close(
             positions=positions,
             settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()},
-            extra=found.summary(pre),
+            extra={"target": target, **({"target_summary": target_summary(found.labels)} if target == "regression"
+                                        else {}), **found.summary(pre)},
         )
     except BaseException:
         if writer is not None:
@@ -161,6 +188,7 @@ class _Findings:
     """What windowing found over the recordings: for the dataset-wide checks and windows.json."""
 
     labels: Counter[str] = field(default_factory=Counter)
+    by_recording: dict[str, Counter[str]] = field(default_factory=dict)
     event_names: Counter[str] = field(default_factory=Counter)
     dropped: dict[str, list[str]] = field(default_factory=dict)
     overridden: set[str] = field(default_factory=set)
@@ -175,6 +203,7 @@ class _Findings:
             log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
             self.empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
         self.labels.update(counts)
+        self.by_recording.setdefault(rec.path, Counter()).update(counts)
         self.event_names.update(done.event_names)
         for kind, names in done.prep.channels.dropped.items():
             known = self.dropped.setdefault(kind, [])

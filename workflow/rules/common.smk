@@ -10,6 +10,8 @@ from eegfm.config import ConfigError, Pretrain, load_config
 from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
 from eegfm.recordings import RecordingError
+from eegfm.windowing import WindowsError
+from eegfm.windowing.regression_targets import check_config_targets
 
 # Validated twice (docs/architecture.md, invariant 5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
@@ -39,11 +41,13 @@ def dataset_recordings(dataset):
 
 
 # Folds that cannot be made from the recordings found (cv.n_splits above the
-# number of subjects) stop the run here, before windowing and embedding.
+# number of subjects), and regression targets in the metadata table that are no
+# numbers, stop the run here, before windowing and embedding.
 if workflow.is_main_process:
     try:
         check_cv_groups(CFG, dataset_recordings)
-    except (ConfigError, RecordingError) as err:
+        check_config_targets(CFG, dataset_recordings)
+    except (ConfigError, RecordingError, WindowsError) as err:
         raise ValueError(str(err)) from None
 
 # Pretrained weights that cannot fit their model stop the run here, before any

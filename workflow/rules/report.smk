@@ -6,6 +6,7 @@ REPORT = f"{RES}/report"
 REPORT_FIGURES = {
     "scores": "Scores",
     "confusion_matrices": "Scores",
+    "predicted_vs_true": "Scores",
     "training_curves": "Training",
     "critical_difference": "Comparisons",
     "cost_frontier": "Cost",
@@ -42,7 +43,7 @@ rule aggregate:
         **{f"{name}_svg": f"{REPORT}/figures/{name}.svg" for name in REPORT_FIGURES},
     params:
         title=CFG.report.title,
-        primary_metric=CFG.report.primary_metric,
+        primary_metric=CFG.report.primary_metrics,
         n_permutations=CFG.report.n_permutations,
         n_bootstrap=CFG.report.n_bootstrap,
         ci_level=CFG.report.ci_level,

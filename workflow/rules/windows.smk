@@ -15,6 +15,8 @@ rule windows:
         synthetic_root=lambda w: f"{RES}/{w.dataset}/raw/bids",
         # The held-out unit: every such group must keep at least one window.
         group_by=lambda w: CFG.datasets[w.dataset].cv.group_by,
+        # 'regression': every label must be a finite number (checked, recorded in windows.json).
+        target=lambda w: CFG.datasets[w.dataset].target,
         recordings=windows_stamp,
     log:
         f"{LOGS}/windows/{{dataset}}.log",

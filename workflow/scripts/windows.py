@@ -20,4 +20,6 @@ build_windows(
     Windowing.model_validate_json(params.windows),
     out_dir=snakemake.output.info.rsplit("/", 1)[0],  # noqa: F821
     group_by=GROUP_COLUMNS[params.group_by],
+    target=params.target,
+    dataset=snakemake.wildcards.dataset,  # noqa: F821
 )

@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "phase", "lr_backbone", "lr_head", "train_loss", "val_loss",
                    "val_balanced_accuracy", "val_accuracy", "time_s")
+# a regression target: the validation loss (MSE or Huber, standardised target), R² and Pearson's r
+REGRESSION_HISTORY_COLUMNS = ("epoch", "phase", "lr_backbone", "lr_head", "train_loss", "val_loss", "val_r2",
+                              "val_pearson_r", "time_s")
 
 
 def trained_tensors(model: nn.Module, names: set[str]) -> dict[str, torch.Tensor]:
@@ -66,7 +69,8 @@ def write_artifacts(
     from safetensors.torch import save_file
 
     out.mkdir(parents=True, exist_ok=True)
-    history = pd.DataFrame(result.history, columns=list(HISTORY_COLUMNS))
+    columns = REGRESSION_HISTORY_COLUMNS if record.get("target") == "regression" else HISTORY_COLUMNS
+    history = pd.DataFrame(result.history, columns=list(columns))
     atomic.write_tsv(out / "history.tsv", history)
     atomic.write_json(out / "diagnostics.json", _diagnostics(result))
 

@@ -22,6 +22,12 @@ its share, and rank 0 alone writes the artifacts while the others wait.
 A run whose loss diverges writes every artifact with ``status: failed`` and
 returns normally, so the aggregate reports it as failed; bad inputs and
 configuration (missing classes, wrong checkpoint, dead adapters) raise.
+
+A regression target (the windows store's ``target: regression``) trains a
+one-output head on targets standardised with the mean and standard deviation
+of the inner-training windows only (recorded as ``target_scaling``); test
+predictions are mapped back to the target's units and scored by r, R² and
+MAE (:func:`eegfm.metrics.compute_regression_metrics`).
 """
 
 from __future__ import annotations
@@ -44,6 +50,16 @@ logger = logging.getLogger(__name__)
 
 class FinetuneDataError(ValueError):
     """A fold that cannot be trained on (e.g. a class missing from its training subjects)."""
+
+
+def target_scaling(values: np.ndarray, inner_ids: list[int], fold: int) -> dict[str, Any]:
+    """Mean and standard deviation of a regression target over the inner-training windows only (no leakage)."""
+    inner = values[inner_ids]
+    std = float(inner.std())
+    if not std > 0:
+        raise FinetuneDataError(f"fold {fold}: the regression target is constant ({inner[0]:g}) over the inner "
+                                "training windows; a head cannot learn it. Use more subjects or another cv.scheme")
+    return {"mean": float(inner.mean()), "std": std, "fitted_on": "inner training windows", "n": len(inner_ids)}
 
 
 def _check_classes(classes: list[str], labels: np.ndarray, ids: list[int], side: str, fold: int) -> None:
@@ -118,7 +134,7 @@ class PreparedFold:
     """One fold ready to train: model-ready windows, labels, id sets and the built model."""
 
     X: Any  # eegfm.streaming.AdaptedWindows of every window: X[ids] reads them model-ready
-    y: Any  # torch.Tensor of class indices
+    y: Any  # torch.Tensor of class indices, or of the standardised regression target
     classes: list[str]
     meta: pd.DataFrame
     inner_ids: list[int]
@@ -135,6 +151,8 @@ class PreparedFold:
     adapters: Any
     device: Any
     dtype: Any
+    target: str = "classification"
+    scaling: dict[str, Any] | None = None  # regression: the inner-training mean and std of the target
 
 
 def prepare_fold(
@@ -182,16 +200,26 @@ def prepare_fold(
     if entry is None:
         raise ValueError(f"{folds_path} has folds {[f['fold'] for f in folds['folds']]}, not fold {fold}")
     meta = windows.meta.sort_values("window_id").reset_index(drop=True)
-    labels = meta["label"].astype(str).to_numpy()
-    classes = sorted(set(labels))
-    index = {c: i for i, c in enumerate(classes)}
+    target = windows.info.get("target", "classification")
     train_ids, test_ids = [int(v) for v in entry["train"]], [int(v) for v in entry["test"]]
     units = window_units(meta, {"group_by": group_by, **folds})
     split = carve_validation(meta, train_ids, ft.optim.val_fraction, seed, units=units,
                              max_share=ft.optim.val_max_share, window_s=windows.info["n_times"] / windows.info["sfreq"],
-                             gap_s=folds.get("gap_s"))
+                             gap_s=folds.get("gap_s"), target=target)
     inner_ids, val_ids = split.inner, split.val
-    _check_classes(classes, labels, inner_ids, "inner training", fold)
+    scaling = None
+    if target == "regression":
+        from eegfm.metrics import parse_targets
+
+        values = parse_targets(meta["label"].to_numpy())
+        scaling = target_scaling(values, inner_ids, fold)
+        classes, y = [], torch.from_numpy(((values - scaling["mean"]) / scaling["std"]).astype(np.float32))
+    else:
+        labels = meta["label"].astype(str).to_numpy()
+        classes = sorted(set(labels))
+        _check_classes(classes, labels, inner_ids, "inner training", fold)
+        index = {c: i for i, c in enumerate(classes)}
+        y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
 
     spec = get_spec(cfg.name)
     if regime == "scratch":  # same architecture, seeded random init: the baseline that shows what pretraining adds
@@ -200,17 +228,58 @@ def prepare_fold(
     projected = plan.mapping is not None and bool(plan.mapping.projected)
     X = windows.X if X_override is None else np.asarray(X_override)
     X_in = AdaptedWindows(X, range(len(meta)), plan, channels=not projected)  # read batch by batch
-    y = torch.from_numpy(np.array([index[c] for c in labels], dtype=np.int64))
 
     device = device_for(torch.device(resolve_device(ft.device, "finetune.device")))
     dtype = resolve_precision(ft.precision, device)
     # sizing and reachability passes only; the training loop reports non-finite inputs itself
     example = torch.nan_to_num(X_in[inner_ids[:2]])
-    model, unused = build_classifier(spec, cfg, plan, regime, ft, len(classes), example, seed)
+    model, unused = build_classifier(spec, cfg, plan, regime, ft, len(classes) or 1, example, seed)
     adapters = add_adapters(model, spec, regime, ft, example.to(device), device)
     model.to(device)
     return PreparedFold(X_in, y, classes, meta, inner_ids, val_ids, test_ids, units, split.record, windows, spec,
-                        cfg, plan, model, unused, adapters, device, dtype)
+                        cfg, plan, model, unused, adapters, device, dtype, target, scaling)
+
+
+def _test_outputs(f: PreparedFold, ok: bool, ft: Finetune) -> tuple[pd.DataFrame, dict, dict]:
+    """Predictions table, metrics and chance levels of the fold's test windows (null metrics when not ``ok``)."""
+    from eegfm.finetune.train import predict, predict_values
+    from eegfm.metrics import (
+        METRICS,
+        REGRESSION_METRICS,
+        chance_levels,
+        compute_metrics,
+        compute_regression_metrics,
+        parse_targets,
+        regression_chance,
+    )
+
+    rows = f.meta.loc[f.test_ids]
+    predictions = pd.DataFrame({
+        "window_id": rows["window_id"].astype(int).to_numpy(),
+        **{c: rows[c].to_numpy() for c in ("subject", "session", "run")},
+    })
+    test = f.X.subset(f.test_ids)
+    if f.target == "regression":
+        values = parse_targets(f.meta["label"].to_numpy())
+        predictions["y_true"] = values[f.test_ids]
+        chance = regression_chance(values[f.inner_ids + f.val_ids], values[f.test_ids])
+        if not ok:
+            return predictions.assign(y_pred=np.nan).iloc[:0], dict.fromkeys(REGRESSION_METRICS), chance
+        standardised = predict_values(f.model, test, ft.optim.batch_size, f.device, f.dtype, ft.workers).numpy()
+        predictions["y_pred"] = standardised.astype(float) * f.scaling["std"] + f.scaling["mean"]  # target units
+        return predictions, compute_regression_metrics(predictions["y_true"], predictions["y_pred"]), chance
+
+    labels = f.meta["label"].astype(str).to_numpy()
+    predictions["y_true"] = labels[f.test_ids]
+    chance = chance_levels(labels[f.test_ids], f.classes)
+    if not ok:  # nothing to score: an empty table with the usual columns, reported as failed
+        empty = pd.DataFrame(columns=[*predictions.columns, "y_pred", *(f"score_{c}" for c in f.classes)])
+        return empty, dict.fromkeys(METRICS), chance
+    probs = predict(f.model, test, ft.optim.batch_size, f.device, f.dtype, ft.workers).numpy().astype(float)
+    predictions["y_pred"] = np.array(f.classes, dtype=object)[probs.argmax(1)].astype(str)
+    for j, cls in enumerate(f.classes):
+        predictions[f"score_{cls}"] = probs[:, j]
+    return predictions, compute_metrics(labels[f.test_ids], predictions["y_pred"], probs, f.classes), chance
 
 
 def run_finetune(
@@ -266,10 +335,9 @@ def run_finetune(
     from eegfm.distributed import barrier, world
     from eegfm.finetune.artifacts import write_artifacts
     from eegfm.finetune.export import EXPORT_CHECK_WINDOWS, check_exportable, export_onnx
-    from eegfm.finetune.train import Split, predict, train
+    from eegfm.finetune.train import Split, train
     from eegfm.groups import unit_list
     from eegfm.hashing import sha256_json
-    from eegfm.metrics import METRICS, chance_levels, compute_metrics
     from eegfm.pretrain.overlap import warn_overlap
     from eegfm.pretrain.verify import verify_weights
     from eegfm.provenance import versions
@@ -293,23 +361,7 @@ def run_finetune(
                    unused=f.unused, desc=label)
     final = list(result.counts.values())[-1] if result.counts else {}
 
-    labels = f.meta["label"].astype(str).to_numpy()
-    rows = f.meta.loc[f.test_ids]
-    predictions = pd.DataFrame({
-        "window_id": rows["window_id"].astype(int).to_numpy(),
-        **{c: rows[c].to_numpy() for c in ("subject", "session", "run")},
-        "y_true": labels[f.test_ids],
-    })
-    metrics: dict[str, Any] = dict.fromkeys(METRICS)  # null scores when training failed
-    if result.status == "ok":
-        probs = predict(f.model, f.X.subset(f.test_ids), ft.optim.batch_size, f.device, f.dtype,
-                        ft.workers).numpy().astype(float)
-        predictions["y_pred"] = np.array(f.classes, dtype=object)[probs.argmax(1)].astype(str)
-        for j, cls in enumerate(f.classes):
-            predictions[f"score_{cls}"] = probs[:, j]
-        metrics = compute_metrics(labels[f.test_ids], predictions["y_pred"], probs, f.classes)
-    else:  # nothing to score: an empty table with the usual columns, reported as failed
-        predictions = pd.DataFrame(columns=[*predictions.columns, "y_pred", *(f"score_{c}" for c in f.classes)])
+    predictions, metrics, chance = _test_outputs(f, result.status == "ok", ft)
     if not w.main:  # rank 0 writes; the others wait until it has
         barrier()
         return {}
@@ -319,9 +371,9 @@ def run_finetune(
     groups = {f"{side}_groups": unit_list(f.units, ids)
               for side, ids in (("train", f.inner_ids), ("val", f.val_ids), ("test", f.test_ids))}
     record = atomic.json_safe({
-        "dataset": dataset, "model": cfg.label, "regime": regime, "fold": int(fold),
+        "dataset": dataset, "model": cfg.label, "regime": regime, "fold": int(fold), "target": f.target,
         "status": result.status, "error": result.error,
-        "metrics": metrics, "chance": chance_levels(labels[f.test_ids], f.classes),
+        "metrics": metrics, "chance": chance,
         "n_train": len(f.inner_ids), "n_val": len(f.val_ids), "n_test": len(f.test_ids), "classes": f.classes,
         "train_subjects": subjects(f.inner_ids), "val_subjects": subjects(f.val_ids),
         "test_subjects": subjects(f.test_ids), "unit": f.units.name, **groups, "validation": f.validation,
@@ -336,6 +388,7 @@ def run_finetune(
         "frozen_forwards_per_window": result.frozen_forwards_per_window,
         "pretrain_overlap": warn_overlap(pretrain_dir if regime != "scratch" else None, f.windows, label),
         "processes": w.size,
+        **({"target_scaling": f.scaling} if f.scaling else {}),
     })
     exported = None
     if ft.export == "onnx" and result.status == "ok":
@@ -344,5 +397,6 @@ def run_finetune(
                     f.adapters.as_dict() if f.adapters else None, fp, ft, f.unused, export=exported)
     barrier()
     level = logging.INFO if result.status == "ok" else logging.ERROR
-    logger.log(level, "%s: %s, test balanced accuracy %s", label, result.status, metrics.get("balanced_accuracy"))
+    shown = "pearson_r" if f.target == "regression" else "balanced_accuracy"
+    logger.log(level, "%s: %s, test %s %s", label, result.status, shown, metrics.get(shown))
     return record

@@ -18,6 +18,12 @@ is normalised by the *global* batch, so the averaged gradient is the one a
 single process would compute on the whole batch. Non-finite inputs/losses,
 the logged loss and the validation predictions are combined over ranks, so
 every rank takes the same early-stopping decision.
+
+Classes are learnt with a (class-weighted) cross-entropy; a regression target
+(float labels, standardised by the caller on the inner-training windows) with
+the mean squared error of a one-output head, or the Huber loss
+(``finetune.optim.regression_loss``), its validation scored by the loss, R²
+and Pearson's r (both unchanged by the standardisation).
 """
 
 from __future__ import annotations
@@ -63,11 +69,12 @@ def phases(regime: str, ft: Finetune) -> list[Phase]:
 
 @dataclass
 class Split:
-    """Windows and integer labels of one side of a fold.
+    """Windows and labels of one side of a fold.
 
     ``X`` is anything that ``X[index_tensor]`` turns into model-ready
     windows: a tensor, or :class:`~eegfm.streaming.AdaptedWindows` (read
-    from the store batch by batch). ``y`` is a CPU tensor.
+    from the store batch by batch). ``y`` is a CPU tensor: integer class
+    indices, or float (standardised) regression targets.
     """
 
     X: Any
@@ -160,8 +167,8 @@ def _trainable_union(model: nn.Module, regime: str, plan: list[Phase], unused: s
     return names
 
 
-def predict(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype, workers: int = 0) -> torch.Tensor:
-    """Class probabilities (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant).
+def outputs(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype, workers: int = 0) -> torch.Tensor:
+    """The head's outputs (N, K) in eval mode; batches are padded to ``batch_size`` (batch-size-invariant).
 
     In a data-parallel job each rank predicts a contiguous share of the
     windows and every rank gets all rows back, in order.
@@ -177,23 +184,74 @@ def predict(model: nn.Module, X: Any, batch_size: int, device: torch.device, dty
             if batch_size - n:
                 xb = torch.cat([xb, xb[-1:].expand(batch_size - n, *xb.shape[1:])])
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                logits = model(xb.to(device)).float()
-            out.append(torch.softmax(logits, dim=1)[:n].cpu())
+                out.append(model(xb.to(device)).float()[:n].cpu())
     part = torch.cat(out) if out else torch.empty(0)
     if w.distributed:
         part = distributed.gather_rows(part)
     return part
 
 
-def _evaluate(model, X, y, loss_fn, batch_size, device, dtype, workers) -> tuple[float, float, float]:
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score
+def predict(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype, workers: int = 0) -> torch.Tensor:
+    """Class probabilities (N, K) in eval mode: a softmax of :func:`outputs`."""
+    logits = outputs(model, X, batch_size, device, dtype, workers)
+    return torch.softmax(logits, dim=1) if len(logits) else logits
 
-    split = Split(X, y)
-    probs = predict(model, split.X, batch_size, device, dtype, workers)
-    loss = float(loss_fn(torch.log(probs.clamp_min(1e-12)), split.y))
-    pred = probs.argmax(1).numpy()
-    y = split.y.numpy()
-    return loss, float(balanced_accuracy_score(y, pred)), float(accuracy_score(y, pred))
+
+def predict_values(model: nn.Module, X: Any, batch_size: int, device: torch.device, dtype,
+                   workers: int = 0) -> torch.Tensor:
+    """A one-output head's values (N,) in eval mode: the standardised regression target's prediction."""
+    values = outputs(model, X, batch_size, device, dtype, workers)
+    return values[:, 0] if len(values) else values
+
+
+@dataclass
+class Objective:
+    """What the loop minimises and watches: ``loss(outputs, y)`` per window (summed by the loop and divided by
+    the global batch's ``weight(labels)``), and ``evaluate(model, split, batch_size, dtype, workers)`` -> the
+    history's validation columns (``val_loss`` first: what early stopping watches)."""
+
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    weight: Callable[[torch.Tensor], float]
+    evaluate: Callable[..., dict[str, float]]
+
+
+def objective(train_split: Split, val_split: Split, opt_cfg, device: torch.device) -> Objective:
+    """Cross-entropy (class-weighted, label-smoothed) for class indices; MSE or Huber of one output for a
+    float (standardised) regression target."""
+    if train_split.y.is_floating_point():
+        criterion = nn.HuberLoss(reduction="none", delta=opt_cfg.huber_delta) \
+            if opt_cfg.regression_loss == "huber" else nn.MSELoss(reduction="none")
+
+        def evaluate_values(model, split: Split, batch_size: int, dtype, workers: int) -> dict[str, float]:
+            from eegfm.metrics import compute_regression_metrics
+
+            values = predict_values(model, split.X, batch_size, device, dtype, workers)
+            if not torch.isfinite(values).all():  # never the best epoch; training's own checks say why
+                return {"val_loss": math.nan, "val_r2": math.nan, "val_pearson_r": math.nan}
+            scores = compute_regression_metrics(split.y.numpy(), values.numpy())
+            return {"val_loss": float(criterion(values, split.y).mean()), "val_r2": scores["r2"],
+                    "val_pearson_r": scores["pearson_r"]}
+
+        return Objective(lambda out, y: criterion(out.squeeze(1), y), lambda labels: float(len(labels)),
+                         evaluate_values)
+
+    n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
+    weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
+                                  label_smoothing=opt_cfg.label_smoothing, reduction="none")
+    window_weight = torch.ones(n_classes) if weight is None else weight
+    eval_loss = nn.NLLLoss(weight=weight)
+
+    def evaluate_classes(model, split: Split, batch_size: int, dtype, workers: int) -> dict[str, float]:
+        from sklearn.metrics import accuracy_score, balanced_accuracy_score
+
+        probs = predict(model, split.X, batch_size, device, dtype, workers)
+        pred, y = probs.argmax(1).numpy(), split.y.numpy()
+        return {"val_loss": float(eval_loss(torch.log(probs.clamp_min(1e-12)), split.y)),
+                "val_balanced_accuracy": float(balanced_accuracy_score(y, pred)),
+                "val_accuracy": float(accuracy_score(y, pred))}
+
+    return Objective(loss_fn, lambda labels: float(window_weight[labels].sum()), evaluate_classes)
 
 
 def train(
@@ -213,10 +271,12 @@ def train(
     Parameters
     ----------
     model
-        A :class:`~eegfm.finetune.model.Classifier` (adapters already added).
+        A :class:`~eegfm.finetune.model.Classifier` (adapters already added);
+        one output for a regression target.
     train_split, val_split
         Inner-train and validation windows (validation subjects are training
-        subjects held out, never test subjects).
+        subjects held out, never test subjects); float labels are a
+        regression target, standardised on the inner-training windows.
     regime
         One of :data:`~eegfm.finetune.regimes.REGIMES`.
     ft
@@ -253,13 +313,8 @@ def train(
     total = steps_per_epoch * opt_cfg.max_epochs
     warmup = round(opt_cfg.warmup_epochs * steps_per_epoch)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(warmup, total))
-    n_classes = int(max(train_split.y.max(), val_split.y.max())) + 1
-    weight = class_weights(train_split.y, n_classes, opt_cfg.class_weight)
     # summed per window and divided by the global batch's weight: the mean a single process takes
-    loss_fn = nn.CrossEntropyLoss(weight=None if weight is None else weight.to(device),
-                                  label_smoothing=opt_cfg.label_smoothing, reduction="none")
-    window_weight = torch.ones(n_classes) if weight is None else weight
-    eval_loss = nn.NLLLoss(weight=weight)
+    goal = objective(train_split, val_split, opt_cfg, device)
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed + w.rank)  # dropout: each rank its own masks
 
@@ -301,7 +356,7 @@ def train(
             model.backbone.eval()
         t0, losses = time.perf_counter(), []
         batches = epoch_batches(len(train_split.y), opt_cfg.batch_size, generator)
-        totals = [float(window_weight[train_split.y[b]].sum()) for b in batches]
+        totals = [goal.weight(train_split.y[b]) for b in batches]
         parts = [share(b, w.rank, w.size) or b[:1] for b in batches]  # an empty share runs one window at weight 0
         bar = tqdm(zip(loader(X_train, train_split.y, parts, data_workers), batches, totals, strict=True),
                    total=len(batches), desc=f"{desc} epoch {epoch}", leave=False, mininterval=5)
@@ -309,7 +364,7 @@ def train(
             xb, yb = xb.to(device), yb.to(device)
             keep = float(bool(share(batch, w.rank, w.size)))
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                per_window = loss_fn(net(xb).float(), yb)
+                per_window = goal.loss(net(xb).float(), yb)
             loss = per_window.sum() * (keep * w.size / total_weight)
             bad_input, global_loss = distributed.all_sum(
                 [float(not torch.isfinite(xb).all()), loss.item() / w.size], device)
@@ -340,15 +395,15 @@ def train(
         if status == "failed":
             logger.error("%s: %s; training stopped", desc, error)
             break
-        val_loss, val_bacc, val_acc = _evaluate(scorer, X_val, val_split.y, eval_loss, opt_cfg.batch_size, device,
-                                                dtype, data_workers)
+        scores = goal.evaluate(scorer, Split(X_val, val_split.y), opt_cfg.batch_size, dtype, data_workers)
+        val_loss = scores["val_loss"]
         history.append({
             "epoch": epoch, "phase": phase.phase, "lr_backbone": lrs.get("backbone"), "lr_head": lrs.get("head"),
-            "train_loss": float(np.mean(losses)) if losses else math.nan, "val_loss": val_loss,
-            "val_balanced_accuracy": val_bacc, "val_accuracy": val_acc, "time_s": time.perf_counter() - t0,
+            "train_loss": float(np.mean(losses)) if losses else math.nan, **scores,
+            "time_s": time.perf_counter() - t0,
         })
-        logger.info("%s epoch %d: train loss %.4f, val loss %.4f, val bacc %.3f", desc, epoch,
-                    history[-1]["train_loss"], val_loss, val_bacc)
+        logger.info("%s epoch %d: train loss %.4f, %s", desc, epoch, history[-1]["train_loss"],
+                    ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
         if val_loss < best["loss"] - 1e-6:
             best = {"loss": val_loss, "epoch": epoch, "state": snapshot(model, trained)}
             bad_epochs = 0
