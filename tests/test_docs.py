@@ -1,0 +1,44 @@
+"""The tests README.md and docs/ cite as proof of a guarantee exist: a renamed test cannot leave a dead citation."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def _test_names(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
+
+
+def cited_tests(text: str) -> list[tuple[str, str | None]]:
+    """``(file, test)`` for every backticked ``tests/....py[::name]``; a bare ``::name`` cites the last file."""
+    cited, last = [], None
+    for ref in re.findall(r"`((?:tests/[\w/]+\.py)?(?:::\w+)?)`", text):
+        path, _, name = ref.partition("::")
+        if path:
+            last = path
+        if last is not None and ref:
+            cited.append((last, name or None))
+    return cited
+
+
+def test_every_cited_test_file_and_test_exists():
+    missing = []
+    for doc in DOCS:
+        for path, name in cited_tests(doc.read_text()):
+            file = REPO / path
+            if not file.is_file():
+                missing.append(f"{doc.name}: {path}")
+            elif name and name not in _test_names(file):
+                missing.append(f"{doc.name}: {path}::{name}")
+    assert not missing, "docs cite tests that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_citation_reader_follows_bare_names_to_the_last_file():
+    text = "see `tests/a.py::one`, `::two` and `tests/b/c.py`"
+    assert cited_tests(text) == [("tests/a.py", "one"), ("tests/a.py", "two"), ("tests/b/c.py", None)]
