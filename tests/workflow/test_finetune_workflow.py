@@ -17,12 +17,14 @@ from tests.workflow.test_workflow import ok, snakemake, tiny_config
 pytestmark = pytest.mark.slow
 
 REGIMES = ["scratch", "head", "lora"]
+FOLDS = 2
 
 
 def pretrain_config(cache) -> dict:
     config = tiny_config(cache)
     tiny = config["datasets"]["tiny"]
     tiny["windows"] = {"tmin": 0.5, "length_s": 2.0}
+    tiny["cv"] = {"scheme": "group_kfold", "n_splits": FOLDS}  # each fine-tune fold is a job of its own
     config["datasets"]["again"] = {**tiny, "role": "pretrain"}  # the same recordings: overlap
     config["pretrain"] = {"pre": {"backbone": "cbramod", "kwargs": {"n_layer": 1}, "recipe": "masked",
                                   "datasets": ["again"], "epochs": 1, "batch_size": 16, "checkpoint_every": 2}}
@@ -46,7 +48,7 @@ def test_every_regime_and_fold_lands_in_the_report(pretrained_run):
     work, _ = pretrained_run
     res = work / "results"
     for regime in REGIMES:
-        for fold in range(3):
+        for fold in range(FOLDS):
             d = res / f"tiny/finetune/cbramod_pre/{regime}/fold-{fold}"
             for name in ("metrics.json", "predictions.tsv", "history.tsv", "model_card.json", "diagnostics.json",
                          "checkpoint.json", "checkpoint.safetensors"):
@@ -57,7 +59,7 @@ def test_every_regime_and_fold_lands_in_the_report(pretrained_run):
     metrics = pd.read_csv(res / "report/metrics.tsv", sep="\t")
     assert set(zip(metrics["model"], metrics["regime"], strict=True)) == {
         ("bandpower", "probe"), ("cbramod_pre", "probe"), *(("cbramod_pre", r) for r in REGIMES)}
-    assert len(metrics) == 5 * 3
+    assert len(metrics) == 5 * FOLDS
     assert not (res / "again").joinpath("splits").exists()  # pretraining data are never scored
     manifest = json.loads((res / "pretrain/pre/manifest.json").read_text())
     assert manifest["recipe"] == "masked" and manifest["steps"] > 0
@@ -79,7 +81,7 @@ def test_rerun_does_nothing_and_a_new_regime_adds_only_its_jobs(pretrained_run):
     more = json.loads(json.dumps(config))
     more["finetune"]["regimes"] = [*REGIMES, "full"]
     out = ok(snakemake(work, more, "-n")).stdout
-    assert job_counts(out) == {"finetune": 3, "aggregate": 1, "all": 1, "total": 5}
+    assert job_counts(out) == {"finetune": FOLDS, "aggregate": 1, "all": 1, "total": FOLDS + 2}
 
 
 def job_counts(dry_run_output: str) -> dict[str, int]:
