@@ -19,9 +19,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-#: Folders whose modules stay small (one responsibility each); registry *data* may be longer.
-SMALL_MODULE_FOLDERS = ("eegfm/backbones", "eegfm/finetune")
+#: Every module of the package stays small (one responsibility each).
 MAX_LINES = 500
+#: Modules allowed above MAX_LINES for now, each with its reason. Registry *data* (a long table and nothing
+#: else) would be the only lasting entry; there is none today: the registry is one short file per family.
+LONG_MODULES = {
+    "eegfm/report.py": "split in branch issue14-report",
+}
 
 
 def module_names(src: Path) -> dict[str, Path]:
@@ -190,14 +194,14 @@ def test_validating_the_config_does_not_import_the_probe(graph):
 
 
 def test_modules_stay_small():
-    """No module above 500 lines where the issue asked (registry data excepted, if any grew there)."""
+    """No module of ``src/eegfm`` above 500 lines, but the listed exceptions (which must still exist)."""
     long = []
-    for folder in SMALL_MODULE_FOLDERS:
-        for path in sorted((SRC / folder).rglob("*.py")):
-            n = len(path.read_text().splitlines())
-            if n > MAX_LINES:
-                long.append(f"{path.relative_to(SRC)}: {n} lines")
+    for path in sorted((SRC / "eegfm").rglob("*.py")):
+        n = len(path.read_text().splitlines())
+        if n > MAX_LINES and path.relative_to(SRC).as_posix() not in LONG_MODULES:
+            long.append(f"{path.relative_to(SRC)}: {n} lines")
     assert not long, long
+    assert all((SRC / name).exists() for name in LONG_MODULES), "drop the allow-list entries of removed modules"
 
 
 def test_the_checker_sees_circles_private_names_and_skips_type_checking(tmp_path):
