@@ -22,7 +22,36 @@ from eegfm.config.probe import Probe
 from eegfm.config.report import REGRESSION_METRIC_NAMES, Report
 
 
-class Config(StrictModel):
+class _TrainsConfiguredBackbones(StrictModel):
+    """The checks both top-level models make on their ``backbones`` and ``finetune`` sections."""
+
+    @field_validator("backbones", check_fields=False)  # the field is declared by each subclass
+    @classmethod
+    def _unique_backbones(cls, backbones: list[Backbone]) -> list[Backbone]:
+        if not backbones:
+            raise ValueError("at least one backbone is needed")
+        labels = [b.label for b in backbones]
+        duplicated = sorted({label for label in labels if labels.count(label) > 1})
+        if duplicated:
+            raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
+        return backbones
+
+    @model_validator(mode="after")
+    def _finetune_backbones_exist(self) -> _TrainsConfiguredBackbones:
+        """Fine-tuned labels must name configured backbones that have something to train."""
+        by_label = {b.label: b for b in self.backbones}
+        unknown = [name for name in self.finetune.backbones if name not in by_label]
+        if unknown:
+            raise ValueError(
+                f"finetune.backbones: {unknown} not among the configured backbones; allowed: {', '.join(by_label)}"
+            )
+        frozen_only = [name for name in self.finetune.backbones if REGISTRY[by_label[name].name].kind != "braindecode"]
+        if frozen_only:
+            raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
+        return self
+
+
+class Config(_TrainsConfiguredBackbones):
     """Top-level configuration of an eegfm run."""
 
     results: str = Field("results", description="Folder for every output of the workflow.")
@@ -58,16 +87,6 @@ class Config(StrictModel):
             if not re.match(NAME_PATTERN, name):
                 raise ValueError(f"dataset name '{name}' must match {NAME_PATTERN}")
         return value
-
-    @field_validator("backbones")
-    @classmethod
-    def _unique_backbones(cls, value: list[Backbone]) -> list[Backbone]:
-        return _unique_labels(value)
-
-    @model_validator(mode="after")
-    def _finetune_backbones_exist(self) -> Config:
-        _check_finetune_backbones(self.backbones, self.finetune)
-        return self
 
     @model_validator(mode="after")
     def _pretraining_is_wired(self) -> Config:
@@ -121,7 +140,7 @@ class Config(StrictModel):
         return next(b for b in self.backbones if b.label == label)
 
 
-class ExperimentConfig(StrictModel):
+class ExperimentConfig(_TrainsConfiguredBackbones):
     """The sections an in-memory experiment (:class:`eegfm.api.Experiment`) takes: the workflow's own models
     and defaults, with the study design (a dataset's ``cv``) at the top level and no datasets."""
 
@@ -133,36 +152,3 @@ class ExperimentConfig(StrictModel):
     report: Report = Field(default=Report(), description="As report.")
     seed: int = Field(0, ge=0, description="As seed.")
     cache: str | None = Field(None, description="Folder of the embedding stores; null: <out_dir>/cache.")
-
-    @field_validator("backbones")
-    @classmethod
-    def _unique_backbones(cls, value: list[Backbone]) -> list[Backbone]:
-        return _unique_labels(value)
-
-    @model_validator(mode="after")
-    def _finetune_backbones_exist(self) -> ExperimentConfig:
-        _check_finetune_backbones(self.backbones, self.finetune)
-        return self
-
-
-def _unique_labels(backbones: list[Backbone]) -> list[Backbone]:
-    if not backbones:
-        raise ValueError("at least one backbone is needed")
-    labels = [b.label for b in backbones]
-    duplicated = sorted({label for label in labels if labels.count(label) > 1})
-    if duplicated:
-        raise ValueError(f"backbone labels must be unique; repeated: {duplicated} (set 'id' to tell them apart)")
-    return backbones
-
-
-def _check_finetune_backbones(backbones: list[Backbone], finetune: Finetune) -> None:
-    """Fine-tuned labels must name configured backbones that have something to train."""
-    by_label = {b.label: b for b in backbones}
-    unknown = [name for name in finetune.backbones if name not in by_label]
-    if unknown:
-        raise ValueError(
-            f"finetune.backbones: {unknown} not among the configured backbones; allowed: {', '.join(by_label)}"
-        )
-    frozen_only = [name for name in finetune.backbones if REGISTRY[by_label[name].name].kind != "braindecode"]
-    if frozen_only:
-        raise ValueError(f"finetune.backbones: {frozen_only} are feature baselines with nothing to train")
