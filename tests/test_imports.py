@@ -19,9 +19,13 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
-#: Folders whose modules stay small (one responsibility each); registry *data* may be longer.
-SMALL_MODULE_FOLDERS = ("eegfm/backbones", "eegfm/finetune")
+#: Every module of the package stays small (one responsibility each).
 MAX_LINES = 500
+#: Modules allowed above MAX_LINES for now, each with its reason. Registry *data* (a long table and nothing
+#: else) would be the only lasting entry; there is none today: the registry is one short file per family.
+LONG_MODULES = {
+    "eegfm/report.py": "split in branch issue14-report",
+}
 
 
 def module_names(src: Path) -> dict[str, Path]:
@@ -166,22 +170,38 @@ def test_no_private_names_imported_across_modules(graph):
     assert not violations, "\n".join(violations)
 
 
+def reachable(edges: dict[str, set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others (``start`` included)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        module = todo.pop()
+        if module not in seen:
+            seen.add(module)
+            todo.extend(edges.get(module, ()))
+    return seen
+
+
 def test_validating_the_config_does_not_import_the_probe(graph):
-    """The config validator checks the estimator through :mod:`eegfm.estimators`, not the probe."""
+    """The config validator checks the estimator through :mod:`eegfm.estimators`, not the probe.
+
+    The config is a package (one module per section): nothing it imports, directly or not, is the probe.
+    """
     edges, _ = graph
-    assert "eegfm.probe" not in edges["eegfm.config"] and "eegfm.estimators" in edges["eegfm.config"]
+    config = reachable(edges, "eegfm.config")
+    assert "eegfm.probe" not in config and "eegfm.estimators" in edges["eegfm.config.load"]
     assert edges["eegfm.estimators"] == set()
 
 
 def test_modules_stay_small():
-    """No module above 500 lines where the issue asked (registry data excepted, if any grew there)."""
+    """No module of ``src/eegfm`` above 500 lines, but the listed exceptions (which must still exist)."""
     long = []
-    for folder in SMALL_MODULE_FOLDERS:
-        for path in sorted((SRC / folder).rglob("*.py")):
-            n = len(path.read_text().splitlines())
-            if n > MAX_LINES:
-                long.append(f"{path.relative_to(SRC)}: {n} lines")
+    for path in sorted((SRC / "eegfm").rglob("*.py")):
+        n = len(path.read_text().splitlines())
+        if n > MAX_LINES and path.relative_to(SRC).as_posix() not in LONG_MODULES:
+            long.append(f"{path.relative_to(SRC)}: {n} lines")
     assert not long, long
+    assert all((SRC / name).exists() for name in LONG_MODULES), "drop the allow-list entries of removed modules"
 
 
 def test_the_checker_sees_circles_private_names_and_skips_type_checking(tmp_path):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-REGIMES = ("head", "lora", "qlora", "full", "lp-ft", "scratch")
+from eegfm.config import REGIMES  # the regimes a config may name: one list for both
 
 
 class RegimeError(RuntimeError):
