@@ -10,6 +10,7 @@ import pytest
 
 import eegfm
 from eegfm.config import ConfigError
+from eegfm.windowing import WindowsError
 
 CHANNELS = ["Fz", "F3", "F4", "C3", "Cz", "C4", "P3", "Pz", "P4", "O1", "O2", "T7"]
 SFREQ = 200.0
@@ -132,3 +133,39 @@ def test_bad_input_is_named_before_any_work(tmp_path):
     with pytest.raises(ValueError, match="units 'volts' unknown"):
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, units="volts")
     assert not (tmp_path / "data").exists()
+
+
+def test_a_regression_target_is_probed_with_the_regressor_and_scored_by_r(tmp_path):
+    """Labels that are numbers (10 Hz power over C3 grows with them): ridge, r / R² / MAE, a verdict."""
+    rng = np.random.default_rng(1)
+    t = np.arange(int(SFREQ)) / SFREQ
+    X, rows = [], []
+    for s in range(6):
+        for k in range(12):
+            value = float(rng.uniform(0, 10))
+            x = rng.normal(scale=5e-6, size=(len(CHANNELS), len(t)))
+            x[CHANNELS.index("C3")] += value * 1.5e-6 * np.sin(2 * np.pi * 10 * t + rng.uniform(0, 6))
+            X.append(x)
+            rows.append({"subject": f"s{s}", "label": value, "onset_s": float(k)})
+    config = {"target": "regression", "backbones": [{"name": "bandpower"}],
+              "cv": {"scheme": "group_kfold", "n_splits": 3}, "report": {"n_permutations": 200, "n_bootstrap": 200}}
+    result = eegfm.Experiment(config, out_dir=tmp_path).run(np.asarray(X, dtype=np.float32), pd.DataFrame(rows),
+                                                            sfreq=SFREQ, ch_names=CHANNELS, name="scores")
+    info = json.loads((tmp_path / "scores/windows/windows.json").read_text())
+    assert info["target"] == "regression" and info["target_summary"]["n_windows"] == 72
+    row = result.summary.iloc[0]
+    assert row["target"] == "regression"
+    assert {"pearson_r_pooled", "r2_pooled", "mae_pooled"} <= set(result.summary.columns)
+    assert row["pearson_r_pooled"] > 0.5 and row["p_permutation"] < 0.05
+    records = result.artifacts("metrics")
+    assert {r["estimator"] for r in records.values()} == {"ridge"}
+    assert all(set(r["metrics"]) == {"pearson_r", "r2", "mae"} for r in records.values())
+
+
+def test_a_regression_target_that_is_not_a_number_is_named(tmp_path):
+    X, meta = _data(n_subjects=2, per_class=2)
+    with pytest.raises(ConfigError, match="unknown regressor 'logistic_regression'"):
+        eegfm.Experiment({"target": "regression", "probe": {"regressor": "logistic_regression"}}, out_dir=tmp_path)
+    with pytest.raises(WindowsError, match="left"):  # the labels 'left'/'right' are no numbers: named
+        eegfm.Experiment({"target": "regression"}, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert not (tmp_path / "data/windows/windows.json").exists()

@@ -77,8 +77,12 @@ class Experiment:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         from eegfm.estimators import check_estimator
 
+        probe = self.config.probe
         try:
-            check_estimator(self.config.probe.estimator, self.config.probe.params)
+            if self.config.target == "regression":
+                check_estimator(probe.regressor, probe.regressor_params, "regression")
+            else:
+                check_estimator(probe.estimator, probe.params)
         except ValueError as err:
             raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
         self.out_dir = Path(out_dir)
@@ -140,7 +144,7 @@ class Experiment:
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
             _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
-                           positions=positions, name=name)
+                           positions=positions, name=name, target=cfg.target)
             bar.update()
             folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
             bar.update()
@@ -194,12 +198,19 @@ def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.Data
     return out
 
 
-def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str) -> None:
-    """The arrays as a windows store (reused as it is when content and metadata are unchanged)."""
+def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str,
+                   target: str = "classification") -> None:
+    """The arrays as a windows store (reused as it is when content, metadata and target are unchanged).
+
+    A regression target is checked as the workflow's windows job checks it:
+    every label a finite number, and not one value for all windows.
+    """
     import json
+    from collections import Counter
 
     import numpy as np
 
+    from eegfm.windowing.regression_targets import check_target_varies, check_window_targets, target_summary
     from eegfm.windows_store import WindowsStoreWriter, content_key
 
     if units not in UNITS:
@@ -211,6 +222,13 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
         raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
     X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
     rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
+    extra = {"label_source": "metadata (Python API)", "target": target}
+    if target == "regression":
+        labels = Counter(rows["label"])
+        check_window_targets({rec: Counter(part["label"]) for rec, part in rows.groupby("recording", sort=False)},
+                             name)
+        check_target_varies(labels, rows["recording"].nunique(), name)
+        extra["target_summary"] = target_summary(labels)
     key = content_key(X, ch_names, sfreq)
     info_path = folder / "windows.json"
     if info_path.is_file():
@@ -220,7 +238,8 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
         old = pd.read_csv(folder / "windows.tsv", sep="\t", dtype=str, keep_default_na=False)
         same = [c for c in ("subject", "session", "run", "label", "recording")]
         new = rows[same].fillna("").astype(str).reset_index(drop=True)
-        if info.get("key") == key and len(old) == len(new) and old[same].equals(new):
+        if (info.get("key") == key and info.get("target", "classification") == target and len(old) == len(new)
+                and old[same].equals(new)):
             logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
             return
     writer = WindowsStoreWriter(folder, list(ch_names), sfreq, X.shape[2])
@@ -228,7 +247,7 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
         for start in range(0, len(X), 256):
             writer.append(X[start : start + 256], rows.iloc[start : start + 256].to_dict("records"))
         writer.close(positions=_positions(ch_names, positions), settings={"source": "eegfm.api"},
-                     extra={"label_source": "metadata (Python API)"})
+                     extra=extra)
     except BaseException:
         writer.abort()
         raise

@@ -17,7 +17,7 @@ def render_schema() -> str:
     """The config JSON Schema as YAML, as committed in ``workflow/schemas``."""
     from eegfm.config import json_schema
 
-    header = "# Generated from src/eegfm/config.py by `eegfm schema --write`; do not edit by hand.\n"
+    header = "# Generated from the models of src/eegfm/config/ by `eegfm schema --write`; do not edit by hand.\n"
     return header + yaml.safe_dump(json_schema(), sort_keys=False, width=100)
 
 

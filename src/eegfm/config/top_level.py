@@ -8,6 +8,7 @@ fit, the primary metric fits an evaluated dataset.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -145,6 +146,8 @@ class ExperimentConfig(_TrainsConfiguredBackbones):
     and defaults, with the study design (a dataset's ``cv``) at the top level and no datasets."""
 
     cv: CrossValidation = Field(default=CrossValidation(), description="The study design (as datasets.<name>.cv).")
+    target: Literal["classification", "regression"] = Field(
+        "classification", description="What the metadata's labels are (as datasets.<name>.target).")
     backbones: list[Backbone] = Field(default=[Backbone(name="bandpower")], description="As backbones.")
     embedding: Embedding = Field(default=Embedding(), description="As embedding.")
     probe: Probe = Field(default=Probe(), description="As probe.")
