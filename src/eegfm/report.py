@@ -14,7 +14,10 @@ it) and ``folds.json``. Outputs, each written atomically into ``out_dir``::
     report.html               everything above, figures inlined (no external resources)
 
 The statistics are described in :mod:`eegfm.stats`; standard deviations
-are across folds with ``ddof=1`` (NaN for a single fold).
+are across folds with ``ddof=1`` (NaN for a single fold). This module
+orchestrates: :mod:`eegfm.report_view` says what ``report.html`` shows,
+:mod:`eegfm.report_page` fills the template ``eegfm/templates/report.html.j2``
+(docs/architecture.md §2.7).
 """
 
 from __future__ import annotations
