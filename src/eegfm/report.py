@@ -14,13 +14,14 @@ it) and ``folds.json``. Outputs, each written atomically into ``out_dir``::
     report.html               everything above, figures inlined (no external resources)
 
 The statistics are described in :mod:`eegfm.stats`; standard deviations
-are across folds with ``ddof=1`` (NaN for a single fold).
+are across folds with ``ddof=1`` (NaN for a single fold). This module
+orchestrates: :mod:`eegfm.report_view` says what ``report.html`` shows,
+:mod:`eegfm.report_page` fills the template ``eegfm/templates/report.html.j2``
+(docs/architecture.md §2.7).
 """
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import logging
 from collections.abc import Mapping
@@ -32,21 +33,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats
-from eegfm.groups import held_out_unit, plural
-from eegfm.metrics import LOWER_IS_BETTER, REGRESSION_METRICS
+from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_page, report_stats, report_view
+from eegfm.groups import held_out_unit
+from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.pooling import pool_entries
+from eegfm.report_view import mean_pm_std, text_or_none
 from eegfm.tables import (
     METRIC_NAMES,
     dataset_targets,
     entry_label,
     finite_or_none,
     fmt,
-    fmt_p,
-    metric_columns,
     metric_of,
     metrics_table,
-    ordered_metrics,
     primary_by_dataset,
     read_history,
     read_json_files,
@@ -125,17 +124,17 @@ def summary_dict(
         top = ranked.iloc[0]
         best[str(dataset)] = {
             "model": top["entry"], "backbone": top["model"], "regime": top["regime"], "metric": m,
-            "target": _text(top.get("target")) or "classification",
+            "target": text_or_none(top.get("target")) or "classification",
             "mean": finite_or_none(top[f"{m}_mean"]), "std": finite_or_none(top[f"{m}_std"]),
             "ci": [finite_or_none(top[f"{m}_ci_low"]), finite_or_none(top[f"{m}_ci_high"])],
             "pooled": finite_or_none(top[f"{m}_pooled"]),
             "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
-            "text": _pm(top[f"{m}_mean"], top[f"{m}_std"]),
-            "unit": _text(top.get("unit")),
+            "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]),
+            "unit": text_or_none(top.get("unit")),
             "n_units": int(top["n_units"]) if finite_or_none(top.get("n_units")) is not None else None,
-            "ci_method": _text(top.get("ci_method")), "verdict": _text(top.get("verdict")),
+            "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
         headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (pooled {fmt(b['pooled'])}, "
@@ -149,438 +148,7 @@ def summary_dict(
     }
 
 
-# ----------------------------------------------------------------------------- formatting
-
-
-def _text(value: Any) -> str | None:
-    """A text cell of the summary table, or None where it is empty (NaN)."""
-    return value if isinstance(value, str) and value else None
-
-
-def _pm(mean: Any, std: Any) -> str:
-    """``mean ± std``; just the mean when the std is undefined (one fold)."""
-    if finite_or_none(std) is None or finite_or_none(mean) is None:
-        return fmt(mean)
-    return f"{fmt(mean)} ± {fmt(std)}"
-
-
-def _fmt_int(value: Any) -> str:
-    value = finite_or_none(value)
-    return "n/a" if value is None else f"{int(value):,}"
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
-
-
-def _table(header: list[str], rows: list[list[str]], row_classes: list[str] | None = None) -> str:
-    """An HTML table from already-escaped cells (cells starting with '<td' are used verbatim)."""
-    head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = []
-    for i, row in enumerate(rows):
-        cls = f' class="{row_classes[i]}"' if row_classes and row_classes[i] else ""
-        cells = "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row)
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
-
-
-def _num(value: Any, digits: int = 3) -> str:
-    return f'<td class="num">{_e(fmt(value, digits))}</td>'
-
-
-def _text_num(text: str) -> str:
-    return f'<td class="num">{_e(text)}</td>'
-
-
-# ----------------------------------------------------------------------------- html sections
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1200px;
-color:#222;padding:0 1rem;line-height:1.4}
-h1{margin-bottom:.2rem}h2{border-bottom:1px solid #ddd;padding-bottom:.2rem;margin-top:2.2rem}
-nav{font-size:.9rem}nav a{margin-right:.8rem}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.85rem}
-th,td{border:1px solid #ddd;padding:.25rem .55rem;text-align:left;vertical-align:top}
-th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr.best td{font-weight:600;background:#eef7ee}tr.failed td{background:#fdecea}.muted{color:#777;font-size:.85em}
-.failed-tag{color:#b00020;font-weight:700}
-code{font-size:.85em;background:#f6f6f6;padding:0 .2em}pre{background:#f6f6f6;padding:1rem;overflow:auto}
-figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:.85rem;color:#555;max-width:900px}
-.warn{background:#fff4e0;border-left:4px solid #e69500;padding:.4rem .8rem;margin:.4rem 0}
-.ok{background:#eef7ee;border-left:4px solid #4c9a2a;padding:.4rem .8rem}.scroll{overflow-x:auto}
-"""
-
-_CAPTIONS = {
-    "confusion_matrices": "Pooled out-of-fold predictions of every fold; each row (true class) sums to 1, so the "
-                          "diagonal is the recall of each class.",
-    "predicted_vs_true": "Regression datasets: pooled out-of-fold predictions against the true target. Small dots: "
-                         "windows; large dots: the mean prediction of each held-out unit; dashed: perfect "
-                         "prediction; dotted: the mean target (a model that ignores the input).",
-    "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
-                       "stopped early drop out of later epochs). Middle: test score per entry (mean ± std over "
-                       "folds). Right: trainable parameters (log scale) against the test score.",
-    "critical_difference": "Average rank of each entry over the folds completed by all entries (1 = best, left). "
-                           "Entries joined by a thick line do not differ by more than the Nemenyi critical "
-                           "difference (CD).",
-    "cost_frontier": "Each entry's mean score against its trainable parameters and its wall time per fold (log "
-                     "scales); the dashed step line is the Pareto frontier.",
-    "embeddings_pca": "First two principal components of each standardised frozen embedding; left coloured by "
-                      "label (class structure), right by subject (subject structure a probe may latch onto).",
-    "channel_adaptation": "How each backbone's input channels were obtained from the recorded ones: fed one-to-one "
-                          "(mapped), derived (bipolar), interpolated, zero-filled or projected; dropped counts "
-                          "recorded channels not used.",
-    "leakage_audit": "Held-out units ({units}) on the training and test side of every fold; 'overlap' counts units "
-                     "on both sides and must be 0.",
-}
-
-
-_VALIDATION = {"groups": "whole training units", "time_blocks": "time blocks (fallback)"}
-
-
-def _figure_html(name: str, rendered: dict[str, dict], caption: str = "") -> str:
-    item = rendered[name]
-    if item.get("placeholder"):
-        return f'<p class="muted">{_e(item["placeholder"])}</p>'
-    data = base64.b64encode(item["png"]).decode("ascii")
-    return (f'<figure id="fig-{_e(name)}"><img alt="{_e(figures.FIGURES[name])}" '
-            f'src="data:image/png;base64,{data}"><figcaption>{_e(caption)}</figcaption></figure>')
-
-
-def _pooled_ci(pooled: Any, low: Any, high: Any) -> str:
-    """``0.712 [0.650, 0.771]``; the pooled score alone without an interval; n/a without a score."""
-    if finite_or_none(pooled) is None:
-        return "n/a"
-    if finite_or_none(low) is None or finite_or_none(high) is None:
-        return fmt(pooled)
-    return f"{fmt(pooled)} [{fmt(low)}, {fmt(high)}]"
-
-
-def _run_summary_html(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame, warnings: list[str]) -> str:
-    items = []
-    for dataset, b in summary_json["best"].items():
-        if not b:
-            items.append(f"<li><b>{_e(dataset)}</b>: no completed fold</li>")
-            continue
-        m = b.get("metric") or metric_of(summary_json["primary_metric"], dataset)
-        pooled = _pooled_ci(b["pooled"], *b["ci"])
-        items.append(
-            f"<li><b>{_e(dataset)}</b>: {_e(b['model'])} — {_e(METRIC_NAMES[m])} {_e(b['text'])} over "
-            f"{b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{', ' + str(b['n_failed']) + ' failed' if b['n_failed'] else ''}; pooled {_e(pooled)} "
-            f"(chance {_e(fmt(b['chance']))}, gap {_e(fmt(b['gap'], signed=True))}): "
-            f"<b>{_e(b.get('verdict') or 'no verdict')}</b></li>"
-        )
-    n_failed = int((table["status"] == "failed").sum())
-    facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
-             f"{len(table)} fold results · {n_failed} failed")
-    warn = (f'<p class="warn">{len(warnings)} warning(s): see <a href="#warnings">Warnings</a>.</p>'
-            if warnings else '<p class="ok">No warnings.</p>')
-    return f"<p>{_e(facts)}</p><ul>{''.join(items)}</ul>{warn}"
-
-
-def _input_notes(dataset: str, info: dict) -> list[str]:
-    """Channels dropped by type and recordings without a window (fields of newer windows.json files)."""
-    notes = []
-    dropped = info.get("channels_dropped") or {}
-    if dropped:
-        parts = [f"{kind}: {', '.join(map(str, names))} ({len(names)})" for kind, names in sorted(dropped.items())]
-        notes.append(f"{dataset}: channels dropped (not EEG) — {'; '.join(parts)}")
-    for item in info.get("empty_recordings") or []:
-        notes.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
-                     f"{item.get('reason')}")
-    return notes
-
-
-def _data_overview_html(windows: dict[str, dict], folds: dict[str, dict], table: pd.DataFrame) -> str:
-    header = ["dataset", "windows", "subjects", "classes (windows) or target", "channels", "sfreq (Hz)",
-              "window (s)", "cross-validation", "held-out units", "folds"]
-    rows, notes = [], []
-    for dataset in sorted(set(table["dataset"]) | set(windows)):
-        info, f = windows.get(dataset) or {}, folds.get(dataset) or {}
-        counts = info.get("class_counts") or {}
-        sfreq, n_times = finite_or_none(info.get("sfreq")), finite_or_none(info.get("n_times"))
-        length = fmt(n_times / sfreq, 2) if sfreq and n_times else "n/a"
-        n_units = (f.get("audit") or {}).get("n_groups")
-        units = f"{n_units} {plural(held_out_unit(f))}" if f and n_units is not None else "n/a"
-        rows.append([
-            _e(dataset), _text_num(_fmt_int(info.get("n_windows"))), _text_num(_fmt_int(len(info.get("subjects") or [])
-                                                                                     or None)),
-            _e(_target_text(info) or ", ".join(f"{k}: {v}" for k, v in counts.items()) or "n/a"),
-            _text_num(_fmt_int(info.get("n_channels"))),
-            _num(sfreq, 1), _text_num(length), _e(report_stats.design_sentence(f)), _text_num(units),
-            _text_num(_fmt_int(len(f.get("folds") or []) or None)),
-        ])
-        notes += _input_notes(dataset, info)
-    return _table(header, rows) + "".join(f'<p class="muted">{_e(n)}</p>' for n in notes)
-
-
-def _metric_header(primary: str | Mapping[str, str], datasets) -> str | None:
-    """The one metric name a table's header can carry, or None when the datasets differ (a metric column)."""
-    names = {metric_of(primary, d) for d in datasets}
-    return METRIC_NAMES[names.pop()] if len(names) == 1 else None
-
-
-def _target_text(info: dict) -> str | None:
-    """``regression: 8–61.5 (mean 34.5, median 34, 3 distinct values)`` from windows.json; None for classes."""
-    t = info.get("target_summary") if info.get("target") == "regression" else None
-    if not t:
-        return None
-    g = {k: "n/a" if finite_or_none(t.get(k)) is None else f"{float(t[k]):.4g}" for k in ("min", "max", "mean",
-                                                                                          "median")}
-    return (f"regression: {g['min']}–{g['max']} (mean {g['mean']}, median {g['median']}, {t.get('n_distinct')} "
-            "distinct values)")
-
-
-def _summary_html(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> str:
-    one = _metric_header(primary, summary["dataset"])
-    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std",
-              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "verdict",
-              "CI method"]
-    if one is None:
-        header.insert(5, "metric")
-    rows, classes = [], []
-    for r in summary.to_dict("records"):
-        m = metric_of(primary, r["dataset"])
-        failed = int(r["n_failed"])
-        failed_cell = (f'<td class="num"><span class="failed-tag">{failed} FAILED</span></td>' if failed
-                       else _text_num("0"))
-        rows.append([
-            _e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _text_num(str(r["n_folds"])), failed_cell,
-            *([] if one else [_e(METRIC_NAMES[m])]),
-            _text_num(_pm(r[f"{m}_mean"], r[f"{m}_std"])),
-            _text_num(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
-            _num(r[f"{m}_chance"]), _text_num(fmt(r[f"{m}_gap_chance"], signed=True)),
-            _text_num(fmt(r[f"{m}_gap_scratch"], signed=True)), _text_num(fmt_p(r["p_permutation"])),
-            _e(_text(r.get("verdict")) or "no verdict"), f'<td class="muted">{_e(r["ci_method"])}</td>',
-        ])
-        top = best.get(r["dataset"])
-        classes.append("failed" if r["status"] == "failed" else
-                       ("best" if top and top["model"] == r["entry"] else ""))
-    return _table(header, rows, classes)
-
-
-def _all_metrics_html(summary: pd.DataFrame, metrics: list[str]) -> str:
-    header = ["dataset", "entry"] + [METRIC_NAMES[m] for m in metrics]
-    rows = []
-    for r in summary.to_dict("records"):
-        cells = [_e(r["dataset"]), _e(r["entry"])]
-        for m in metrics:
-            pooled = _pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])
-            cells.append(f'<td class="num">{_e(_pm(r[f"{m}_mean"], r[f"{m}_std"]))}'
-                         f'<br><span class="muted">pooled {_e(pooled)} · chance {_e(fmt(r[f"{m}_chance"]))}'
-                         '</span></td>')
-        rows.append(cells)
-    return _table(header, rows)
-
-
-def _folds_html(table: pd.DataFrame, metrics: list[str]) -> str:
-    validation = "validation" in table and table["validation"].notna().any()
-    header = ["dataset", "model", "regime", "fold", "status"] + [METRIC_NAMES[m] for m in metrics] + [
-        "n_train", "n_test"] + (["early-stopping validation"] if validation else [])
-    rows, classes = [], []
-    for r in table.to_dict("records"):
-        failed = r["status"] == "failed"
-        status = (f'<span class="failed-tag">FAILED</span><br><span class="muted">{_e(r.get("error") or "")}</span>'
-                  if failed else "ok")
-        rows.append([_e(r["dataset"]), _e(r["model"]), _e(r["regime"]), _num(r["fold"], 0), status]
-                    + [_num(r[m]) for m in metrics]
-                    + [_text_num(_fmt_int(r["n_train"])), _text_num(_fmt_int(r["n_test"]))]
-                    + ([_e(_VALIDATION.get(r["validation"], "-"))] if validation else []))
-        classes.append("failed" if failed else "")
-    return _table(header, rows, classes)
-
-
-def _chance_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str:
-    one = _metric_header(primary, summary["dataset"])
-    header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
-              "null 95th pct. (MAE: 5th)", "permutation p", "permutations", "labels permuted",
-              "majority rate (binomial p0)", "binomial p", "note"]
-    if one is None:
-        header.insert(2, "metric")
-    rows = [[_e(r["dataset"]), _e(r["entry"]), *([] if one else [_e(METRIC_NAMES[m])]), _num(r[f"{m}_pooled"]),
-             _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]), _text_num(fmt_p(r["p_permutation"])),
-             _text_num(_fmt_int(r["n_permutations"])), _e(_text(r.get("permutation_scheme")) or "-"),
-             _num(r["binomial_p0"]), _text_num(fmt_p(r["p_binomial"])),
-             f'<td class="muted">{_e(_text(r.get("permutation_note")) or "")}</td>']
-            for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
-    return _table(header, rows)
-
-
-def _comparisons_html(statistics: pd.DataFrame) -> str:
-    parts = []
-    for dataset, part in statistics.groupby("dataset", sort=True):
-        pairs = part[part["test"] == "wilcoxon"]
-        if pairs.empty:
-            continue
-        parts.append(f"<h4>{_e(dataset)}</h4>")
-        rows = [[_e(r["entry_a"]), _e(r["entry_b"]), _text_num(_fmt_int(r["n"])), _e(r["detail"]),
-                 _text_num(fmt_p(r["p_value"])), _text_num(fmt_p(r["p_holm"])),
-                 "yes" if r["significant"] else "no", "exploratory" if r["exploratory"] else ""]
-                for r in pairs.to_dict("records")]
-        parts.append(_table(["a", "b", "paired folds", "difference", "Wilcoxon p", "Holm p", "significant", ""],
-                            rows))
-        fried = part[part["test"] == "friedman"]
-        if not fried.empty:
-            f = fried.iloc[0]
-            ranks = part[part["test"] == "average_rank"].sort_values("statistic")
-            rank_text = ", ".join(f"{e} {fmt(v, 2)}" for e, v in zip(ranks["entry_a"], ranks["statistic"]))
-            parts.append(
-                f"<p>Friedman χ² = {_e(fmt(f['statistic'], 2))}, p = {_e(fmt_p(f['p_value']))} "
-                f"({_e(f['detail'])}){' — <b>exploratory</b>' if f['exploratory'] else ''}. "
-                f"Average ranks: {_e(rank_text)}.</p>"
-            )
-        else:
-            parts.append('<p class="muted">No Friedman test (needs ≥ 3 entries with ≥ 2 folds completed by all).</p>')
-    return "".join(parts) or '<p class="muted">Only one model per dataset: nothing to compare.</p>'
-
-
-def _methods_html(primary: str | Mapping[str, str], n_permutations: int, n_bootstrap: int, ci_level: float,
-                  ci_min_units: int, alpha: float, units: str) -> str:
-    used = {primary} if isinstance(primary, str) else set(primary.values())
-    names = ", ".join(METRIC_NAMES[m] for m in sorted(used))
-    return f"""<details open><summary>Methods</summary><ul>
-<li><b>Unit of inference</b>: the design's held-out unit (here: {_e(units)}). Windows of one unit are not
-independent, so intervals and permutations work on units, never on windows alone. Every fold's test predictions
-are pooled into one <b>pooled out-of-fold score</b> per model, defined for any design, one subject included.</li>
-<li><b>Confidence intervals</b> ({ci_level:.0%}, percentile, {n_bootstrap} resamples, of the pooled score): with at
-least {ci_min_units} units, units are resampled with replacement, each bringing all of its predictions, so the
-interval includes the variation between units. With fewer units that resample is too coarse (3 units give 10
-distinct resamples) and is not used: each unit's windows, in time order, are cut into blocks of about n^(1/3)
-consecutive windows and every unit redraws its own blocks. That interval keeps neighbouring windows together but is
-<b>conditional on the units observed</b>: it does not cover what a new unit would bring. The CI method column says
-which was used; without out-of-fold predictions there is no interval.</li>
-<li><b>Analytic chance</b>: the expected score of a predictor that guesses uniformly at random (balanced accuracy
-1/K, ROC AUC 0.5, kappa 0, F1 and AUPRC from the class shares); for accuracy, always predicting the majority class.
-<b>Binomial test</b>: correct pooled predictions against the majority-class rate, one-sided; it treats windows as
-independent and is therefore optimistic.</li>
-<li><b>Empirical chance and permutation p</b> ({n_permutations} permutations, {_e(names)}): no model
-is refitted. The pooled out-of-fold predictions stay fixed and the true labels are permuted within each unit (each
-unit keeps its own class counts); units whose windows all carry one label exchange it as a block with the other such
-units. p = (1 + #null ≥ observed) / (permutations + 1); the null mean is the empirical chance level. This tests
-whether the predictions carry label information beyond the unit. Windows within a unit are treated as
-exchangeable, so temporal dependence makes it somewhat optimistic. When the design allows so few distinct
-relabellings that p cannot fall below α = {alpha}, the verdict says the units are too few for the test.</li>
-{_regression_methods_html() if used & set(REGRESSION_METRICS) else ""}
-<li><b>Verdict</b>: above chance when the permutation p is below α = {alpha}, else not distinguishable from
-chance.</li>
-<li><b>Model comparisons</b> (per dataset, over folds): paired two-sided Wilcoxon signed-rank tests between every
-pair of entries with Holm correction (α = {alpha}); with ≥ 3 entries a Friedman test, average ranks and the Nemenyi
-critical difference. Folds share training data, so these tests are optimistic. With N folds the smallest exact
-Wilcoxon p is 2^(1−N): below 6 folds no difference can reach p &lt; 0.05, and results are labelled
-<b>exploratory</b>.</li></ul></details>"""
-
-
-def _regression_methods_html() -> str:
-    return """<li><b>Regression targets</b> (r, R², MAE): the pooled out-of-fold predictions against the true values.
-<b>Analytic chance</b> is what a model that ignores the input scores, learning one number from each fold's training
-targets: r = 0 (no linear relation); R² of predicting the training mean (at most 0, below 0 when the test targets'
-mean differs from the training mean); MAE of predicting the training median. The <b>permutation test</b> shuffles
-the targets within each held-out unit, and units whose windows share one value (a recording-level target such as
-age) exchange it as a block, which for a recording-level target is the only exchange there is: it asks whether the
-predictions order the units' values better than any relabelling of units would. For MAE lower is better, so p counts
-permutations with an MAE at or below the observed one. There is no binomial test for a continuous target.
-R² and MAE are in the target's units; r and R² of a single test fold are undefined when its target is constant
-(e.g. one subject's age), the pooled ones are not.</li>"""
-
-
-def _cost_html(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> str:
-    one = _metric_header(primary, summary["dataset"])
-    header = ["dataset", "entry", "trainable params", "frozen params", "wall time / fold (s)", "peak memory (MB)",
-              "device", f"{one} mean" if one else "primary metric mean"]
-    rows = []
-    for r in summary.to_dict("records"):
-        m = metric_of(primary, r["dataset"])
-        score = _num(r[f"{m}_mean"]) if one else _text_num(f"{METRIC_NAMES[m]} {fmt(r[f'{m}_mean'])}")
-        rows.append([_e(r["dataset"]), _e(r["entry"]), _text_num(_fmt_int(r.get("trainable_params"))),
-                     _text_num(_fmt_int(r.get("frozen_params"))), _num(r.get("wall_time_s"), 1),
-                     _num(r.get("peak_memory_mb"), 0), _e(r.get("device") or "n/a"), score])
-    return _table(header, rows)
-
-
-def _value_html(value: Any) -> str:
-    """A compact, escaped rendering of an adaptation value (lists joined, dicts as key: value)."""
-    if isinstance(value, list | tuple):
-        return _e(", ".join(str(v) for v in value)) if value else '<span class="muted">none</span>'
-    if isinstance(value, dict):
-        return "<br>".join(f"{_e(k)}: {_value_html(v)}" for k, v in value.items()) or '<span class="muted">none</span>'
-    return _e(value)
-
-
-def _weights_html(pointer: dict[str, Any]) -> str:
-    """Where a backbone's weights came from: a random init is said plainly, a checkpoint by its hash."""
-    weights = str((pointer.get("fingerprint") or {}).get("weights", ""))
-    if weights.startswith("random-init"):
-        return f"<b>random init</b> (seed {_e(weights.split(':', 1)[-1])})"
-    if weights.startswith("sha256"):
-        return f"<code>{_e(weights[:23])}</code>"
-    if weights == "none":
-        return '<span class="muted">none (feature baseline)</span>'
-    return _e(weights or "-")
-
-
-def _embeddings_html(pointers: list[dict[str, Any]]) -> str:
-    if not pointers:
-        return '<p class="muted">No frozen embeddings in this report.</p>'
-    header = ["dataset", "backbone", "weights", "embedding key", "cache", "forward passes", "windows", "dim",
-              "fingerprint"]
-    rows = [
-        [_e(p.get("dataset")), _e(p.get("backbone")), _weights_html(p),
-         f"<code>{_e(str(p.get('key', ''))[:16])}</code>",
-         _e(p.get("cache")), _num(p.get("forward_passes"), 0), _num(p.get("n_windows"), 0), _num(p.get("dim"), 0),
-         f"<code>{_e(str(p.get('fingerprint_sha', ''))[:16])}</code>"]
-        for p in pointers
-    ]
-    parts = [_table(header, rows)]
-    parts.append("<h3>Channel adaptation records</h3>")
-    for p in pointers:
-        adaptation = p.get("adaptation") or {}
-        parts.append(f"<details><summary><b>{_e(p.get('dataset'))} · {_e(p.get('backbone'))}</b></summary>")
-        if isinstance(adaptation, dict) and adaptation:
-            parts.append(_table(["field", "value"], [[_e(k), _value_html(v)] for k, v in adaptation.items()]))
-        else:
-            parts.append(f'<p class="muted">{_e(adaptation or "no adaptation record")}</p>')
-        if p.get("fingerprint"):
-            fingerprint = json.dumps(p["fingerprint"], indent=2, sort_keys=True, default=str)
-            parts.append(f"<details><summary>backbone fingerprint</summary><pre>{_e(fingerprint)}</pre></details>")
-        parts.append("</details>")
-    return "".join(parts)
-
-
-def _provenance_html(table: pd.DataFrame, pointers: list[dict], config_hash: str) -> str:
-    version_cols = sorted(c for c in table.columns if c.startswith("version_"))
-    versions = [
-        [_e(c.removeprefix("version_")), _e(", ".join(sorted({str(v) for v in table[c].dropna()})))]
-        for c in version_cols
-    ]
-    commits = sorted({str(v) for v in table["git_commit"].dropna()}) if "git_commit" in table else []
-    versions.insert(0, ["git commit", _e(", ".join(commits) or "unknown")])
-    windows = table[["dataset", "windows_key"]].dropna().drop_duplicates().to_dict("records")
-    keys = [[_e(w["dataset"]), "windows", f"<code>{_e(w['windows_key'])}</code>"] for w in windows]
-    keys += [
-        [_e(p.get("dataset")), f"embedding · {_e(p.get('backbone'))}", f"<code>{_e(p.get('key'))}</code>"]
-        for p in pointers
-    ]
-    keys += [
-        [_e(p.get("dataset")), f"fingerprint · {_e(p.get('backbone'))}",
-         f"<code>{_e(p.get('fingerprint_sha'))}</code>"]
-        for p in pointers
-    ]
-    return (
-        f"<p>config hash: <code>{_e(config_hash)}</code></p>"
-        + "<h3>Versions</h3>" + _table(["package", "version"], versions)
-        + "<h3>Content keys</h3>" + _table(["dataset", "what", "key"], keys)
-    )
-
-
-def _config_text(config: dict) -> str:
-    try:
-        import yaml
-
-        return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-    except Exception:  # a config holding non-plain values still gets shown
-        return json.dumps(config, indent=2, sort_keys=True, default=str)
+# ----------------------------------------------------------------------------- warnings
 
 
 def collect_warnings(
@@ -610,7 +178,7 @@ def collect_warnings(
         if r["n_ok"] and finite_or_none(r["n_windows"]) is None:  # completed folds, yet nothing was pooled
             out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions (a completed fold's "
                        "predictions.tsv is missing or unreadable); no pooled score, interval or chance test.")
-        if finite_or_none(r["p_permutation"]) is not None and _text(r.get("permutation_note")):
+        if finite_or_none(r["p_permutation"]) is not None and text_or_none(r.get("permutation_note")):
             out.append(f"{r['dataset']} · {r['entry']}: {r['permutation_note']}.")
     if "validation" in table:
         fallback = table[table["validation"] == "time_blocks"]
@@ -620,83 +188,6 @@ def collect_warnings(
                        "windows of each training unit in time (finetune.optim.val_max_share): whole units would "
                        "have taken too much of the training data; see each fold's metrics.json 'validation'.")
     return out + problems
-
-
-def _predictions_figures_html(summary: pd.DataFrame, rendered: dict[str, dict], captions: dict[str, str]) -> str:
-    """Confusion matrices for classification datasets, predicted-vs-true scatters for regression datasets."""
-    kinds = set(summary["target"]) if "target" in summary else {"classification"}
-    parts = []
-    if kinds - {"regression"}:
-        parts.append(f'<h3>Confusion matrices</h3>{_figure_html("confusion_matrices", rendered, captions["confusion_matrices"])}')
-    if "regression" in kinds:
-        parts.append(f'<h3>Predicted vs true</h3>{_figure_html("predicted_vs_true", rendered, captions["predicted_vs_true"])}')
-    return "\n".join(parts)
-
-
-def render_html(
-    *, title: str, summary: pd.DataFrame, table: pd.DataFrame, statistics: pd.DataFrame, summary_json: dict,
-    pointers: list[dict], rendered: dict[str, dict], windows: dict[str, dict], folds: dict[str, dict],
-    warnings: list[str], primary_metric: str | Mapping[str, str], config_hash: str, config: dict, n_permutations: int,
-    n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float,
-) -> str:
-    """The self-contained report: inline CSS, figures as base64 data URIs, no scripts, no external links."""
-    metrics = ordered_metrics(primary_metric, metric_columns(table))
-    used = {primary_metric} if isinstance(primary_metric, str) else set(primary_metric.values())
-    names = " / ".join(METRIC_NAMES[m] for m in sorted(used))
-    units = ", ".join(sorted({plural(held_out_unit(f)) for f in folds.values() if f})) or "subjects"
-    captions = {k: v.format(units=units) for k, v in _CAPTIONS.items()}
-    captions["scores"] = figures.scores_caption(summary, primary_metric, ci_level)
-    nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
-        ("summary", "Run summary"), ("config", "Configuration"), ("data", "Data"), ("results", "Results"),
-        ("statistics", "Statistics"), ("cost", "Cost"), ("embeddings", "Embeddings"), ("provenance", "Provenance"),
-        ("warnings", "Warnings")))
-    warning_html = "".join(f'<p class="warn">⚠ {_e(w)}</p>' for w in warnings) or '<p class="ok">No warnings.</p>'
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title><style>{_CSS}</style></head>
-<body>
-<h1>{_e(title)}</h1>
-<p class="muted">{len(table)} fold results · config hash <code>{_e(config_hash[:16])}</code></p>
-<nav>{nav}</nav>
-<h2 id="summary">Run summary</h2>
-{_run_summary_html(summary_json, table, summary, warnings)}
-<h2 id="config">Configuration</h2>
-<p>config hash <code>{_e(config_hash)}</code></p>
-<details><summary>Configuration</summary><pre>{_e(_config_text(config))}</pre></details>
-<h2 id="data">Data overview</h2>
-{_data_overview_html(windows, folds, table)}
-<h3>Leakage audit</h3>
-{_figure_html("leakage_audit", rendered, captions["leakage_audit"])}
-<h2 id="results">Results</h2>
-{_figure_html("scores", rendered, captions["scores"])}
-<h3>Summary ({_e(names)})</h3>
-{_summary_html(summary, primary_metric, summary_json["best"])}
-<h3>All metrics (mean ± std over folds)</h3>
-{_all_metrics_html(summary, metrics)}
-<h3>Per fold</h3>
-{_folds_html(table, metrics)}
-{_predictions_figures_html(summary, rendered, captions)}
-<h3>Training curves</h3>
-{_figure_html("training_curves", rendered, captions["training_curves"])}
-<h2 id="statistics">Statistics</h2>
-{_methods_html(primary_metric, n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, units)}
-<h3>Chance</h3>
-{_chance_html(summary, primary_metric)}
-<h3>Comparisons between models ({_e(names)})</h3>
-{_comparisons_html(statistics)}
-{_figure_html("critical_difference", rendered, captions["critical_difference"])}
-<h2 id="cost">Cost frontier</h2>
-{_figure_html("cost_frontier", rendered, captions["cost_frontier"])}
-{_cost_html(summary, primary_metric)}
-<h2 id="embeddings">Embeddings and channel adaptation</h2>
-{_embeddings_html(pointers)}
-{_figure_html("channel_adaptation", rendered, captions["channel_adaptation"])}
-{_figure_html("embeddings_pca", rendered, captions["embeddings_pca"])}
-<h2 id="provenance">Provenance</h2>
-{_provenance_html(table, pointers, config_hash)}
-<h2 id="warnings">Warnings</h2>
-{warning_html}
-</body></html>
-"""
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -825,13 +316,13 @@ def render_report(
         png, svg = figures.render(fig)
         rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
     warnings = collect_warnings(table, summary, agg.pointers, problems, alpha)
-    page = render_html(
+    page = report_page.render_page(report_view.page_context(
         title=title, summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,
         windows=agg.windows, folds=agg.folds, warnings=warnings, primary_metric=primary,
         config_hash=config_hash, config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
         ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
-    )
+    ))
     for name, item in rendered.items():
         for ext in ("png", "svg"):
             with atomic.atomic_file(out_dir / "figures" / f"{name}.{ext}") as tmp:
