@@ -69,20 +69,29 @@ def test_the_report_renders_on_demand_and_load_results_reads_the_same_tables(pro
     assert loaded.artifacts("metrics").keys() == result.artifacts("metrics").keys()
 
 
-def test_a_second_run_reuses_the_windows_store_and_the_embeddings(probe_run):
+def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_probe_folds(probe_run):
     out, first, (X, meta, config) = probe_run
     zarr_mtime = (out / "toy/windows/windows.zarr").stat().st_mtime_ns
+    fold_files = sorted((out / "toy/probe/bandpower").glob("fold-*/*"))
+    fold_mtimes = [p.stat().st_mtime_ns for p in fold_files]
     again = eegfm.Experiment(config, out_dir=out).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
     pointer = json.loads((out / "toy/embeddings/bandpower.json").read_text())
     assert (pointer["cache"], pointer["forward_passes"]) == ("hit", 0)
     assert (out / "toy/windows/windows.zarr").stat().st_mtime_ns == zarr_mtime
-    cost = ["wall_time_s", "peak_memory_mb"]
-    pd.testing.assert_frame_equal(again.summary.drop(columns=cost), first.summary.drop(columns=cost))
+    assert [p.stat().st_mtime_ns for p in fold_files] == fold_mtimes  # same inputs and settings: nothing refit
+    pd.testing.assert_frame_equal(again.metrics, first.metrics)
+    pd.testing.assert_frame_equal(again.summary, first.summary)
     relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
     eegfm.Experiment(config, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
     written = pd.read_csv(out / "toy/windows/windows.tsv", sep="\t")
     assert list(written["label"]) == list(relabelled["label"])  # new labels, same content key: table rewritten
     assert json.loads((out / "toy/embeddings/bandpower.json").read_text())["cache"] == "hit"
+    # the labels are not in the windows key but are in each fold's key: every probe fold was fitted again
+    assert all(p.stat().st_mtime_ns != m for p, m in zip(fold_files, fold_mtimes, strict=True))
+    stronger = {**config, "probe": {"params": {"C": 0.01}}}
+    before = [p.stat().st_mtime_ns for p in fold_files]
+    eegfm.Experiment(stronger, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    assert all(p.stat().st_mtime_ns != m for p, m in zip(fold_files, before, strict=True))  # other settings
 
 
 def test_another_run_on_the_same_signal_shares_the_cache_and_units_become_volts(probe_run, tmp_path):

@@ -153,7 +153,8 @@ class Experiment:
                 bar.set_postfix_str(backbone.label)
                 pointer = res / name / "embeddings" / f"{backbone.label}.json"
                 embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name)
-                run_probe(pointer, windows_dir, folds_path, cfg.probe, cfg.seed, res / name / "probe" / backbone.label)
+                run_probe(pointer, windows_dir, folds_path, cfg.probe, cfg.seed, res / name / "probe" / backbone.label,
+                          reuse=True)  # a rerun on unchanged inputs refits nothing (eegfm.fold_reuse)
                 pointers.append(pointer)
                 bar.update()
             for label, regime in trained:

@@ -389,6 +389,7 @@ def run_probe(
     out_dir: str | PathLike,
     *,
     folds: list[int] | None = None,
+    reuse: bool = False,
 ) -> list[dict[str, Any]]:
     """Probe every fold of one dataset × backbone in one process and write each fold's artifacts.
 
@@ -414,6 +415,10 @@ def run_probe(
         (each written atomically).
     folds
         Fold numbers to probe; ``None``: every fold of ``folds.json``.
+    reuse
+        Keep a fold's artifacts already in ``out_dir`` when they were made
+        from the same inputs and settings (:mod:`eegfm.fold_reuse`; the
+        Python API's rerun). The workflow leaves this to Snakemake.
 
     Returns
     -------
@@ -436,6 +441,7 @@ def run_probe(
 
     from eegfm import atomic
     from eegfm.embed import open_embeddings
+    from eegfm.fold_reuse import fold_sha, reusable_record
     from eegfm.groups import window_units
     from eegfm.provenance import peak_memory_mb, versions
     from eegfm.splits import load_folds
@@ -465,12 +471,18 @@ def run_probe(
     label = f"probe {pointer.get('dataset')}/{pointer.get('backbone')}"
     for entry in tqdm(entries, desc=label, unit="fold"):
         t0 = time.perf_counter()
+        folder = fold_dir(out_dir, entry["fold"])
+        keys = {**common, "fold_sha": fold_sha(all_folds, entry, windows.meta, target)}
+        kept = reusable_record(folder, keys) if reuse else None
+        if kept is not None:
+            logger.info("%s fold %s: inputs and settings unchanged, artifacts reused", label, entry["fold"])
+            records.append(kept)
+            continue
         predictions, result = fit_predict(E, windows.meta, entry, cfg, seed, units, target=target)
         record = atomic.json_safe({
-            **common, "fold": int(entry["fold"]), **result,
+            **keys, "fold": int(entry["fold"]), **result,
             "wall_time_s": round(time.perf_counter() - t0 + shared_s, 3), "peak_memory_mb": peak_memory_mb(),
         })
-        folder = fold_dir(out_dir, entry["fold"])
         atomic.write_tsv(folder / "predictions.tsv", predictions)
         atomic.write_json(folder / "metrics.json", record)
         records.append(record)
