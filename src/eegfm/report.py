@@ -212,6 +212,7 @@ class Aggregated:
     kinds: dict[str, str]  # each dataset's target: classification or regression
     primary: dict[str, str]  # each dataset's primary metric
     problems: list[str]  # what could not be read or pooled, for the report's warnings
+    settings: dict[str, Any]  # what summarise was called with (title, config hash, test and interval settings)
 
     def write_tables(self, out_dir: str | PathLike) -> None:
         """``metrics.tsv``, ``summary.tsv``, ``statistics.tsv`` and ``summary.json`` into ``out_dir``, atomically."""
@@ -282,23 +283,24 @@ def summarise(
     statistics = report_stats.statistics_table(table, summary, primary, alpha)
     result = summary_dict(summary, title=title, primary_metric=primary, config_hash=config_hash,
                           n_rows=len(table), n_failed=int((table["status"] == "failed").sum()))
+    settings = {"title": title, "config_hash": config_hash, "n_permutations": n_permutations,
+                "n_bootstrap": n_bootstrap, "ci_level": ci_level, "ci_min_units": ci_min_units, "alpha": alpha,
+                "seed": seed}
     return Aggregated(table, summary, statistics, result, records, pointers, windows, folds, windows_paths, pooled,
-                      histories, units, kinds, primary, problems)
+                      histories, units, kinds, primary, problems, settings)
 
 
-def render_report(
-    agg: Aggregated, out_dir: str | PathLike, *, title: str, config_hash: str, config: dict,
-    n_permutations: int = 1000, n_bootstrap: int = 1000, ci_level: float = 0.95, ci_min_units: int = 8,
-    alpha: float = 0.05, seed: int = 0, **_settings: Any,
-) -> Path:
+def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> Path:
     """Draw the figures and write them and ``report.html`` into ``out_dir``; returns the report's path.
 
-    ``**_settings`` takes (and ignores) :func:`summarise`'s other keywords, so
-    one settings dict serves both calls.
+    The title, tests and intervals described are those :func:`summarise` computed (``agg.settings``);
+    ``config`` is the run's config, shown in the report.
     """
     out_dir = Path(out_dir)
     table, summary, statistics, units, primary = agg.table, agg.summary, agg.statistics, agg.units, agg.primary
     problems = list(agg.problems)
+    settings = agg.settings
+    ci_level, alpha, seed = settings["ci_level"], settings["alpha"], settings["seed"]
     drawn = {
         "scores": figures.scores_figure(table, summary, primary, ci_level, units=units),
         "confusion_matrices": figures.confusion_figure(agg.pooled),
@@ -317,11 +319,11 @@ def render_report(
         rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
     warnings = collect_warnings(table, summary, agg.pointers, problems, alpha)
     page = report_page.render_page(report_view.page_context(
-        title=title, summary=summary, table=table, statistics=statistics, summary_json=agg.result,
+        summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,
         windows=agg.windows, folds=agg.folds, warnings=warnings, primary_metric=primary,
-        config_hash=config_hash, config=config, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
-        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha,
+        config=config, **{k: settings[k] for k in ("title", "config_hash", "n_permutations", "n_bootstrap",
+                                                      "ci_level", "ci_min_units", "alpha")},
     ))
     for name, item in rendered.items():
         for ext in ("png", "svg"):
@@ -396,10 +398,11 @@ def aggregate(
     FileNotFoundError
         A metrics, pointer, windows or folds file is missing (all missing paths are listed).
     """
-    settings = {"title": title, "primary_metric": primary_metric, "config_hash": config_hash,
-                "n_permutations": n_permutations, "n_bootstrap": n_bootstrap, "ci_level": ci_level,
-                "ci_min_units": ci_min_units, "alpha": alpha, "seed": seed}
-    agg = summarise(metrics_paths, pointer_paths, windows_paths=windows_paths, folds_paths=folds_paths, **settings)
+    agg = summarise(
+        metrics_paths, pointer_paths, title=title, primary_metric=primary_metric, config_hash=config_hash,
+        windows_paths=windows_paths, folds_paths=folds_paths, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
+        ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed,
+    )  # fmt: skip
     agg.write_tables(out_dir)
-    render_report(agg, out_dir, config=config, **settings)
+    render_report(agg, out_dir, config=config)
     return agg.result

@@ -67,7 +67,7 @@ class Results:
     summary: pd.DataFrame
     statistics: pd.DataFrame
     headline: dict[str, Any]
-    _pending: tuple[Aggregated, dict[str, Any]] | None = field(default=None, repr=False)
+    _pending: tuple[Aggregated, dict[str, Any]] | None = field(default=None, repr=False)  # summary, config
 
     @classmethod
     def from_run(
@@ -99,7 +99,7 @@ class Results:
         )  # fmt: skip
         agg.write_tables(results_dir / "report")
         return cls(results_dir, agg.table, agg.summary, agg.statistics, agg.result,
-                   _pending=(agg, {**settings, "config": config}))
+                   _pending=(agg, config))
 
     def artifacts(
         self, kind: str = "metrics", *, dataset: str | None = None, model: str | None = None,
@@ -151,8 +151,8 @@ class Results:
         if self._pending is not None:
             from eegfm.report import render_report
 
-            agg, settings = self._pending
-            render_report(agg, path.parent, **settings)
+            agg, config = self._pending
+            render_report(agg, path.parent, config=config)
             self._pending = None
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule")
