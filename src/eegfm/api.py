@@ -33,7 +33,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, format_errors
+from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -75,16 +75,7 @@ class Experiment:
                 self.config = ExperimentConfig.model_validate(dict(config or {}))
             except ValidationError as err:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
-        from eegfm.estimators import check_estimator
-
-        probe = self.config.probe
-        try:
-            if self.config.target == "regression":
-                check_estimator(probe.regressor, probe.regressor_params, "regression")
-            else:
-                check_estimator(probe.estimator, probe.params)
-        except ValueError as err:
-            raise ConfigError(f"invalid eegfm config:\n  probe: {err}") from None
+        check_probe(self.config.probe, (self.config.target,))
         self.out_dir = Path(out_dir)
 
     def run(

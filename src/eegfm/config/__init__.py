@@ -43,7 +43,7 @@ from eegfm.config.datasets import (
     Windowing,
 )
 from eegfm.config.finetune import REGIMES, Finetune, Head, Lora, Optimisation, Regime
-from eegfm.config.load import format_errors, json_schema, load_config
+from eegfm.config.load import check_probe, format_errors, json_schema, load_config
 from eegfm.config.parallel import DataParallel
 from eegfm.config.pretrain import Augment, Pretrain
 from eegfm.config.probe import Probe
@@ -62,6 +62,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "ExperimentConfig",
+    "check_probe",
     "format_errors",
     "json_schema",
     "load_config",

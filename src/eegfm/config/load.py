@@ -9,11 +9,13 @@ Schema of the workflow is generated here.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from eegfm.config.base import ConfigError
+from eegfm.config.probe import Probe
 from eegfm.config.top_level import Config
 
 
@@ -79,17 +81,30 @@ def load_config(raw: dict[str, Any] | None, *, checked_dir: str | os.PathLike | 
         cfg = Config.model_validate(raw or {})
     except ValidationError as err:
         raise ConfigError(format_errors(err)) from None
-    # Checked here, not in the Probe model, so importing this module stays
-    # cheap for every job (it imports scikit-learn).
+    check_probe(cfg.probe, ("classification", "regression"), checked_dir=checked_dir)
+    return cfg
+
+
+def check_probe(probe: Probe, kinds: Sequence[str], *, checked_dir: str | os.PathLike | None = None) -> None:
+    """The probe's estimator for each kind of target in ``kinds`` exists and takes its parameters.
+
+    Checked here, not in the :class:`Probe` model, so importing the config
+    stays cheap for every job (the check imports scikit-learn, once per
+    ``checked_dir``: see :func:`eegfm.estimators.check_estimator`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key (``probe.estimator`` or ``probe.regressor``) and the problem.
+    """
     from eegfm.estimators import KINDS, check_estimator
 
-    for kind, (name, params) in {"classification": (cfg.probe.estimator, cfg.probe.params),
-                                 "regression": (cfg.probe.regressor, cfg.probe.regressor_params)}.items():
+    chosen = {"classification": (probe.estimator, probe.params), "regression": (probe.regressor, probe.regressor_params)}
+    for kind in kinds:
         try:
-            check_estimator(name, params, kind, checked_dir=checked_dir)
+            check_estimator(*chosen[kind], kind, checked_dir=checked_dir)
         except ValueError as err:
             raise ConfigError(f"invalid eegfm config:\n  {KINDS[kind][1]}: {err}") from None
-    return cfg
 
 
 def json_schema() -> dict[str, Any]:
