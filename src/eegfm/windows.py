@@ -54,12 +54,7 @@ from eegfm.windowing.continuous import cut_continuous, n_times
 from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
-from eegfm.windowing.regression_targets import (
-    check_recording_targets,
-    check_target_varies,
-    check_window_targets,
-    target_summary,
-)
+from eegfm.windowing.regression_targets import check_recording_targets, checked_window_targets
 from eegfm.windows_store import WindowsStoreWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,16 +154,15 @@ def build_windows(
         _check_overrides_used(pre, found.overridden)
         _check_event_id_used(win, found.event_names, len(recordings))
         _check_groups_have_windows(recordings, found.empty, group_by)
+        extra = {"target": target}
         if target == "regression":
-            check_window_targets(found.by_recording, dataset)
-            check_target_varies(found.labels, len(recordings), dataset)
+            extra["target_summary"] = checked_window_targets(found.by_recording, dataset)
         else:
             _check_classes(recordings, found)
         info = writer.close(
             positions=positions,
             settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()},
-            extra={"target": target, **({"target_summary": target_summary(found.labels)} if target == "regression"
-                                        else {}), **found.summary(pre)},
+            extra={**extra, **found.summary(pre)},
         )
     except BaseException:
         if writer is not None:

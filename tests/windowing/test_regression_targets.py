@@ -17,6 +17,7 @@ from eegfm.windowing.regression_targets import (
     check_recording_targets,
     check_target_varies,
     check_window_targets,
+    checked_window_targets,
     target_summary,
 )
 from eegfm.windows import WindowsError, build_windows
@@ -107,6 +108,17 @@ def test_the_checks_one_by_one():
         check_target_varies(Counter({"1": 3, "1.0": 2}), 2)  # the same number written twice
     assert target_summary(Counter({"1": 2, "4": 1})) == {"n_windows": 3, "n_distinct": 2, "min": 1.0, "max": 4.0,
                                                          "mean": 2.0, "std": pytest.approx(3**0.5), "median": 1.0}
+
+
+
+def test_the_window_checks_run_together_and_give_the_summary():
+    """What the windows job and the Python API both call."""
+    summary = checked_window_targets({"a": Counter({"1": 2}), "b": Counter({"4": 1})}, "ages")
+    assert summary == target_summary(Counter({"1": 2, "4": 1}))
+    with pytest.raises(WindowsError, match="ages"):
+        checked_window_targets({"a": Counter({"old": 2}), "b": Counter({"4": 1})}, "ages")
+    with pytest.raises(WindowsError, match=r"over 2 recording\(s\) hold 1 distinct value"):
+        checked_window_targets({"a": Counter({"3": 2}), "b": Counter({"3.0": 1})}, "ages")
 
 
 def test_the_config_check_covers_every_regression_dataset_reading_files():

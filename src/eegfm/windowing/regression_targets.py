@@ -13,7 +13,9 @@ as a finite float, so that nothing later meets a target it cannot score:
 - :func:`check_target_varies`: a target with a single value cannot be
   regressed on.
 
-:func:`target_summary` is what ``windows.json`` records about the values.
+:func:`target_summary` is what ``windows.json`` records about the values;
+:func:`checked_window_targets` runs the two window checks and returns it, for
+the windows job and the Python API alike.
 """
 
 from __future__ import annotations
@@ -131,3 +133,19 @@ def target_summary(labels: Counter[str]) -> dict[str, Any]:
         "min": float(values.min()), "max": float(values.max()), "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if values.size > 1 else None, "median": float(np.median(values)),
     }
+
+
+def checked_window_targets(labels_by_recording: Mapping[str, Counter[str]], dataset: str | None = None
+                           ) -> dict[str, Any]:
+    """:func:`check_window_targets` and :func:`check_target_varies` on the windows' labels (per recording);
+    returns their :func:`target_summary` (``windows.json``'s ``target_summary``).
+
+    Raises
+    ------
+    WindowsError
+        As the two checks.
+    """
+    labels = sum(labels_by_recording.values(), Counter())
+    check_window_targets(labels_by_recording, dataset)
+    check_target_varies(labels, len(labels_by_recording), dataset)
+    return target_summary(labels)
