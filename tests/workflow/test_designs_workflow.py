@@ -88,15 +88,20 @@ def test_rerun_does_nothing(designs_run):
 
 
 def test_a_recording_under_two_subject_ids_stops_the_splits_job(three_runs, tmp_path):
-    """Finding 3: the same file under two subject ids scored 1.000 (p = 0.005) with a clean audit."""
+    """Finding 3: the same file under two subject ids scored 1.000 (p = 0.005) with a clean audit.
+
+    The splits job runs first among ready jobs (its priority), so with the cores taken by one embed job
+    the run stops before any embedding is computed."""
     table = tmp_path / "recordings.tsv"
     run1 = three_runs / "S001_run-1_raw.fif"
     run2 = three_runs / "S001_run-2_raw.fif"
     table.write_text(f"path\tsubject\n{run1}\tS001\n{run2}\tS001\n{run1}\tS002\n{run2}\tS002\n")
     config = designs_config(tmp_path / "cache", table)
     config["datasets"] = {"dup": {**config["datasets"]["motor"], "cv": {"scheme": "loso"}}}
-    proc = snakemake(tmp_path, config, "--until", "splits")
+    config["embedding"] = {"threads": 2}  # = --cores: embed and splits cannot run side by side
+    proc = snakemake(tmp_path, config)
     assert proc.returncode != 0
+    assert not (tmp_path / "results/dup/embeddings").exists() and not (tmp_path / "results/logs/embed").exists()
     log = (tmp_path / "results/logs/splits/dup.log").read_text()
     assert "occur under more than one subject with identical content" in log
     assert f"{run1} (subject S001)" in log and f"{run1} (subject S002)" in log

@@ -16,6 +16,9 @@ rule splits:
     log:
         f"{LOGS}/splits/{{dataset}}.log",
     threads: 1
+    # First among ready jobs: it is cheap, its audit (leakage, content duplicates) should stop a run
+    # before embeddings are spent, and every probe and fine-tune fold waits on it.
+    priority: 10
     resources:
         mem_mb=1000,
         runtime=5,
