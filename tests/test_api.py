@@ -141,7 +141,36 @@ def test_bad_input_is_named_before_any_work(tmp_path):
                        ch_names=CHANNELS)
     with pytest.raises(ValueError, match="units 'volts' unknown"):
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, units="volts")
+    with pytest.raises(ValueError, match=r"1 window\(s\) without a subject \(rows \[3\]\)"):
+        experiment.run(X, meta.assign(subject=meta["subject"].where(meta.index != 3)), sfreq=SFREQ,
+                       ch_names=CHANNELS)
+    with pytest.raises(ValueError, match="X has 12 channels .* but ch_names names 11"):
+        experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS[:-1])
     assert not (tmp_path / "data").exists()
+
+
+def test_the_signal_checks_of_the_windows_job_stop_wrong_units_and_flat_recordings(tmp_path):
+    """µV passed as volts (a factor of 1e6) and an all-zero recording ran as if nothing were wrong: the
+    first scored, the second was taken for a duplicated recording."""
+    X, meta = _data(n_subjects=2, per_class=2)
+    experiment = eegfm.Experiment({}, out_dir=tmp_path)
+    with pytest.raises(WindowsError, match=r"recording data:s0// \(subject s0\): the median peak-to-peak amplitude "
+                                           r"is .* µV, above 10000 µV.*given units='V'"):
+        experiment.run(X * 1e6, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    flat = np.where((meta["subject"] == "s1").to_numpy()[:, None, None], 0.0, X)
+    with pytest.raises(WindowsError, match=r"recording data:s1// \(subject s1\): every channel is flat.*drop its "
+                                           r"windows from X and metadata"):
+        experiment.run(flat, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    dead = X.copy()
+    dead[:, CHANNELS.index("Pz")] = 0.0
+    with pytest.raises(WindowsError, match=r"flat channel\(s\) \['Pz'\].*Drop them from X and ch_names"):
+        experiment.run(dead, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert not (tmp_path / "data").exists()
+    warned = eegfm.Experiment({"preprocessing": {"signal_check": "warn"}, "cv": {"scheme": "loso"}},
+                              out_dir=tmp_path).run(dead, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    sanity = json.loads((tmp_path / "data/windows/windows.json").read_text())["sanity"]
+    assert sanity["signal_check"] == "warn" and len(warned.metrics) == 2
+    assert [p["channels"] for r in sanity["recordings"] for p in r["problems"]] == [["Pz"], ["Pz"]]
 
 
 def test_a_regression_target_is_probed_with_the_regressor_and_scored_by_r(tmp_path):

@@ -33,7 +33,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, check_probe, format_errors
+from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, SignalChecks, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -135,7 +135,7 @@ class Experiment:
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
             _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
-                           positions=positions, name=name, target=cfg.target)
+                           positions=positions, name=name, target=cfg.target, checks=cfg.preprocessing)
             bar.update()
             folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
             bar.update()
@@ -178,8 +178,11 @@ def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.Data
     for column in ("subject", "session", "run", "label"):
         out[column] = out[column].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
                                       else str(v))
-    if out["label"].isna().any():
-        raise ValueError(f"metadata: {int(out['label'].isna().sum())} windows have no label")
+    for column in ("subject", "label"):
+        if out[column].isna().any():
+            missing = out.index[out[column].isna()].tolist()
+            raise ValueError(f"metadata: {len(missing)} window(s) without a {column} (rows {missing[:5]}); "
+                             f"give every window its {column}")
     recording = meta["recording"].astype(str) if "recording" in meta else (
         f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna(""))
     out["recording"] = recording
@@ -191,11 +194,12 @@ def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.Data
 
 
 def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str,
-                   target: str = "classification") -> None:
+                   target: str = "classification", checks: SignalChecks | None = None) -> None:
     """The arrays as a windows store (reused as it is when content, metadata and target are unchanged).
 
-    A regression target is checked as the workflow's windows job checks it:
-    every label a finite number, and not one value for all windows.
+    Checked as the workflow's windows job checks recordings: each
+    recording's amplitude and flat channels (:func:`_signal_checks`), and a
+    regression target (every label a finite number, not one value for all).
     """
     import json
     from collections import Counter
@@ -208,13 +212,19 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
     if units not in UNITS:
         raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
     X = np.asarray(X)
-    if X.ndim != 3 or X.shape[1] != len(ch_names):
-        raise ValueError(f"X must be (windows, {len(ch_names)} channels, samples); got shape {X.shape}")
+    if X.ndim != 3:
+        raise ValueError(f"X must be (windows, channels, samples); got shape {X.shape}")
+    if X.shape[1] != len(ch_names):
+        raise ValueError(f"X has {X.shape[1]} channels (shape {X.shape}) but ch_names names {len(ch_names)}; "
+                         "give one name per channel, in X's order")
     if not np.isfinite(X).all():
         raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
     X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
     rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
-    extra = {"label_source": "metadata (Python API)", "target": target}
+    checks = checks or SignalChecks()
+    sanity = {"signal_check": checks.signal_check, "amplitude_range_uv": list(checks.amplitude_range_uv),
+              "recordings": _signal_checks(X, rows, list(ch_names), units, checks)}  # as windows.json's
+    extra = {"label_source": "metadata (Python API)", "target": target, "sanity": sanity}
     if target == "regression":  # checked as the windows job checks them
         by_recording = {rec: Counter(part["label"]) for rec, part in rows.groupby("recording", sort=False)}
         extra["target_summary"] = checked_window_targets(by_recording, name)
@@ -240,6 +250,29 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
     except BaseException:
         writer.abort()
         raise
+
+
+def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, checks: SignalChecks) -> list[dict]:
+    """The windows job's amplitude gates, per recording: a channel's amplitude is its median peak-to-peak
+    over the recording's windows (X in volts)."""
+    import numpy as np
+
+    from eegfm.windowing.signal_checks import check_amplitudes
+
+    fixes = {
+        "flat_recording": "drop its windows from X and metadata",
+        "amplitude": f"Pass the unit X is in (units='V', 'mV' or 'uV'; given units='{units}'), or widen "
+        "preprocessing.amplitude_range_uv if the amplitude is real",
+        "flat_channels": "Drop them from X and ch_names (e.g. {channel})",
+    }
+    found = []
+    for recording, part in rows.groupby("recording", sort=False):
+        amplitudes = np.median(np.ptp(X[part.index.to_numpy()], axis=2), axis=0)
+        where = f"recording {recording} (subject {part['subject'].iloc[0]})"
+        result = check_amplitudes(amplitudes, ch_names, where, checks, fixes,
+                                  fix_warn="or set preprocessing.signal_check: 'warn' in the config to go on anyway")
+        found.append({"recording": recording, "subject": part["subject"].iloc[0], **result})
+    return found
 
 
 def _positions(ch_names, positions) -> dict[str, list[float]] | None:

@@ -39,6 +39,7 @@ from eegfm.config.datasets import (
     Dataset,
     FilesSource,
     Preprocessing,
+    SignalChecks,
     SyntheticSource,
     Windowing,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "Dataset",
     "FilesSource",
     "Preprocessing",
+    "SignalChecks",
     "SyntheticSource",
     "Windowing",
     # backbones, embedding, probe

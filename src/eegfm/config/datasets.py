@@ -105,8 +105,32 @@ class FilesSource(StrictModel):
 # ----------------------------------------------------------------------------- preprocessing, windows
 
 
-class Preprocessing(StrictModel):
-    """MNE preprocessing applied to each recording before windowing."""
+class SignalChecks(StrictModel):
+    """The sanity gates on a recording's amplitude (``eegfm.windowing.signal_checks``); the Python API
+    takes them alone, as its ``preprocessing``."""
+
+    amplitude_range_uv: tuple[float, float] = Field(
+        (0.1, 10000.0),
+        description="Plausible median peak-to-peak amplitude of a recording's windows, in microvolts, after "
+        "band-pass and before re-referencing; outside it the signal check fires (units, reference, dead amplifier).",
+    )
+    signal_check: Literal["error", "warn"] = Field(
+        "error",
+        description="What an implausible amplitude, a flat channel or a flat recording does: 'error' stops the "
+        "windows job naming the file, channel and likely cause; 'warn' logs it and goes on. Either way "
+        "windows.json records what was found (sanity).",
+    )
+
+    @model_validator(mode="after")
+    def _range_is_ordered(self) -> SignalChecks:
+        low, high = self.amplitude_range_uv
+        if not 0 < low < high:
+            raise ValueError(f"amplitude_range_uv must be [low, high] with 0 < low < high; got {[low, high]}")
+        return self
+
+
+class Preprocessing(SignalChecks):
+    """MNE preprocessing applied to each recording before windowing (and the signal checks)."""
 
     channels: list[str] | None = Field(
         None,
@@ -132,17 +156,6 @@ class Preprocessing(StrictModel):
         description="Channel types by channel name (case-insensitive), over the file's own types and the types "
         "inferred from names (e.g. an 'EOG1' typed EEG is taken as 'eog'): e.g. {X1: eeg, 'Ergo-Left': misc}.",
     )
-    amplitude_range_uv: tuple[float, float] = Field(
-        (0.1, 10000.0),
-        description="Plausible median peak-to-peak amplitude of a recording's windows, in microvolts, after "
-        "band-pass and before re-referencing; outside it the signal check fires (units, reference, dead amplifier).",
-    )
-    signal_check: Literal["error", "warn"] = Field(
-        "error",
-        description="What an implausible amplitude, a flat channel or a flat recording does: 'error' stops the "
-        "windows job naming the file, channel and likely cause; 'warn' logs it and goes on. Either way "
-        "windows.json records what was found (sanity).",
-    )
 
     @model_validator(mode="after")
     def _band_is_ordered(self) -> Preprocessing:
@@ -150,9 +163,6 @@ class Preprocessing(StrictModel):
             raise ValueError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
         if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ValueError(f"h_freq ({self.h_freq}) must be below the Nyquist rate sfreq/2 ({self.sfreq / 2})")
-        low, high = self.amplitude_range_uv
-        if not 0 < low < high:
-            raise ValueError(f"amplitude_range_uv must be [low, high] with 0 < low < high; got {[low, high]}")
         return self
 
 

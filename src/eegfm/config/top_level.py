@@ -16,7 +16,7 @@ from eegfm.backbones.registry import REGISTRY
 from eegfm.config.backbones import Backbone, Embedding
 from eegfm.config.base import NAME_PATTERN, StrictModel
 from eegfm.config.cv import CrossValidation
-from eegfm.config.datasets import Dataset
+from eegfm.config.datasets import Dataset, SignalChecks
 from eegfm.config.finetune import Finetune
 from eegfm.config.pretrain import Pretrain
 from eegfm.config.probe import Probe
@@ -155,3 +155,6 @@ class ExperimentConfig(_TrainsConfiguredBackbones):
     report: Report = Field(default=Report(), description="As report.")
     seed: int = Field(0, ge=0, description="As seed.")
     cache: str | None = Field(None, description="Folder of the embedding stores; null: <out_dir>/cache.")
+    preprocessing: SignalChecks = Field(
+        default=SignalChecks(), description="The signal checks of preprocessing (amplitude_range_uv, signal_check), "
+        "applied to each recording's windows; X is not filtered or resampled.")

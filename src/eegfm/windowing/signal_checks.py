@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eegfm.config import Preprocessing
+from eegfm.config import SignalChecks
 from eegfm.recordings import Recording
 from eegfm.windowing import WindowsError
 
@@ -62,40 +62,84 @@ def channel_amplitudes(inst: mne.io.BaseRaw | mne.BaseEpochs, segment_s: float) 
     return amplitudes
 
 
+#: How a workflow user fixes each finding (config keys of the dataset); the Python API passes its own.
+WORKFLOW_FIXES = {
+    "flat_recording": "remove the recording",
+    "amplitude": "Check the file's physical units and fix its scaling, set preprocessing.reference (e.g. BioSemi BDF "
+    "records against CMS) or preprocessing.l_freq (DC drift), or widen preprocessing.amplitude_range_uv if the "
+    "amplitude is real",
+    "flat_channels": "Leave them out with preprocessing.channels, drop them with preprocessing.channel_types "
+    "(e.g. {{{channel}: misc}})",
+}
+
+
 def check_signal(
-    inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: Preprocessing, segment_s: float
+    inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: SignalChecks, segment_s: float
 ) -> dict[str, Any]:
-    """Measure the amplitudes and apply the gates of ``pre`` (error or warning).
+    """Measure the amplitudes of a recording and apply the gates of ``pre`` (error or warning).
 
     Returns
     -------
     dict
-        ``{"recording", "subject", "median_ptp_uv", "problems": [{"kind",
-        "channels", "message"}]}`` with kinds ``flat_recording``,
-        ``amplitude_high``, ``amplitude_low`` and ``flat_channels``.
+        ``{"recording", "subject", "median_ptp_uv", "problems"}``, as
+        :func:`check_amplitudes`.
+
+    Raises
+    ------
+    WindowsError
+        With ``pre.signal_check == "error"``, when any gate fires.
+    """
+    found = check_amplitudes(channel_amplitudes(inst, segment_s), list(inst.ch_names),
+                             f"{rec.path} (subject {rec.subject})", pre)
+    return {"recording": rec.path, "subject": rec.subject, **found}
+
+
+def check_amplitudes(
+    amplitudes: np.ndarray,
+    ch_names: list[str],
+    where: str,
+    pre: SignalChecks,
+    fixes: dict[str, str] = WORKFLOW_FIXES,
+    fix_warn: str = _FIX_WARN,
+) -> dict[str, Any]:
+    """Apply the gates of ``pre`` to one recording's channel amplitudes (median peak-to-peak, V).
+
+    Parameters
+    ----------
+    where
+        Names the recording (and subject) in messages.
+    fixes, fix_warn
+        The fix each message names (``flat_recording``, ``amplitude``,
+        ``flat_channels``), and how to go on anyway: config keys of the
+        workflow by default.
+
+    Returns
+    -------
+    dict
+        ``{"median_ptp_uv", "problems": [{"kind", "channels", "message"}]}``
+        with kinds ``flat_recording``, ``amplitude_high``, ``amplitude_low``
+        and ``flat_channels``.
 
     Raises
     ------
     WindowsError
         With ``pre.signal_check == "error"``, when any gate fires; the message
-        names the file, the channels and the likely cause.
+        names the recording, the channels and the likely cause.
     """
-    amplitudes = channel_amplitudes(inst, segment_s)
     median = float(np.median(amplitudes))
-    where = f"{rec.path} (subject {rec.subject})"
     low, high = pre.amplitude_range_uv
     problems: list[dict[str, Any]] = []
 
     def found(kind: str, channels: list[str], message: str) -> None:
-        problems.append({"kind": kind, "channels": channels, "message": f"{where}: {message}, {_FIX_WARN}"})
+        problems.append({"kind": kind, "channels": channels, "message": f"{where}: {message}, {fix_warn}"})
 
     recording_flat = bool((amplitudes < FLAT_V).all())
     if recording_flat:
         found(
             "flat_recording",
-            list(inst.ch_names),
+            list(ch_names),
             f"every channel is flat (peak-to-peak below {FLAT_V:g} V): an empty or zero-filled recording "
-            "(amplifier off or disconnected, a failed export); remove the recording",
+            f"(amplifier off or disconnected, a failed export); {fixes['flat_recording']}",
         )
     elif median * 1e6 > high:
         found(
@@ -103,9 +147,8 @@ def check_signal(
             [],
             f"the median peak-to-peak amplitude is {median * 1e6:.4g} µV, above {high:g} µV "
             "(preprocessing.amplitude_range_uv). Likely causes: wrong units (values in microvolts read as volts, "
-            "a factor of 1e6: check the file's physical units), no reference (BioSemi BDF records against CMS: "
-            "set preprocessing.reference) or DC drift without a high-pass (set preprocessing.l_freq). Fix the "
-            "file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real",
+            "a factor of 1e6), no reference or DC drift without a high-pass. "
+            f"{fixes['amplitude']}",
         )
     elif median * 1e6 < low:
         found(
@@ -113,28 +156,22 @@ def check_signal(
             [],
             f"the median peak-to-peak amplitude is {median * 1e6:.4g} µV, below {low:g} µV "
             "(preprocessing.amplitude_range_uv). Likely causes: wrong units (values in volts scaled to volts "
-            "again, a factor of 1e-6: check the file's physical units) or channels recorded against themselves. "
-            "Fix the file's scaling, widen preprocessing.amplitude_range_uv if the amplitude is real",
+            "again, a factor of 1e-6) or channels recorded against themselves. "
+            f"{fixes['amplitude']}",
         )
     limit = max(FLAT_V, FLAT_FRACTION * median)  # the absolute floor finds dead channels even when most are
-    flat = [] if recording_flat else [n for n, amp in zip(inst.ch_names, amplitudes, strict=True) if amp < limit]
+    flat = [] if recording_flat else [n for n, amp in zip(ch_names, amplitudes, strict=True) if amp < limit]
     if flat:
         found(
             "flat_channels",
             flat,
             f"flat channel(s) {flat} (peak-to-peak below {FLAT_FRACTION:.0%} of the recording's median, "
             f"{median * 1e6:.4g} µV): a dead or disconnected electrode, or the recording reference stored as zeros. "
-            "Leave them out with preprocessing.channels, drop them with preprocessing.channel_types "
-            f"(e.g. {{{flat[0]}: misc}})",
+            + fixes["flat_channels"].format(channel=flat[0]),
         )
     for problem in problems:
         if pre.signal_check == "warn":
             log.warning("%s (preprocessing.signal_check: warn)", problem["message"])
     if problems and pre.signal_check == "error":
         raise WindowsError("; and ".join(p["message"] for p in problems))
-    return {
-        "recording": rec.path,
-        "subject": rec.subject,
-        "median_ptp_uv": round(median * 1e6, 6),
-        "problems": problems,
-    }
+    return {"median_ptp_uv": round(median * 1e6, 6), "problems": problems}
