@@ -62,3 +62,21 @@ def test_folds_written_before_units_are_audited_by_group_by():
     folds = make_folds(meta, CrossValidation(n_splits=2), seed=0)
     old = {k: v for k, v in folds.items() if k not in ("unit", "window_s", "gap_s")}
     assert audit_folds(old, meta)["unit"] == "subject"
+
+
+@pytest.mark.parametrize("scheme", ["leave_one_run_out", "within_subject"])
+def test_one_label_per_subject_with_the_subject_on_both_sides_is_leakage(scheme):
+    """QA of issue 11: patient/control labels from the metadata table, cross-validated leave-one-run-out,
+    scored with every subject on both sides of every fold and no word of the leak."""
+    meta = pd.concat([_meta(("01", "02", "03", "04"), n=8).assign(run=str(r)) for r in (1, 2)], ignore_index=True)
+    meta["label"] = meta["subject"].map({"01": "patient", "02": "control", "03": "patient", "04": "control"})
+    meta["content_hash"] = meta["content_hash"] + "-" + meta["run"]
+    meta["recording"] = meta["recording"] + "-" + meta["run"]
+    meta["window_id"] = np.arange(len(meta))
+    message = (r"leakage in fold 0: every window of a subject carries the same label .* subject\(s\) \['01', '02', "
+               r"'03', '04'\] are on both sides .*group_kfold or loso with group_by: subject")
+    with pytest.raises(SplitError, match=message):
+        make_folds(meta, CrossValidation(scheme=scheme, n_splits=2), seed=0, window_s=2.0)
+    assert make_folds(meta, CrossValidation(n_splits=2), seed=0)["audit"]["overlap_total"] == 0  # by subject
+    meta["label"] = np.where(np.arange(len(meta)) % 2, "a", "b")  # labels that vary within subjects: no leak
+    assert make_folds(meta, CrossValidation(scheme=scheme, n_splits=2), seed=0, window_s=2.0)["n_splits"] == 2
