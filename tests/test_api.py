@@ -178,3 +178,16 @@ def test_a_regression_target_that_is_not_a_number_is_named(tmp_path):
     with pytest.raises(WindowsError, match="left"):  # the labels 'left'/'right' are no numbers: named
         eegfm.Experiment({"target": "regression"}, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     assert not (tmp_path / "data/windows/windows.json").exists()
+
+
+def test_windows_in_the_wrong_units_are_refused_before_any_work(tmp_path):
+    """QA of issue 11: microvolt arrays passed with the default units='V' (x1e6: 30 V "EEG") ran silently through
+    the API, where the workflow's windows job stops on the same amplitudes."""
+    X, meta = _data(n_subjects=2, per_class=2)
+    experiment = eegfm.Experiment({}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"amplitude is 2\.78e\+07 µV with units='V', outside the plausible EEG "
+                                         r"range 0\.1 µV - 10000 µV.*units='mV', 'uV'.*signal_check='warn'"):
+        experiment.run(X * 1e6, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    with pytest.raises(ValueError, match=r"X is flat"):
+        experiment.run(np.zeros_like(X), meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert not (tmp_path / "data").exists()

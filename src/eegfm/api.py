@@ -88,6 +88,7 @@ class Experiment:
         units: str = "V",
         name: str = "data",
         positions: Mapping[str, Sequence[float]] | None = None,
+        signal_check: str = "error",
     ) -> Results:
         """Embed, split, probe and fine-tune ``X``; return the results (tables; the report on demand).
 
@@ -111,6 +112,12 @@ class Experiment:
         positions
             Channel positions in metres (head frame), by name; default: the
             10-05 template for the names it knows.
+        signal_check
+            ``"error"`` (default): windows whose median peak-to-peak
+            amplitude, in ``units``, lies outside the workflow's plausible
+            EEG range (``preprocessing.amplitude_range_uv``, 0.1 µV - 10 mV),
+            or that are all flat, are refused before any work (almost always
+            the wrong ``units``); ``"warn"`` logs it and runs.
 
         Returns
         -------
@@ -135,7 +142,7 @@ class Experiment:
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
             _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
-                           positions=positions, name=name, target=cfg.target)
+                           positions=positions, name=name, target=cfg.target, signal_check=signal_check)
             bar.update()
             folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
             bar.update()
@@ -190,8 +197,34 @@ def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.Data
     return out
 
 
+def _check_amplitude(X, units: str, signal_check: str) -> None:
+    """The windows job's amplitude gate (:mod:`eegfm.windowing.signal_checks`) on windows already in volts."""
+    import numpy as np
+
+    from eegfm.config import Preprocessing
+    from eegfm.windowing.signal_checks import FLAT_V
+
+    if signal_check not in ("error", "warn"):
+        raise ValueError(f"signal_check '{signal_check}' unknown; use 'error' or 'warn'")
+    low, high = Preprocessing().amplitude_range_uv
+    median_v = float(np.median(np.median(np.ptp(X, axis=2), axis=0)))
+    if median_v < FLAT_V:
+        problem = f"X is flat (median peak-to-peak below {FLAT_V:g} V): zero-filled or empty windows"
+    elif not low <= median_v * 1e6 <= high:
+        other = ", ".join(f"'{u}'" for u in UNITS if u not in (units, "µV"))
+        problem = (f"the windows' median peak-to-peak amplitude is {median_v * 1e6:.4g} µV with units='{units}', "
+                   f"outside the plausible EEG range {low:g} µV - {high:g} µV: almost always the wrong units "
+                   f"(pass units={other}, whichever X is in)")
+    else:
+        return
+    if signal_check == "warn":
+        logger.warning("%s (signal_check='warn')", problem)
+        return
+    raise ValueError(f"{problem}; pass signal_check='warn' to run anyway")
+
+
 def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str,
-                   target: str = "classification") -> None:
+                   target: str = "classification", signal_check: str = "error") -> None:
     """The arrays as a windows store (reused as it is when content, metadata and target are unchanged).
 
     A regression target is checked as the workflow's windows job checks it:
@@ -213,6 +246,7 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
     if not np.isfinite(X).all():
         raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
     X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
+    _check_amplitude(X, units, signal_check)
     rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
     extra = {"label_source": "metadata (Python API)", "target": target}
     if target == "regression":  # checked as the windows job checks them
