@@ -154,11 +154,12 @@ def build_windows(
         _check_overrides_used(pre, found.overridden)
         _check_event_id_used(win, found.event_names, len(recordings))
         _check_groups_have_windows(recordings, found.empty, group_by)
+        _check_event_labels_windowed(recordings, found, win, target)
         extra = {"target": target}
         if target == "regression":
             extra["target_summary"] = checked_window_targets(found.by_recording, dataset)
         else:
-            _check_classes(recordings, found, win)
+            _check_classes(recordings, found)
         info = writer.close(
             positions=positions,
             settings={"preprocessing": pre.model_dump(), "windows": win.model_dump()},
@@ -252,8 +253,7 @@ def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: d
 # ----------------------------------------------------------------------------- dataset-wide checks
 
 
-def _check_classes(recordings: list[Recording], found: _Findings, win: Windowing) -> None:
-    _check_classes_windowed(recordings, found, win)
+def _check_classes(recordings: list[Recording], found: _Findings) -> None:
     if len(found.labels) >= 2:
         return
     where = (
@@ -267,8 +267,9 @@ def _check_classes(recordings: list[Recording], found: _Findings, win: Windowing
     )
 
 
-def _check_classes_windowed(recordings: list[Recording], found: _Findings, win: Windowing) -> None:
-    """Every class ``event_id`` asks for must label a window: events that yield none would silently shrink the task."""
+def _check_event_labels_windowed(recordings: list[Recording], found: _Findings, win: Windowing, target: str) -> None:
+    """Every class (or target value) ``event_id`` asks for must label a window: events that yield none would
+    silently shrink the task."""
     if win.event_id is None or any(r.label is not None for r in recordings):
         return
     lost = {label: sorted(n for n, lab in win.event_id.items() if lab == label)
@@ -279,10 +280,11 @@ def _check_classes_windowed(recordings: list[Recording], found: _Findings, win: 
     how = ("in mode 'fixed' a window is labelled only when one event's span covers all of it, so events shorter "
            f"than windows.length_s ({win.length_s:g} s) label nothing" if win.mode == "fixed" else
            "in mode 'events' a window that does not fit in its recording (tmin, length_s) is dropped")
+    what = "class(es)" if target == "classification" else "target value(s)"
     raise WindowsError(
-        f"windows.event_id asks for class(es) {lost} (label: event names), but no window carries them although the "
+        f"windows.event_id asks for {what} {lost} (label: event names), but no window carries them although the "
         f"recordings hold these events {events} (name: count): {how}. The benchmark would silently have "
-        f"{len(found.labels)} class(es) {sorted(found.labels)} instead of {len(set(win.event_id.values()))}. "
+        f"{len(found.labels)} {what} {sorted(found.labels)} instead of {len(set(win.event_id.values()))}. "
         "Shorten windows.length_s, use mode: events (or a fixed-mode marker_span), or remove them from "
         "windows.event_id to benchmark without them"
     )
