@@ -80,3 +80,17 @@ def test_one_label_per_subject_with_the_subject_on_both_sides_is_leakage(scheme)
     assert make_folds(meta, CrossValidation(n_splits=2), seed=0)["audit"]["overlap_total"] == 0  # by subject
     meta["label"] = np.where(np.arange(len(meta)) % 2, "a", "b")  # labels that vary within subjects: no leak
     assert make_folds(meta, CrossValidation(scheme=scheme, n_splits=2), seed=0, window_s=2.0)["n_splits"] == 2
+
+
+def test_one_label_per_recording_with_time_blocks_inside_it_is_leakage():
+    """QA of issue 11: eyes open and eyes closed recorded in files of their own, cross-validated within_subject:
+    a block edge inside the eyes-closed file let the file (its impedances, drift) give its label away."""
+    parts = [_meta(("01", "02"), n=8).assign(label=label, recording=lambda t, f=f: t["subject"] + f,
+                                               content_hash=lambda t, f=f: f + t["content_hash"])
+             for f, label in (("-a", "open"), ("-b", "closed"), ("-c", "open"))]
+    meta = pd.concat(parts, ignore_index=True)
+    meta["window_id"] = np.arange(len(meta))
+    message = (r"leakage in fold 0: every recording carries a single label, and recording\(s\) \['01-b', '02-b'\] "
+               r"are on both sides .*each class recorded in several recordings")
+    with pytest.raises(SplitError, match=message):
+        make_folds(meta, CrossValidation(scheme="within_subject", n_splits=2), seed=0, window_s=1.0)
