@@ -91,6 +91,6 @@ def test_one_label_per_recording_with_time_blocks_inside_it_is_leakage():
     meta = pd.concat(parts, ignore_index=True)
     meta["window_id"] = np.arange(len(meta))
     message = (r"leakage in fold 0: every recording carries a single label, and recording\(s\) \['01-b', '02-b'\] "
-               r"are on both sides .*each class recorded in several recordings")
+               r"are on both sides .*each class \(or target value\) recorded in several recordings")
     with pytest.raises(SplitError, match=message):
         make_folds(meta, CrossValidation(scheme="within_subject", n_splits=2), seed=0, window_s=1.0)

@@ -140,7 +140,7 @@ def _check_recording_labels(fold: Any, shared_recordings: set) -> None:
             f"{sorted(shared_recordings)[:3]} are on both sides of the fold (time blocks cut inside them): a model "
             "that recognises the recording (its impedances, noise, drift) predicts its label. Hold out whole "
             "recordings (cv.scheme leave_one_run_out, cross_session, or group_kfold with group_by: run), which needs "
-            "each class recorded in several recordings per subject"
+            "each class (or target value) recorded in several recordings per subject"
         )
 
 
