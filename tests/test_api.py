@@ -207,3 +207,18 @@ def test_a_regression_target_that_is_not_a_number_is_named(tmp_path):
     with pytest.raises(WindowsError, match="left"):  # the labels 'left'/'right' are no numbers: named
         eegfm.Experiment({"target": "regression"}, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     assert not (tmp_path / "data/windows/windows.json").exists()
+
+
+def test_within_subject_without_onsets_warns_that_windows_are_taken_as_consecutive(tmp_path, caplog):
+    """QA of issue 11: without onset_s, sliding windows (stride < length) were silently taken as abutting, so the
+    within_subject gap could not see them overlap across a block edge."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"cv": {"scheme": "within_subject", "n_splits": 2}, "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    with caplog.at_level("WARNING", logger="eegfm.api"):
+        eegfm.Experiment(config, out_dir=tmp_path / "a").run(X, meta.drop(columns="onset_s"), sfreq=SFREQ,
+                                                             ch_names=CHANNELS)
+    assert "metadata has no onset_s" in caplog.text and "Give onset_s" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="eegfm.api"):
+        eegfm.Experiment(config, out_dir=tmp_path / "b").run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert "onset_s" not in caplog.text

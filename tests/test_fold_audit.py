@@ -62,3 +62,35 @@ def test_folds_written_before_units_are_audited_by_group_by():
     folds = make_folds(meta, CrossValidation(n_splits=2), seed=0)
     old = {k: v for k, v in folds.items() if k not in ("unit", "window_s", "gap_s")}
     assert audit_folds(old, meta)["unit"] == "subject"
+
+
+@pytest.mark.parametrize("scheme", ["leave_one_run_out", "within_subject"])
+def test_one_label_per_subject_with_the_subject_on_both_sides_is_leakage(scheme):
+    """QA of issue 11: patient/control labels from the metadata table, cross-validated leave-one-run-out,
+    scored with every subject on both sides of every fold and no word of the leak."""
+    meta = pd.concat([_meta(("01", "02", "03", "04"), n=8).assign(run=str(r)) for r in (1, 2)], ignore_index=True)
+    meta["label"] = meta["subject"].map({"01": "patient", "02": "control", "03": "patient", "04": "control"})
+    meta["content_hash"] = meta["content_hash"] + "-" + meta["run"]
+    meta["recording"] = meta["recording"] + "-" + meta["run"]
+    meta["window_id"] = np.arange(len(meta))
+    message = (r"leakage in fold 0: every window of a subject carries the same label .* subject\(s\) \['01', '02', "
+               r"'03', '04'\] are on both sides .*group_kfold or loso with group_by: subject")
+    with pytest.raises(SplitError, match=message):
+        make_folds(meta, CrossValidation(scheme=scheme, n_splits=2), seed=0, window_s=2.0)
+    assert make_folds(meta, CrossValidation(n_splits=2), seed=0)["audit"]["overlap_total"] == 0  # by subject
+    meta["label"] = np.where(np.arange(len(meta)) % 2, "a", "b")  # labels that vary within subjects: no leak
+    assert make_folds(meta, CrossValidation(scheme=scheme, n_splits=2), seed=0, window_s=2.0)["n_splits"] == 2
+
+
+def test_one_label_per_recording_with_time_blocks_inside_it_is_leakage():
+    """QA of issue 11: eyes open and eyes closed recorded in files of their own, cross-validated within_subject:
+    a block edge inside the eyes-closed file let the file (its impedances, drift) give its label away."""
+    parts = [_meta(("01", "02"), n=8).assign(label=label, recording=lambda t, f=f: t["subject"] + f,
+                                               content_hash=lambda t, f=f: f + t["content_hash"])
+             for f, label in (("-a", "open"), ("-b", "closed"), ("-c", "open"))]
+    meta = pd.concat(parts, ignore_index=True)
+    meta["window_id"] = np.arange(len(meta))
+    message = (r"leakage in fold 0: every recording carries a single label, and recording\(s\) \['01-b', '02-b'\] "
+               r"are on both sides .*each class \(or target value\) recorded in several recordings")
+    with pytest.raises(SplitError, match=message):
+        make_folds(meta, CrossValidation(scheme="within_subject", n_splits=2), seed=0, window_s=1.0)

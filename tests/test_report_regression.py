@@ -23,7 +23,8 @@ from tests.test_probe_regression import make_aged
 VERSIONS = {"eegfm": "0.1.0", "python": "3.12.0", "scikit-learn": "1.9.1"}
 
 
-def _dataset(root: Path, name: str, E_by_model: dict, meta: pd.DataFrame, target: str, n_splits: int) -> list[str]:
+def _dataset(root: Path, name: str, E_by_model: dict, meta: pd.DataFrame, target: str, n_splits: int,
+             scheme: str = "group_kfold") -> list[str]:
     """windows.json/tsv, folds.json and every probe fold of one dataset; returns the metrics.json paths."""
     wdir = root / name / "windows"
     wdir.mkdir(parents=True)
@@ -35,7 +36,7 @@ def _dataset(root: Path, name: str, E_by_model: dict, meta: pd.DataFrame, target
         info["target_summary"] = {"n_windows": len(meta), "n_distinct": int(ages.nunique()), "min": ages.min(),
                                   "max": ages.max(), "mean": ages.mean(), "std": ages.std(), "median": ages.median()}
     (wdir / "windows.json").write_text(json.dumps(info))
-    folds = make_folds(meta, CrossValidation(n_splits=n_splits), seed=0, target=target)
+    folds = make_folds(meta, CrossValidation(scheme=scheme, n_splits=n_splits), seed=0, target=target)
     (root / name / "folds.json").write_text(json.dumps(folds))
     units = window_units(meta, folds)
     paths = []
@@ -127,3 +128,19 @@ def test_a_regression_only_report_defaults_to_r(tmp_path):
     assert summary["primary_metric"] == "pearson_r" and summary["best"]["age"]["verdict"].startswith("r = ")
     page = (tmp_path / "report/report.html").read_text()
     assert "<h3>Confusion matrices</h3>" not in page and "Summary (Pearson r)" in page
+
+
+def test_leave_one_subject_out_over_ages_gets_a_best_entry_and_verdict(tmp_path):
+    """QA of issue 11: each LOSO fold tests one age, so no fold defines r; summary.json had best = null and the
+    headline and run summary said "no completed fold" beside a pooled r, CI and verdict in summary.tsv."""
+    E, meta = make_aged(n_subjects=8, n=6)
+    paths = _dataset(tmp_path, "age", {"ridge": E}, meta, "regression", 8, scheme="loso")
+    summary = aggregate(paths, [], tmp_path / "report", title="ages", primary_metric="pearson_r",
+                        config_hash="c" * 24, config={}, n_permutations=99, n_bootstrap=50, seed=0,
+                        windows_paths={"age": str(tmp_path / "age/windows/windows.json")},
+                        folds_paths={"age": str(tmp_path / "age/folds.json")})
+    best = summary["best"]["age"]
+    assert best is not None and best["mean"] is None and best["pooled"] > 0.5 and best["n_folds"] == 8
+    assert best["text"].startswith("undefined in every fold") and best["verdict"].startswith("r = ")
+    assert "no completed fold" not in summary["headline"]
+    assert "no completed fold" not in (tmp_path / "report/report.html").read_text()

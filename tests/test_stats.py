@@ -81,7 +81,27 @@ def test_three_runs_get_a_block_bootstrap_conditional_on_them_not_a_three_unit_r
     # enough runs: runs themselves are resampled
     many = pooled_from(np.tile(y, 3), np.tile(pred, 3), np.zeros(576), run=np.repeat(range(9), 64), unit="run")
     assert stats.confidence_intervals(many, ["accuracy"], min_units=8, n_bootstrap=200, level=0.95, seed=0).method \
-        == "run bootstrap (9 runs resampled with replacement, 200 resamples)"
+        == ("run bootstrap within subjects (9 runs; 1 subject < report.ci_min_units 8, too few to resample subjects: "
+            "each subject redraws its own runs, 200 resamples; conditional on this subject)")
+
+
+def test_runs_nested_in_subjects_resample_the_subjects():
+    """QA of issue 11: 10 subjects x 2 runs (leave-one-run-out) resampled the 20 runs as if independent; half the
+    subjects decoded perfectly and half not at all gave a CI of 20 units' width, not 10 subjects'."""
+    subject, run = np.repeat(np.arange(10), 20), np.tile(np.repeat([1, 2], 10), 10)
+    y = np.tile(["a", "b"], 100)
+    pred = np.where(subject < 5, y, np.where(y == "a", "b", "a"))
+    pooled = pooled_from(y, pred, subject, run=run, unit="run")
+    interval = stats.confidence_intervals(pooled, ["accuracy"], min_units=8, n_bootstrap=4000, level=0.95, seed=0)
+    assert interval.method == ("subject bootstrap (10 subjects resampled with replacement, each with all of its 20 "
+                               "runs in all; 4000 resamples)")
+    low, high = interval.ci["accuracy"]
+    assert (high - low) / 2 == pytest.approx(1.96 * math.sqrt(0.25 / 10), rel=0.15)  # 20 runs: ~0.22, too narrow
+    rows = slice(60, 140)  # 4 subjects (2 right, 2 wrong), 8 runs
+    few = pooled_from(y[rows], pred[rows], subject[rows], run=run[rows], unit="run")
+    interval = stats.confidence_intervals(few, ["accuracy"], min_units=8, n_bootstrap=500, level=0.95, seed=0)
+    assert interval.method.startswith("run bootstrap within subjects (8 runs; 4 subjects < report.ci_min_units 8")
+    assert interval.ci["accuracy"] == (0.5, 0.5)  # each subject redraws its own (alike) runs: conditional on them
 
 
 def test_block_bootstrap_keeps_neighbouring_windows_together():

@@ -371,6 +371,21 @@ def test_event_id_name_found_in_no_recording(real_data, tmp_path, event_id):
     _assert_nothing_published(tmp_path / "w")
 
 
+@pytest.mark.parametrize(("target", "labels", "what"), [
+    ("classification", ("rest", "left", "right"), r"class\(es\)"),
+    ("regression", ("0", "0.5", "2.0"), r"target value\(s\)")])
+def test_listed_class_without_any_window_stops_the_job(real_data, tmp_path, target, labels, what):
+    """QA of issue 11: T0 lasts 1.375 s, so no 2-s fixed window lies inside one and its class (or target value)
+    silently vanished: a two-class (two-value) benchmark run for a three-class event_id."""
+    rec = Recording(path=str(real_data / EDF), subject="S001")
+    win = Windowing(mode="fixed", event_id=dict(zip(("T0", "T1", "T2"), labels)), length_s=2.0, stride_s=1.0)
+    message = (rf"asks for {what} \{{'{labels[0]}': \['T0'\]\}}.*these events \{{'T0': 19\}}.*shorter than "
+               rf"windows\.length_s \(2 s\).*2 {what} \['{labels[1]}', '{labels[2]}'\] instead of 3")
+    with pytest.raises(WindowsError, match=message):
+        build_windows([rec], RAW_PRE, win, tmp_path / "w", target=target)
+    _assert_nothing_published(tmp_path / "w")
+
+
 def test_subject_without_windows_stops_the_job(real_data, tmp_path):
     short = _real_fif(real_data / EDF, tmp_path / "S002_raw.fif", crop=(0, 3 - 1 / 128))
     recs = [Recording(str(real_data / EDF), "S001"), Recording(str(short), "S002")]

@@ -110,7 +110,10 @@ class Experiment:
             The dataset's name in paths and tables.
         positions
             Channel positions in metres (head frame), by name; default: the
-            10-05 template for the names it knows.
+            10-05 template for the names it knows. ``X`` is checked as the
+            windows job checks a recording (amplitude, flat channels), under
+            the config's ``preprocessing`` (``signal_check``,
+            ``amplitude_range_uv``).
 
         Returns
         -------
@@ -132,6 +135,12 @@ class Experiment:
         windows_dir = res / name / "windows"
         stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]
         trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
+        if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
+            logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
+                "metadata has no onset_s: the windows of each recording are taken as consecutive and not "
+                "overlapping (onset = row x window length), which the within_subject gap and the time-blocked "
+                "early-stopping validation rely on; windows cut with a stride shorter than their length would "
+                "overlap across a block edge unseen. Give onset_s (seconds from the recording's start)")
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
             _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,

@@ -192,7 +192,7 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapp
                             bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8})
                 low, high = min(low, finite.min()), max(high, finite.max())
             else:
-                ax.annotate("no score", (x, 0.03), ha="center", fontsize=8, color="#c0392b")
+                ax.annotate("no fold score", (x, 0.03), ha="center", fontsize=8, color="#c0392b")  # pooled: beside it
             pooled, ci_low, ci_high = (float(row[f"{metric}_{k}"]) for k in ("pooled", "ci_low", "ci_high"))
             if math.isfinite(pooled):
                 err = None

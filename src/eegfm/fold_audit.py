@@ -8,6 +8,11 @@ given, the windows table, independently of how the folds were made:
   ``subject`` units no subject either;
 - no training window closer than the design's gap to a test window of the
   same recording (overlapping windows count as closer than any gap);
+- where every subject's windows share one label (recording-level labels,
+  e.g. patient vs control, or a target such as age), no subject on both
+  sides: the subject's identity would give away its label; likewise, where
+  every recording holds a single label, no recording on both sides (time
+  blocks cut inside it);
 - no identical window (``content_hash`` column of ``windows.tsv``) under two
   subjects, nor on both sides of any fold: a recording listed twice (under
   two subject ids, or as two runs) would otherwise score as if it
@@ -109,6 +114,36 @@ def _check_gap(meta: pd.DataFrame, entry: dict[str, Any], rows_of: pd.Series, wi
         )
 
 
+def _one_label_per(meta: pd.DataFrame, column: str) -> bool:
+    """Whether the labels are a property of ``column`` (subject or recording): one label (or target value) per
+    value of it, several overall."""
+    if "label" not in meta.columns or column not in meta.columns or meta.empty:
+        return False
+    labels = column_as_str(meta, "label")
+    return labels.nunique() > 1 and bool((labels.groupby(column_as_str(meta, column)).nunique() == 1).all())
+
+
+def _check_subject_labels(fold: Any, shared_subjects: set, unit: str) -> None:
+    if shared_subjects:
+        raise SplitError(
+            f"leakage in fold {fold}: every window of a subject carries the same label (a recording-level label "
+            f"such as files.label_column, or a target such as age), and subject(s) {sorted(shared_subjects)[:5]} "
+            f"are on both sides of the fold (held-out unit: {unit}): a model that recognises the subject predicts "
+            "its label. Cross-validate by subject: cv.scheme group_kfold or loso with group_by: subject"
+        )
+
+
+def _check_recording_labels(fold: Any, shared_recordings: set) -> None:
+    if shared_recordings:
+        raise SplitError(
+            f"leakage in fold {fold}: every recording carries a single label, and recording(s) "
+            f"{sorted(shared_recordings)[:3]} are on both sides of the fold (time blocks cut inside them): a model "
+            "that recognises the recording (its impedances, noise, drift) predicts its label. Hold out whole "
+            "recordings (cv.scheme leave_one_run_out, cross_session, or group_kfold with group_by: run), which needs "
+            "each class (or target value) recorded in several recordings per subject"
+        )
+
+
 def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict[str, Any]:
     """Check folds for leakage and completeness; return the top-level audit block.
 
@@ -131,10 +166,12 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
     Raises
     ------
     SplitError
-        A window on both sides of a fold, a unit (or, with subject units, a
-        subject) on both sides, a training window too close to a test window
-        of its recording, identical windows across subjects or sides, or test
-        sets that do not partition the windows.
+        A window on both sides of a fold, a unit (or, with subject units or
+        one label per subject, a subject; with one label per recording, a
+        recording) on both sides, a training window
+        too close to a test window of its recording, identical windows
+        across subjects or sides, or test sets that do not partition the
+        windows.
     """
     unit = held_out_unit(folds)
     entries = folds.get("folds") or []
@@ -154,6 +191,8 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
             index=ids,
         )
     window_s, gap_s = folds.get("window_s"), folds.get("gap_s")
+    subject_labels = meta is not None and _one_label_per(meta, "subject")
+    recording_labels = meta is not None and not subject_labels and _one_label_per(meta, "recording")
     overlap_total = 0
     for entry in entries:
         fold = entry.get("fold")
@@ -175,6 +214,11 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
             raise SplitError(f"leakage in fold {fold}: {unit} group(s) {sorted(shared_groups)} are in both train and test")
         if unit == "subject" and shared_subjects:
             raise SplitError(f"leakage in fold {fold}: subject(s) {sorted(shared_subjects)} are in both train and test")
+        if subject_labels:
+            _check_subject_labels(fold, shared_subjects, unit)
+        if recording_labels and lookup is not None:
+            recordings = column_as_str(meta, "recording").to_numpy(dtype=object)
+            _check_recording_labels(fold, set(recordings[sides["train"]["row"]]) & set(recordings[sides["test"]["row"]]))
         if shared_subjects:
             logger.info("fold %s: subjects %s on both sides (held-out unit: %s)", fold, sorted(shared_subjects), unit)
         overlap_total += len(shared_groups)

@@ -105,7 +105,7 @@ def summary_dict(
     n_failed: int,
 ) -> dict:
     """The ``summary.json`` content: the best entry per dataset by its primary metric (lowest MAE, highest
-    of the others), with its pooled score, CI (and its method), chance, gap over chance, p-values and
+    of the others; the fold mean, or the pooled score where no fold defines the metric), with its pooled score, CI (and its method), chance, gap over chance, p-values and
     verdict, and every entry's mean. ``primary_metric`` is one name when every dataset shares it, else
     dataset -> name; ``best[dataset]["metric"]`` names it per dataset."""
     best: dict[str, Any] = {}
@@ -115,8 +115,10 @@ def summary_dict(
     for dataset, part in summary.groupby("dataset", sort=True):
         m = used[str(dataset)] = metric_of(primary_metric, dataset)
         means[str(dataset)] = {r["entry"]: finite_or_none(r[f"{m}_mean"]) for r in part.to_dict("records")}
-        ranked = part[part[f"{m}_mean"].notna()].sort_values(f"{m}_mean", ascending=m in LOWER_IS_BETTER,
-                                                             kind="stable")
+        # rank by the fold mean; where no fold defines it (r and R² of folds testing one target value, e.g.
+        # leave-one-subject-out over ages) by the pooled out-of-fold score, which is defined for any design
+        by = f"{m}_mean" if part[f"{m}_mean"].notna().any() else f"{m}_pooled"
+        ranked = part[part[by].notna()].sort_values(by, ascending=m in LOWER_IS_BETTER, kind="stable")
         if ranked.empty:
             best[str(dataset)] = None
             headline.append(f"{dataset}: no completed fold")
@@ -131,7 +133,8 @@ def summary_dict(
             "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
-            "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]),
+            "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]) if by == f"{m}_mean" else
+            "undefined in every fold (e.g. each test fold holds one target value)",
             "unit": text_or_none(top.get("unit")),
             "n_units": int(top["n_units"]) if finite_or_none(top.get("n_units")) is not None else None,
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),

@@ -20,6 +20,11 @@ Confidence intervals (percentile bootstrap of the pooled score)
       default): a *cluster bootstrap* — units are drawn with replacement,
       each bringing all of its windows, so the interval reflects the
       variation between units (what a new subject or run would bring).
+      Runs, sessions and blocks are nested in subjects and not independent
+      of each other, so where there are several per subject the top level
+      is resampled: the subjects (each with all of its units) when there
+      are at least ``min_units`` of them, else each subject redraws its own
+      units and the interval is conditional on the subjects observed.
     - With fewer units a cluster bootstrap is not a confidence interval: 3
       units allow only 10 distinct resamples, and its coverage falls far
       below the nominal level (as did the three-fold "fold bootstrap" this
@@ -103,31 +108,50 @@ def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.nd
 
 
 def unit_bootstrap(
-    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
+    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int, by: str = "unit",
+    within_subjects: bool = False,
 ) -> dict[str, tuple[float, float]]:
-    """Percentile interval of each pooled metric, resampling held-out units with replacement.
+    """Percentile interval of each pooled metric, resampling held-out units (or subjects) with replacement.
 
-    Each replicate draws as many units as there are; a unit drawn twice
+    Each replicate draws as many clusters as there are; a cluster drawn twice
     counts its windows twice. Replicates where a metric is undefined (e.g. a
     class absent) are dropped for that metric.
+
+    Parameters
+    ----------
+    by
+        ``"unit"``: the held-out units are the clusters; ``"subject"``: the
+        subjects, each bringing all of its units (for units nested in
+        subjects: runs, sessions, blocks).
+    within_subjects
+        With ``by="unit"``: every subject redraws as many of its own units
+        as it has (a stratified resample, conditional on the subjects).
 
     Returns
     -------
     dict
-        metric -> (low, high); NaN bounds with fewer than 2 units.
+        metric -> (low, high); NaN bounds with fewer than 2 clusters.
     """
-    n_units = len(pooled.units)
-    if n_units < 2 or n_bootstrap < 2:
+    cluster = pooled.subject if by == "subject" else pooled.unit
+    n = len(pooled.subjects) if by == "subject" else len(pooled.units)
+    if n < 2 or n_bootstrap < 2:
         return {m: (math.nan, math.nan) for m in metrics}
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_bootstrap, n_units))
+    if within_subjects:
+        subject_of = np.zeros(n, dtype=int)
+        subject_of[pooled.unit] = pooled.subject  # units are nested in subjects
+        members = [np.flatnonzero(subject_of == s) for s in range(len(pooled.subjects))]
+        draws = np.concatenate([m[rng.integers(0, len(m), size=(n_bootstrap, len(m)))] for m in members if len(m)],
+                               axis=1)
+    else:
+        draws = rng.integers(0, n, size=(n_bootstrap, n))
 
     def counts_of(start, stop):
-        counts = np.zeros((stop - start, n_units))
-        np.add.at(counts, (np.repeat(np.arange(stop - start), n_units), draws[start:stop].ravel()), 1.0)
+        counts = np.zeros((stop - start, n))
+        np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
         return counts
 
-    return _resampled(pooled, metrics, counts_of, pooled.unit, n_bootstrap, level)
+    return _resampled(pooled, metrics, counts_of, cluster, n_bootstrap, level)
 
 
 def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
@@ -207,8 +231,20 @@ def confidence_intervals(
     if n_bootstrap < 2:
         return Interval(none, "none", "no interval: report.n_bootstrap is below 2", "bootstrap switched off")
     unit, units, n = pooled.unit_name, plural(pooled.unit_name), len(pooled.units)
+    n_subjects = len(pooled.subjects)
+    nested = n > n_subjects  # several runs, sessions or blocks per subject: not independent of each other
+    if nested and n_subjects >= min_units:
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject")
+        return Interval(ci, "units", f"subject bootstrap ({n_subjects} subjects resampled with replacement, each "
+                                     f"with all of its {n} {units} in all; {n_bootstrap} resamples)")
     if n >= min_units:
-        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, within_subjects=nested)
+        if nested:
+            who, these = (f"{n_subjects} subjects", "these subjects") if n_subjects > 1 else ("1 subject",
+                                                                                             "this subject")
+            return Interval(ci, "units", f"{unit} bootstrap within subjects ({n} {units}; {who} < report.ci_min_units "
+                                         f"{min_units}, too few to resample subjects: each subject redraws its own "
+                                         f"{units}, {n_bootstrap} resamples; conditional on {these})")
         return Interval(ci, "units", f"{unit} bootstrap ({n} {units} resampled with replacement, "
                                      f"{n_bootstrap} resamples)")
     _, block_unit, length = time_blocks(pooled)

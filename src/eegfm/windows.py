@@ -154,6 +154,7 @@ def build_windows(
         _check_overrides_used(pre, found.overridden)
         _check_event_id_used(win, found.event_names, len(recordings))
         _check_groups_have_windows(recordings, found.empty, group_by)
+        _check_event_labels_windowed(recordings, found, win, target)
         extra = {"target": target}
         if target == "regression":
             extra["target_summary"] = checked_window_targets(found.by_recording, dataset)
@@ -263,6 +264,29 @@ def _check_classes(recordings: list[Recording], found: _Findings) -> None:
     raise WindowsError(
         f"the windows hold {len(found.labels)} class(es) {dict(found.labels)} over {len(recordings)} recordings; "
         f"a benchmark needs at least 2: check {where}"
+    )
+
+
+def _check_event_labels_windowed(recordings: list[Recording], found: _Findings, win: Windowing, target: str) -> None:
+    """Every class (or target value) ``event_id`` asks for must label a window: events that yield none would
+    silently shrink the task."""
+    if win.event_id is None or any(r.label is not None for r in recordings):
+        return
+    lost = {label: sorted(n for n, lab in win.event_id.items() if lab == label)
+            for label in sorted(set(win.event_id.values()) - set(found.labels))}
+    if not lost:
+        return
+    events = {name: found.event_names[name] for names in lost.values() for name in names}
+    how = ("in mode 'fixed' a window is labelled only when one event's span covers all of it, so events shorter "
+           f"than windows.length_s ({win.length_s:g} s) label nothing" if win.mode == "fixed" else
+           "in mode 'events' a window that does not fit in its recording (tmin, length_s) is dropped")
+    what = "class(es)" if target == "classification" else "target value(s)"
+    raise WindowsError(
+        f"windows.event_id asks for {what} {lost} (label: event names), but no window carries them although the "
+        f"recordings hold these events {events} (name: count): {how}. The benchmark would silently have "
+        f"{len(found.labels)} {what} {sorted(found.labels)} instead of {len(set(win.event_id.values()))}. "
+        "Shorten windows.length_s, use mode: events (or a fixed-mode marker_span), or remove them from "
+        "windows.event_id to benchmark without them"
     )
 
 
