@@ -162,6 +162,11 @@ def test_a_yaml_error_in_the_config_names_the_file_and_the_line(tmp_path):
     check = subprocess.run([sys.executable, "-m", "eegfm.cli", "check-config", str(tmp_path / "mine.yaml")],
                            capture_output=True, text=True)
     assert check.returncode == 1 and f"config file {tmp_path / 'mine.yaml'}, line 4, column 10" in check.stderr
+    # a key written twice passes Snakemake's own parser (the last one silently wins): the workflow names it
+    (tmp_path / "twice.yaml").write_text(yaml.safe_dump(tiny_config(tmp_path / "cache")) + "seed: 3\n")
+    code, out = snakemake(tmp_path, None, "-n", "--configfile", str(tmp_path / "twice.yaml"))
+    assert code != 0 and f"config file {tmp_path / 'twice.yaml'}, line" in out and "'seed' is written twice" in out, \
+        out[-3000:]
 
 
 def test_n_splits_above_the_subjects_stops_the_run_before_any_job(real_data, tmp_path):
