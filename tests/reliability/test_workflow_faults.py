@@ -3,6 +3,7 @@
 - two runs sharing one cache compute each embedding store once; a chunk deleted from
   it later makes the next run recompute it (moved aside, logged) instead of a silent hit;
 - replacing a recording (or a BIDS sidecar) re-runs its windows, even with an older mtime;
+  replacing a backbone's local weights file re-runs its embeddings likewise;
 - a YAML error in the config names the file and the line; cv.n_splits above the number
   of subjects stops the run before any job;
 - with a venv shared by two checkouts, a job imports the checkout's own code.
@@ -146,6 +147,40 @@ def test_editing_a_bids_sidecar_reruns_its_windows(recordings_run):
     finally:
         os.utime(events, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert would_run(work, config, *targets) == set()
+
+
+def _save_cbramod_weights(path: Path, seed: int) -> None:
+    """A one-layer CBraMod's weights (as a user's own checkpoint), initialised with ``seed``."""
+    import torch
+    from braindecode.models import CBraMod
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = CBraMod(n_outputs=2, n_chans=19, n_times=600, sfreq=200, n_layer=1)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def test_replacing_local_weights_reruns_the_jobs_that_load_them_even_with_an_older_mtime(tmp_path):
+    work, weights = tmp_path / "work", tmp_path / "models/model.safetensors"
+    work.mkdir()
+    weights.parent.mkdir()
+    _save_cbramod_weights(weights, seed=0)
+    config = tiny_config(tmp_path / "cache", backbones=[
+        {"name": "cbramod", "id": "mine", "kwargs": {"n_layer": 1}, "weights": str(weights)}])
+    target = "results/tiny/embeddings/mine.json"
+    ok(snakemake(work, config, target))
+    first = json.loads((work / target).read_text())["fingerprint"]["weights"]
+    assert would_run(work, config, target) == set()
+    # a newer checkpoint saved under the same name, its old mtime kept (an unpacked archive, cp -p)
+    newer = tmp_path / "newer.safetensors"
+    _save_cbramod_weights(newer, seed=1)
+    old = os.stat(work / target).st_mtime_ns - 3_600 * 10**9
+    os.utime(newer, ns=(old, old))
+    newer.replace(weights)
+    assert would_run(work, config, target) == {"embed"}
+    ok(snakemake(work, config, target))
+    assert json.loads((work / target).read_text())["fingerprint"]["weights"] != first
+    assert would_run(work, config, target) == set()
 
 
 # ----------------------------------------------------------------------------- errors before any job

@@ -67,6 +67,18 @@ def weights_id(weights: str | None, seed: int) -> str:
     raise BackboneWeightsError(f"weights {path} do not exist (backbones[].weights is a local path; run prefetch first)")
 
 
+def weights_files(weights: str | None) -> list[Path]:
+    """The files a backbone's local weights are read from (the file, or a folder's files); none without weights.
+
+    The workflow makes them inputs of the jobs that load them, so replacing
+    one re-runs those jobs (as it changes :func:`weights_id`).
+    """
+    if not weights:
+        return []
+    path = Path(weights).expanduser()
+    return folder_files(path) if path.is_dir() else [path]
+
+
 def folder_files(path: Path) -> list[Path]:
     """Files of a weights folder, sorted; hidden entries (e.g. a hub ``.cache``) are skipped."""
     return sorted(
