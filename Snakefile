@@ -29,11 +29,15 @@ from eegfm.configfile import read_config_file
 # being deep-merged into them (which would keep the built-in dataset running).
 # Snakemake reports a YAML error only as "not valid JSON or YAML": read the
 # default file first, so an error names its line.
-if not workflow.overwrite_configfiles:
+# Every --configfile is read again for keys written twice, which Snakemake's
+# loader silently collapses to the last one.
+for _config_file in workflow.overwrite_configfiles or ["config/config.yaml"]:
     try:
-        read_config_file("config/config.yaml")
+        read_config_file(_config_file)
     except ConfigError as err:
         raise ValueError(str(err)) from None
+
+if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
 

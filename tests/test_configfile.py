@@ -48,3 +48,17 @@ def test_check_config_command(tmp_path, capsys):
     assert "unknown key 'sed'" in capsys.readouterr().err
     (tmp_path / "ok.yaml").write_text("seed: 0\n")
     assert main(["check-config", str(tmp_path / "ok.yaml")]) == 0
+
+
+def test_a_key_written_twice_names_both_lines(tmp_path):
+    path = tmp_path / "my.yaml"
+    path.write_text("datasets:\n  a: {source: synthetic}\nseed: 1\ndatasets:\n  b: {source: synthetic}\n")
+    with pytest.raises(ConfigError, match=rf"config file {path}, line 4: key 'datasets' is written twice in the same "
+                       r"mapping \(first on line 1\).*merge the two into one"):
+        read_config_file(path)  # YAML alone would keep only dataset b
+    path.write_text("datasets:\n  a:\n    source: synthetic\n    seed: 1\n    source: files\n")
+    with pytest.raises(ConfigError, match="line 5: key 'source' is written twice"):
+        read_config_file(path)
+    # anchors and merge keys still work: a merged key may be overridden
+    path.write_text("base: &b {lr: 1.0, epochs: 2}\nrun:\n  <<: *b\n  lr: 0.5\n")
+    assert read_config_file(path)["run"] == {"lr": 0.5, "epochs": 2}

@@ -228,6 +228,22 @@ def test_a_store_with_a_deleted_chunk_is_a_miss_moved_aside_and_recomputed(store
     assert _embed(store40, tmp_path, cfg=cfg, pointer="third.json")["cache"] == "hit"
 
 
+def test_two_stores_with_their_arrays_swapped_are_misses_not_each_others_hits(store10, tmp_path):
+    cfg = Backbone(name="bandpower")
+    other = make_store(tmp_path / "other", n=10, seed=5)  # same shape, other windows
+    a, b = _embed(store10, tmp_path, cfg=cfg, pointer="a.json"), _embed(other, tmp_path, cfg=cfg, pointer="b.json")
+    Ea, _ = open_embeddings(str(tmp_path / "a.json"))
+    swap = tmp_path / "E-swap"
+    (Path(a["store"]) / "E").rename(swap)
+    (Path(b["store"]) / "E").rename(Path(a["store"]) / "E")
+    swap.rename(Path(b["store"]) / "E")  # each E and its digests now sit in the other's store
+    with pytest.raises(ValueError, match=r"written for store key .*not this store's"):
+        open_embeddings(str(tmp_path / "a.json"))
+    again = _embed(store10, tmp_path, cfg=cfg, pointer="again.json")
+    assert (again["cache"], again["key"]) == ("miss", a["key"])
+    np.testing.assert_array_equal(open_embeddings(str(tmp_path / "again.json"))[0], Ea)
+
+
 def test_a_store_without_digests_is_recomputed(store10, tmp_path):
     from eegfm.integrity import ATTR
 

@@ -92,3 +92,18 @@ def test_digests_of_another_chunking_are_refused(tmp_path, rows):
     writable.attrs[ATTR] = {**meta, "sha256": meta["sha256"][:2]}
     with pytest.raises(DamagedStoreError, match="mixed from two writes"):
         VerifiedArray(writable, name="S", fix="")
+
+
+def test_digests_written_for_another_store_are_refused(tmp_path, rows):
+    group = zarr.open_group(str(tmp_path / "a"), mode="w")
+    array = group.create_array("X", shape=(11, 3, 5), chunks=(4, 3, 5), dtype="float32")
+    array[:] = np.concatenate(rows)
+    digests = ChunkDigests(4, "float32")
+    digests.update(np.concatenate(rows))
+    record(array, digests, key="k1")
+    np.testing.assert_array_equal(VerifiedArray(array, name="S", fix="", key="k1")[:], np.concatenate(rows))
+    with pytest.raises(DamagedStoreError, match=r"S: its array was written for store key k1, not this store's k2"):
+        VerifiedArray(array, name="S", fix="", key="k2")
+    array.attrs[ATTR] = {k: v for k, v in array.attrs[ATTR].items() if k != "key"}  # as written before keys
+    with pytest.raises(DamagedStoreError, match="name no store key"):
+        VerifiedArray(array, name="S", fix="", key="k1")

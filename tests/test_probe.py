@@ -211,7 +211,7 @@ def _write_inputs(tmp_path, E, meta, folds, windows_key_override=None):
     info = writer.close()
     store = tmp_path / "cache" / "emb.zarr"
     group = zarr.open_group(str(store), mode="w")
-    write_array(group, "E", E.astype("float32"))
+    write_array(group, "E", E.astype("float32"), key="e" * 64)
     group.attrs["key"] = "e" * 64
     pointer = {"key": "e" * 64, "store": str(store), "dataset": "toy", "backbone": "bandpower",
                "windows_key": windows_key_override or info["key"], "fingerprint": {}, "fingerprint_sha": "f" * 64,

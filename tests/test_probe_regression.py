@@ -123,7 +123,7 @@ def test_run_probe_on_a_regression_store(tmp_path, aged):
     from eegfm.integrity import write_array
 
     group = zarr.open_group(str(tmp_path / "emb.zarr"), mode="w")
-    write_array(group, "E", E.astype("float32"))  # with the chunk digests a reader verifies
+    write_array(group, "E", E.astype("float32"), key="e" * 64)  # with the chunk digests a reader verifies
     group.attrs["key"] = "e" * 64
     (tmp_path / "pointer.json").write_text(json.dumps({
         "key": "e" * 64, "store": str(tmp_path / "emb.zarr"), "dataset": "ages", "backbone": "bandpower",

@@ -132,7 +132,7 @@ def build_inputs(root: Path) -> dict:
                 E[:, 0] += 3.0 * meta["label"].map({c: i for i, c in enumerate(classes)}).to_numpy()
             store = root / "cache" / f"{dataset}-{model}.zarr"
             group = zarr.open_group(str(store), mode="w")
-            write_array(group, "E", E)
+            write_array(group, "E", E, key=f"e-{dataset}-{model}")
             group.attrs["key"] = f"e-{dataset}-{model}"
             pointer = {
                 "key": f"e-{dataset}-{model}", "store": str(store), "dataset": dataset, "backbone": model,

@@ -84,3 +84,17 @@ def test_a_damaged_windows_store_names_the_file_and_the_rule(tmp_path):
     message = str(err.value)
     assert str(Path(tmp_path / "w/windows.zarr")) in message and "chunk 1 (rows 64-127)" in message
     assert "rule windows" in message and "windows.json" in message
+
+
+def test_windows_stores_with_their_arrays_swapped_are_refused(tmp_path):
+    from eegfm.integrity import DamagedStoreError
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):  # same shape, other signals
+        _write(tmp_path / name, rng.normal(size=(10, 3, 50)).astype("float32"), ["x"] * 10)
+    (tmp_path / "a/windows.zarr/X").rename(tmp_path / "X")
+    (tmp_path / "b/windows.zarr/X").rename(tmp_path / "a/windows.zarr/X")
+    (tmp_path / "X").rename(tmp_path / "b/windows.zarr/X")
+    for name in ("a", "b"):
+        with pytest.raises(DamagedStoreError, match=r"written for store key .*rule windows"):
+            open_windows(tmp_path / name)

@@ -204,7 +204,8 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
     if stored_key != pointer["key"]:
         raise ValueError(f"{pointer_path}: store {path} holds key {stored_key[:12]}, not the pointer's; re-run embed "
                          f"({how})")
-    E = VerifiedArray(group["E"], name=f"embedding store {path}", fix=f"re-run the embed rule ({how})")
+    E = VerifiedArray(group["E"], name=f"embedding store {path}", fix=f"re-run the embed rule ({how})",
+                      key=pointer["key"])
     E = np.asarray(E[:], dtype=np.float32)
     if E.shape != (pointer["n_windows"], pointer["dim"]):
         raise ValueError(
@@ -231,7 +232,7 @@ def _check_store(path: Path, key: str) -> tuple[dict[str, Any] | None, str | Non
         attrs = dict(group.attrs)
         if attrs.get("key") != key:
             return None, f"it holds key {attrs.get('key')}"
-        E = VerifiedArray(group["E"], name="E", fix="")
+        E = VerifiedArray(group["E"], name="E", fix="", key=key)
         if E.shape != (attrs["n_windows"], attrs["dim"]):
             return None, f"E is {E.shape}, its attributes say ({attrs['n_windows']}, {attrs['dim']})"
         E.verify()
@@ -274,7 +275,8 @@ def _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset) -> dic
     n = windows.X.shape[0]
     with atomic.atomic_dir(path) as tmp:
         group = zarr.open_group(str(tmp), mode="w")
-        passes, dim, bad = _run(extractor, windows.X, emb.batch_size, group, desc=f"embed {dataset}/{cfg.label}")
+        passes, dim, bad = _run(extractor, windows.X, emb.batch_size, group, key,
+                                desc=f"embed {dataset}/{cfg.label}")
         if bad:
             n_values, bad_ids = bad
             raise NonFiniteEmbeddingError(
@@ -304,7 +306,8 @@ def _compute(windows, spec, cfg, emb, plan, fp, key, path, seed, dataset) -> dic
     return attrs
 
 
-def _run(extractor, X, batch_size: int, group, desc: str) -> tuple[int, int, tuple[int, list[int]] | None]:
+def _run(extractor, X, batch_size: int, group, key: str,
+         desc: str) -> tuple[int, int, tuple[int, list[int]] | None]:
     """Stream X in batches (the last one padded), writing E; returns (batches, dim, non-finite summary)."""
     from tqdm import tqdm
 
@@ -325,7 +328,7 @@ def _run(extractor, X, batch_size: int, group, desc: str) -> tuple[int, int, tup
                 n_bad_values += int((~finite).sum())
                 bad_ids += [start + int(i) for i in np.flatnonzero(~finite.all(axis=1))]
             if writer is None:
-                writer = _RowWriter(group, n, out.shape[1])
+                writer = _RowWriter(group, n, out.shape[1], key)
             writer.write(out)
             bar.update(n_real)
     writer.close()
@@ -348,8 +351,8 @@ def _pad(xb: np.ndarray, batch_size: int) -> np.ndarray:
 class _RowWriter:
     """Write rows of ``E`` in whole chunks (no read-modify-write of partial chunks), with their digests."""
 
-    def __init__(self, group, n: int, dim: int):
-        self.dim = dim
+    def __init__(self, group, n: int, dim: int, key: str):
+        self.dim, self.key = dim, key
         self.chunk = min(max(64, _CHUNK_BYTES // (4 * dim)), n)
         self.E = group.create_array("E", shape=(n, dim), chunks=(self.chunk, dim), dtype="float32")
         self.digests = ChunkDigests(self.chunk, "float32")
@@ -366,7 +369,7 @@ class _RowWriter:
 
     def close(self) -> None:
         self._flush(whole_chunks_only=False)
-        record(self.E, self.digests)
+        record(self.E, self.digests, key=self.key)
 
     def _flush(self, whole_chunks_only: bool) -> None:
         if not self._buffer:

@@ -12,7 +12,9 @@ overwritten raises :class:`DamagedStoreError` naming the store, the chunk and
 the fix.
 
 Digests are over the decoded values (C order, the array's dtype), so they do
-not depend on the compressor.
+not depend on the compressor. They also name the key of the store they were
+written for, so an array moved or copied into another store of the same
+shape (two stores' ``E`` swapped) does not pass as that store's content.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import numpy as np
 
 __all__ = ["ATTR", "ChunkDigests", "DamagedStoreError", "VerifiedArray", "chunk_digest", "record", "write_array"]
 
-#: Array attribute holding ``{"algorithm", "chunk_rows", "sha256": [...]}``.
+#: Array attribute holding ``{"algorithm", "chunk_rows", "sha256": [...], "key"}``.
 ATTR = "eegfm_chunk_digests"
 _KEPT_CHUNKS = 4
 
@@ -77,23 +79,28 @@ class ChunkDigests:
         self._hash, self._filled = hashlib.sha256(), 0
 
 
-def record(array, digests: ChunkDigests) -> None:
-    """Store the digests in ``array``'s attributes (call once all rows are written)."""
+def record(array, digests: ChunkDigests, *, key: str | None = None) -> None:
+    """Store the digests in ``array``'s attributes (call once all rows are written).
+
+    ``key`` is the content key of the store the array belongs to; a reader
+    that expects a key (:class:`VerifiedArray`) accepts only digests naming it.
+    """
     if digests.chunk_rows != array.chunks[0]:
         raise ValueError(f"digests of {digests.chunk_rows}-row chunks for an array chunked by {array.chunks[0]}")
-    array.attrs[ATTR] = {"algorithm": "sha256", "chunk_rows": digests.chunk_rows, "sha256": digests.finish()}
+    array.attrs[ATTR] = {"algorithm": "sha256", "chunk_rows": digests.chunk_rows, "sha256": digests.finish(),
+                         "key": key}
 
 
-def write_array(group, name: str, data: np.ndarray, **kwargs):
+def write_array(group, name: str, data: np.ndarray, *, key: str | None = None, **kwargs):
     """Create array ``name`` in a zarr group from ``data`` in one go, with its chunk digests; return it.
 
     For arrays held in memory whole; writers that stream rows use
-    :class:`ChunkDigests` and :func:`record`.
+    :class:`ChunkDigests` and :func:`record`. ``key`` as in :func:`record`.
     """
     array = group.create_array(name, data=data, **kwargs)
     digests = ChunkDigests(array.chunks[0], array.dtype)
     digests.update(np.asarray(data))
-    record(array, digests)
+    record(array, digests, key=key)
     return array
 
 
@@ -115,15 +122,19 @@ class VerifiedArray:
         The store, as named in errors (e.g. its path).
     fix
         What to do when it is damaged, appended to errors.
+    key
+        The content key of the store being read: its digests must name it
+        (else they were written for another store, e.g. a swapped array).
 
     Raises
     ------
     DamagedStoreError
-        On creation when the array has no (or inconsistent) digests; on a read
-        when a chunk does not match its digest.
+        On creation when the array has no (or inconsistent) digests, or
+        digests of another store than ``key``; on a read when a chunk does not
+        match its digest.
     """
 
-    def __init__(self, array, *, name: str, fix: str):
+    def __init__(self, array, *, name: str, fix: str, key: str | None = None):
         self._array, self.name, self.fix = array, name, fix
         self.shape, self.dtype, self.ndim = tuple(array.shape), np.dtype(array.dtype), array.ndim
         self._rows = int(array.chunks[0])
@@ -138,6 +149,11 @@ class VerifiedArray:
                 f"{name}: its digests describe {len(meta.get('sha256', []))} chunks of {meta.get('chunk_rows')} "
                 f"rows, the array has {n_chunks} of {self._rows} (a store mixed from two writes); {fix}"
             )
+        if key is not None and meta.get("key") != key:
+            whose = (f"its array was written for store key {meta['key'][:12]}, not this store's {key[:12]} "
+                     "(an array copied or moved between stores)") if meta.get("key") else \
+                "its digests name no store key (written by an older eegfm?)"
+            raise DamagedStoreError(f"{name}: {whose}; {fix}")
         self._digests: list[str] = list(meta["sha256"])
 
     def __len__(self) -> int:

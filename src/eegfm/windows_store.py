@@ -117,7 +117,7 @@ class WindowsStoreWriter:
             raise ValueError("no windows were produced")
         key = self._digest.hexdigest()
         with atomic.naming_full_disk(self.out_dir / "windows.zarr"):
-            record(self._X, self._chunk_digests)
+            record(self._X, self._chunk_digests, key=key)
             self._group.attrs.update(
                 {"sfreq": self.sfreq, "ch_names": self.ch_names, "units": self.units, "key": key}
             )
@@ -217,7 +217,8 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
         raise FileNotFoundError(f"{out_dir} is not a complete windows store (no windows.json); re-run the windows rule")
     info = json.loads(info_path.read_text())
     group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
-    X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir))
+    X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir),
+                      key=info["key"])
     meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})
     if group.attrs.get("key") != info["key"]:
         raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; re-run the windows rule")

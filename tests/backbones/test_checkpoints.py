@@ -355,3 +355,15 @@ def test_truncated_weights_name_the_file_and_the_backbone(tmp_path, cbramod_stat
     with pytest.raises(BackboneWeightsError, match=rf"backbones\[0\] \(mine\): weights {path} of backbone 'mine' "
                        "cannot be read: the file is truncated"):
         check_config_weights(config)  # and at parse time, before any job
+
+
+@pytest.mark.parametrize("content", [b"hello\n", b"<html><body>404 Not Found</body></html>", b"\x00" * 100],
+                         ids=["text", "html-error-page", "zeros"])
+def test_a_pth_file_that_is_no_pickle_is_corrupt_not_pickle_code(tmp_path, content):
+    """A download that saved an error page, a text file or zeros: not weights, and not 'pickle code' either."""
+    path = tmp_path / "w.pth"
+    path.write_bytes(content)
+    config = Config(backbones=[Backbone(name="cbramod", id="mine", weights=str(path))])
+    with pytest.raises(BackboneWeightsError, match=rf"backbones\[0\] \(mine\): weights {path} of backbone 'mine' "
+                       r"cannot be read: the file is truncated or corrupt \(\d+ bytes; .*download it again"):
+        check_config_weights(config)

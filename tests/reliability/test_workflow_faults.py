@@ -3,6 +3,7 @@
 - two runs sharing one cache compute each embedding store once; a chunk deleted from
   it later makes the next run recompute it (moved aside, logged) instead of a silent hit;
 - replacing a recording (or a BIDS sidecar) re-runs its windows, even with an older mtime;
+  replacing a backbone's local weights file re-runs its embeddings likewise;
 - a YAML error in the config names the file and the line; cv.n_splits above the number
   of subjects stops the run before any job;
 - with a venv shared by two checkouts, a job imports the checkout's own code.
@@ -148,6 +149,40 @@ def test_editing_a_bids_sidecar_reruns_its_windows(recordings_run):
     assert would_run(work, config, *targets) == set()
 
 
+def _save_cbramod_weights(path: Path, seed: int) -> None:
+    """A one-layer CBraMod's weights (as a user's own checkpoint), initialised with ``seed``."""
+    import torch
+    from braindecode.models import CBraMod
+    from safetensors.torch import save_file
+
+    torch.manual_seed(seed)
+    model = CBraMod(n_outputs=2, n_chans=19, n_times=600, sfreq=200, n_layer=1)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+
+
+def test_replacing_local_weights_reruns_the_jobs_that_load_them_even_with_an_older_mtime(tmp_path):
+    work, weights = tmp_path / "work", tmp_path / "models/model.safetensors"
+    work.mkdir()
+    weights.parent.mkdir()
+    _save_cbramod_weights(weights, seed=0)
+    config = tiny_config(tmp_path / "cache", backbones=[
+        {"name": "cbramod", "id": "mine", "kwargs": {"n_layer": 1}, "weights": str(weights)}])
+    target = "results/tiny/embeddings/mine.json"
+    ok(snakemake(work, config, target))
+    first = json.loads((work / target).read_text())["fingerprint"]["weights"]
+    assert would_run(work, config, target) == set()
+    # a newer checkpoint saved under the same name, its old mtime kept (an unpacked archive, cp -p)
+    newer = tmp_path / "newer.safetensors"
+    _save_cbramod_weights(newer, seed=1)
+    old = os.stat(work / target).st_mtime_ns - 3_600 * 10**9
+    os.utime(newer, ns=(old, old))
+    newer.replace(weights)
+    assert would_run(work, config, target) == {"embed"}
+    ok(snakemake(work, config, target))
+    assert json.loads((work / target).read_text())["fingerprint"]["weights"] != first
+    assert would_run(work, config, target) == set()
+
+
 # ----------------------------------------------------------------------------- errors before any job
 
 
@@ -162,6 +197,11 @@ def test_a_yaml_error_in_the_config_names_the_file_and_the_line(tmp_path):
     check = subprocess.run([sys.executable, "-m", "eegfm.cli", "check-config", str(tmp_path / "mine.yaml")],
                            capture_output=True, text=True)
     assert check.returncode == 1 and f"config file {tmp_path / 'mine.yaml'}, line 4, column 10" in check.stderr
+    # a key written twice passes Snakemake's own parser (the last one silently wins): the workflow names it
+    (tmp_path / "twice.yaml").write_text(yaml.safe_dump(tiny_config(tmp_path / "cache")) + "seed: 3\n")
+    code, out = snakemake(tmp_path, None, "-n", "--configfile", str(tmp_path / "twice.yaml"))
+    assert code != 0 and f"config file {tmp_path / 'twice.yaml'}, line" in out and "'seed' is written twice" in out, \
+        out[-3000:]
 
 
 def test_n_splits_above_the_subjects_stops_the_run_before_any_job(real_data, tmp_path):

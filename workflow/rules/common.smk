@@ -7,6 +7,7 @@ from snakemake.utils import validate
 
 # The Snakefile has put this checkout's src/ first on sys.path.
 from eegfm.config import ConfigError, Pretrain, load_config
+from eegfm.backbones.checkpoints import weights_files
 from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
 from eegfm.recordings import RecordingError
@@ -119,9 +120,19 @@ def backbone_json(label):
 
 
 def pretrained_inputs(wildcards):
-    """The pretraining manifest a backbone's weights come from (none for other weights)."""
-    ref = CFG.backbone(wildcards.backbone).pretrain_ref
-    return {"pretrained": f"{pretrain_dir(ref)}/manifest.json"} if ref else {}
+    """The pretraining manifest a backbone's weights come from, or its local weights files:
+    replacing them re-runs the jobs that load them (none without weights)."""
+    b = CFG.backbone(wildcards.backbone)
+    if b.pretrain_ref:
+        return {"pretrained": f"{pretrain_dir(b.pretrain_ref)}/manifest.json"}
+    return {"weights": [str(p) for p in weights_files(b.weights)]} if b.weights else {}
+
+
+def weights_stamp(wildcards):
+    """Sizes and mtimes of a backbone's local weights files: weights replaced by an
+    older file (cp -p, an unpacked archive) re-run the jobs too, which the mtime check would miss."""
+    b = CFG.backbone(wildcards.backbone)
+    return "" if b.pretrain_ref or not b.weights else recording_stamp(weights_files(b.weights))
 
 
 def windows_dir(dataset):

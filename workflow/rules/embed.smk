@@ -12,6 +12,7 @@ rule embed:
         f"{RES}/{{dataset}}/embeddings/{{backbone}}.json",
     params:
         backbone=lambda w: backbone_json(w.backbone),
+        weights=weights_stamp,
         embedding=as_json(CFG.embedding),
         seed=CFG.seed,
         cache=CFG.cache,

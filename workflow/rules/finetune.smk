@@ -23,6 +23,7 @@ rule finetune:
         weights=f"{RES}/{{dataset}}/finetune/{{backbone}}/{{regime}}/fold-{{fold}}/checkpoint.safetensors",
     params:
         backbone=lambda w: backbone_json(w.backbone),
+        weights=weights_stamp,
         # resources and the job list are not science: changing them re-runs nothing
         finetune=as_json(CFG.finetune, exclude=set(CFG.finetune.RUN_KEYS)),
         # how the job runs: processes (DDP), nodes, threads of each; not science, not in `finetune`

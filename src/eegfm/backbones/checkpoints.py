@@ -67,6 +67,18 @@ def weights_id(weights: str | None, seed: int) -> str:
     raise BackboneWeightsError(f"weights {path} do not exist (backbones[].weights is a local path; run prefetch first)")
 
 
+def weights_files(weights: str | None) -> list[Path]:
+    """The files a backbone's local weights are read from (the file, or a folder's files); none without weights.
+
+    The workflow makes them inputs of the jobs that load them, so replacing
+    one re-runs those jobs (as it changes :func:`weights_id`).
+    """
+    if not weights:
+        return []
+    path = Path(weights).expanduser()
+    return folder_files(path) if path.is_dir() else [path]
+
+
 def folder_files(path: Path) -> list[Path]:
     """Files of a weights folder, sorted; hidden entries (e.g. a hub ``.cache``) are skipped."""
     return sorted(
@@ -269,23 +281,53 @@ def weights_file(path: Path) -> Path:
     )
 
 
+#: What torch's weights-only unpickler says when a real pickle needs code it refuses (a pickled class or function);
+#: any other unpickling failure ("Unsupported operand 60": bytes that are no pickle, e.g. an HTML error page) is a
+#: damaged or wrong file.
+_NEEDS_CODE = ("GLOBAL", "add_safe_globals")
+
+
+def _unpickler_reason(err: pickle.UnpicklingError) -> str:
+    """The line of torch's long unpickling message that says what went wrong."""
+    text = str(err)
+    if "WeightsUnpickler error:" in text:
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[0] if lines else "").split(". Please use")[0]
+
+
 @contextlib.contextmanager
 def _readable(path: Path, backbone: str | None):
     """Turn a reader's failure on a damaged file (truncated, not a weights file) into an error naming it."""
+    import struct
+
     from safetensors import SafetensorError
 
+    of = f" of backbone {backbone}" if backbone else ""
     try:
         yield
     except BackboneWeightsError:
         raise
-    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as err:
+    except pickle.UnpicklingError as err:
+        reason = _unpickler_reason(err)
+        if any(marker in reason for marker in _NEEDS_CODE):
+            raise BackboneWeightsError(
+                f"weights {path}{of} need pickle code execution to load, which eegfm refuses ({reason}); "
+                "re-save them as a plain state dict, ideally .safetensors"
+            ) from None
+        raise _unreadable(path, of, f"UnpicklingError: {reason}") from None
+    # a reader fed bytes that are not what it expects fails in many ways (KeyError/struct.error from the unpickler)
+    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError, KeyError, IndexError, struct.error) as err:
         detail = str(err).split(". ")[0].splitlines()[0] if str(err).strip() else ""
-        reason = f"{type(err).__name__}: {detail}" if detail else type(err).__name__
-        raise BackboneWeightsError(
-            f"weights {path}{f' of backbone {backbone}' if backbone else ''} cannot be read: the file is truncated "
-            f"or corrupt ({path.stat().st_size} bytes; {reason}), e.g. an interrupted download "
-            "or copy; copy or download it again (`eegfm prefetch` for registry weights)"
-        ) from None
+        raise _unreadable(path, of, f"{type(err).__name__}: {detail}" if detail else type(err).__name__) from None
+
+
+def _unreadable(path: Path, of: str, reason: str) -> BackboneWeightsError:
+    return BackboneWeightsError(
+        f"weights {path}{of} cannot be read: the file is truncated or corrupt ({path.stat().st_size} bytes; "
+        f"{reason}), e.g. an interrupted download or copy; copy or download it again (`eegfm prefetch` for "
+        "registry weights)"
+    )
 
 
 def _read_state_dict(path: Path, device: str = "cpu", *, backbone: str | None = None) -> dict[str, Any]:
@@ -300,18 +342,8 @@ def _read_state_dict(path: Path, device: str = "cpu", *, backbone: str | None = 
 
         with _readable(path, backbone):
             return load_file(str(path), device="cpu")
-    try:
-        with _readable(path, backbone):
-            obj = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as err:
-        # torch's message is long; keep the line naming the offending global
-        lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "WeightsUnpickler error" in ln), lines[0] if lines else "")
-        reason = reason.split(". Please use")[0]
-        raise BackboneWeightsError(
-            f"weights {path} need pickle code execution to load, which eegfm refuses ({reason}); "
-            "re-save them as a plain state dict, ideally .safetensors"
-        ) from None
+    with _readable(path, backbone):
+        obj = torch.load(path, map_location=device, weights_only=True)
     return _unwrap_state_dict(obj, path)
 
 
