@@ -195,7 +195,7 @@ def open_embeddings(pointer_path: str) -> tuple[np.ndarray, dict[str, Any]]:
 
     pointer = json.loads(Path(pointer_path).read_text())
     path = Path(pointer["store"])
-    how = f"delete {pointer_path} and run snakemake again; a damaged store is moved aside and recomputed"
+    how = f"snakemake --forcerun {pointer_path}; a damaged store is moved aside and recomputed"
     if not path.exists():
         raise FileNotFoundError(f"{pointer_path}: embedding store {path} is gone (cache cleared?); re-run the embed "
                                 f"rule ({how})")

@@ -196,7 +196,9 @@ class WindowsStore:
 
 def rebuild_hint(out_dir: str | Path) -> str:
     """How to rebuild a damaged windows store (a Snakemake output, not a cache)."""
-    return f"delete {Path(out_dir) / 'windows.json'} and run snakemake again (rule windows rebuilds the store)"
+    # --forcerun, not deleting the file: Snakemake does not re-create a missing intermediate output whose
+    # consumers are up to date ("Nothing to be done")
+    return f"rebuild it: snakemake --forcerun {Path(out_dir) / 'windows.json'} (re-runs rule windows and what reads it)"
 
 
 def open_windows(out_dir: str | Path) -> WindowsStore:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from eegfm.config.base import StrictModel
 from eegfm.config.cv import CrossValidation
@@ -105,31 +105,18 @@ class FilesSource(StrictModel):
 # ----------------------------------------------------------------------------- preprocessing, windows
 
 
-class SignalChecks(StrictModel):
-    """The sanity gates on a recording's amplitude (``eegfm.windowing.signal_checks``); the Python API
-    takes them alone, as its ``preprocessing``."""
-
-    amplitude_range_uv: tuple[float, float] = Field(
-        (0.1, 10000.0),
-        description="Plausible median peak-to-peak amplitude of a recording's windows, in microvolts, after "
-        "band-pass and before re-referencing; outside it the signal check fires (units, reference, dead amplifier).",
-    )
-    signal_check: Literal["error", "warn"] = Field(
-        "error",
-        description="What an implausible amplitude, a flat channel or a flat recording does: 'error' stops the "
-        "windows job naming the file, channel and likely cause; 'warn' logs it and goes on. Either way "
-        "windows.json records what was found (sanity).",
-    )
-
-    @model_validator(mode="after")
-    def _range_is_ordered(self) -> SignalChecks:
-        low, high = self.amplitude_range_uv
-        if not 0 < low < high:
-            raise ValueError(f"amplitude_range_uv must be [low, high] with 0 < low < high; got {[low, high]}")
-        return self
+def _ordered_range(value: tuple[float, float]) -> tuple[float, float]:
+    low, high = value
+    if not 0 < low < high:
+        raise ValueError(f"amplitude_range_uv must be [low, high] with 0 < low < high; got {[low, high]}")
+    return value
 
 
-class Preprocessing(SignalChecks):
+#: A plausible amplitude range in µV, [low, high] with 0 < low < high.
+AmplitudeRange = Annotated[tuple[float, float], AfterValidator(_ordered_range)]
+
+
+class Preprocessing(StrictModel):
     """MNE preprocessing applied to each recording before windowing (and the signal checks)."""
 
     channels: list[str] | None = Field(
@@ -156,6 +143,17 @@ class Preprocessing(SignalChecks):
         description="Channel types by channel name (case-insensitive), over the file's own types and the types "
         "inferred from names (e.g. an 'EOG1' typed EEG is taken as 'eog'): e.g. {X1: eeg, 'Ergo-Left': misc}.",
     )
+    amplitude_range_uv: AmplitudeRange = Field(
+        (0.1, 10000.0),
+        description="Plausible median peak-to-peak amplitude of a recording's windows, in microvolts, after "
+        "band-pass and before re-referencing; outside it the signal check fires (units, reference, dead amplifier).",
+    )
+    signal_check: Literal["error", "warn"] = Field(
+        "error",
+        description="What an implausible amplitude, a flat channel or a flat recording does: 'error' stops the "
+        "windows job naming the file, channel and likely cause; 'warn' logs it and goes on. Either way "
+        "windows.json records what was found (sanity).",
+    )
 
     @model_validator(mode="after")
     def _band_is_ordered(self) -> Preprocessing:
@@ -164,6 +162,14 @@ class Preprocessing(SignalChecks):
         if self.sfreq is not None and self.h_freq is not None and self.h_freq >= self.sfreq / 2:
             raise ValueError(f"h_freq ({self.h_freq}) must be below the Nyquist rate sfreq/2 ({self.sfreq / 2})")
         return self
+
+
+class SignalChecks(StrictModel):
+    """The signal checks of :class:`Preprocessing` alone (same keys, defaults and meaning): what the Python
+    API applies to windows it does not filter (``eegfm.windowing.signal_checks``)."""
+
+    amplitude_range_uv: AmplitudeRange = Preprocessing.model_fields["amplitude_range_uv"]
+    signal_check: Literal["error", "warn"] = Preprocessing.model_fields["signal_check"]
 
 
 class Windowing(StrictModel):

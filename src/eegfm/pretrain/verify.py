@@ -27,7 +27,7 @@ def verify_weights(pretrain_dir: str | PathLike) -> str:
     """
     folder = Path(pretrain_dir)
     manifest_path = folder / "manifest.json"
-    fix = f"delete {manifest_path} and run snakemake again (rule pretrain rebuilds the weights)"
+    fix = f"rebuild them: snakemake --forcerun {manifest_path} (re-runs rule pretrain and what reads it)"
     try:
         manifest = json.loads(manifest_path.read_text())
         weights = folder / manifest["weights"]

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from eegfm.config import SignalChecks
+from eegfm.config import Preprocessing, SignalChecks
 from eegfm.recordings import Recording
 from eegfm.windowing import WindowsError
 
@@ -74,7 +74,7 @@ WORKFLOW_FIXES = {
 
 
 def check_signal(
-    inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: SignalChecks, segment_s: float
+    inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: Preprocessing, segment_s: float
 ) -> dict[str, Any]:
     """Measure the amplitudes of a recording and apply the gates of ``pre`` (error or warning).
 
@@ -98,7 +98,7 @@ def check_amplitudes(
     amplitudes: np.ndarray,
     ch_names: list[str],
     where: str,
-    pre: SignalChecks,
+    pre: Preprocessing | SignalChecks,
     fixes: dict[str, str] = WORKFLOW_FIXES,
     fix_warn: str = _FIX_WARN,
 ) -> dict[str, Any]:
