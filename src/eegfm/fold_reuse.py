@@ -12,7 +12,10 @@ invariant 7: anything reused is verified against what produced it):
 - ``settings_sha``: the job's settings (estimator, parameters, seed);
 - ``fold_sha``: the fold itself: its train and test window ids and audit,
   the design, and the labels and groups of its windows (labels are not in the
-  windows key, so relabelled windows give another ``fold_sha``).
+  windows key, so relabelled windows give another ``fold_sha``);
+- ``versions``: the code that fitted it (eegfm's version and git commit,
+  Python, scikit-learn and the other packages
+  :func:`eegfm.provenance.versions` lists), so an upgrade refits.
 
 Anything else (a missing or unreadable file, a failed fold, one key that
 differs) is recomputed.
@@ -26,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 #: The record fields that must match for a fold's artifacts to be reused.
-REUSE_KEYS = ("windows_key", "embedding_key", "fingerprint_sha", "settings_sha", "fold_sha")
+REUSE_KEYS = ("windows_key", "embedding_key", "fingerprint_sha", "settings_sha", "fold_sha", "versions")
 
 
 def fold_sha(folds: Mapping[str, Any], entry: Mapping[str, Any], meta, target: str) -> str:
