@@ -1,5 +1,8 @@
 """Atomic outputs: a failure mid-write leaves nothing a rerun would trust."""
 
+import os
+import subprocess
+
 import pytest
 
 from eegfm import atomic
@@ -87,3 +90,33 @@ def test_temporary_names_carry_the_writer(tmp_path):
 
     with atomic.atomic_file(tmp_path / "f.json") as tmp:
         assert tmp.name.startswith(f".tmp-f.json-{atomic.writer_tag()}-")
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A folder this process cannot write: a read-only tmpfs for root (root ignores permissions), else mode 0500."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+        return
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here ({proc.stderr.strip()})")
+    yield folder
+    subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+def test_a_folder_that_cannot_be_written_is_named_with_the_fix(read_only_folder):
+    """A read-only results or cache folder gave a bare OSError [Errno 30] (issue 12 QA)."""
+    from eegfm.locks import key_lock
+
+    for attempt in (lambda: atomic.write_json(read_only_folder / "sub/metrics.json", {}),
+                    lambda: atomic.write_json(read_only_folder / "metrics.json", {}),
+                    lambda: key_lock(read_only_folder / "entry.zarr", what="entry").__enter__()):
+        with pytest.raises(atomic.NotWritableError, match=rf"{read_only_folder}.* (is on a read-only file system|is "
+                                                          r"not writable by this user).*point `results:`/`cache:`"):
+            attempt()

@@ -8,7 +8,9 @@ holds the only right to write a path (a cache key's lock) removes all of its
 siblings with :func:`sweep_stale`.
 
 A full disk raises :class:`DiskFullError`, naming the path and the space
-left, instead of the library's bare ``OSError``.
+left, and a folder that cannot be written (read-only, another owner)
+:class:`NotWritableError`, naming the folder and the fix, instead of the
+library's bare ``OSError``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,27 @@ def writer_tag(pid: int | None = None) -> str:
 
 class DiskFullError(OSError):
     """A write failed because the file system is full (or the quota is used up)."""
+
+
+class NotWritableError(OSError):
+    """A folder cannot be written: a read-only file system, or no permission."""
+
+
+@contextlib.contextmanager
+def naming_unwritable(folder: str | os.PathLike) -> Iterator[None]:
+    """Turn a permission or read-only failure inside the block into a :class:`NotWritableError` naming
+    ``folder`` and the fix."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.EACCES, errno.EPERM, errno.EROFS) or isinstance(err, NotWritableError):
+            raise
+        why = "is on a read-only file system" if err.errno == errno.EROFS else "is not writable by this user"
+        raise NotWritableError(
+            err.errno,
+            f"{folder} {why} ({err.strerror}: {err.filename}); point `results:`/`cache:` at a folder you can "
+            "write, or fix its permissions, then re-run (nothing was written)",
+        ) from err
 
 
 def _writer_alive(pid: int) -> bool:
@@ -93,11 +116,12 @@ def sweep_stale(path: str | os.PathLike, *, any_writer: bool = False) -> list[Pa
 
 
 def _tmp_sibling(path: Path, *, directory: bool) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
     prefix = f".tmp-{path.name}-{writer_tag()}-"
-    if directory:
-        return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
-    fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    with naming_unwritable(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if directory:
+            return Path(tempfile.mkdtemp(prefix=prefix, dir=path.parent))
+        fd, name = tempfile.mkstemp(prefix=prefix, dir=path.parent)
     os.close(fd)
     return Path(name)
 

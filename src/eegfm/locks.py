@@ -18,6 +18,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from eegfm.atomic import naming_unwritable
+
 logger = logging.getLogger(__name__)
 
 
@@ -39,8 +41,9 @@ def key_lock(path: str | os.PathLike, *, what: str) -> Iterator[None]:
         How the entry is named in the log line written while waiting.
     """
     lock = lock_path(path)
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    with naming_unwritable(lock.parent):
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
     try:
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
