@@ -46,13 +46,15 @@ def fold_targets(labels: np.ndarray, target: str) -> tuple[np.ndarray, list[str]
             raise SplitError(str(err)) from None
         if np.ptp(y) == 0:
             raise SplitError(f"the regression target is constant ({y[0]:g}) over all windows; it must vary. "
-                             "Check the label column (files.label_column / bids.label_column)")
+                             "Check the label column (files.label_column / bids.label_column, or the Python "
+                             "API's metadata)")
         return y, []
     classes = sorted(set(labels))
     if len(classes) < 2:
         raise SplitError(
             f"only one class ({classes}) in the windows; decoding needs at least 2. "
-            "Check windows.event_id (which annotations become labels)"
+            "Check which labels the windows get: windows.event_id or the label column (the Python API: the "
+            "metadata's label column)"
         )
     return labels, classes
 
@@ -89,7 +91,7 @@ def check_fold_targets(fold: int, classes: list[str], y_train: np.ndarray, y_tes
             }.get(scheme, f"use a design that does not hold out single {plural(unit)}")
             raise SplitError(
                 f"fold {fold}: class(es) {missing} missing from the {side} set ({held_out}); {fix}, or check the "
-                f"labels of these {plural(unit)} (windows.event_id)"
+                f"labels of these {plural(unit)} (windows.event_id, a label column, or the Python API's metadata)"
             )
 
 
