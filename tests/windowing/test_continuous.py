@@ -34,3 +34,18 @@ def test_fixed_windows_need_a_covering_span(real_data):
     assert reason == "no window lies fully inside one labelled span (15 of 15 windows unlabelled, 0 ambiguous)"
     short = cut_continuous(raw.crop(0, 1.0), rec, Windowing(mode="fixed", length_s=2.0), [Target(0, 1, "x")])[2]
     assert short.startswith("shorter than one window (1.01 s < windows.length_s 2 s)")
+
+
+def test_events_of_different_classes_at_one_sample_drop_their_window_with_a_warning(real_data, caplog):
+    """Two events of different classes at one sample labelled the window by the first in the file, at INFO."""
+    rec = Recording(path=str(real_data / EDF), subject="s")
+    raw = read_raw(rec)
+    events = [Target(10.0, 0.0, "left"), Target(10.0, 0.0, "right"), Target(20.0, 0.0, "left"),
+              Target(20.0, 0.0, "left"), Target(30.0, 0.0, "right")]
+    with caplog.at_level("WARNING", logger="eegfm.windowing.continuous"):
+        X, rows, reason = cut_continuous(raw, rec, Windowing(length_s=2.0), events)
+    assert [(r["onset_s"], r["label"]) for r in rows] == [(20.0, "left"), (30.0, "right")] and len(X) == 2
+    assert "dropped 1 event window(s) whose events of different classes share a sample (first at 10.000 s: " \
+           "['left', 'right'])" in caplog.text
+    only = cut_continuous(raw, rec, Windowing(length_s=2.0), events[:2])[2]
+    assert only == "each of its 1 event windows has events of different classes at one sample"

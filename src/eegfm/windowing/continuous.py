@@ -70,12 +70,23 @@ def _event_starts(
     sfreq = raw.info["sfreq"]
     # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
     first = int(np.floor(win.tmin * sfreq + 0.5))
-    by_sample: dict[int, str] = {}
-    for t in events:  # two events at one sample are one window, labelled by the first (as mne.Epochs does)
-        by_sample.setdefault(int(round(t.onset_s * sfreq)) + first, t.label)
-    if len(by_sample) < len(events):
-        shared = len(events) - len(by_sample)
-        log.info("%s: %d events share a sample with an earlier one; kept the first", rec.path, shared)
+    labels_at: dict[int, list[str]] = {}
+    for t in events:
+        labels_at.setdefault(int(round(t.onset_s * sfreq)) + first, []).append(t.label)
+    # Events of one class at one sample are one window; events of different classes at one sample make an
+    # ambiguous window, dropped as fixed windows drop theirs (keeping the first would pick a label by file order).
+    by_sample = {start: labels[0] for start, labels in labels_at.items() if len(set(labels)) == 1}
+    conflicts = {start: sorted(set(labels)) for start, labels in labels_at.items() if len(set(labels)) > 1}
+    if conflicts:
+        start, labels = next(iter(conflicts.items()))
+        log.warning(
+            "%s (subject %s): dropped %d event window(s) whose events of different classes share a sample (first at "
+            "%.3f s: %s); check windows.event_id or the events of this recording",
+            rec.path, rec.subject, len(conflicts), (start - first) / sfreq, labels,
+        )  # fmt: skip
+    repeated = sum(len(labels) for labels in labels_at.values()) - len(labels_at)
+    if repeated:
+        log.info("%s: %d event(s) repeat another event at the same sample; one window each", rec.path, repeated)
     kept = [(start, label) for start, label in by_sample.items() if 0 <= start and start + size <= raw.n_times]
     if len(kept) < len(by_sample):
         log.info(
@@ -84,6 +95,8 @@ def _event_starts(
         )  # fmt: skip
     if kept:
         return kept, None
+    if not by_sample and conflicts:
+        return kept, f"each of its {len(conflicts)} event windows has events of different classes at one sample"
     return kept, (
         f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around the "
         f"event) fits in the recording ({raw.n_times / sfreq:.3g} s)"
