@@ -216,6 +216,7 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
     import numpy as np
 
     from eegfm.windowing.regression_targets import checked_window_targets
+    from eegfm.windowing.signal_checks import sanity_record
     from eegfm.windows_store import WindowsStoreWriter, content_key
 
     if units not in UNITS:
@@ -231,8 +232,7 @@ def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: 
     X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
     rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
     checks = checks or SignalChecks()
-    sanity = {"signal_check": checks.signal_check, "amplitude_range_uv": list(checks.amplitude_range_uv),
-              "recordings": _signal_checks(X, rows, list(ch_names), units, checks)}  # as windows.json's
+    sanity = sanity_record(checks, _signal_checks(X, rows, list(ch_names), units, checks))
     extra = {"label_source": "metadata (Python API)", "target": target, "sanity": sanity}
     if target == "regression":  # checked as the windows job checks them
         by_recording = {rec: Counter(part["label"]) for rec, part in rows.groupby("recording", sort=False)}
@@ -277,10 +277,10 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
     found = []
     for recording, part in rows.groupby("recording", sort=False):
         amplitudes = np.median(np.ptp(X[part.index.to_numpy()], axis=2), axis=0)
-        where = f"recording {recording} (subject {part['subject'].iloc[0]})"
-        result = check_amplitudes(amplitudes, ch_names, where, checks, fixes,
+        subject = part["subject"].iloc[0]
+        result = check_amplitudes(amplitudes, ch_names, f"recording {recording} (subject {subject})", checks, fixes,
                                   fix_warn="or set preprocessing.signal_check: 'warn' in the config to go on anyway")
-        found.append({"recording": recording, "subject": part["subject"].iloc[0], **result})
+        found.append({"recording": recording, "subject": subject, **result})
     return found
 
 

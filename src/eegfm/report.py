@@ -105,8 +105,8 @@ def summary_dict(
     n_failed: int,
 ) -> dict:
     """The ``summary.json`` content: the best entry per dataset by its primary metric (lowest MAE, highest
-    of the others; the fold mean, or the pooled score where no fold defines the metric), with its pooled score, CI (and its method), chance, gap over chance, p-values and
-    verdict, and every entry's mean. ``primary_metric`` is one name when every dataset shares it, else
+    of the others; the fold mean, or the pooled score where no fold defines the metric), with its pooled
+    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean. ``primary_metric`` is one name when every dataset shares it, else
     dataset -> name; ``best[dataset]["metric"]`` names it per dataset."""
     best: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}

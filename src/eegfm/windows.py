@@ -55,6 +55,7 @@ from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_name
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
 from eegfm.windowing.regression_targets import check_recording_targets, checked_window_targets
+from eegfm.windowing.signal_checks import sanity_record
 from eegfm.windows_store import WindowsStoreWriter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -214,11 +215,7 @@ class _Findings:
             "label_source": " + ".join(self.sources),
             "channels_dropped": self.dropped,
             "empty_recordings": self.empty,
-            "sanity": {
-                "signal_check": pre.signal_check,
-                "amplitude_range_uv": list(pre.amplitude_range_uv),
-                "recordings": self.signal,
-            },
+            "sanity": sanity_record(pre, self.signal),
         }
 
 

@@ -216,14 +216,14 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
     out_dir = Path(out_dir)
     info_path = out_dir / "windows.json"
     if not info_path.exists():
-        raise FileNotFoundError(f"{out_dir} is not a complete windows store (no windows.json); re-run the windows rule")
+        raise FileNotFoundError(f"{out_dir} is not a complete windows store (no windows.json); {rebuild_hint(out_dir)}")
     info = json.loads(info_path.read_text())
     group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
     X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir),
                       key=info["key"])
     meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})
     if group.attrs.get("key") != info["key"]:
-        raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; re-run the windows rule")
+        raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; {rebuild_hint(out_dir)}")
     if X.shape[0] != len(meta):
         raise ValueError(f"{out_dir}: X has {X.shape[0]} windows but windows.tsv has {len(meta)} rows")
     return WindowsStore(X=X, meta=meta, info=info)

@@ -75,8 +75,14 @@ def _event_starts(
         labels_at.setdefault(int(round(t.onset_s * sfreq)) + first, []).append(t.label)
     # Events of one class at one sample are one window; events of different classes at one sample make an
     # ambiguous window, dropped as fixed windows drop theirs (keeping the first would pick a label by file order).
-    by_sample = {start: labels[0] for start, labels in labels_at.items() if len(set(labels)) == 1}
-    conflicts = {start: sorted(set(labels)) for start, labels in labels_at.items() if len(set(labels)) > 1}
+    by_sample: dict[int, str] = {}
+    conflicts: dict[int, list[str]] = {}
+    for start, labels in labels_at.items():
+        distinct = sorted(set(labels))
+        if len(distinct) == 1:
+            by_sample[start] = distinct[0]
+        else:
+            conflicts[start] = distinct
     if conflicts:
         start, labels = next(iter(conflicts.items()))
         log.warning(

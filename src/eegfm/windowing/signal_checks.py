@@ -73,6 +73,12 @@ WORKFLOW_FIXES = {
 }
 
 
+def sanity_record(pre: Preprocessing | SignalChecks, recordings: list[dict[str, Any]]) -> dict[str, Any]:
+    """``windows.json``'s ``sanity``: the gates applied and each recording's findings (:func:`check_signal`)."""
+    return {"signal_check": pre.signal_check, "amplitude_range_uv": list(pre.amplitude_range_uv),
+            "recordings": recordings}
+
+
 def check_signal(
     inst: mne.io.BaseRaw | mne.BaseEpochs, rec: Recording, pre: Preprocessing, segment_s: float
 ) -> dict[str, Any]:
