@@ -32,7 +32,8 @@ windows, fewer than two classes (classification) or a target that is not
 numeric or does not vary (regression) stop the job. ``windows.json`` records
 the kind of target (``target``; for regression also ``target_summary``),
 where labels came from (``label_source``), the channels dropped by type
-(``channels_dropped``), recordings without windows (``empty_recordings``) and
+(``channels_dropped``), recordings without windows (``empty_recordings``),
+windows dropped because two classes claim them (``ambiguous_windows``) and
 the signal checks (``sanity``).
 """
 
@@ -50,7 +51,7 @@ from tqdm import tqdm
 from eegfm.config import Preprocessing, Windowing
 from eegfm.recordings import Recording, read_recording
 from eegfm.windowing import WindowsError
-from eegfm.windowing.continuous import cut_continuous, n_times
+from eegfm.windowing.continuous import Ambiguous, cut_continuous, n_times
 from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
@@ -80,6 +81,7 @@ class _Windowed:
     event_names: Counter[str]
     label_source: str
     prep: Preprocessed
+    ambiguous: Ambiguous | None = None
 
 
 def build_windows(
@@ -120,7 +122,7 @@ def build_windows(
         The store summary (``windows.json``): key, shape, classes, counts,
         channel positions, the settings used, ``target`` (and for regression
         ``target_summary``), ``label_source``, ``channels_dropped``,
-        ``empty_recordings`` and ``sanity``.
+        ``empty_recordings``, ``ambiguous_windows`` and ``sanity``.
 
     Raises
     ------
@@ -189,6 +191,7 @@ class _Findings:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     overridden: set[str] = field(default_factory=set)
     empty: list[dict[str, str]] = field(default_factory=list)
+    ambiguous: list[dict[str, Any]] = field(default_factory=list)
     signal: list[dict[str, Any]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -198,6 +201,8 @@ class _Findings:
         if not done.rows:
             log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
             self.empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
+        if done.ambiguous is not None:
+            self.ambiguous.append({"recording": rec.path, "subject": rec.subject, **done.ambiguous._asdict()})
         self.labels.update(counts)
         self.by_recording.setdefault(rec.path, Counter()).update(counts)
         self.event_names.update(done.event_names)
@@ -210,11 +215,12 @@ class _Findings:
             self.sources.append(done.label_source)
 
     def summary(self, pre: Preprocessing) -> dict[str, Any]:
-        """The windows.json fields: label_source, channels_dropped, empty_recordings, sanity."""
+        """The windows.json fields: label_source, channels_dropped, empty_recordings, ambiguous_windows, sanity."""
         return {
             "label_source": " + ".join(self.sources),
             "channels_dropped": self.dropped,
             "empty_recordings": self.empty,
+            "ambiguous_windows": self.ambiguous,
             "sanity": sanity_record(pre, self.signal),
         }
 
@@ -237,14 +243,14 @@ def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: d
     stims = stim_channels(inst)
     prep = preprocess(inst, rec, pre, reference, win.length_s)
     labelled = targets(markers, rec, win, end_s)
-    X, rows, reason = cut_continuous(prep.inst, rec, win, labelled)
+    X, rows, reason, ambiguous = cut_continuous(prep.inst, rec, win, labelled)
     names = Counter(m.name for m in markers)
     if reason is not None and not labelled:
         reason += f"; its events are {dict(sorted(names.items())) or 'none'}"
         if stims and win.stim_channel is None:
             reason += f" (trigger channels {stims}: see windows.stim_channel)"
     source = rec.label_source or (f"trigger channel '{win.stim_channel}'" if win.stim_channel else "annotations")
-    return _Windowed(X, rows, reason, names, source, prep)
+    return _Windowed(X, rows, reason, names, source, prep, ambiguous)
 
 
 # ----------------------------------------------------------------------------- dataset-wide checks

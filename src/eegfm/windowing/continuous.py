@@ -16,7 +16,7 @@ every window has exactly ``n_times`` samples.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -35,17 +35,34 @@ def n_times(win: Windowing, sfreq: float) -> int:
     return int(round(win.length_s * sfreq))
 
 
-def cut_continuous(
-    raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled: list[Target]
-) -> tuple[np.ndarray, list[dict[str, Any]], str | None]:
-    """Windows (n, channels, n_times), their metadata rows, and why there are none (or ``None``)."""
+class Ambiguous(NamedTuple):
+    """Windows dropped because two classes claim them: ``n`` of them, the first at ``first_s`` with ``labels``."""
+
+    n: int
+    first_s: float
+    labels: list[str]
+
+
+class Cut(NamedTuple):
+    """One recording's windows (n, channels, n_times), their rows, why there are none, and what was ambiguous."""
+
+    X: np.ndarray
+    rows: list[dict[str, Any]]
+    empty_reason: str | None
+    ambiguous: Ambiguous | None
+
+
+def cut_continuous(raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled: list[Target]) -> Cut:
+    """Windows (n, channels, n_times), their metadata rows, why there are none (or ``None``), and the
+    windows dropped as ambiguous (two classes at one event sample, or overlapping spans of two classes)."""
     sfreq, size = raw.info["sfreq"], n_times(win, raw.info["sfreq"])
+    ambiguous = None
     if not labelled:
         kept, reason = [], unlabelled_reason(win)
     elif win.mode == "events":
-        kept, reason = _event_starts(raw, rec, win, labelled, size)
+        kept, reason, ambiguous = _event_starts(raw, rec, win, labelled, size)
     else:
-        kept, reason = _fixed_starts(raw, rec, win, labelled, size)
+        kept, reason, ambiguous = _fixed_starts(raw, rec, win, labelled, size)
     X = np.empty((len(kept), len(raw.ch_names), size), dtype=np.float32)
     for i, (start, _) in enumerate(kept):  # one window in float64 at a time
         X[i] = raw.get_data(start=start, stop=start + size)
@@ -60,12 +77,12 @@ def cut_continuous(
         }
         for start, label in kept
     ]
-    return X, rows, reason
+    return Cut(X, rows, reason, ambiguous)
 
 
 def _event_starts(
     raw: mne.io.BaseRaw, rec: Recording, win: Windowing, events: list[Target], size: int
-) -> tuple[list[tuple[int, str]], str | None]:
+) -> tuple[list[tuple[int, str]], str | None, Ambiguous | None]:
     """Window starts at each event + tmin that fit in the recording."""
     sfreq = raw.info["sfreq"]
     # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
@@ -83,12 +100,14 @@ def _event_starts(
             by_sample[start] = distinct[0]
         else:
             conflicts[start] = distinct
+    ambiguous = None
     if conflicts:
-        start, labels = next(iter(conflicts.items()))
+        start, labels = min(conflicts.items())
+        ambiguous = Ambiguous(len(conflicts), round((start - first) / sfreq, 6), labels)
         log.warning(
             "%s (subject %s): dropped %d event window(s) whose events of different classes share a sample (first at "
             "%.3f s: %s); check windows.event_id or the events of this recording",
-            rec.path, rec.subject, len(conflicts), (start - first) / sfreq, labels,
+            rec.path, rec.subject, ambiguous.n, ambiguous.first_s, labels,
         )  # fmt: skip
     repeated = sum(len(labels) for labels in labels_at.values()) - len(labels_at)
     if repeated:
@@ -100,43 +119,45 @@ def _event_starts(
             rec.path, len(by_sample) - len(kept), len(by_sample), raw.n_times / sfreq,
         )  # fmt: skip
     if kept:
-        return kept, None
-    if not by_sample and conflicts:
-        return kept, f"each of its {len(conflicts)} event windows has events of different classes at one sample"
-    return kept, (
-        f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around the "
-        f"event) fits in the recording ({raw.n_times / sfreq:.3g} s)"
-    )
+        reason = None
+    elif not by_sample and conflicts:
+        reason = f"each of its {len(conflicts)} event windows has events of different classes at one sample"
+    else:
+        reason = (f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around "
+                  f"the event) fits in the recording ({raw.n_times / sfreq:.3g} s)")
+    return kept, reason, ambiguous
 
 
 def _fixed_starts(
     raw: mne.io.BaseRaw, rec: Recording, win: Windowing, spans: list[Target], size: int
-) -> tuple[list[tuple[int, str]], str | None]:
+) -> tuple[list[tuple[int, str]], str | None, Ambiguous | None]:
     """Window starts on the stride grid whose whole window one label covers."""
     sfreq = raw.info["sfreq"]
     if raw.n_times < size:
-        return [], f"shorter than one window ({raw.n_times / sfreq:.3g} s < windows.length_s {win.length_s:g} s)"
+        return [], f"shorter than one window ({raw.n_times / sfreq:.3g} s < windows.length_s {win.length_s:g} s)", None
     step = max(1, int(round((win.stride_s or win.length_s) * sfreq)))
     starts = np.arange(0, raw.n_times - size + 1, step)
     tol = 0.5 / sfreq  # span edges are rounded to samples
-    kept, unlabelled, ambiguous = [], 0, 0
+    kept, unlabelled, claimed = [], 0, []
     for start in starts:
         t0, t1 = start / sfreq, (start + size) / sfreq
         covering = {t.label for t in spans if t.onset_s <= t0 + tol and t.onset_s + t.duration_s >= t1 - tol}
         if len(covering) == 1:
             kept.append((int(start), covering.pop()))
         elif covering:
-            ambiguous += 1
+            claimed.append((int(start), sorted(covering)))
         else:
-            unlabelled += 1
-    if unlabelled or ambiguous:
-        log.info(
-            "%s: fixed windows: dropped %d unlabelled and %d ambiguous (several labels) of %d",
-            rec.path, unlabelled, ambiguous, len(starts),
+            unlabelled += 1  # a gap between spans: not part of the task, as in any annotated recording
+    if unlabelled:
+        log.info("%s: fixed windows: %d of %d lie in no labelled span", rec.path, unlabelled, len(starts))
+    ambiguous = None
+    if claimed:
+        ambiguous = Ambiguous(len(claimed), round(claimed[0][0] / sfreq, 6), claimed[0][1])
+        log.warning(
+            "%s (subject %s): dropped %d fixed window(s) that overlapping spans of different classes both cover "
+            "(first at %.3f s: %s); check windows.event_id or the annotations of this recording",
+            rec.path, rec.subject, ambiguous.n, ambiguous.first_s, ambiguous.labels,
         )  # fmt: skip
-    if kept:
-        return kept, None
-    return kept, (
-        f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows unlabelled, "
-        f"{ambiguous} ambiguous)"
-    )
+    reason = None if kept else (f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} "
+                                f"windows unlabelled, {len(claimed)} ambiguous)")
+    return kept, reason, ambiguous
