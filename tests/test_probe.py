@@ -273,7 +273,8 @@ def test_run_probe_records_status_cost_and_device(tmp_path, data):
 def test_run_probe_refuses_a_stale_embedding(tmp_path, data):
     E, meta, folds = data
     _write_inputs(tmp_path, E, meta, folds, windows_key_override="0" * 64)
-    with pytest.raises(ValueError, match="re-run the embed rule"):
+    # the fix must be one Snakemake acts on: a plain re-run of an up-to-date DAG does nothing
+    with pytest.raises(ValueError, match=f"re-run the embed rule: snakemake --forcerun {tmp_path / 'pointer.json'}"):
         run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
                   tmp_path / "p", folds=[0])
     assert not (tmp_path / "p").exists()
@@ -297,7 +298,7 @@ def test_run_probe_refuses_stale_folds_and_unknown_fold(tmp_path, data):
     _write_inputs(tmp_path, E, meta, folds)
     stale = json.loads((tmp_path / "folds.json").read_text())
     (tmp_path / "folds.json").write_text(json.dumps({**stale, "windows_key": "1" * 64}))
-    with pytest.raises(ValueError, match="re-run the splits rule"):
+    with pytest.raises(ValueError, match=f"re-run the splits rule: snakemake --forcerun {tmp_path / 'folds.json'}"):
         run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0, tmp_path / "p")
     (tmp_path / "folds.json").write_text(json.dumps(stale))
     with pytest.raises(ValueError, match=r"not fold\(s\) \[9\]"):

@@ -348,12 +348,12 @@ def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str,
     if pointer.get("windows_key") and pointer["windows_key"] != windows_key:
         raise ValueError(
             f"embedding pointer {pointer_path} was computed from windows {pointer['windows_key'][:12]} but the "
-            f"windows store is now {windows_key[:12]}; re-run the embed rule for this dataset"
+            f"windows store is now {windows_key[:12]}; re-run the embed rule: snakemake --forcerun {pointer_path}"
         )
     if folds.get("windows_key") and folds["windows_key"] != windows_key:
         raise ValueError(
             f"folds {folds_path} were made for windows {folds['windows_key'][:12]} but the windows store is now "
-            f"{windows_key[:12]}; re-run the splits rule for this dataset"
+            f"{windows_key[:12]}; re-run the splits rule: snakemake --forcerun {folds_path}"
         )
 
 

@@ -195,7 +195,8 @@ def prepare_fold(
     windows = open_windows(windows_dir)
     folds = load_folds(folds_path)
     if folds.get("windows_key") and folds["windows_key"] != windows.key:
-        raise ValueError(f"{folds_path} was made for other windows; re-run the splits rule")
+        raise ValueError(f"{folds_path} was made for other windows; re-run the splits rule: "
+                         f"snakemake --forcerun {folds_path}")
     entry = next((f for f in folds["folds"] if int(f["fold"]) == int(fold)), None)
     if entry is None:
         raise ValueError(f"{folds_path} has folds {[f['fold'] for f in folds['folds']]}, not fold {fold}")
