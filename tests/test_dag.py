@@ -120,3 +120,11 @@ def test_one_subject_designs_are_checked_by_their_own_unit(real_data, tmp_path):
         check_cv_groups(Config(datasets={"s01": Dataset(source="files", files=files, cv={"scheme": "cross_session"})}))
     with pytest.raises(ConfigError, match=r"datasets\.s01: the recordings name 1 subject group.*within_subject"):
         check_cv_groups(Config(datasets={"s01": Dataset(source="files", files=files)}))
+
+
+def test_recordings_that_cannot_be_listed_are_named_with_their_dataset(tmp_path):
+    """Several datasets in one config: 'files.metadata ... does not exist' named no dataset."""
+    ok = Dataset(synthetic=SyntheticSource(n_subjects=5))
+    gone = Dataset(source="files", files={"metadata": str(tmp_path / "gone.tsv")})
+    with pytest.raises(ConfigError, match=r"datasets\.second: files\.metadata '.*gone\.tsv' does not exist"):
+        check_cv_groups(Config(datasets={"first": ok, "second": gone}))

@@ -151,15 +151,24 @@ def check_cv_groups(config: Config, recordings: Callable[[str], Sequence[Recordi
     Raises
     ------
     ConfigError
-        One line per evaluated dataset, naming the key, the groups found and the fix.
+        One line per dataset with a problem: for any dataset, why its
+        recordings cannot be listed; for an evaluated one, the key, the
+        groups found and the fix.
     """
+    from eegfm.recordings import RecordingError, find_recordings
     from eegfm.splits import SplitError, expected_n_folds
 
     errors = []
     for name, ds in sorted(config.datasets.items()):
+        found = None
+        if ds.source != "synthetic":
+            try:  # every dataset, pretraining ones too: a missing table, root or file is named with its dataset
+                found = recordings(name) if recordings is not None else find_recordings(ds)
+            except RecordingError as err:
+                errors.append(f"datasets.{name}: {err}")
+                continue
         if ds.role != "evaluate" or ds.cv.scheme == "within_subject":
             continue
-        found = recordings(name) if recordings is not None and ds.source != "synthetic" else None
         if ds.cv.scheme != "group_kfold":
             try:
                 expected_n_folds(ds.cv, lambda ds=ds, found=found: _units(ds, found))
@@ -175,8 +184,8 @@ def check_cv_groups(config: Config, recordings: Callable[[str], Sequence[Recordi
             errors.append(f"datasets.{name}.cv.n_splits is {ds.cv.n_splits} but the recordings name only {n} "
                           f"{unit} groups; set datasets.{name}.cv.n_splits to at most {n}, or cv.scheme: loso")
     if errors:
-        raise ConfigError("cross-validation that cannot be made (checked before any job runs):\n  "
-                          + "\n  ".join(errors))
+        raise ConfigError("datasets whose recordings or cross-validation cannot be used (checked before any job "
+                          "runs):\n  " + "\n  ".join(errors))
 
 
 def _units(dataset: Dataset, recordings: Sequence[Recording] | None) -> list[tuple]:
