@@ -50,6 +50,19 @@ def test_check_config_command(tmp_path, capsys):
     assert main(["check-config", str(tmp_path / "ok.yaml")]) == 0
 
 
+def test_check_config_runs_the_workflows_parse_time_checks(tmp_path, capsys):
+    """check-config said 'ok' for weights the workflow refuses at parse time (it checked folds only)."""
+    (tmp_path / "weights.yaml").write_text(f"backbones: [{{name: labram, weights: {tmp_path / 'nope.pth'}}}]\n")
+    assert main(["check-config", str(tmp_path / "weights.yaml")]) == 1
+    assert f"backbones[0] (labram): weights {tmp_path / 'nope.pth'} do not exist" in capsys.readouterr().err
+    (tmp_path / "ages.tsv").write_text(f"path\tsubject\tage\n{tmp_path / 'weights.yaml'}\ts1\tforty\n")
+    (tmp_path / "ages.yaml").write_text(
+        f"datasets: {{ages: {{source: files, target: regression, cv: {{scheme: within_subject}}, "
+        f"files: {{metadata: {tmp_path / 'ages.tsv'}, label_column: age}}}}}}\n")
+    assert main(["check-config", str(tmp_path / "ages.yaml")]) == 1
+    assert "forty" in capsys.readouterr().err
+
+
 def test_a_key_written_twice_names_both_lines(tmp_path):
     path = tmp_path / "my.yaml"
     path.write_text("datasets:\n  a: {source: synthetic}\nseed: 1\ndatasets:\n  b: {source: synthetic}\n")

@@ -188,15 +188,17 @@ def _backbones(args) -> int:
 
 
 def _check_config(args) -> int:
-    """Check a config file as the workflow would, before running it: YAML syntax, keys and values, folds."""
+    """Check a config file as the workflow would, before running it: YAML syntax, keys and values, and
+    :func:`eegfm.dag.check_before_jobs` (recordings and folds, regression targets, weights)."""
     from eegfm.config import ConfigError, load_config
     from eegfm.configfile import read_config_file
-    from eegfm.dag import check_cv_groups
+    from eegfm.dag import check_before_jobs
     from eegfm.recordings import RecordingError
+    from eegfm.windowing import WindowsError
 
     try:
-        check_cv_groups(load_config(read_config_file(args.path)))
-    except (ConfigError, RecordingError) as err:
+        check_before_jobs(load_config(read_config_file(args.path)))
+    except (ConfigError, RecordingError, WindowsError, ValueError) as err:
         print(err, file=sys.stderr)
         return 1
     print(f"{args.path}: ok")
@@ -220,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     keys.add_argument("--write", action="store_true", help=f"update the table in {CONFIG_README}")
     check = sub.add_parser(
         "check-config",
-        help="check a config file before running it: YAML syntax (file, line), keys and values, folds",
+        help="check a config file before running it: YAML syntax (file, line), keys and values, recordings and "
+        "folds, regression targets, pretrained weights",
         description="Snakemake reports a YAML error in a --configfile only as 'not valid JSON or YAML'; this names "
         "the line. Relative paths in the file are resolved against the current directory, as the workflow does.",
     )

@@ -13,6 +13,9 @@
 - :func:`check_cv_groups`: ``cv.n_splits`` against the subjects (or
   sessions/runs) the recordings already name, instead of after windowing
   and embedding.
+- :func:`check_before_jobs`: every check of a validated config that the
+  workflow runs at parse time (recordings and folds, regression targets,
+  pretrained weights), shared with ``eegfm check-config``.
 - :func:`listed_recordings`: one listing of a dataset's recordings per run.
   The main Snakemake process lists them and saves the listing; the jobs a
   cluster executor starts re-parse the workflow and read it back instead of
@@ -37,7 +40,8 @@ from eegfm.hashing import sha256_json
 if TYPE_CHECKING:  # pragma: no cover
     from eegfm.recordings import Recording
 
-__all__ = ["check_cv_groups", "cv_groups", "listed_recordings", "recording_inputs", "recording_stamp"]
+__all__ = ["check_before_jobs", "check_cv_groups", "cv_groups", "listed_recordings", "recording_inputs",
+           "recording_stamp"]
 
 #: Entities a sidecar may carry that its data file does not (BIDS inheritance still applies).
 _EXTRA_ENTITIES = {"space", "split"}
@@ -186,6 +190,40 @@ def check_cv_groups(config: Config, recordings: Callable[[str], Sequence[Recordi
     if errors:
         raise ConfigError("datasets whose recordings or cross-validation cannot be used (checked before any job "
                           "runs):\n  " + "\n  ".join(errors))
+
+
+def check_before_jobs(config: Config, recordings: Callable[[str], Sequence[Recording]] | None = None, *,
+                      weights_checked_dir: str | os.PathLike | None = None) -> None:
+    """Everything about a validated config that can be checked before any job runs.
+
+    The recordings can be listed and give the folds the design needs
+    (:func:`check_cv_groups`), a regression target in a metadata table is
+    a number (:func:`eegfm.windowing.regression_targets.check_config_targets`),
+    and local pretrained weights fit their backbone
+    (:func:`eegfm.backbones.weights_check.check_config_weights`; a passed
+    check is remembered in ``weights_checked_dir``). The workflow runs it
+    when it parses (main process only); ``eegfm check-config`` runs it on a
+    file.
+
+    Raises
+    ------
+    ConfigError, eegfm.recordings.RecordingError, eegfm.windowing.WindowsError, ValueError
+        Each naming the key, dataset or backbone and the fix.
+    """
+    from eegfm.windowing.regression_targets import check_config_targets
+
+    if recordings is None:
+        from eegfm.recordings import find_recordings
+
+        def recordings(name: str) -> Sequence[Recording]:
+            return find_recordings(config.datasets[name])
+
+    check_cv_groups(config, recordings)
+    check_config_targets(config, recordings)
+    if any(b.weights and not b.pretrain_ref for b in config.backbones):  # the workflow's own weights: made later
+        from eegfm.backbones.weights_check import check_config_weights
+
+        check_config_weights(config, cache_dir=weights_checked_dir)
 
 
 def _units(dataset: Dataset, recordings: Sequence[Recording] | None) -> list[tuple]:

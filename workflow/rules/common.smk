@@ -8,11 +8,10 @@ from snakemake.utils import validate
 # The Snakefile has put this checkout's src/ first on sys.path.
 from eegfm.config import ConfigError, Pretrain, load_config
 from eegfm.backbones.checkpoints import weights_files
-from eegfm.dag import check_cv_groups, listed_recordings, recording_inputs, recording_stamp
+from eegfm.dag import check_before_jobs, listed_recordings, recording_inputs, recording_stamp
 from eegfm.hashing import sha256_json
 from eegfm.recordings import RecordingError
 from eegfm.windowing import WindowsError
-from eegfm.windowing.regression_targets import check_config_targets
 
 # Validated twice (docs/architecture.md, invariant 5): pydantic first, for messages that name the
 # key and the allowed values, then the JSON Schema generated from it.
@@ -41,25 +40,15 @@ def dataset_recordings(dataset):
     )
 
 
-# Folds that cannot be made from the recordings found (cv.n_splits above the
-# number of subjects), and regression targets in the metadata table that are no
-# numbers, stop the run here, before windowing and embedding.
+# Recordings that cannot be listed or cannot fill the folds (cv.n_splits above the
+# number of subjects), regression targets in the metadata table that are no numbers,
+# and pretrained weights that cannot fit their model stop the run here, before any
+# job; only in the main process (cluster jobs re-parse the workflow). A passed
+# weights check is remembered per file (path, size, mtime) under .snakemake/.
 if workflow.is_main_process:
     try:
-        check_cv_groups(CFG, dataset_recordings)
-        check_config_targets(CFG, dataset_recordings)
-    except (ConfigError, RecordingError, WindowsError) as err:
-        raise ValueError(str(err)) from None
-
-# Pretrained weights that cannot fit their model stop the run here, before any
-# job; only in the main process (cluster jobs re-parse the workflow). A passed
-# check is remembered per file (path, size, mtime) under .snakemake/.
-if workflow.is_main_process and any(b.weights and not b.pretrain_ref for b in CFG.backbones):
-    from eegfm.backbones.weights_check import check_config_weights
-
-    try:
-        check_config_weights(CFG, cache_dir=Path(".snakemake") / "eegfm" / "weights-checked")
-    except ValueError as err:
+        check_before_jobs(CFG, dataset_recordings, weights_checked_dir=Path(".snakemake") / "eegfm" / "weights-checked")
+    except (ConfigError, RecordingError, WindowsError, ValueError) as err:
         raise ValueError(str(err)) from None
 
 
