@@ -76,9 +76,9 @@ def test_events_mode_shape_labels_onsets(events_store, recs):
     assert np.isfinite(X).all() and 1e-6 < X.std() < 1e-4  # volts
 
 
-def test_ambiguous_event_windows_are_recorded_in_windows_json(events_store, recs, tmp_path):
+def test_dropped_event_windows_are_recorded_in_windows_json(events_store, recs, tmp_path):
     """Two classes at one event sample: the window was dropped with a log line only, nowhere in the store."""
-    assert events_store[0]["ambiguous_windows"] == []
+    assert events_store[0]["dropped_windows"] == []
 
     def add_conflict(raw):
         first = raw.annotations[0]
@@ -88,8 +88,9 @@ def test_ambiguous_event_windows_are_recorded_in_windows_json(events_store, recs
 
     rec = _variant(recs, tmp_path, "conflict", add_conflict)
     info = build_windows([rec, *recs[1:]], PRE, Windowing(), tmp_path / "w")
-    (item,) = info["ambiguous_windows"]
+    (item,) = info["dropped_windows"]
     assert item["recording"] == rec.path and item["subject"] == "99" and item["n"] == 1
+    assert item["reason"] == "events of different classes at one sample"
     assert len(item["labels"]) == 2 and item["first_s"] == pytest.approx(read_raw(recs[0]).annotations[0]["onset"])
     assert sum(info["class_counts"].values()) == 3 * len(CLASSES) * TRIALS - 1
 

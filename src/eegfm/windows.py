@@ -33,8 +33,8 @@ numeric or does not vary (regression) stop the job. ``windows.json`` records
 the kind of target (``target``; for regression also ``target_summary``),
 where labels came from (``label_source``), the channels dropped by type
 (``channels_dropped``), recordings without windows (``empty_recordings``),
-windows dropped because two classes claim them (``ambiguous_windows``) and
-the signal checks (``sanity``).
+labelled windows dropped because two classes claim them or they do not fit in
+their recording (``dropped_windows``) and the signal checks (``sanity``).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from tqdm import tqdm
 from eegfm.config import Preprocessing, Windowing
 from eegfm.recordings import Recording, read_recording
 from eegfm.windowing import WindowsError
-from eegfm.windowing.continuous import Ambiguous, cut_continuous, n_times
+from eegfm.windowing.continuous import Dropped, cut_continuous, n_times
 from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
@@ -81,7 +81,7 @@ class _Windowed:
     event_names: Counter[str]
     label_source: str
     prep: Preprocessed
-    ambiguous: Ambiguous | None = None
+    dropped: list[Dropped] = field(default_factory=list)
 
 
 def build_windows(
@@ -122,7 +122,7 @@ def build_windows(
         The store summary (``windows.json``): key, shape, classes, counts,
         channel positions, the settings used, ``target`` (and for regression
         ``target_summary``), ``label_source``, ``channels_dropped``,
-        ``empty_recordings``, ``ambiguous_windows`` and ``sanity``.
+        ``empty_recordings``, ``dropped_windows`` and ``sanity``.
 
     Raises
     ------
@@ -191,7 +191,7 @@ class _Findings:
     dropped: dict[str, list[str]] = field(default_factory=dict)
     overridden: set[str] = field(default_factory=set)
     empty: list[dict[str, str]] = field(default_factory=list)
-    ambiguous: list[dict[str, Any]] = field(default_factory=list)
+    dropped_windows: list[dict[str, Any]] = field(default_factory=list)
     signal: list[dict[str, Any]] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
 
@@ -201,8 +201,7 @@ class _Findings:
         if not done.rows:
             log.warning("%s (subject %s): no windows: %s", rec.path, rec.subject, done.empty_reason)
             self.empty.append({"recording": rec.path, "subject": rec.subject, "reason": done.empty_reason or ""})
-        if done.ambiguous is not None:
-            self.ambiguous.append({"recording": rec.path, "subject": rec.subject, **done.ambiguous._asdict()})
+        self.dropped_windows += [{"recording": rec.path, "subject": rec.subject, **d._asdict()} for d in done.dropped]
         self.labels.update(counts)
         self.by_recording.setdefault(rec.path, Counter()).update(counts)
         self.event_names.update(done.event_names)
@@ -215,12 +214,12 @@ class _Findings:
             self.sources.append(done.label_source)
 
     def summary(self, pre: Preprocessing) -> dict[str, Any]:
-        """The windows.json fields: label_source, channels_dropped, empty_recordings, ambiguous_windows, sanity."""
+        """The windows.json fields: label_source, channels_dropped, empty_recordings, dropped_windows, sanity."""
         return {
             "label_source": " + ".join(self.sources),
             "channels_dropped": self.dropped,
             "empty_recordings": self.empty,
-            "ambiguous_windows": self.ambiguous,
+            "dropped_windows": self.dropped_windows,
             "sanity": sanity_record(pre, self.signal),
         }
 
@@ -243,14 +242,14 @@ def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: d
     stims = stim_channels(inst)
     prep = preprocess(inst, rec, pre, reference, win.length_s)
     labelled = targets(markers, rec, win, end_s)
-    X, rows, reason, ambiguous = cut_continuous(prep.inst, rec, win, labelled)
+    X, rows, reason, dropped = cut_continuous(prep.inst, rec, win, labelled)
     names = Counter(m.name for m in markers)
     if reason is not None and not labelled:
         reason += f"; its events are {dict(sorted(names.items())) or 'none'}"
         if stims and win.stim_channel is None:
             reason += f" (trigger channels {stims}: see windows.stim_channel)"
     source = rec.label_source or (f"trigger channel '{win.stim_channel}'" if win.stim_channel else "annotations")
-    return _Windowed(X, rows, reason, names, source, prep, ambiguous)
+    return _Windowed(X, rows, reason, names, source, prep, dropped)
 
 
 # ----------------------------------------------------------------------------- dataset-wide checks

@@ -35,34 +35,42 @@ def n_times(win: Windowing, sfreq: float) -> int:
     return int(round(win.length_s * sfreq))
 
 
-class Ambiguous(NamedTuple):
-    """Windows dropped because two classes claim them: ``n`` of them, the first at ``first_s`` with ``labels``."""
+#: Why a labelled window was dropped (the ``reason`` of :class:`Dropped`).
+AMBIGUOUS_EVENTS = "events of different classes at one sample"
+AMBIGUOUS_SPANS = "overlapping spans of different classes cover it"
+OUTSIDE = "does not fit in the recording"
 
+
+class Dropped(NamedTuple):
+    """``n`` labelled windows of a recording dropped for one ``reason``: the first at ``first_s`` (event or
+    window time), and the labels involved (the conflicting classes, or the classes of the windows lost)."""
+
+    reason: str
     n: int
     first_s: float
     labels: list[str]
 
 
 class Cut(NamedTuple):
-    """One recording's windows (n, channels, n_times), their rows, why there are none, and what was ambiguous."""
+    """One recording's windows (n, channels, n_times), their rows, why there are none, and what was dropped."""
 
     X: np.ndarray
     rows: list[dict[str, Any]]
     empty_reason: str | None
-    ambiguous: Ambiguous | None
+    dropped: list[Dropped]
 
 
 def cut_continuous(raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled: list[Target]) -> Cut:
     """Windows (n, channels, n_times), their metadata rows, why there are none (or ``None``), and the
-    windows dropped as ambiguous (two classes at one event sample, or overlapping spans of two classes)."""
+    labelled windows dropped (two classes claim them, or they do not fit in the recording)."""
     sfreq, size = raw.info["sfreq"], n_times(win, raw.info["sfreq"])
-    ambiguous = None
+    dropped: list[Dropped] = []
     if not labelled:
         kept, reason = [], unlabelled_reason(win)
     elif win.mode == "events":
-        kept, reason, ambiguous = _event_starts(raw, rec, win, labelled, size)
+        kept, reason, dropped = _event_starts(raw, rec, win, labelled, size)
     else:
-        kept, reason, ambiguous = _fixed_starts(raw, rec, win, labelled, size)
+        kept, reason, dropped = _fixed_starts(raw, rec, win, labelled, size)
     X = np.empty((len(kept), len(raw.ch_names), size), dtype=np.float32)
     for i, (start, _) in enumerate(kept):  # one window in float64 at a time
         X[i] = raw.get_data(start=start, stop=start + size)
@@ -77,12 +85,12 @@ def cut_continuous(raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled
         }
         for start, label in kept
     ]
-    return Cut(X, rows, reason, ambiguous)
+    return Cut(X, rows, reason, dropped)
 
 
 def _event_starts(
     raw: mne.io.BaseRaw, rec: Recording, win: Windowing, events: list[Target], size: int
-) -> tuple[list[tuple[int, str]], str | None, Ambiguous | None]:
+) -> tuple[list[tuple[int, str]], str | None, list[Dropped]]:
     """Window starts at each event + tmin that fit in the recording."""
     sfreq = raw.info["sfreq"]
     # Snap tmin to the sample grid: an event at sample e gives samples e + first .. e + first + size - 1.
@@ -100,23 +108,29 @@ def _event_starts(
             by_sample[start] = distinct[0]
         else:
             conflicts[start] = distinct
-    ambiguous = None
+    dropped = []
     if conflicts:
         start, labels = min(conflicts.items())
-        ambiguous = Ambiguous(len(conflicts), round((start - first) / sfreq, 6), labels)
+        dropped.append(Dropped(AMBIGUOUS_EVENTS, len(conflicts), round((start - first) / sfreq, 6), labels))
         log.warning(
             "%s (subject %s): dropped %d event window(s) whose events of different classes share a sample (first at "
             "%.3f s: %s); check windows.event_id or the events of this recording",
-            rec.path, rec.subject, ambiguous.n, ambiguous.first_s, labels,
+            rec.path, rec.subject, len(conflicts), dropped[-1].first_s, labels,
         )  # fmt: skip
     repeated = sum(len(labels) for labels in labels_at.values()) - len(labels_at)
     if repeated:
         log.info("%s: %d event(s) repeat another event at the same sample; one window each", rec.path, repeated)
-    kept = [(start, label) for start, label in by_sample.items() if 0 <= start and start + size <= raw.n_times]
-    if len(kept) < len(by_sample):
+    fits = {start: 0 <= start and start + size <= raw.n_times for start in by_sample}
+    kept = [(start, label) for start, label in by_sample.items() if fits[start]]
+    outside = sorted((start, label) for start, label in by_sample.items() if not fits[start])
+    if outside:
+        # an edge event (tmin < 0 at the start, the last trial at the end) is common: logged, and recorded so a
+        # truncated recording that lost most of its trials shows in windows.json and the report
+        dropped.append(Dropped(OUTSIDE, len(outside), round((outside[0][0] - first) / sfreq, 6),
+                               sorted({label for _, label in outside})))
         log.info(
             "%s: dropped %d of %d event windows that do not fit in the recording (%.3g s)",
-            rec.path, len(by_sample) - len(kept), len(by_sample), raw.n_times / sfreq,
+            rec.path, len(outside), len(by_sample), raw.n_times / sfreq,
         )  # fmt: skip
     if kept:
         reason = None
@@ -125,16 +139,16 @@ def _event_starts(
     else:
         reason = (f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around "
                   f"the event) fits in the recording ({raw.n_times / sfreq:.3g} s)")
-    return kept, reason, ambiguous
+    return kept, reason, dropped
 
 
 def _fixed_starts(
     raw: mne.io.BaseRaw, rec: Recording, win: Windowing, spans: list[Target], size: int
-) -> tuple[list[tuple[int, str]], str | None, Ambiguous | None]:
+) -> tuple[list[tuple[int, str]], str | None, list[Dropped]]:
     """Window starts on the stride grid whose whole window one label covers."""
     sfreq = raw.info["sfreq"]
     if raw.n_times < size:
-        return [], f"shorter than one window ({raw.n_times / sfreq:.3g} s < windows.length_s {win.length_s:g} s)", None
+        return [], f"shorter than one window ({raw.n_times / sfreq:.3g} s < windows.length_s {win.length_s:g} s)", []
     step = max(1, int(round((win.stride_s or win.length_s) * sfreq)))
     starts = np.arange(0, raw.n_times - size + 1, step)
     tol = 0.5 / sfreq  # span edges are rounded to samples
@@ -150,14 +164,14 @@ def _fixed_starts(
             unlabelled += 1  # a gap between spans: not part of the task, as in any annotated recording
     if unlabelled:
         log.info("%s: fixed windows: %d of %d lie in no labelled span", rec.path, unlabelled, len(starts))
-    ambiguous = None
+    dropped = []
     if claimed:
-        ambiguous = Ambiguous(len(claimed), round(claimed[0][0] / sfreq, 6), claimed[0][1])
+        dropped.append(Dropped(AMBIGUOUS_SPANS, len(claimed), round(claimed[0][0] / sfreq, 6), claimed[0][1]))
         log.warning(
             "%s (subject %s): dropped %d fixed window(s) that overlapping spans of different classes both cover "
             "(first at %.3f s: %s); check windows.event_id or the annotations of this recording",
-            rec.path, rec.subject, ambiguous.n, ambiguous.first_s, ambiguous.labels,
+            rec.path, rec.subject, len(claimed), dropped[-1].first_s, claimed[0][1],
         )  # fmt: skip
     reason = None if kept else (f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} "
                                 f"windows unlabelled, {len(claimed)} ambiguous)")
-    return kept, reason, ambiguous
+    return kept, reason, dropped
