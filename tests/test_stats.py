@@ -254,6 +254,23 @@ def test_too_few_units_for_a_permutation_test_is_said():
     assert few_permutations.note.startswith("too few permutations")
 
 
+def test_twenty_arrangements_cannot_reach_alpha_005_and_say_so():
+    """Six subjects, three patients and three controls (one label each): C(6, 3) = 20 arrangements, so the
+    smallest p is 1/20 = alpha. exp(-log 20) rounds to 0.04999..., and the verdict read 'not distinguishable
+    from chance (permutation p = 0.345, ...)' as if the test could have rejected."""
+    subject = np.repeat(np.arange(6), 10)
+    y = np.where(subject % 2, "patient", "control")
+    pred = np.where(np.random.default_rng(0).random(60) < 0.5, "patient", "control")
+    result = stats.permutation_test(pooled_from(y, pred, subject), "balanced_accuracy", n_permutations=199, seed=0)
+    assert result.too_few and result.min_p == pytest.approx(0.05)
+    assert result.note.startswith("too few subjects for a permutation test: 6 subjects allow only 20 distinct")
+    seven = np.repeat(np.arange(7), 10)  # 3 + 4 subjects: 35 arrangements, p can reach 1/35
+    pred7 = np.where(np.random.default_rng(1).random(70) < 0.5, "patient", "control")
+    testable = stats.permutation_test(pooled_from(np.where(seven % 2, "patient", "control"), pred7, seven),
+                                      "balanced_accuracy", n_permutations=199, seed=0)
+    assert testable.note is None
+
+
 def test_relabelling_count_multiplies_within_unit_orderings():
     # unit 0: a a b (3 orderings); unit 1: a b b b (4); units 2, 3 constant a / b (2 arrangements)
     y = np.array([0, 0, 1, 0, 1, 1, 1, 0, 0, 1])

@@ -413,7 +413,9 @@ def permutation_test(
     min_p = max(1.0 / (null.size + 1), math.exp(-log_count))
     note = None
     units = plural(pooled.unit_name)
-    if math.exp(-log_count) >= alpha:
+    # arrangements <= 1/alpha: p >= alpha. Compared on the count, with a tolerance: exp(-log(20)) is
+    # 0.04999..., which let six subjects with one label each (3 + 3: 20 arrangements) pass as testable at 0.05
+    if log_count <= math.log(1.0 / alpha) + 1e-9:
         note = (f"too few {units} for a permutation test: {len(pooled.units)} {units} allow only "
                 f"{round(math.exp(log_count))} distinct label arrangements, so p cannot fall below {min_p:.3g} "
                 f"(alpha {alpha})")
