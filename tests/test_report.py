@@ -457,7 +457,13 @@ def single_subject_report(tmp_path_factory):
         "key": "w", "n_windows": len(meta), "n_channels": 4, "n_times": 400, "sfreq": 200.0, "classes": ["left", "right"],
         "class_counts": {"left": 60, "right": 60}, "subjects": ["S001"],
         "channels_dropped": {"eog": ["EOG1", "EOG2"]},
-        "empty_recordings": [{"recording": "run-4.edf", "subject": "S001", "reason": "shorter than one window"}]}))
+        "empty_recordings": [{"recording": "run-4.edf", "subject": "S001", "reason": "shorter than one window"}],
+        "sanity": {"signal_check": "warn", "amplitude_range_uv": [0.1, 10000.0], "recordings": [
+            {"recording": "run-3.edf", "subject": "S001", "median_ptp_uv": 2.458e8, "problems": [
+                {"kind": "amplitude", "channels": [], "message": "run-3.edf (subject S001): the median peak-to-peak "
+                                                                 "amplitude is 2.458e+08 µV, above 10000 µV"}]}]},
+        "windows_dropped": [{"recording": "run-2.edf", "onset_s": float(t), "labels": "left+right"} for t in range(7)],
+    }))
     rng = np.random.default_rng(0)
     table = meta.set_index("window_id")
     paths = []
@@ -514,6 +520,21 @@ def test_one_subject_report_speaks_of_runs(single_subject_report):
     # what the input side recorded is shown
     assert "channels dropped (not EEG) — eog: EOG1, EOG2 (2)" in page
     assert "no window from run-4.edf (subject S001): shorter than one window" in page
+
+
+def test_what_the_windows_job_warned_about_is_in_the_reports_warnings(single_subject_report):
+    """Amplitude problems kept under signal_check: warn were only in the windows log and windows.json; a
+    recording without a window or windows dropped (any windows.json '*dropped*' record) only in the data notes."""
+    out, _ = single_subject_report
+    page = (out / "report.html").read_text()
+    warnings = page[page.index('id="warnings"'):]
+    assert "motor: signal check (preprocessing.signal_check: warn): run-3.edf (subject S001): the median " \
+           "peak-to-peak amplitude is 2.458e+08 µV" in warnings
+    assert "motor: no window from run-4.edf (subject S001): shorter than one window" in warnings
+    assert "motor: windows dropped: recording run-2.edf, onset_s 0.0, labels left+right" in warnings
+    assert "onset_s 4.0" in warnings and "onset_s 5.0" not in warnings  # five listed, the rest counted
+    assert "motor: 2 more in windows.json &#39;windows_dropped&#39;" in warnings
+    assert "channels dropped (not EEG)" not in warnings  # by design (keep_types), a data note only
 
 
 def test_scores_caption_only_promises_what_is_drawn():

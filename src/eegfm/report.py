@@ -155,11 +155,15 @@ def summary_dict(
 
 
 def collect_warnings(
-    table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float
+    table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float,
+    windows: Mapping[str, dict] | None = None,
 ) -> list[str]:
-    """Plain-text warnings: pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing
-    predictions, too few units for a permutation test, time-blocked early-stopping validation, problems."""
-    out = []
+    """Plain-text warnings: what each dataset's windows job warned about (``windows``: its windows.json, see
+    :func:`eegfm.report_view.input_warnings`), pretraining-corpus and pretraining-data overlap, failed folds, few
+    folds, missing predictions, too few units for a permutation test, time-blocked early-stopping validation,
+    problems."""
+    out = [line for dataset, info in sorted((windows or {}).items())
+           for line in report_view.input_warnings(str(dataset), info or {})]
     for p in pointers:
         if p.get("corpus_overlap"):
             out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "
@@ -320,7 +324,7 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
     for name, fig in drawn.items():
         png, svg = figures.render(fig)
         rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
-    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha)
+    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha, agg.windows)
     page = report_page.render_page(report_view.page_context(
         summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,

@@ -150,17 +150,57 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
     return {"facts": facts, "items": items}
 
 
+#: most items of one windows.json record listed in the report (the rest are counted)
+MAX_LISTED = 5
+
+
+def _item_text(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in item.items())
+    return str(item)
+
+
+def input_warnings(dataset: str, info: dict) -> list[str]:
+    """What the windows job warned about, read back from its ``windows.json``: recordings without a window
+    (``empty_recordings``), signal-check findings kept under ``preprocessing.signal_check: warn``
+    (``sanity``) and any other record of dropped data (a top-level key holding ``dropped``, other than
+    ``channels_dropped``, e.g. windows dropped for conflicting events), read generically: a list gives one
+    line per item, a mapping one line per key, a number its count. Up to :data:`MAX_LISTED` lines per record;
+    the rest are counted."""
+    out = []
+    for item in info.get("empty_recordings") or []:
+        out.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
+                   f"{item.get('reason')}")
+    sanity = info.get("sanity") or {}
+    problems = [p for rec in sanity.get("recordings") or [] for p in rec.get("problems") or []]
+    out += _capped([f"{dataset}: signal check (preprocessing.signal_check: {sanity.get('signal_check')}): "
+                    f"{p.get('message') or p.get('kind')}" for p in problems], dataset, "sanity")
+    for key in sorted(k for k in info if "dropped" in k and k != "channels_dropped"):
+        value, name = info[key], key.replace("_", " ")
+        if isinstance(value, Mapping):
+            lines = [f"{dataset}: {name}: {k}: {_item_text(v)}" for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            lines = [f"{dataset}: {name}: {_item_text(v)}" for v in value]
+        else:
+            lines = [f"{dataset}: {name}: {value}"] if value else []
+        out += _capped(lines, dataset, key)
+    return out
+
+
+def _capped(lines: list[str], dataset: str, key: str) -> list[str]:
+    if len(lines) <= MAX_LISTED:
+        return lines
+    return [*lines[:MAX_LISTED], f"{dataset}: {len(lines) - MAX_LISTED} more in windows.json '{key}'"]
+
+
 def _input_notes(dataset: str, info: dict) -> list[str]:
-    """Channels dropped by type and recordings without a window (fields of newer windows.json files)."""
+    """Channels dropped by type, then what the windows job warned about (:func:`input_warnings`)."""
     notes = []
     dropped = info.get("channels_dropped") or {}
     if dropped:
         parts = [f"{kind}: {', '.join(map(str, names))} ({len(names)})" for kind, names in sorted(dropped.items())]
         notes.append(f"{dataset}: channels dropped (not EEG) — {'; '.join(parts)}")
-    for item in info.get("empty_recordings") or []:
-        notes.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
-                     f"{item.get('reason')}")
-    return notes
+    return notes + input_warnings(dataset, info)
 
 
 def _target_text(info: dict) -> str | None:
