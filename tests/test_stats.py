@@ -214,6 +214,23 @@ def test_binomial_p_hand_computed():
     assert skewed.p_value == pytest.approx(45 * 0.8**8 * 0.2**2 + 10 * 0.8**9 * 0.2 + 0.8**10)
 
 
+def test_binomial_over_one_label_per_subject_counts_subjects_by_majority_vote():
+    """Patient vs control, six subjects of ten windows: every window of a subject predicted as its label gave
+    60 of 60 'trials' and p = 2^-60, six subjects read as sixty independent observations."""
+    subject = np.repeat(np.arange(6), 10)
+    y = np.where(subject % 2, "patient", "control")
+    pred = y.copy()
+    pred[:6] = "patient"  # subject 0 (control): 6 of 10 wrong, voted wrong
+    pred[10:15] = "control"  # subject 1 (patient): a 5-5 tie, counted wrong
+    result = stats.binomial_test(pooled_from(y, pred, subject))
+    assert (result.trials, result.n, result.n_correct, result.p0) == ("subjects", 6, 4, 0.5)
+    assert result.p_value == pytest.approx((15 + 6 + 1) / 64)  # P(X >= 4), X ~ Bin(6, 1/2)
+    assert result.majority_class == "control" and result.accuracy == pytest.approx(4 / 6)
+    # labels that vary within subjects keep windows as trials
+    mixed = stats.binomial_test(pooled_from(np.tile(["a", "b"], 30), np.tile(["a", "b"], 30), subject))
+    assert (mixed.trials, mixed.n) == ("windows", 60)
+
+
 
 
 # ----------------------------------------------------------------------------- one subject, several runs

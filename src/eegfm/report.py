@@ -132,6 +132,7 @@ def summary_dict(
             "pooled": finite_or_none(top[f"{m}_pooled"]),
             "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
+            "binomial_trials": text_or_none(top.get("binomial_trials")),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
             "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]) if by == f"{m}_mean" else
             "undefined in every fold (e.g. each test fold holds one target value)",

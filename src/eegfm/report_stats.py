@@ -62,6 +62,16 @@ def verdict(entry: Mapping[str, Any], alpha: float, metric: str | None = None) -
     return f"{SHORT_NAMES.get(metric, metric)} = {fmt(score)}, {text}" if score is not None else text
 
 
+def binomial_trials_text(entry: Mapping[str, Any]) -> str:
+    """What the binomial test counted: ``windows treated as independent``, or ``6 subjects as trials, each
+    by the majority vote of its windows`` (one label per unit, :func:`eegfm.stats.binomial_test`)."""
+    trials = entry.get("binomial_trials")
+    if not isinstance(trials, str) or trials == "windows":
+        return "windows treated as independent"
+    n = finite_or_none(entry.get("binomial_n"))
+    return f"{int(n) if n is not None else '?'} {trials} as trials, each by the majority vote of its windows"
+
+
 def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
     p, note, scheme = finite_or_none(entry.get("p_permutation")), entry.get("permutation_note"), \
         entry.get("permutation_scheme")
@@ -69,7 +79,7 @@ def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
         return "no verdict: no out-of-fold predictions"
     if p is None:
         binomial = finite_or_none(entry.get("p_binomial"))
-        extra = f"; binomial {p_text(binomial)}, windows treated as independent" if binomial is not None else ""
+        extra = f"; binomial {p_text(binomial)}, {binomial_trials_text(entry)}" if binomial is not None else ""
         return f"no verdict: {note or 'no permutation test'}{extra}"
     if note:
         return f"not testable against chance: {note} (permutation {p_text(p)}, {scheme})"
@@ -110,7 +120,8 @@ def classification_statistics(
                               seed=seed)
     if pooled is not None and len(pooled):
         binom = stats.binomial_test(pooled)
-        entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class})
+        entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
+                      "binomial_trials": binom.trials, "binomial_n": binom.n, "binomial_accuracy": binom.accuracy})
     return entry
 
 
@@ -188,11 +199,12 @@ def statistics_table(
         if r.get("target", "classification") != "regression":
             rows.append(
                 {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
-                 "metric": "accuracy", "n": r["n_windows"], "statistic": r.get("accuracy_pooled", math.nan),
+                 "metric": "accuracy", "n": r.get("binomial_n", r["n_windows"]),
+                 "statistic": r.get("binomial_accuracy", r.get("accuracy_pooled", math.nan)),
                  "p_value": r["p_binomial"], "p_holm": math.nan,
                  "significant": bool(p_binom is not None and p_binom < alpha), "exploratory": False,
                  "detail": f"correct pooled predictions vs majority rate p0={fmt(r['binomial_p0'])} "
-                           f"({r['majority_class']}); windows treated as independent"})
+                           f"({r['majority_class']}); {binomial_trials_text(r)}"})
         frames.append(pd.DataFrame(rows))
     for dataset in sorted(table["dataset"].unique()):
         metric = metric_of(primary_metric, dataset)

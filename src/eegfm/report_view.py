@@ -288,6 +288,13 @@ def _folds_table(table: pd.DataFrame, metrics: list[str]) -> Table:
     return Table(header, rows, classes)
 
 
+def _binomial_note(row: Mapping[str, Any]) -> str | None:
+    """Under a binomial p counted over units rather than windows: what was counted."""
+    if finite_or_none(row.get("p_binomial")) is None or text_or_none(row.get("binomial_trials")) in (None, "windows"):
+        return None
+    return report_stats.binomial_trials_text(row)
+
+
 def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Table:
     one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
@@ -299,7 +306,8 @@ def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Ta
              _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]),
              _num_text(fmt_p(r["p_permutation"])), _num_text(_fmt_int(r["n_permutations"])),
              text_or_none(r.get("permutation_scheme")) or "-", _num(r["binomial_p0"]),
-             _num_text(fmt_p(r["p_binomial"])), Cell(text_or_none(r.get("permutation_note")) or "", cls="muted")]
+             Cell(fmt_p(r["p_binomial"]), cls="num", note=_binomial_note(r)),
+             Cell(text_or_none(r.get("permutation_note")) or "", cls="muted")]
             for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
     return Table(header, rows)
 

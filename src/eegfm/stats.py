@@ -63,7 +63,9 @@ Binomial test
     The number of correct pooled predictions against the majority-class rate
     (at least ``1/K``), one-sided. It treats windows as independent and is
     therefore optimistic; it is reported because it is the test most papers
-    use.
+    use. Where every unit carries one label (recording-level labels), the
+    trials are the units instead, each predicted by the majority vote of its
+    windows: its windows are one observation of that label, not many.
 """
 
 from __future__ import annotations
@@ -435,24 +437,50 @@ def permutation_test(
 
 @dataclass
 class BinomialResult:
-    """One-sided binomial test of the number of correct predictions against the majority-class rate."""
+    """One-sided binomial test of the number of correct predictions against the majority-class rate.
+
+    ``trials`` names one trial: ``windows``, or the held-out units (``subjects``) when every unit carries a
+    single label and each unit's majority vote is what is counted.
+    """
 
     n_correct: int
     n: int
     p0: float
     majority_class: str
     p_value: float
+    trials: str = "windows"
+
+    @property
+    def accuracy(self) -> float:
+        """The share of correct trials."""
+        return self.n_correct / self.n if self.n else math.nan
 
 
 def binomial_test(pooled: Pooled) -> BinomialResult:
-    """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided."""
+    """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided.
+
+    The trials are the windows, treated as independent (optimistic). When every held-out unit carries a
+    single label (patient vs control: a recording-level label), the windows of a unit are one observation of
+    its label, not many: the trials are then the units, each predicted by the majority vote of its windows
+    (a tie counts as wrong) against the share of the most common label among units. Counting windows there
+    turned six subjects into sixty trials.
+    """
     from scipy.stats import binomtest
 
     n = len(pooled)
     if n == 0:
         return BinomialResult(0, 0, math.nan, "", math.nan)
-    counts = np.bincount(pooled.y, minlength=len(pooled.classes))
+    y, pred, trials = pooled.y, pooled.pred, "windows"
+    n_units = len(pooled.units)
+    if n_units > 1 and len(_constant_units(pooled.y, pooled.unit, n_units)) == n_units:
+        votes = np.zeros((n_units, len(pooled.classes)), dtype=int)
+        np.add.at(votes, (pooled.unit, pooled.pred), 1)
+        top = votes.argmax(1)
+        tie = (votes == votes.max(1, keepdims=True)).sum(1) > 1
+        y = pooled.y[np.unique(pooled.unit, return_index=True)[1]]
+        pred, trials, n = np.where(tie, -1, top), plural(pooled.unit_name), n_units
+    counts = np.bincount(y, minlength=len(pooled.classes))
     p0 = max(counts.max() / n, 1.0 / len(pooled.classes))
-    correct = int(np.sum(pooled.y == pooled.pred))
+    correct = int(np.sum(y == pred))
     p_value = float(binomtest(correct, n, p0, alternative="greater").pvalue) if p0 < 1 else 1.0
-    return BinomialResult(correct, n, float(p0), pooled.classes[int(counts.argmax())], p_value)
+    return BinomialResult(correct, n, float(p0), pooled.classes[int(counts.argmax())], p_value, trials)
