@@ -506,6 +506,18 @@ def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_
     assert (rows["n_subjects"] == 1).all()
 
 
+def test_the_gap_over_chance_is_named_as_the_fold_means_not_the_pooled_scores(single_subject_report):
+    """The run summary printed 'pooled 0.558 [0.428, 0.658] (chance 0.500, gap +0.129)': the gap was the fold
+    mean's (0.629), read beside the pooled score it is not."""
+    out, summary = single_subject_report
+    best = summary["best"]["motor"]
+    gap = f"(gap of the fold mean over chance {best['gap']:+.3f}"
+    page = (out / "report.html").read_text()
+    assert f"{gap}); pooled {best['pooled']:.3f} [" in page and f"{gap}; pooled {best['pooled']:.3f}, chance" in \
+        summary["headline"]
+    assert "gap over chance (fold mean)" in page and ", gap " not in page and ", gap " not in summary["headline"]
+
+
 def test_one_subject_report_speaks_of_runs(single_subject_report):
     out, summary = single_subject_report
     page = (out / "report.html").read_text()

@@ -141,8 +141,9 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (pooled {fmt(b['pooled'])}, "
-                        f"chance {fmt(b['chance'])}, gap {fmt(b['gap'], signed=True)}): {b['verdict'] or 'no verdict'}")
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (gap of the fold mean over chance "
+                        f"{fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}, chance {fmt(b['chance'])}): "
+                        f"{b['verdict'] or 'no verdict'}")
     shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}
     return {
         "title": title, "config_hash": config_hash,

@@ -142,8 +142,8 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{failed}; pooled {_pooled_ci(b['pooled'], *b['ci'])} (chance {fmt(b['chance'])}, "
-            f"gap {fmt(b['gap'], signed=True)})")})
+            f"{failed} (gap of the fold mean over chance {fmt(b['gap'], signed=True)}); "
+            f"pooled {_pooled_ci(b['pooled'], *b['ci'])}, chance {fmt(b['chance'])}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
              f"{len(table)} fold results · {n_failed} failed")
@@ -239,8 +239,8 @@ def _data_overview(windows: dict[str, dict], folds: dict[str, dict], table: pd.D
 def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> Table:
     one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std",
-              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "verdict",
-              "CI method"]
+              "pooled [CI]", "chance", "gap over chance (fold mean)", "gap over scratch (fold mean)", "permutation p",
+              "verdict", "CI method"]
     if one is None:
         header.insert(5, "metric")
     rows, classes = [], []
