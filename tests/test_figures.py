@@ -84,6 +84,19 @@ def test_training_curves_from_synthetic_histories(tables):
     _check(figures.training_curves_figure({}, summary, "balanced_accuracy"), placeholder=True)
 
 
+def test_an_undefined_validation_r2_falls_back_to_the_validation_loss(tables):
+    """Age from one validation subject: val_r2 is undefined every epoch; the panel was drawn empty under
+    'validation R²'."""
+    _, summary = tables
+    history = pd.DataFrame({"epoch": [0, 1, 2], "val_loss": [0.9, 0.8, 0.85], "val_r2": [np.nan] * 3,
+                            "val_pearson_r": [np.nan] * 3})
+    fig = figures.training_curves_figure({("motor", "cbramod", "full"): [history, history]}, summary,
+                                         "balanced_accuracy")
+    curve = fig.axes[0]
+    assert curve.get_ylabel() == "validation loss"
+    np.testing.assert_allclose(curve.get_lines()[0].get_ydata(), [0.9, 0.8, 0.85])
+
+
 def test_confusion_matrices_are_row_normalised():
     frame = pd.DataFrame({"subject": ["1"] * 4 + ["2"] * 4, "y_true": ["a", "a", "b", "b"] * 2,
                           "y_pred": ["a", "b", "b", "b"] * 2})
