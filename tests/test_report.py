@@ -511,11 +511,12 @@ def test_the_gap_over_chance_is_named_as_the_fold_means_not_the_pooled_scores(si
     mean's (0.629), read beside the pooled score it is not."""
     out, summary = single_subject_report
     best = summary["best"]["motor"]
-    gap = f"(gap of the fold mean over chance {best['gap']:+.3f}"
+    gap = f"chance 0.500 (gap of the fold mean {best['gap']:+.3f}"
     page = (out / "report.html").read_text()
-    assert f"{gap}); pooled {best['pooled']:.3f} [" in page and f"{gap}; pooled {best['pooled']:.3f}, chance" in \
-        summary["headline"]
+    assert f"over 3 folds, {gap}); pooled {best['pooled']:.3f} [" in page
+    assert f"± 0.029, {gap}; pooled {best['pooled']:.3f})" in summary["headline"]
     assert "gap over chance (fold mean)" in page and ", gap " not in page and ", gap " not in summary["headline"]
+    assert "fold chance 0.500 · pooled" in page and "· chance" not in page  # the all-metrics cells
 
 
 def test_one_subject_report_speaks_of_runs(single_subject_report):

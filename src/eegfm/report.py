@@ -141,8 +141,8 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (gap of the fold mean over chance "
-                        f"{fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}, chance {fmt(b['chance'])}): "
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}, chance {fmt(b['chance'])} (gap of "
+                        f"the fold mean {fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}): "
                         f"{b['verdict'] or 'no verdict'}")
     shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}
     return {

@@ -142,8 +142,8 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{failed} (gap of the fold mean over chance {fmt(b['gap'], signed=True)}); "
-            f"pooled {_pooled_ci(b['pooled'], *b['ci'])}, chance {fmt(b['chance'])}")})
+            f"{failed}, chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}); "
+            f"pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
              f"{len(table)} fold results · {n_failed} failed")
@@ -238,8 +238,9 @@ def _data_overview(windows: dict[str, dict], folds: dict[str, dict], table: pd.D
 
 def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> Table:
     one = _metric_header(primary, summary["dataset"])
-    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std",
-              "pooled [CI]", "chance", "gap over chance (fold mean)", "gap over scratch (fold mean)", "permutation p",
+    # fold-mean columns first (chance is the mean of the folds' analytic chance), then the pooled score's
+    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std", "chance",
+              "gap over chance (fold mean)", "gap over scratch (fold mean)", "pooled [CI]", "permutation p",
               "verdict", "CI method"]
     if one is None:
         header.insert(5, "metric")
@@ -252,9 +253,10 @@ def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best
             Cell(cls="num", tag=f"{failed} FAILED") if failed else _num_text("0"),
             *([] if one else [METRIC_NAMES[m]]),
             _num_text(mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"])),
-            _num_text(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
             _num(r[f"{m}_chance"]), _num_text(fmt(r[f"{m}_gap_chance"], signed=True)),
-            _num_text(fmt(r[f"{m}_gap_scratch"], signed=True)), _num_text(fmt_p(r["p_permutation"])),
+            _num_text(fmt(r[f"{m}_gap_scratch"], signed=True)),
+            _num_text(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
+            _num_text(fmt_p(r["p_permutation"])),
             text_or_none(r.get("verdict")) or "no verdict", Cell(str(r["ci_method"]), cls="muted"),
         ])
         top = best.get(r["dataset"])
@@ -266,8 +268,8 @@ def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best
 def _all_metrics_table(summary: pd.DataFrame, metrics: list[str]) -> Table:
     rows = [[str(r["dataset"]), str(r["entry"])] + [
         Cell(mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]), cls="num",
-             note=f"pooled {_pooled_ci(r[f'{m}_pooled'], r[f'{m}_ci_low'], r[f'{m}_ci_high'])} · "
-                  f"chance {fmt(r[f'{m}_chance'])}")
+             note=f"fold chance {fmt(r[f'{m}_chance'])} · pooled "
+                  f"{_pooled_ci(r[f'{m}_pooled'], r[f'{m}_ci_low'], r[f'{m}_ci_high'])}")
         for m in metrics] for r in summary.to_dict("records")]
     return Table(["dataset", "entry"] + [METRIC_NAMES[m] for m in metrics], rows)
 
