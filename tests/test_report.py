@@ -508,13 +508,13 @@ def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_
 
 def test_the_gap_over_chance_is_named_as_the_fold_means_not_the_pooled_scores(single_subject_report):
     """The run summary printed 'pooled 0.558 [0.428, 0.658] (chance 0.500, gap +0.129)': the gap was the fold
-    mean's (0.629), read beside the pooled score it is not."""
+    mean's (0.629), read beside the pooled score it is not. The line now also says what the folds held out."""
     out, summary = single_subject_report
     best = summary["best"]["motor"]
     gap = f"chance 0.500 (gap of the fold mean {best['gap']:+.3f}"
     page = (out / "report.html").read_text()
-    assert f"over 3 folds, {gap}); pooled {best['pooled']:.3f} [" in page
-    assert f"± 0.029, {gap}; pooled {best['pooled']:.3f})" in summary["headline"]
+    assert f"over 3 folds holding out 3 runs, {gap}); pooled {best['pooled']:.3f} [" in page
+    assert f"± 0.029 holding out 3 runs, {gap}; pooled {best['pooled']:.3f})" in summary["headline"]
     assert "gap over chance (fold mean)" in page and ", gap " not in page and ", gap " not in summary["headline"]
     assert "fold chance 0.500 · pooled" in page and "· chance" not in page  # the all-metrics cells
 

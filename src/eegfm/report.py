@@ -141,7 +141,7 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}, chance {fmt(b['chance'])} (gap of "
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}{report_view.held_out_text(b)}, chance {fmt(b['chance'])} (gap of "
                         f"the fold mean {fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}): "
                         f"{b['verdict'] or 'no verdict'}")
     shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}

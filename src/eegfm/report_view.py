@@ -132,6 +132,14 @@ def _figure(name: str, rendered: dict[str, dict], caption: str) -> dict[str, Any
 # ----------------------------------------------------------------------------- sections
 
 
+def held_out_text(best: Mapping[str, Any]) -> str:
+    """`` holding out 3 runs`` from a summary.json ``best`` entry (its unit and their number); empty without."""
+    unit, n = best.get("unit"), best.get("n_units")
+    if not unit or n is None:
+        return ""
+    return f" holding out {n} {plural(unit) if n != 1 else unit}"
+
+
 def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     items = []
     for dataset, b in summary_json["best"].items():
@@ -142,7 +150,7 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{failed}, chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}); "
+            f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}); "
             f"pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
