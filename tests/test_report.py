@@ -199,6 +199,10 @@ def test_summary_table(report, inputs):
     full = table.loc[("motor", "cbramod", "full")]
     assert (full["n_folds"], full["n_ok"], full["n_failed"], full["status"]) == (4, 3, 1, "partial")
     assert full["n_units"] == 6 and table.loc[("motor", "bandpower", "probe"), "n_units"] == 8
+    # the pooled score and its verdict cover the completed folds only, and say so (they read as the whole design)
+    assert full["verdict"].endswith("; pooled over 3 of 4 folds (fold 2 failed): 6 subjects, the failed fold's "
+                                    "missing")
+    assert "pooled over" not in table.loc[("motor", "bandpower", "probe"), "verdict"]
     folds = pd.read_csv(out / "metrics.tsv", sep="\t")
     ok = folds[(folds["model"] == "cbramod") & (folds["regime"] == "full") & (folds["status"] == "ok")]
     assert full["balanced_accuracy_mean"] == pytest.approx(ok["balanced_accuracy"].mean(), abs=1e-6)

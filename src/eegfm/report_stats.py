@@ -88,6 +88,21 @@ def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
     return f"not distinguishable from chance (permutation {p_text(p)}, {scheme})"
 
 
+def _partial_text(part: pd.DataFrame, entry: Mapping[str, Any]) -> str:
+    """``; pooled over 3 of 4 folds (fold 2 failed): 6 subjects, the failed fold's missing`` when the pooled
+    score, its interval and tests cover only the completed folds; empty otherwise."""
+    failed = sorted(int(f) for f in part.loc[part["status"] == "failed", "fold"]) if "status" in part else []
+    n_units = finite_or_none(entry.get("n_units"))
+    if not failed or n_units is None:
+        return ""
+    n = int(part["fold"].nunique())
+    folds = f"fold{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} failed"
+    unit = str(entry.get("unit") or "subject")
+    whose = "folds'" if len(failed) > 1 else "fold's"
+    return (f"; pooled over {n - len(failed)} of {n} folds ({folds}): {int(n_units)} "
+            f"{plural(unit) if n_units != 1 else unit}, the failed {whose} missing")
+
+
 def pooled_statistics(
     pooled: stats.Pooled | stats.PooledRegression | None, metrics: list[str], primary_metric: str, *,
     n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
@@ -170,7 +185,7 @@ def entry_statistics(
         entry = {"unit": unit, "n_subjects": math.nan, "n_units": math.nan, "n_windows": math.nan,
                  **compute(p, metrics, primary, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
                            ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)}
-        entry["verdict"] = verdict(entry, alpha, primary if regression else None)
+        entry["verdict"] = verdict(entry, alpha, primary if regression else None) + _partial_text(part, entry)
         out[key] = entry
     return out
 
