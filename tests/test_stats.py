@@ -265,7 +265,8 @@ def test_too_few_units_for_a_permutation_test_is_said():
     result = stats.permutation_test(pooled, "accuracy", n_permutations=200, seed=0)
     assert result.too_few and result.min_p == 0.5
     assert result.note.startswith("too few subjects for a permutation test: 2 subjects allow only 2 distinct label")
-    assert result.scheme == "labels shuffled within subjects, subjects with a single label exchanging it as a block"
+    # nothing is shuffled within a subject that holds one label: the scheme says what is exchanged
+    assert result.scheme == "labels exchanged between subjects (one label per subject)"
     few_permutations = stats.permutation_test(pooled_from(np.tile(["a", "b"], 20), np.tile(["a", "b"], 20),
                                                           np.zeros(40)), "accuracy", n_permutations=10, seed=0)
     assert few_permutations.note.startswith("too few permutations")
@@ -300,5 +301,4 @@ def test_block_units_come_from_the_fold_that_tests_them():
                           "y_pred": list("abba")})
     pooled = stats.pool_predictions([(0, frame.iloc[[0, 2]]), (1, frame.iloc[[1, 3]])], ["a", "b"], unit="block")
     assert pooled.units == ["1/block-0", "1/block-1", "2/block-0", "2/block-1"]
-    assert stats.permutation_scheme(pooled) == \
-        "labels shuffled within blocks, blocks with a single label exchanging it as a block"
+    assert stats.permutation_scheme(pooled) == "labels exchanged between blocks (one label per block)"  # 1 window each

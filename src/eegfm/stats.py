@@ -361,19 +361,18 @@ class PermutationResult:
 def permutation_scheme(pooled: Pooled) -> str:
     """How :func:`unit_permutations` relabels ``pooled``, in words.
 
-    Classification: ``labels shuffled within runs[, runs with a single label
-    exchanging it as a block]``. Regression (``label_word`` ``targets``):
-    the same, or ``targets exchanged between subjects (one value per
-    subject)`` when every unit holds a single value (e.g. age), the only
-    exchange there is.
+    ``labels shuffled within runs[, runs with a single label exchanging it
+    as a block]`` (regression: ``targets``, ``value``), or ``labels exchanged
+    between subjects (one label per subject)`` when every unit holds a single
+    label or value (patient vs control, age), the only exchange there is.
     """
     unit, units, word = pooled.unit_name, plural(pooled.unit_name), pooled.label_word
     n_constant = len(_constant_units(pooled.codes, pooled.unit, len(pooled.units)))
-    if word != "labels" and n_constant == len(pooled.units):
-        return f"{word} exchanged between {units} (one value per {unit})"
+    single = "label" if word == "labels" else "value"
+    if n_constant == len(pooled.units) > 1:  # nothing to shuffle within a unit (patient vs control, age)
+        return f"{word} exchanged between {units} (one {single} per {unit})"
     text = f"{word} shuffled within {units}"
     if n_constant > 1:
-        single = "label" if word == "labels" else "value"
         text += f", {units} with a single {single} exchanging it as a block"
     return text
 
