@@ -146,6 +146,16 @@ def test_embeddings_figure_colours_by_label_and_subject():
     _check(data_figures.embeddings_figure([]), placeholder=True)
 
 
+def test_embeddings_of_a_run_wise_design_are_coloured_by_run():
+    """One subject, three runs (leave-one-run-out): the right panel was one colour 'by subject'."""
+    rng = np.random.default_rng(0)
+    item = {"dataset": "motor", "backbone": "bandpower", "coords": rng.normal(size=(30, 2)),
+            "explained": (0.4, 0.2), "labels": np.tile(["a", "b"], 15), "subjects": np.repeat("S001", 30),
+            "groups": np.repeat(["S001/1/1", "S001/1/2", "S001/1/3"], 10), "group_word": "run", "n_total": 30}
+    by_run = data_figures.embeddings_figure([item]).axes[1]
+    assert "by run" in by_run.get_title() and len(by_run.collections) == 3
+
+
 def test_channel_adaptation_and_leakage_panels():
     pointers = [{"dataset": "motor", "backbone": "labram",
                  "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": ["Pz", "Oz"],

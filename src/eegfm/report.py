@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_page, report_stats, report_view
-from eegfm.groups import held_out_unit
+from eegfm.groups import group_labels, held_out_unit
 from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.pooling import pool_entries
 from eegfm.report_view import mean_pm_std, text_or_none
@@ -62,9 +62,10 @@ _PCA_MAX_POINTS = 2000
 
 
 def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str],
-               kinds: Mapping[str, str] | None = None) -> list[dict]:
+               kinds: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None) -> list[dict]:
     """2-D PCA of each embedding the pointers name, with the windows' labels (``kinds``: each dataset's
-    target) and subjects."""
+    target) and groups: the held-out sessions or runs where ``units`` names them for the dataset (one
+    subject's windows all share one colour by subject), else the subjects."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -97,6 +98,9 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
             "labels": meta["label"].to_numpy()[rows], "subjects": meta["subject"].to_numpy()[rows],
             "n_total": len(E), "target": (kinds or {}).get(dataset, "classification"),
         })
+        unit = (units or {}).get(dataset)
+        if unit in ("session", "run"):
+            items[-1].update(groups=group_labels(meta, unit)[rows], group_word=unit)
     return items
 
 
@@ -318,7 +322,7 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
         "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
         "cost_frontier": figures.cost_figure(summary, primary),
         "embeddings_pca": data_figures.embeddings_figure(
-            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds)),
+            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds, units)),
         "channel_adaptation": data_figures.channel_adaptation_figure(agg.pointers),
         "leakage_audit": data_figures.leakage_figure(agg.folds),
     }

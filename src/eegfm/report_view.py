@@ -65,7 +65,8 @@ CAPTIONS = {
     "cost_frontier": "Each entry's mean score against its trainable parameters and its wall time per fold (log "
                      "scales); the dashed step line is the Pareto frontier.",
     "embeddings_pca": "First two principal components of each standardised frozen embedding; left coloured by "
-                      "label (class structure), right by subject (subject structure a probe may latch onto).",
+                      "label (class structure), right by subject, or by session or run where the design holds "
+                      "those out (structure a probe may latch onto).",
     "channel_adaptation": "How each backbone's input channels were obtained from the recorded ones: fed one-to-one "
                           "(mapped), derived (bipolar), interpolated, zero-filled or projected; dropped counts "
                           "recorded channels not used.",
