@@ -20,7 +20,7 @@ import pytest
 from eegfm.config import CrossValidation
 from eegfm.figures import FIGURES
 from eegfm.metrics import METRICS, chance_levels, compute_metrics
-from eegfm.report import aggregate
+from eegfm.report import aggregate, collect_warnings
 from eegfm.splits import make_folds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -562,3 +562,14 @@ def test_scores_caption_only_promises_what_is_drawn():
                          "chance_permutation_q": [np.nan], "ci_method": ["no interval: ..."], "n_failed": [0]})
     assert scores_caption(bare, "balanced_accuracy") == \
         "Bars: mean over completed folds; dots: single folds; dashed: analytic chance."
+
+
+def test_the_report_warns_when_holm_leaves_no_comparison_reachable():
+    """Six LOSO folds, three entries: each comparison was shown as confirmatory although Holm's smallest p
+    (0.094) cannot fall below 0.05."""
+    table = pd.DataFrame([{"dataset": "loso", "model": model, "regime": "probe", "fold": fold, "status": "ok"}
+                          for model in ("a", "b", "c") for fold in range(6)])
+    warnings = collect_warnings(table, pd.DataFrame(), [], [], 0.05)
+    assert warnings == ["loso: 3 pairwise comparisons over 6 folds cannot reach a Holm-adjusted p < 0.05 "
+                        "(smallest 0.0938); they are exploratory."]
+    assert collect_warnings(table[table["model"] != "c"], pd.DataFrame(), [], [], 0.05) == []

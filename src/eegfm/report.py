@@ -184,9 +184,14 @@ def collect_warnings(
                    f"{r.get('error') or 'no error message'}")
     for dataset, part in table.groupby("dataset", sort=True):
         n = int(part["fold"].nunique())
+        k = len(part.drop_duplicates(["model", "regime"]))
+        m = k * (k - 1) // 2  # pairwise Wilcoxon tests, Holm-corrected together
         if comparisons.is_exploratory(n, alpha):
             out.append(f"{dataset} has {n} fold(s): comparisons over folds cannot reach p < {alpha} "
                        f"(smallest exact Wilcoxon p {comparisons.min_wilcoxon_p(n):.3g}); they are exploratory.")
+        elif m > 1 and comparisons.is_exploratory(n, alpha, m):
+            out.append(f"{dataset}: {m} pairwise comparisons over {n} folds cannot reach a Holm-adjusted p < {alpha} "
+                       f"(smallest {comparisons.min_holm_p(n, m):.3g}); they are exploratory.")
     for r in summary.to_dict("records"):
         if r["n_ok"] and finite_or_none(r["n_windows"]) is None:  # completed folds, yet nothing was pooled
             out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions (a completed fold's "
