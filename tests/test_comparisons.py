@@ -79,4 +79,3 @@ def test_compare_entries_rows():
     assert rows.loc[rows["test"] == "nemenyi_cd", "statistic"].iloc[0] == pytest.approx(comparisons.nemenyi_cd(3, 5))
     two = comparisons.compare_entries(scores[["a", "b"]], "accuracy", alpha=0.05)
     assert set(two["test"]) == {"wilcoxon"}
-
