@@ -134,10 +134,14 @@ def _figure(name: str, rendered: dict[str, dict], caption: str) -> dict[str, Any
 
 
 def held_out_text(best: Mapping[str, Any]) -> str:
-    """`` holding out 3 runs`` from a summary.json ``best`` entry (its unit and their number); empty without."""
+    """`` holding out 3 runs`` from a summary.json ``best`` entry (its unit and their number); empty without.
+    After a failed fold the pooled units are fewer than the design's, so only the unit is named (the verdict
+    says how many were pooled)."""
     unit, n = best.get("unit"), best.get("n_units")
     if not unit or n is None:
         return ""
+    if best.get("n_failed"):
+        return f" holding out {plural(unit)}"
     return f" holding out {n} {plural(unit) if n != 1 else unit}"
 
 
