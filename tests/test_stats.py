@@ -104,6 +104,26 @@ def test_runs_nested_in_subjects_resample_the_subjects():
     assert interval.ci["accuracy"] == (0.5, 0.5)  # each subject redraws its own (alike) runs: conditional on them
 
 
+def test_resamples_with_an_undefined_score_are_counted_in_the_method():
+    """Eight subjects, two patients: about one subject resample in ten holds no patient, has no ROC AUC and was
+    silently left out of the percentiles, while the method said '200 resamples'."""
+    rng = np.random.default_rng(0)
+    subject = np.repeat(np.arange(8), 10)
+    y = np.where(subject < 2, "patient", "control")
+    pred = np.where(rng.random(80) < 0.7, y, np.where(y == "patient", "control", "patient"))
+    p_patient = np.clip(np.where(pred == "patient", 0.7, 0.3) + rng.normal(0, 0.1, 80), 0.01, 0.99)
+    scores = np.stack([1 - p_patient, p_patient], axis=1)  # columns: control, patient
+    interval = stats.confidence_intervals(pooled_from(y, pred, subject, scores=scores), ["roc_auc", "accuracy"],
+                                          min_units=8, n_bootstrap=200, level=0.95, seed=0)
+    left_out = 200 - interval.defined["roc_auc"]
+    assert 5 < left_out < 40 and interval.defined["accuracy"] == 200
+    assert interval.method_for("roc_auc") == (
+        f"{interval.method}; {left_out} of 200 resamples left out, their roc_auc undefined (e.g. a class "
+        "absent): the interval is conditional on it being defined")
+    assert interval.method_for("accuracy") == interval.method == \
+        "subject bootstrap (8 subjects resampled with replacement, 200 resamples)"
+
+
 def test_block_bootstrap_keeps_neighbouring_windows_together():
     # errors come in runs of 8 consecutive windows: blocks (~6 windows) see that clustering, so the interval
     # is wider than one that treats windows as independent

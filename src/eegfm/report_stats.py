@@ -110,7 +110,8 @@ def pooled_statistics(
     """Pooled scores, their intervals and the primary metric's permutation test of one entry of either kind."""
     interval = stats.confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
                                           level=ci_level, seed=seed)
-    entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method, "ci_kind": interval.kind}
+    entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method_for(primary_metric),
+                             "ci_kind": interval.kind}
     if pooled is None or not len(pooled):
         return entry
     perm = stats.permutation_test(pooled, primary_metric, n_permutations=n_permutations, seed=seed + 1, alpha=alpha)

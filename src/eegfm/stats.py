@@ -73,7 +73,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import gammaln
@@ -102,16 +102,20 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
 
 
 def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.ndarray, n_bootstrap: int,
-               level: float) -> dict[str, tuple[float, float]]:
-    """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts."""
+               level: float, defined: dict[str, int] | None = None) -> dict[str, tuple[float, float]]:
+    """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts.
+    ``defined`` (when given) receives, per metric, how many replicates had a defined score."""
     parts = [pooled.batch(metrics, weights=counts_of(start, stop)[:, cluster])
              for start, stop in replicate_chunks(n_bootstrap, len(pooled))]
-    return {m: _percentile_interval(np.concatenate([p[m] for p in parts]), level) for m in metrics}
+    values = {m: np.concatenate([p[m] for p in parts]) for m in metrics}
+    if defined is not None:
+        defined.update({m: int(np.isfinite(v).sum()) for m, v in values.items()})
+    return {m: _percentile_interval(v, level) for m, v in values.items()}
 
 
 def unit_bootstrap(
     pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int, by: str = "unit",
-    within_subjects: bool = False,
+    within_subjects: bool = False, defined: dict[str, int] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile interval of each pooled metric, resampling held-out units (or subjects) with replacement.
 
@@ -128,6 +132,9 @@ def unit_bootstrap(
     within_subjects
         With ``by="unit"``: every subject redraws as many of its own units
         as it has (a stratified resample, conditional on the subjects).
+    defined
+        When given, filled with the number of replicates whose score was
+        defined, per metric.
 
     Returns
     -------
@@ -153,7 +160,7 @@ def unit_bootstrap(
         np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
         return counts
 
-    return _resampled(pooled, metrics, counts_of, cluster, n_bootstrap, level)
+    return _resampled(pooled, metrics, counts_of, cluster, n_bootstrap, level, defined)
 
 
 def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
@@ -179,7 +186,8 @@ def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def block_bootstrap(
-    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
+    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int,
+    defined: dict[str, int] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile interval of each pooled metric, redrawing time blocks within each unit (see the module docstring).
 
@@ -204,7 +212,7 @@ def block_bootstrap(
         np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
         return counts
 
-    return _resampled(pooled, metrics, counts_of, block, n_bootstrap, level)
+    return _resampled(pooled, metrics, counts_of, block, n_bootstrap, level, defined)
 
 
 @dataclass
@@ -214,12 +222,25 @@ class Interval:
     ``kind`` is ``units`` (cluster bootstrap), ``blocks`` (block bootstrap
     within units, conditional on them) or ``none``; ``method`` is the text the
     report prints, ``note`` says why there is no interval (or why blocks).
+    ``defined`` counts, per metric, the resamples whose score was defined
+    (a resample without one of the classes has no balanced accuracy); the
+    others are left out of the percentiles, and :meth:`method_for` says so.
     """
 
     ci: dict[str, tuple[float, float]]
     kind: str
     method: str
     note: str | None = None
+    defined: dict[str, int] = field(default_factory=dict)
+    n_bootstrap: int = 0
+
+    def method_for(self, metric: str) -> str:
+        """``method``, plus how many resamples were left out for ``metric`` when any were."""
+        k = self.defined.get(metric)
+        if k is None or k >= self.n_bootstrap:
+            return self.method
+        return (f"{self.method}; {self.n_bootstrap - k} of {self.n_bootstrap} resamples left out, their {metric} "
+                "undefined (e.g. a class absent): the interval is conditional on it being defined")
 
 
 def confidence_intervals(
@@ -235,28 +256,32 @@ def confidence_intervals(
     unit, units, n = pooled.unit_name, plural(pooled.unit_name), len(pooled.units)
     n_subjects = len(pooled.subjects)
     nested = n > n_subjects  # several runs, sessions or blocks per subject: not independent of each other
+    defined: dict[str, int] = {}
+    counted = {"defined": defined, "n_bootstrap": n_bootstrap}
     if nested and n_subjects >= min_units:
-        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject")
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject",
+                            defined=defined)
         return Interval(ci, "units", f"subject bootstrap ({n_subjects} subjects resampled with replacement, each "
-                                     f"with all of its {n} {units} in all; {n_bootstrap} resamples)")
+                                     f"with all of its {n} {units} in all; {n_bootstrap} resamples)", **counted)
     if n >= min_units:
-        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, within_subjects=nested)
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, within_subjects=nested,
+                            defined=defined)
         if nested:
             who, these = (f"{n_subjects} subjects", "these subjects") if n_subjects > 1 else ("1 subject",
                                                                                              "this subject")
             return Interval(ci, "units", f"{unit} bootstrap within subjects ({n} {units}; {who} < report.ci_min_units "
                                          f"{min_units}, too few to resample subjects: each subject redraws its own "
-                                         f"{units}, {n_bootstrap} resamples; conditional on {these})")
+                                         f"{units}, {n_bootstrap} resamples; conditional on {these})", **counted)
         return Interval(ci, "units", f"{unit} bootstrap ({n} {units} resampled with replacement, "
-                                     f"{n_bootstrap} resamples)")
+                                     f"{n_bootstrap} resamples)", **counted)
     _, block_unit, length = time_blocks(pooled)
     why = f"{n} {plural(unit) if n != 1 else unit} < report.ci_min_units {min_units}: too few to resample {units}"
     if len(block_unit) < 2:
         return Interval(none, "none", f"no interval: {why}, and too few windows for time blocks", why)
-    ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
+    ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, defined=defined)
     return Interval(ci, "blocks", f"block bootstrap within {units} ({why}; stretches of up to {length} consecutive "
                                   f"windows redrawn within each {unit}, {n_bootstrap} resamples; conditional on "
-                                  f"these {units})", why)
+                                  f"these {units})", why, **counted)
 
 
 # ----------------------------------------------------------------------------- chance
