@@ -103,8 +103,8 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
 
 def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.ndarray, n_bootstrap: int,
                level: float, defined: dict[str, int] | None = None) -> dict[str, tuple[float, float]]:
-    """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts.
-    ``defined`` (when given) receives, per metric, how many replicates had a defined score."""
+    """Percentile intervals from replicate weights (``counts_of(start, stop)``: replicates x clusters);
+    ``defined`` (when given) receives the number of replicates with a defined score, per metric."""
     parts = [pooled.batch(metrics, weights=counts_of(start, stop)[:, cluster])
              for start, stop in replicate_chunks(n_bootstrap, len(pooled))]
     values = {m: np.concatenate([p[m] for p in parts]) for m in metrics}
@@ -133,8 +133,7 @@ def unit_bootstrap(
         With ``by="unit"``: every subject redraws as many of its own units
         as it has (a stratified resample, conditional on the subjects).
     defined
-        When given, filled with the number of replicates whose score was
-        defined, per metric.
+        When given, receives the number of replicates with a defined score.
 
     Returns
     -------
@@ -222,9 +221,8 @@ class Interval:
     ``kind`` is ``units`` (cluster bootstrap), ``blocks`` (block bootstrap
     within units, conditional on them) or ``none``; ``method`` is the text the
     report prints, ``note`` says why there is no interval (or why blocks).
-    ``defined`` counts, per metric, the resamples whose score was defined
-    (a resample without one of the classes has no balanced accuracy); the
-    others are left out of the percentiles, and :meth:`method_for` says so.
+    ``defined``: per metric, the resamples with a defined score (the others
+    are left out of the percentiles; :meth:`method_for` says so).
     """
 
     ci: dict[str, tuple[float, float]]
@@ -439,8 +437,7 @@ def permutation_test(
     min_p = max(1.0 / (null.size + 1), math.exp(-log_count))
     note = None
     units = plural(pooled.unit_name)
-    # arrangements <= 1/alpha: p >= alpha. Compared on the count, with a tolerance: exp(-log(20)) is
-    # 0.04999..., which let six subjects with one label each (3 + 3: 20 arrangements) pass as testable at 0.05
+    # arrangements <= 1/alpha means p >= alpha; on the log count (exp(-log 20) is 0.04999...: 3 + 3 subjects)
     if log_count <= math.log(1.0 / alpha) + 1e-9:
         note = (f"too few {units} for a permutation test: {len(pooled.units)} {units} allow only "
                 f"{round(math.exp(log_count))} distinct label arrangements, so p cannot fall below {min_p:.3g} "
@@ -463,8 +460,7 @@ def permutation_test(
 class BinomialResult:
     """One-sided binomial test of the number of correct predictions against the majority-class rate.
 
-    ``trials`` names one trial: ``windows``, or the held-out units (``subjects``) when every unit carries a
-    single label and each unit's majority vote is what is counted.
+    ``trials``: ``windows``, or the held-out units (``subjects``) counted by majority vote.
     """
 
     n_correct: int
@@ -483,11 +479,9 @@ class BinomialResult:
 def binomial_test(pooled: Pooled) -> BinomialResult:
     """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided.
 
-    The trials are the windows, treated as independent (optimistic). When every held-out unit carries a
-    single label (patient vs control: a recording-level label), the windows of a unit are one observation of
-    its label, not many: the trials are then the units, each predicted by the majority vote of its windows
-    (a tie counts as wrong) against the share of the most common label among units. Counting windows there
-    turned six subjects into sixty trials.
+    The trials are the windows, treated as independent (optimistic); when every held-out unit carries one
+    label (patient vs control) they are the units, each predicted by the majority vote of its windows (a tie
+    counts as wrong): a unit's windows are one observation of its label, not many.
     """
     from scipy.stats import binomtest
 
