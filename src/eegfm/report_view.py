@@ -56,8 +56,9 @@ CAPTIONS = {
     "predicted_vs_true": "Regression datasets: pooled out-of-fold predictions against the true target. Small dots: "
                          "windows; large dots: the mean prediction of each held-out unit; dashed: perfect "
                          "prediction; dotted: the mean target (a model that ignores the input).",
-    "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
-                       "stopped early drop out of later epochs). Middle: test score per entry (mean ± std over "
+    "training_curves": "Left: validation score per epoch of each trained regime, or its validation loss where no "
+                       "fold defines a score (mean ± std over folds; folds that stopped early drop out of later "
+                       "epochs). Middle: test score per entry (mean ± std over "
                        "folds). Right: trainable parameters (log scale) against the test score.",
     "critical_difference": "Average rank of each entry over the folds completed by all entries (1 = best, left). "
                            "Entries joined by a thick line do not differ by more than the Nemenyi critical "
