@@ -137,7 +137,8 @@ def classification_statistics(
     if pooled is not None and len(pooled):
         binom = stats.binomial_test(pooled)
         entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
-                      "binomial_trials": binom.trials, "binomial_n": binom.n, "binomial_accuracy": binom.accuracy})
+                      "binomial_trials": binom.trials, "binomial_n": binom.n,
+                      "binomial_accuracy": binom.n_correct / binom.n})
     return entry
 
 

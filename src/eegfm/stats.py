@@ -470,11 +470,6 @@ class BinomialResult:
     p_value: float
     trials: str = "windows"
 
-    @property
-    def accuracy(self) -> float:
-        """The share of correct trials."""
-        return self.n_correct / self.n if self.n else math.nan
-
 
 def binomial_test(pooled: Pooled) -> BinomialResult:
     """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided.
