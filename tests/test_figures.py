@@ -198,3 +198,19 @@ def test_run_wise_folds_of_one_subject_are_drawn_as_runs_without_overlap():
     assert data_figures.leakage_figure({"motor": old}).axes[0].get_ylabel() == "runs"
     lor = make_folds(timed_meta(), CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
     assert data_figures.leakage_figure({"motor": lor}).axes[0].get_title() == "motor: leave_one_run_out, held-out runs"
+
+
+def test_predicted_vs_true_titles_round_as_the_tables():
+    """The panel said 'r = 0.57, R² = 0.30, MAE = 11.74' beside tables with 0.571, 0.304 and 11.741."""
+    from eegfm.regression_figures import predicted_vs_true_figure
+
+    rng = np.random.default_rng(0)
+    subject = np.repeat(np.arange(6), 5)
+    y = np.repeat([23.0, 31.0, 45.0, 52.0, 60.0, 71.0], 5)
+    frame = pd.DataFrame({"window_id": np.arange(30), "subject": subject.astype(str), "session": "1", "run": "1",
+                          "y_true": y, "y_pred": y + rng.normal(0, 9, 30)})
+    pooled = stats.pool_regression([(0, frame)])
+    scores = stats.pooled_scores(pooled)
+    title = predicted_vs_true_figure({("ages", "bandpower", "probe"): pooled}).axes[0].get_title()
+    assert f"r = {scores['pearson_r']:.3f}, R² = {scores['r2']:.3f}, MAE = {scores['mae']:.3f} (30 windows, " \
+           "6 subjects)" in title
