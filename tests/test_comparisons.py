@@ -25,6 +25,8 @@ def test_holm_textbook_example():
 def test_wilcoxon_minimum_p_and_exploratory_label():
     assert comparisons.min_wilcoxon_p(5) == 0.0625 and comparisons.min_wilcoxon_p(6) == 0.03125
     assert comparisons.is_exploratory(5, 0.05) and not comparisons.is_exploratory(6, 0.05)
+    assert comparisons.min_holm_p(6, 3) == pytest.approx(0.09375) and comparisons.is_exploratory(6, 0.05, 3)
+    assert not comparisons.is_exploratory(7, 0.05, 3)  # 3 x 2^-6 = 0.047
     statistic, p, n = comparisons.paired_wilcoxon([1, 2, 3, 4, 5, 6], [0] * 6)
     assert (statistic, n) == (0.0, 6) and p == pytest.approx(0.03125)
     assert comparisons.paired_wilcoxon([0.5, 0.6, np.nan], [0.5, 0.6, 0.1]) == (0.0, 1.0, 2)  # identical pairs
@@ -65,7 +67,10 @@ def test_compare_entries_rows():
     assert len(wil) == 3 and (rows["metric"] == "balanced_accuracy").all()
     assert wil.loc[("a", "b"), "n"] == 6 and wil.loc[("a", "c"), "n"] == 5  # the NaN fold is dropped
     np.testing.assert_allclose(wil["p_holm"], comparisons.holm(wil["p_value"]))
-    assert not wil.loc[("a", "b"), "exploratory"] and wil.loc[("a", "c"), "exploratory"]
+    # three pairs: Holm's smallest p over 6 folds is 3 x 0.031 = 0.094, so even a-b cannot be significant
+    assert wil["exploratory"].all() and not wil["significant"].any()
+    pair = comparisons.compare_entries(scores[["a", "b"]], "accuracy", alpha=0.05)
+    assert not pair.loc[pair["test"] == "wilcoxon", "exploratory"].iloc[0]  # one pair: 0.031 < 0.05
     friedman = rows[rows["test"] == "friedman"].iloc[0]
     assert friedman["n"] == 5  # folds completed by every entry
     ranks = rows[rows["test"] == "average_rank"].set_index("entry_a")["statistic"]

@@ -84,6 +84,19 @@ def test_training_curves_from_synthetic_histories(tables):
     _check(figures.training_curves_figure({}, summary, "balanced_accuracy"), placeholder=True)
 
 
+def test_an_undefined_validation_r2_falls_back_to_the_validation_loss(tables):
+    """Age from one validation subject: val_r2 is undefined every epoch; the panel was drawn empty under
+    'validation R²'."""
+    _, summary = tables
+    history = pd.DataFrame({"epoch": [0, 1, 2], "val_loss": [0.9, 0.8, 0.85], "val_r2": [np.nan] * 3,
+                            "val_pearson_r": [np.nan] * 3})
+    fig = figures.training_curves_figure({("motor", "cbramod", "full"): [history, history]}, summary,
+                                         "balanced_accuracy")
+    curve = fig.axes[0]
+    assert curve.get_ylabel() == "validation loss"
+    np.testing.assert_allclose(curve.get_lines()[0].get_ydata(), [0.9, 0.8, 0.85])
+
+
 def test_confusion_matrices_are_row_normalised():
     frame = pd.DataFrame({"subject": ["1"] * 4 + ["2"] * 4, "y_true": ["a", "a", "b", "b"] * 2,
                           "y_pred": ["a", "b", "b", "b"] * 2})
@@ -133,6 +146,16 @@ def test_embeddings_figure_colours_by_label_and_subject():
     _check(data_figures.embeddings_figure([]), placeholder=True)
 
 
+def test_embeddings_of_a_run_wise_design_are_coloured_by_run():
+    """One subject, three runs (leave-one-run-out): the right panel was one colour 'by subject'."""
+    rng = np.random.default_rng(0)
+    item = {"dataset": "motor", "backbone": "bandpower", "coords": rng.normal(size=(30, 2)),
+            "explained": (0.4, 0.2), "labels": np.tile(["a", "b"], 15), "subjects": np.repeat("S001", 30),
+            "groups": np.repeat(["S001/1/1", "S001/1/2", "S001/1/3"], 10), "group_word": "run", "n_total": 30}
+    by_run = data_figures.embeddings_figure([item]).axes[1]
+    assert "by run" in by_run.get_title() and len(by_run.collections) == 3
+
+
 def test_channel_adaptation_and_leakage_panels():
     pointers = [{"dataset": "motor", "backbone": "labram",
                  "adaptation": {"mapped": ["C3", "C4"], "interpolated": ["Cz"], "zero_filled": ["Pz", "Oz"],
@@ -175,3 +198,19 @@ def test_run_wise_folds_of_one_subject_are_drawn_as_runs_without_overlap():
     assert data_figures.leakage_figure({"motor": old}).axes[0].get_ylabel() == "runs"
     lor = make_folds(timed_meta(), CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)
     assert data_figures.leakage_figure({"motor": lor}).axes[0].get_title() == "motor: leave_one_run_out, held-out runs"
+
+
+def test_predicted_vs_true_titles_round_as_the_tables():
+    """The panel said 'r = 0.57, R² = 0.30, MAE = 11.74' beside tables with 0.571, 0.304 and 11.741."""
+    from eegfm.regression_figures import predicted_vs_true_figure
+
+    rng = np.random.default_rng(0)
+    subject = np.repeat(np.arange(6), 5)
+    y = np.repeat([23.0, 31.0, 45.0, 52.0, 60.0, 71.0], 5)
+    frame = pd.DataFrame({"window_id": np.arange(30), "subject": subject.astype(str), "session": "1", "run": "1",
+                          "y_true": y, "y_pred": y + rng.normal(0, 9, 30)})
+    pooled = stats.pool_regression([(0, frame)])
+    scores = stats.pooled_scores(pooled)
+    title = predicted_vs_true_figure({("ages", "bandpower", "probe"): pooled}).axes[0].get_title()
+    assert f"r = {scores['pearson_r']:.3f}, R² = {scores['r2']:.3f}, MAE = {scores['mae']:.3f} (30 windows, " \
+           "6 subjects)" in title

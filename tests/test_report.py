@@ -20,7 +20,7 @@ import pytest
 from eegfm.config import CrossValidation
 from eegfm.figures import FIGURES
 from eegfm.metrics import METRICS, chance_levels, compute_metrics
-from eegfm.report import aggregate
+from eegfm.report import aggregate, collect_warnings
 from eegfm.splits import make_folds
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -199,6 +199,10 @@ def test_summary_table(report, inputs):
     full = table.loc[("motor", "cbramod", "full")]
     assert (full["n_folds"], full["n_ok"], full["n_failed"], full["status"]) == (4, 3, 1, "partial")
     assert full["n_units"] == 6 and table.loc[("motor", "bandpower", "probe"), "n_units"] == 8
+    # the pooled score and its verdict cover the completed folds only, and say so (they read as the whole design)
+    assert full["verdict"].endswith("; pooled over 3 of 4 folds (fold 2 failed): 6 subjects, the failed fold's "
+                                    "missing")
+    assert "pooled over" not in table.loc[("motor", "bandpower", "probe"), "verdict"]
     folds = pd.read_csv(out / "metrics.tsv", sep="\t")
     ok = folds[(folds["model"] == "cbramod") & (folds["regime"] == "full") & (folds["status"] == "ok")]
     assert full["balanced_accuracy_mean"] == pytest.approx(ok["balanced_accuracy"].mean(), abs=1e-6)
@@ -457,7 +461,13 @@ def single_subject_report(tmp_path_factory):
         "key": "w", "n_windows": len(meta), "n_channels": 4, "n_times": 400, "sfreq": 200.0, "classes": ["left", "right"],
         "class_counts": {"left": 60, "right": 60}, "subjects": ["S001"],
         "channels_dropped": {"eog": ["EOG1", "EOG2"]},
-        "empty_recordings": [{"recording": "run-4.edf", "subject": "S001", "reason": "shorter than one window"}]}))
+        "empty_recordings": [{"recording": "run-4.edf", "subject": "S001", "reason": "shorter than one window"}],
+        "sanity": {"signal_check": "warn", "amplitude_range_uv": [0.1, 10000.0], "recordings": [
+            {"recording": "run-3.edf", "subject": "S001", "median_ptp_uv": 2.458e8, "problems": [
+                {"kind": "amplitude", "channels": [], "message": "run-3.edf (subject S001): the median peak-to-peak "
+                                                                 "amplitude is 2.458e+08 µV, above 10000 µV"}]}]},
+        "windows_dropped": [{"recording": "run-2.edf", "onset_s": float(t), "labels": "left+right"} for t in range(7)],
+    }))
     rng = np.random.default_rng(0)
     table = meta.set_index("window_id")
     paths = []
@@ -500,6 +510,19 @@ def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_
     assert (rows["n_subjects"] == 1).all()
 
 
+def test_the_gap_over_chance_is_named_as_the_fold_means_not_the_pooled_scores(single_subject_report):
+    """The run summary printed 'pooled 0.558 [0.428, 0.658] (chance 0.500, gap +0.129)': the gap was the fold
+    mean's (0.629), read beside the pooled score it is not. The line now also says what the folds held out."""
+    out, summary = single_subject_report
+    best = summary["best"]["motor"]
+    gap = f"chance 0.500 (gap of the fold mean {best['gap']:+.3f}"
+    page = (out / "report.html").read_text()
+    assert f"over 3 folds holding out 3 runs, {gap}); pooled {best['pooled']:.3f} [" in page
+    assert f"± 0.029 holding out 3 runs, {gap}; pooled {best['pooled']:.3f})" in summary["headline"]
+    assert "gap over chance (fold mean)" in page and ", gap " not in page and ", gap " not in summary["headline"]
+    assert "fold chance 0.500 · pooled" in page and "· chance" not in page  # the all-metrics cells
+
+
 def test_one_subject_report_speaks_of_runs(single_subject_report):
     out, summary = single_subject_report
     page = (out / "report.html").read_text()
@@ -516,6 +539,21 @@ def test_one_subject_report_speaks_of_runs(single_subject_report):
     assert "no window from run-4.edf (subject S001): shorter than one window" in page
 
 
+def test_what_the_windows_job_warned_about_is_in_the_reports_warnings(single_subject_report):
+    """Amplitude problems kept under signal_check: warn were only in the windows log and windows.json; a
+    recording without a window or windows dropped (any windows.json '*dropped*' record) only in the data notes."""
+    out, _ = single_subject_report
+    page = (out / "report.html").read_text()
+    warnings = page[page.index('id="warnings"'):]
+    assert "motor: signal check (preprocessing.signal_check: warn): run-3.edf (subject S001): the median " \
+           "peak-to-peak amplitude is 2.458e+08 µV" in warnings
+    assert "motor: no window from run-4.edf (subject S001): shorter than one window" in warnings
+    assert "motor: windows dropped: recording run-2.edf, onset_s 0.0, labels left+right" in warnings
+    assert "onset_s 4.0" in warnings and "onset_s 5.0" not in warnings  # five listed, the rest counted
+    assert "motor: 2 more in windows.json &#39;windows_dropped&#39;" in warnings
+    assert "channels dropped (not EEG)" not in warnings  # by design (keep_types), a data note only
+
+
 def test_scores_caption_only_promises_what_is_drawn():
     from eegfm.figures import scores_caption
 
@@ -524,3 +562,14 @@ def test_scores_caption_only_promises_what_is_drawn():
                          "chance_permutation_q": [np.nan], "ci_method": ["no interval: ..."], "n_failed": [0]})
     assert scores_caption(bare, "balanced_accuracy") == \
         "Bars: mean over completed folds; dots: single folds; dashed: analytic chance."
+
+
+def test_the_report_warns_when_holm_leaves_no_comparison_reachable():
+    """Six LOSO folds, three entries: each comparison was shown as confirmatory although Holm's smallest p
+    (0.094) cannot fall below 0.05."""
+    table = pd.DataFrame([{"dataset": "loso", "model": model, "regime": "probe", "fold": fold, "status": "ok"}
+                          for model in ("a", "b", "c") for fold in range(6)])
+    warnings = collect_warnings(table, pd.DataFrame(), [], [], 0.05)
+    assert warnings == ["loso: 3 pairwise comparisons over 6 folds cannot reach a Holm-adjusted p < 0.05 "
+                        "(smallest 0.0938); they are exploratory."]
+    assert collect_warnings(table[table["model"] != "c"], pd.DataFrame(), [], [], 0.05) == []

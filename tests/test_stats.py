@@ -104,6 +104,26 @@ def test_runs_nested_in_subjects_resample_the_subjects():
     assert interval.ci["accuracy"] == (0.5, 0.5)  # each subject redraws its own (alike) runs: conditional on them
 
 
+def test_resamples_with_an_undefined_score_are_counted_in_the_method():
+    """Eight subjects, two patients: about one subject resample in ten holds no patient, has no ROC AUC and was
+    silently left out of the percentiles, while the method said '200 resamples'."""
+    rng = np.random.default_rng(0)
+    subject = np.repeat(np.arange(8), 10)
+    y = np.where(subject < 2, "patient", "control")
+    pred = np.where(rng.random(80) < 0.7, y, np.where(y == "patient", "control", "patient"))
+    p_patient = np.clip(np.where(pred == "patient", 0.7, 0.3) + rng.normal(0, 0.1, 80), 0.01, 0.99)
+    scores = np.stack([1 - p_patient, p_patient], axis=1)  # columns: control, patient
+    interval = stats.confidence_intervals(pooled_from(y, pred, subject, scores=scores), ["roc_auc", "accuracy"],
+                                          min_units=8, n_bootstrap=200, level=0.95, seed=0)
+    left_out = 200 - interval.defined["roc_auc"]
+    assert 5 < left_out < 40 and interval.defined["accuracy"] == 200
+    assert interval.method_for("roc_auc") == (
+        f"{interval.method}; {left_out} of 200 resamples left out, their roc_auc undefined (e.g. a class "
+        "absent): the interval is conditional on it being defined")
+    assert interval.method_for("accuracy") == interval.method == \
+        "subject bootstrap (8 subjects resampled with replacement, 200 resamples)"
+
+
 def test_block_bootstrap_keeps_neighbouring_windows_together():
     # errors come in runs of 8 consecutive windows: blocks (~6 windows) see that clustering, so the interval
     # is wider than one that treats windows as independent
@@ -214,6 +234,23 @@ def test_binomial_p_hand_computed():
     assert skewed.p_value == pytest.approx(45 * 0.8**8 * 0.2**2 + 10 * 0.8**9 * 0.2 + 0.8**10)
 
 
+def test_binomial_over_one_label_per_subject_counts_subjects_by_majority_vote():
+    """Patient vs control, six subjects of ten windows: every window of a subject predicted as its label gave
+    60 of 60 'trials' and p = 2^-60, six subjects read as sixty independent observations."""
+    subject = np.repeat(np.arange(6), 10)
+    y = np.where(subject % 2, "patient", "control")
+    pred = y.copy()
+    pred[:6] = "patient"  # subject 0 (control): 6 of 10 wrong, voted wrong
+    pred[10:15] = "control"  # subject 1 (patient): a 5-5 tie, counted wrong
+    result = stats.binomial_test(pooled_from(y, pred, subject))
+    assert (result.trials, result.n, result.n_correct, result.p0) == ("subjects", 6, 4, 0.5)
+    assert result.p_value == pytest.approx((15 + 6 + 1) / 64)  # P(X >= 4), X ~ Bin(6, 1/2)
+    assert result.majority_class == "control"
+    # labels that vary within subjects keep windows as trials
+    mixed = stats.binomial_test(pooled_from(np.tile(["a", "b"], 30), np.tile(["a", "b"], 30), subject))
+    assert (mixed.trials, mixed.n) == ("windows", 60)
+
+
 
 
 # ----------------------------------------------------------------------------- one subject, several runs
@@ -248,10 +285,28 @@ def test_too_few_units_for_a_permutation_test_is_said():
     result = stats.permutation_test(pooled, "accuracy", n_permutations=200, seed=0)
     assert result.too_few and result.min_p == 0.5
     assert result.note.startswith("too few subjects for a permutation test: 2 subjects allow only 2 distinct label")
-    assert result.scheme == "labels shuffled within subjects, subjects with a single label exchanging it as a block"
+    # nothing is shuffled within a subject that holds one label: the scheme says what is exchanged
+    assert result.scheme == "labels exchanged between subjects (one label per subject)"
     few_permutations = stats.permutation_test(pooled_from(np.tile(["a", "b"], 20), np.tile(["a", "b"], 20),
                                                           np.zeros(40)), "accuracy", n_permutations=10, seed=0)
     assert few_permutations.note.startswith("too few permutations")
+
+
+def test_twenty_arrangements_cannot_reach_alpha_005_and_say_so():
+    """Six subjects, three patients and three controls (one label each): C(6, 3) = 20 arrangements, so the
+    smallest p is 1/20 = alpha. exp(-log 20) rounds to 0.04999..., and the verdict read 'not distinguishable
+    from chance (permutation p = 0.345, ...)' as if the test could have rejected."""
+    subject = np.repeat(np.arange(6), 10)
+    y = np.where(subject % 2, "patient", "control")
+    pred = np.where(np.random.default_rng(0).random(60) < 0.5, "patient", "control")
+    result = stats.permutation_test(pooled_from(y, pred, subject), "balanced_accuracy", n_permutations=199, seed=0)
+    assert result.too_few and result.min_p == pytest.approx(0.05)
+    assert result.note.startswith("too few subjects for a permutation test: 6 subjects allow only 20 distinct")
+    seven = np.repeat(np.arange(7), 10)  # 3 + 4 subjects: 35 arrangements, p can reach 1/35
+    pred7 = np.where(np.random.default_rng(1).random(70) < 0.5, "patient", "control")
+    testable = stats.permutation_test(pooled_from(np.where(seven % 2, "patient", "control"), pred7, seven),
+                                      "balanced_accuracy", n_permutations=199, seed=0)
+    assert testable.note is None
 
 
 def test_relabelling_count_multiplies_within_unit_orderings():
@@ -266,5 +321,4 @@ def test_block_units_come_from_the_fold_that_tests_them():
                           "y_pred": list("abba")})
     pooled = stats.pool_predictions([(0, frame.iloc[[0, 2]]), (1, frame.iloc[[1, 3]])], ["a", "b"], unit="block")
     assert pooled.units == ["1/block-0", "1/block-1", "2/block-0", "2/block-1"]
-    assert stats.permutation_scheme(pooled) == \
-        "labels shuffled within blocks, blocks with a single label exchanging it as a block"
+    assert stats.permutation_scheme(pooled) == "labels exchanged between blocks (one label per block)"  # 1 window each

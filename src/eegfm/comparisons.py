@@ -7,8 +7,9 @@ entry, average ranks and the Nemenyi critical difference
 ``q_alpha * sqrt(k (k + 1) / (6 N))`` (Demšar 2006). Folds share training
 data, so these tests are optimistic (Nadeau & Bengio 2003); with ``N`` pairs
 the smallest exact two-sided Wilcoxon p-value is ``2^(1 - N)``, so with fewer
-than 6 folds no difference can reach ``p < 0.05``: such results are labelled
-*exploratory*.
+than 6 folds no difference can reach ``p < 0.05``, and Holm multiplies the
+smallest of ``m`` by ``m`` (three entries, three pairs: 7 folds are needed):
+results that cannot reach significance are labelled *exploratory*.
 """
 
 from __future__ import annotations
@@ -46,9 +47,17 @@ def min_wilcoxon_p(n: int) -> float:
     return 1.0 if n < 1 else min(1.0, 2.0 ** (1 - n))
 
 
-def is_exploratory(n: int, alpha: float) -> bool:
-    """True when ``n`` paired folds cannot give an exact two-sided Wilcoxon p-value below ``alpha``."""
-    return min_wilcoxon_p(n) > alpha
+def min_holm_p(n: int, m: int = 1) -> float:
+    """Smallest Holm-adjusted p-value among ``m`` Wilcoxon tests on ``n`` pairs each: ``min(1, m 2^(1-n))``
+    (the smallest raw p is multiplied by ``m``)."""
+    return min(1.0, max(m, 1) * min_wilcoxon_p(n))
+
+
+def is_exploratory(n: int, alpha: float, m: int = 1) -> bool:
+    """True when ``n`` paired folds cannot give a two-sided Wilcoxon p-value below ``alpha`` once Holm-adjusted
+    for ``m`` comparisons (``m = 1``: the exact p itself). Three entries over six folds: each raw p can reach
+    0.031, but Holm's smallest is 3 x 0.031 = 0.094, so none can be significant."""
+    return min_holm_p(n, m) >= alpha
 
 
 def paired_wilcoxon(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, int]:
@@ -184,9 +193,11 @@ def compare_entries(
                      "p_value": p_value, "exploratory": is_exploratory(n, alpha),
                      "detail": f"mean difference a-b {diff:+.4f}" if math.isfinite(diff) else "no paired folds"})
     adjusted = holm([r["p_value"] for r in rows])
+    m = int(np.isfinite(adjusted).sum())  # the family Holm corrects for
     for row, p_adj in zip(rows, adjusted):
         row["p_holm"] = p_adj
         row["significant"] = bool(math.isfinite(p_adj) and p_adj < alpha)
+        row["exploratory"] = is_exploratory(row["n"], alpha, m)
 
     complete = fold_scores.dropna(axis=1, how="all").dropna(axis=0, how="any")
     if complete.shape[1] >= 3 and complete.shape[0] >= 2:

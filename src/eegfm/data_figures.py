@@ -26,7 +26,9 @@ def embeddings_figure(items: Sequence[dict[str, Any]]):
 
     Each item holds ``dataset``, ``backbone``, ``coords`` (n × 2), ``explained`` (two variance
     shares), ``labels`` and ``subjects`` (n each) and ``n_total`` (windows before subsampling); with
-    ``target: "regression"`` the labels are numbers, coloured on a continuous scale.
+    ``target: "regression"`` the labels are numbers, coloured on a continuous scale. Optional
+    ``groups`` (n) and ``group_word`` (``run``) colour the right panel by the design's held-out
+    sessions or runs instead of subjects.
     """
     if not items:
         return placeholder("Embeddings", "No frozen embeddings (pointer files) in this report.")
@@ -34,7 +36,8 @@ def embeddings_figure(items: Sequence[dict[str, Any]]):
     axes = fig.subplots(len(items), 2, squeeze=False)
     for row, item in zip(axes, items):
         coords = np.asarray(item["coords"], dtype=float)
-        for ax, key, what in ((row[0], "labels", "label"), (row[1], "subjects", "subject")):
+        right = ("groups", item["group_word"]) if item.get("groups") is not None else ("subjects", "subject")
+        for ax, key, what in ((row[0], "labels", "label"), (row[1], *right)):
             if key == "labels" and item.get("target") == "regression":
                 points = ax.scatter(coords[:, 0], coords[:, 1], s=8, alpha=0.7, linewidths=0, cmap="viridis",
                                     c=np.asarray(item[key], dtype=float))

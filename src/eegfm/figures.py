@@ -311,8 +311,11 @@ def confusion_figure(pooled: Mapping[tuple[str, str, str], Any]):
 
 
 def _curve_column(frames: Sequence[pd.DataFrame]) -> str | None:
+    """The first validation column every fold has and some fold filled: R² of a validation set holding one
+    target value (one subject's age) is undefined in every epoch, and its panel stayed empty."""
     for column in ("val_balanced_accuracy", "val_accuracy", "val_r2", "val_loss"):
-        if all(column in f.columns for f in frames):
+        if all(column in f.columns for f in frames) and any(
+                pd.to_numeric(f[column], errors="coerce").notna().any() for f in frames):
             return column
     return None
 

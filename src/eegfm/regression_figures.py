@@ -63,7 +63,7 @@ def _panel(ax, p: PooledRegression, title: str, rng: np.random.Generator) -> Non
     ax.set_ylabel("predicted", fontsize=8)
     ax.tick_params(labelsize=7)
     scores = pooled_scores(p)
-    ax.set_title(f"{title}\nr = {fmt(scores['pearson_r'], 2)}, R² = {fmt(scores['r2'], 2)}, MAE = "
-                 f"{fmt(scores['mae'], 2)} ({len(p)} windows, {len(p.units)} {plural(p.unit_name)})", fontsize=8)
+    ax.set_title(f"{title}\nr = {fmt(scores['pearson_r'])}, R² = {fmt(scores['r2'])}, MAE = "
+                 f"{fmt(scores['mae'])} ({len(p)} windows, {len(p.units)} {plural(p.unit_name)})", fontsize=8)
     ax.legend(fontsize=6, frameon=False, loc="upper left")
     ax.grid(alpha=0.3)

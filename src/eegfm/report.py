@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_page, report_stats, report_view
-from eegfm.groups import held_out_unit
+from eegfm.groups import group_labels, held_out_unit
 from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.pooling import pool_entries
 from eegfm.report_view import mean_pm_std, text_or_none
@@ -62,9 +62,10 @@ _PCA_MAX_POINTS = 2000
 
 
 def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int, problems: list[str],
-               kinds: Mapping[str, str] | None = None) -> list[dict]:
+               kinds: Mapping[str, str] | None = None, units: Mapping[str, str] | None = None) -> list[dict]:
     """2-D PCA of each embedding the pointers name, with the windows' labels (``kinds``: each dataset's
-    target) and subjects."""
+    target) and groups: the held-out sessions or runs where ``units`` names them for the dataset (one
+    subject's windows all share one colour by subject), else the subjects."""
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import StandardScaler
 
@@ -97,6 +98,9 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
             "labels": meta["label"].to_numpy()[rows], "subjects": meta["subject"].to_numpy()[rows],
             "n_total": len(E), "target": (kinds or {}).get(dataset, "classification"),
         })
+        unit = (units or {}).get(dataset)
+        if unit in ("session", "run"):
+            items[-1].update(groups=group_labels(meta, unit)[rows], group_word=unit)
     return items
 
 
@@ -132,6 +136,7 @@ def summary_dict(
             "pooled": finite_or_none(top[f"{m}_pooled"]),
             "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
             "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
+            "binomial_trials": text_or_none(top.get("binomial_trials")),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
             "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]) if by == f"{m}_mean" else
             "undefined in every fold (e.g. each test fold holds one target value)",
@@ -140,8 +145,9 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']} (pooled {fmt(b['pooled'])}, "
-                        f"chance {fmt(b['chance'])}, gap {fmt(b['gap'], signed=True)}): {b['verdict'] or 'no verdict'}")
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}{report_view.held_out_text(b)}, chance {fmt(b['chance'])} (gap of "
+                        f"the fold mean {fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}): "
+                        f"{b['verdict'] or 'no verdict'}")
     shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}
     return {
         "title": title, "config_hash": config_hash,
@@ -155,11 +161,15 @@ def summary_dict(
 
 
 def collect_warnings(
-    table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float
+    table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float,
+    windows: Mapping[str, dict] | None = None,
 ) -> list[str]:
-    """Plain-text warnings: pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing
-    predictions, too few units for a permutation test, time-blocked early-stopping validation, problems."""
-    out = []
+    """Plain-text warnings: what each dataset's windows job warned about (``windows``: its windows.json, see
+    :func:`eegfm.report_view.input_warnings`), pretraining-corpus and pretraining-data overlap, failed folds, few
+    folds, missing predictions, too few units for a permutation test, time-blocked early-stopping validation,
+    problems."""
+    out = [line for dataset, info in sorted((windows or {}).items())
+           for line in report_view.input_warnings(str(dataset), info or {})]
     for p in pointers:
         if p.get("corpus_overlap"):
             out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "
@@ -174,9 +184,14 @@ def collect_warnings(
                    f"{r.get('error') or 'no error message'}")
     for dataset, part in table.groupby("dataset", sort=True):
         n = int(part["fold"].nunique())
+        k = len(part.drop_duplicates(["model", "regime"]))
+        m = k * (k - 1) // 2  # pairwise Wilcoxon tests, Holm-corrected together
         if comparisons.is_exploratory(n, alpha):
             out.append(f"{dataset} has {n} fold(s): comparisons over folds cannot reach p < {alpha} "
                        f"(smallest exact Wilcoxon p {comparisons.min_wilcoxon_p(n):.3g}); they are exploratory.")
+        elif m > 1 and comparisons.is_exploratory(n, alpha, m):
+            out.append(f"{dataset}: {m} pairwise comparisons over {n} folds cannot reach a Holm-adjusted p < {alpha} "
+                       f"(smallest {comparisons.min_holm_p(n, m):.3g}); they are exploratory.")
     for r in summary.to_dict("records"):
         if r["n_ok"] and finite_or_none(r["n_windows"]) is None:  # completed folds, yet nothing was pooled
             out.append(f"{r['dataset']} · {r['entry']}: no usable out-of-fold predictions (a completed fold's "
@@ -312,7 +327,7 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
         "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
         "cost_frontier": figures.cost_figure(summary, primary),
         "embeddings_pca": data_figures.embeddings_figure(
-            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds)),
+            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds, units)),
         "channel_adaptation": data_figures.channel_adaptation_figure(agg.pointers),
         "leakage_audit": data_figures.leakage_figure(agg.folds),
     }
@@ -320,7 +335,7 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
     for name, fig in drawn.items():
         png, svg = figures.render(fig)
         rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
-    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha)
+    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha, agg.windows)
     page = report_page.render_page(report_view.page_context(
         summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,

@@ -62,6 +62,16 @@ def verdict(entry: Mapping[str, Any], alpha: float, metric: str | None = None) -
     return f"{SHORT_NAMES.get(metric, metric)} = {fmt(score)}, {text}" if score is not None else text
 
 
+def binomial_trials_text(entry: Mapping[str, Any]) -> str:
+    """What the binomial test counted: ``windows treated as independent``, or ``6 subjects as trials, each
+    by the majority vote of its windows`` (one label per unit, :func:`eegfm.stats.binomial_test`)."""
+    trials = entry.get("binomial_trials")
+    if not isinstance(trials, str) or trials == "windows":
+        return "windows treated as independent"
+    n = finite_or_none(entry.get("binomial_n"))
+    return f"{int(n) if n is not None else '?'} {trials} as trials, each by the majority vote of its windows"
+
+
 def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
     p, note, scheme = finite_or_none(entry.get("p_permutation")), entry.get("permutation_note"), \
         entry.get("permutation_scheme")
@@ -69,13 +79,28 @@ def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
         return "no verdict: no out-of-fold predictions"
     if p is None:
         binomial = finite_or_none(entry.get("p_binomial"))
-        extra = f"; binomial {p_text(binomial)}, windows treated as independent" if binomial is not None else ""
+        extra = f"; binomial {p_text(binomial)}, {binomial_trials_text(entry)}" if binomial is not None else ""
         return f"no verdict: {note or 'no permutation test'}{extra}"
     if note:
         return f"not testable against chance: {note} (permutation {p_text(p)}, {scheme})"
     if p < alpha:
         return f"above chance (permutation {p_text(p)}, {scheme})"
     return f"not distinguishable from chance (permutation {p_text(p)}, {scheme})"
+
+
+def _partial_text(part: pd.DataFrame, entry: Mapping[str, Any]) -> str:
+    """``; pooled over 3 of 4 folds (fold 2 failed): 6 subjects, the failed fold's missing`` when the pooled
+    score, its interval and tests cover only the completed folds; empty otherwise."""
+    failed = sorted(int(f) for f in part.loc[part["status"] == "failed", "fold"]) if "status" in part else []
+    n_units = finite_or_none(entry.get("n_units"))
+    if not failed or n_units is None:
+        return ""
+    n = int(part["fold"].nunique())
+    folds = f"fold{'s' if len(failed) > 1 else ''} {', '.join(map(str, failed))} failed"
+    unit = str(entry.get("unit") or "subject")
+    whose = "folds'" if len(failed) > 1 else "fold's"
+    return (f"; pooled over {n - len(failed)} of {n} folds ({folds}): {int(n_units)} "
+            f"{plural(unit) if n_units != 1 else unit}, the failed {whose} missing")
 
 
 def pooled_statistics(
@@ -85,7 +110,8 @@ def pooled_statistics(
     """Pooled scores, their intervals and the primary metric's permutation test of one entry of either kind."""
     interval = stats.confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
                                           level=ci_level, seed=seed)
-    entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method, "ci_kind": interval.kind}
+    entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method_for(primary_metric),
+                             "ci_kind": interval.kind}
     if pooled is None or not len(pooled):
         return entry
     perm = stats.permutation_test(pooled, primary_metric, n_permutations=n_permutations, seed=seed + 1, alpha=alpha)
@@ -110,7 +136,9 @@ def classification_statistics(
                               seed=seed)
     if pooled is not None and len(pooled):
         binom = stats.binomial_test(pooled)
-        entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class})
+        entry.update({"p_binomial": binom.p_value, "binomial_p0": binom.p0, "majority_class": binom.majority_class,
+                      "binomial_trials": binom.trials, "binomial_n": binom.n,
+                      "binomial_accuracy": binom.n_correct / binom.n})
     return entry
 
 
@@ -159,7 +187,7 @@ def entry_statistics(
         entry = {"unit": unit, "n_subjects": math.nan, "n_units": math.nan, "n_windows": math.nan,
                  **compute(p, metrics, primary, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
                            ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)}
-        entry["verdict"] = verdict(entry, alpha, primary if regression else None)
+        entry["verdict"] = verdict(entry, alpha, primary if regression else None) + _partial_text(part, entry)
         out[key] = entry
     return out
 
@@ -188,11 +216,12 @@ def statistics_table(
         if r.get("target", "classification") != "regression":
             rows.append(
                 {"dataset": r["dataset"], "test": "binomial", "entry_a": r["entry"], "entry_b": "",
-                 "metric": "accuracy", "n": r["n_windows"], "statistic": r.get("accuracy_pooled", math.nan),
+                 "metric": "accuracy", "n": r.get("binomial_n", r["n_windows"]),
+                 "statistic": r.get("binomial_accuracy", r.get("accuracy_pooled", math.nan)),
                  "p_value": r["p_binomial"], "p_holm": math.nan,
                  "significant": bool(p_binom is not None and p_binom < alpha), "exploratory": False,
                  "detail": f"correct pooled predictions vs majority rate p0={fmt(r['binomial_p0'])} "
-                           f"({r['majority_class']}); windows treated as independent"})
+                           f"({r['majority_class']}); {binomial_trials_text(r)}"})
         frames.append(pd.DataFrame(rows))
     for dataset in sorted(table["dataset"].unique()):
         metric = metric_of(primary_metric, dataset)

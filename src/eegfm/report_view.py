@@ -56,8 +56,9 @@ CAPTIONS = {
     "predicted_vs_true": "Regression datasets: pooled out-of-fold predictions against the true target. Small dots: "
                          "windows; large dots: the mean prediction of each held-out unit; dashed: perfect "
                          "prediction; dotted: the mean target (a model that ignores the input).",
-    "training_curves": "Left: validation score per epoch of each trained regime (mean ± std over folds; folds that "
-                       "stopped early drop out of later epochs). Middle: test score per entry (mean ± std over "
+    "training_curves": "Left: validation score per epoch of each trained regime, or its validation loss where no "
+                       "fold defines a score (mean ± std over folds; folds that stopped early drop out of later "
+                       "epochs). Middle: test score per entry (mean ± std over "
                        "folds). Right: trainable parameters (log scale) against the test score.",
     "critical_difference": "Average rank of each entry over the folds completed by all entries (1 = best, left). "
                            "Entries joined by a thick line do not differ by more than the Nemenyi critical "
@@ -65,7 +66,8 @@ CAPTIONS = {
     "cost_frontier": "Each entry's mean score against its trainable parameters and its wall time per fold (log "
                      "scales); the dashed step line is the Pareto frontier.",
     "embeddings_pca": "First two principal components of each standardised frozen embedding; left coloured by "
-                      "label (class structure), right by subject (subject structure a probe may latch onto).",
+                      "label (class structure), right by subject, or by session or run where the design holds "
+                      "those out (structure a probe may latch onto).",
     "channel_adaptation": "How each backbone's input channels were obtained from the recorded ones: fed one-to-one "
                           "(mapped), derived (bipolar), interpolated, zero-filled or projected; dropped counts "
                           "recorded channels not used.",
@@ -132,6 +134,18 @@ def _figure(name: str, rendered: dict[str, dict], caption: str) -> dict[str, Any
 # ----------------------------------------------------------------------------- sections
 
 
+def held_out_text(best: Mapping[str, Any]) -> str:
+    """`` holding out 3 runs`` from a summary.json ``best`` entry (its unit and their number); empty without.
+    After a failed fold the pooled units are fewer than the design's, so only the unit is named (the verdict
+    says how many were pooled)."""
+    unit, n = best.get("unit"), best.get("n_units")
+    if not unit or n is None:
+        return ""
+    if best.get("n_failed"):
+        return f" holding out {plural(unit)}"
+    return f" holding out {n} {plural(unit) if n != 1 else unit}"
+
+
 def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     items = []
     for dataset, b in summary_json["best"].items():
@@ -142,25 +156,65 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{failed}; pooled {_pooled_ci(b['pooled'], *b['ci'])} (chance {fmt(b['chance'])}, "
-            f"gap {fmt(b['gap'], signed=True)})")})
+            f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}); "
+            f"pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
              f"{len(table)} fold results · {n_failed} failed")
     return {"facts": facts, "items": items}
 
 
+#: most items of one windows.json record listed in the report (the rest are counted)
+MAX_LISTED = 5
+
+
+def _item_text(item: Any) -> str:
+    if isinstance(item, Mapping):
+        return ", ".join(f"{k} {v}" for k, v in item.items())
+    return str(item)
+
+
+def input_warnings(dataset: str, info: dict) -> list[str]:
+    """What the windows job warned about, read back from its ``windows.json``: recordings without a window
+    (``empty_recordings``), signal-check findings kept under ``preprocessing.signal_check: warn``
+    (``sanity``) and any other record of dropped data (a top-level key holding ``dropped``, other than
+    ``channels_dropped``, e.g. windows dropped for conflicting events), read generically: a list gives one
+    line per item, a mapping one line per key, a number its count. Up to :data:`MAX_LISTED` lines per record;
+    the rest are counted."""
+    out = []
+    for item in info.get("empty_recordings") or []:
+        out.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
+                   f"{item.get('reason')}")
+    sanity = info.get("sanity") or {}
+    problems = [p for rec in sanity.get("recordings") or [] for p in rec.get("problems") or []]
+    out += _capped([f"{dataset}: signal check (preprocessing.signal_check: {sanity.get('signal_check')}): "
+                    f"{p.get('message') or p.get('kind')}" for p in problems], dataset, "sanity")
+    for key in sorted(k for k in info if "dropped" in k and k != "channels_dropped"):
+        value, name = info[key], key.replace("_", " ")
+        if isinstance(value, Mapping):
+            lines = [f"{dataset}: {name}: {k}: {_item_text(v)}" for k, v in value.items()]
+        elif isinstance(value, list | tuple):
+            lines = [f"{dataset}: {name}: {_item_text(v)}" for v in value]
+        else:
+            lines = [f"{dataset}: {name}: {value}"] if value else []
+        out += _capped(lines, dataset, key)
+    return out
+
+
+def _capped(lines: list[str], dataset: str, key: str) -> list[str]:
+    if len(lines) <= MAX_LISTED:
+        return lines
+    return [*lines[:MAX_LISTED], f"{dataset}: {len(lines) - MAX_LISTED} more in windows.json '{key}'"]
+
+
 def _input_notes(dataset: str, info: dict) -> list[str]:
-    """Channels dropped by type and recordings without a window (fields of newer windows.json files)."""
+    """Channels dropped by type, then what the windows job warned about (:func:`input_warnings`)."""
     notes = []
     dropped = info.get("channels_dropped") or {}
     if dropped:
         parts = [f"{kind}: {', '.join(map(str, names))} ({len(names)})" for kind, names in sorted(dropped.items())]
         notes.append(f"{dataset}: channels dropped (not EEG) — {'; '.join(parts)}")
-    for item in info.get("empty_recordings") or []:
-        notes.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
-                     f"{item.get('reason')}")
-    return notes
+    return notes + input_warnings(dataset, info)
 
 
 def _target_text(info: dict) -> str | None:
@@ -198,9 +252,10 @@ def _data_overview(windows: dict[str, dict], folds: dict[str, dict], table: pd.D
 
 def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best: dict) -> Table:
     one = _metric_header(primary, summary["dataset"])
-    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std",
-              "pooled [CI]", "chance", "gap over chance", "gap over scratch", "permutation p", "verdict",
-              "CI method"]
+    # fold-mean columns first (chance is the mean of the folds' analytic chance), then the pooled score's
+    header = ["dataset", "model", "regime", "folds", "failed", f"{one or 'primary metric'} mean ± std", "chance",
+              "gap over chance (fold mean)", "gap over scratch (fold mean)", "pooled [CI]", "permutation p",
+              "verdict", "CI method"]
     if one is None:
         header.insert(5, "metric")
     rows, classes = [], []
@@ -212,9 +267,10 @@ def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best
             Cell(cls="num", tag=f"{failed} FAILED") if failed else _num_text("0"),
             *([] if one else [METRIC_NAMES[m]]),
             _num_text(mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"])),
-            _num_text(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
             _num(r[f"{m}_chance"]), _num_text(fmt(r[f"{m}_gap_chance"], signed=True)),
-            _num_text(fmt(r[f"{m}_gap_scratch"], signed=True)), _num_text(fmt_p(r["p_permutation"])),
+            _num_text(fmt(r[f"{m}_gap_scratch"], signed=True)),
+            _num_text(_pooled_ci(r[f"{m}_pooled"], r[f"{m}_ci_low"], r[f"{m}_ci_high"])),
+            _num_text(fmt_p(r["p_permutation"])),
             text_or_none(r.get("verdict")) or "no verdict", Cell(str(r["ci_method"]), cls="muted"),
         ])
         top = best.get(r["dataset"])
@@ -226,8 +282,8 @@ def _summary_table(summary: pd.DataFrame, primary: str | Mapping[str, str], best
 def _all_metrics_table(summary: pd.DataFrame, metrics: list[str]) -> Table:
     rows = [[str(r["dataset"]), str(r["entry"])] + [
         Cell(mean_pm_std(r[f"{m}_mean"], r[f"{m}_std"]), cls="num",
-             note=f"pooled {_pooled_ci(r[f'{m}_pooled'], r[f'{m}_ci_low'], r[f'{m}_ci_high'])} · "
-                  f"chance {fmt(r[f'{m}_chance'])}")
+             note=f"fold chance {fmt(r[f'{m}_chance'])} · pooled "
+                  f"{_pooled_ci(r[f'{m}_pooled'], r[f'{m}_ci_low'], r[f'{m}_ci_high'])}")
         for m in metrics] for r in summary.to_dict("records")]
     return Table(["dataset", "entry"] + [METRIC_NAMES[m] for m in metrics], rows)
 
@@ -248,6 +304,13 @@ def _folds_table(table: pd.DataFrame, metrics: list[str]) -> Table:
     return Table(header, rows, classes)
 
 
+def _binomial_note(row: Mapping[str, Any]) -> str | None:
+    """Under a binomial p counted over units rather than windows: what was counted."""
+    if finite_or_none(row.get("p_binomial")) is None or text_or_none(row.get("binomial_trials")) in (None, "windows"):
+        return None
+    return report_stats.binomial_trials_text(row)
+
+
 def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Table:
     one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
@@ -259,7 +322,8 @@ def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Ta
              _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]),
              _num_text(fmt_p(r["p_permutation"])), _num_text(_fmt_int(r["n_permutations"])),
              text_or_none(r.get("permutation_scheme")) or "-", _num(r["binomial_p0"]),
-             _num_text(fmt_p(r["p_binomial"])), Cell(text_or_none(r.get("permutation_note")) or "", cls="muted")]
+             Cell(fmt_p(r["p_binomial"]), cls="num", note=_binomial_note(r)),
+             Cell(text_or_none(r.get("permutation_note")) or "", cls="muted")]
             for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
     return Table(header, rows)
 

@@ -63,7 +63,9 @@ Binomial test
     The number of correct pooled predictions against the majority-class rate
     (at least ``1/K``), one-sided. It treats windows as independent and is
     therefore optimistic; it is reported because it is the test most papers
-    use.
+    use. Where every unit carries one label (recording-level labels), the
+    trials are the units instead, each predicted by the majority vote of its
+    windows: its windows are one observation of that label, not many.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import gammaln
@@ -100,16 +102,20 @@ def _percentile_interval(values: np.ndarray, level: float) -> tuple[float, float
 
 
 def _resampled(pooled: Pooled, metrics: Sequence[str], counts_of, cluster: np.ndarray, n_bootstrap: int,
-               level: float) -> dict[str, tuple[float, float]]:
-    """Percentile intervals from replicate weights: ``counts_of(start, stop)`` -> (replicates, clusters) counts."""
+               level: float, defined: dict[str, int] | None = None) -> dict[str, tuple[float, float]]:
+    """Percentile intervals from replicate weights (``counts_of(start, stop)``: replicates x clusters);
+    ``defined`` (when given) receives the number of replicates with a defined score, per metric."""
     parts = [pooled.batch(metrics, weights=counts_of(start, stop)[:, cluster])
              for start, stop in replicate_chunks(n_bootstrap, len(pooled))]
-    return {m: _percentile_interval(np.concatenate([p[m] for p in parts]), level) for m in metrics}
+    values = {m: np.concatenate([p[m] for p in parts]) for m in metrics}
+    if defined is not None:
+        defined.update({m: int(np.isfinite(v).sum()) for m, v in values.items()})
+    return {m: _percentile_interval(v, level) for m, v in values.items()}
 
 
 def unit_bootstrap(
     pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int, by: str = "unit",
-    within_subjects: bool = False,
+    within_subjects: bool = False, defined: dict[str, int] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile interval of each pooled metric, resampling held-out units (or subjects) with replacement.
 
@@ -126,6 +132,8 @@ def unit_bootstrap(
     within_subjects
         With ``by="unit"``: every subject redraws as many of its own units
         as it has (a stratified resample, conditional on the subjects).
+    defined
+        When given, receives the number of replicates with a defined score.
 
     Returns
     -------
@@ -151,7 +159,7 @@ def unit_bootstrap(
         np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
         return counts
 
-    return _resampled(pooled, metrics, counts_of, cluster, n_bootstrap, level)
+    return _resampled(pooled, metrics, counts_of, cluster, n_bootstrap, level, defined)
 
 
 def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
@@ -177,7 +185,8 @@ def time_blocks(pooled: Pooled) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def block_bootstrap(
-    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int
+    pooled: Pooled, metrics: Sequence[str], *, n_bootstrap: int, level: float, seed: int,
+    defined: dict[str, int] | None = None,
 ) -> dict[str, tuple[float, float]]:
     """Percentile interval of each pooled metric, redrawing time blocks within each unit (see the module docstring).
 
@@ -202,7 +211,7 @@ def block_bootstrap(
         np.add.at(counts, (np.repeat(np.arange(stop - start), draws.shape[1]), draws[start:stop].ravel()), 1.0)
         return counts
 
-    return _resampled(pooled, metrics, counts_of, block, n_bootstrap, level)
+    return _resampled(pooled, metrics, counts_of, block, n_bootstrap, level, defined)
 
 
 @dataclass
@@ -212,12 +221,24 @@ class Interval:
     ``kind`` is ``units`` (cluster bootstrap), ``blocks`` (block bootstrap
     within units, conditional on them) or ``none``; ``method`` is the text the
     report prints, ``note`` says why there is no interval (or why blocks).
+    ``defined``: per metric, the resamples with a defined score (the others
+    are left out of the percentiles; :meth:`method_for` says so).
     """
 
     ci: dict[str, tuple[float, float]]
     kind: str
     method: str
     note: str | None = None
+    defined: dict[str, int] = field(default_factory=dict)
+    n_bootstrap: int = 0
+
+    def method_for(self, metric: str) -> str:
+        """``method``, plus how many resamples were left out for ``metric`` when any were."""
+        k = self.defined.get(metric)
+        if k is None or k >= self.n_bootstrap:
+            return self.method
+        return (f"{self.method}; {self.n_bootstrap - k} of {self.n_bootstrap} resamples left out, their {metric} "
+                "undefined (e.g. a class absent): the interval is conditional on it being defined")
 
 
 def confidence_intervals(
@@ -233,28 +254,32 @@ def confidence_intervals(
     unit, units, n = pooled.unit_name, plural(pooled.unit_name), len(pooled.units)
     n_subjects = len(pooled.subjects)
     nested = n > n_subjects  # several runs, sessions or blocks per subject: not independent of each other
+    defined: dict[str, int] = {}
+    counted = {"defined": defined, "n_bootstrap": n_bootstrap}
     if nested and n_subjects >= min_units:
-        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject")
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject",
+                            defined=defined)
         return Interval(ci, "units", f"subject bootstrap ({n_subjects} subjects resampled with replacement, each "
-                                     f"with all of its {n} {units} in all; {n_bootstrap} resamples)")
+                                     f"with all of its {n} {units} in all; {n_bootstrap} resamples)", **counted)
     if n >= min_units:
-        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, within_subjects=nested)
+        ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, within_subjects=nested,
+                            defined=defined)
         if nested:
             who, these = (f"{n_subjects} subjects", "these subjects") if n_subjects > 1 else ("1 subject",
                                                                                              "this subject")
             return Interval(ci, "units", f"{unit} bootstrap within subjects ({n} {units}; {who} < report.ci_min_units "
                                          f"{min_units}, too few to resample subjects: each subject redraws its own "
-                                         f"{units}, {n_bootstrap} resamples; conditional on {these})")
+                                         f"{units}, {n_bootstrap} resamples; conditional on {these})", **counted)
         return Interval(ci, "units", f"{unit} bootstrap ({n} {units} resampled with replacement, "
-                                     f"{n_bootstrap} resamples)")
+                                     f"{n_bootstrap} resamples)", **counted)
     _, block_unit, length = time_blocks(pooled)
     why = f"{n} {plural(unit) if n != 1 else unit} < report.ci_min_units {min_units}: too few to resample {units}"
     if len(block_unit) < 2:
         return Interval(none, "none", f"no interval: {why}, and too few windows for time blocks", why)
-    ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed)
+    ci = block_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, defined=defined)
     return Interval(ci, "blocks", f"block bootstrap within {units} ({why}; stretches of up to {length} consecutive "
                                   f"windows redrawn within each {unit}, {n_bootstrap} resamples; conditional on "
-                                  f"these {units})", why)
+                                  f"these {units})", why, **counted)
 
 
 # ----------------------------------------------------------------------------- chance
@@ -359,19 +384,18 @@ class PermutationResult:
 def permutation_scheme(pooled: Pooled) -> str:
     """How :func:`unit_permutations` relabels ``pooled``, in words.
 
-    Classification: ``labels shuffled within runs[, runs with a single label
-    exchanging it as a block]``. Regression (``label_word`` ``targets``):
-    the same, or ``targets exchanged between subjects (one value per
-    subject)`` when every unit holds a single value (e.g. age), the only
-    exchange there is.
+    ``labels shuffled within runs[, runs with a single label exchanging it
+    as a block]`` (regression: ``targets``, ``value``), or ``labels exchanged
+    between subjects (one label per subject)`` when every unit holds a single
+    label or value (patient vs control, age), the only exchange there is.
     """
     unit, units, word = pooled.unit_name, plural(pooled.unit_name), pooled.label_word
     n_constant = len(_constant_units(pooled.codes, pooled.unit, len(pooled.units)))
-    if word != "labels" and n_constant == len(pooled.units):
-        return f"{word} exchanged between {units} (one value per {unit})"
+    single = "label" if word == "labels" else "value"
+    if n_constant == len(pooled.units) > 1:  # nothing to shuffle within a unit (patient vs control, age)
+        return f"{word} exchanged between {units} (one {single} per {unit})"
     text = f"{word} shuffled within {units}"
     if n_constant > 1:
-        single = "label" if word == "labels" else "value"
         text += f", {units} with a single {single} exchanging it as a block"
     return text
 
@@ -413,7 +437,8 @@ def permutation_test(
     min_p = max(1.0 / (null.size + 1), math.exp(-log_count))
     note = None
     units = plural(pooled.unit_name)
-    if math.exp(-log_count) >= alpha:
+    # arrangements <= 1/alpha means p >= alpha; on the log count (exp(-log 20) is 0.04999...: 3 + 3 subjects)
+    if log_count <= math.log(1.0 / alpha) + 1e-9:
         note = (f"too few {units} for a permutation test: {len(pooled.units)} {units} allow only "
                 f"{round(math.exp(log_count))} distinct label arrangements, so p cannot fall below {min_p:.3g} "
                 f"(alpha {alpha})")
@@ -433,24 +458,42 @@ def permutation_test(
 
 @dataclass
 class BinomialResult:
-    """One-sided binomial test of the number of correct predictions against the majority-class rate."""
+    """One-sided binomial test of the number of correct predictions against the majority-class rate.
+
+    ``trials``: ``windows``, or the held-out units (``subjects``) counted by majority vote.
+    """
 
     n_correct: int
     n: int
     p0: float
     majority_class: str
     p_value: float
+    trials: str = "windows"
 
 
 def binomial_test(pooled: Pooled) -> BinomialResult:
-    """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided."""
+    """Binomial test of pooled accuracy against ``p0`` = the majority class's share (>= 1/K), one-sided.
+
+    The trials are the windows, treated as independent (optimistic); when every held-out unit carries one
+    label (patient vs control) they are the units, each predicted by the majority vote of its windows (a tie
+    counts as wrong): a unit's windows are one observation of its label, not many.
+    """
     from scipy.stats import binomtest
 
     n = len(pooled)
     if n == 0:
         return BinomialResult(0, 0, math.nan, "", math.nan)
-    counts = np.bincount(pooled.y, minlength=len(pooled.classes))
+    y, pred, trials = pooled.y, pooled.pred, "windows"
+    n_units = len(pooled.units)
+    if n_units > 1 and len(_constant_units(pooled.y, pooled.unit, n_units)) == n_units:
+        votes = np.zeros((n_units, len(pooled.classes)), dtype=int)
+        np.add.at(votes, (pooled.unit, pooled.pred), 1)
+        top = votes.argmax(1)
+        tie = (votes == votes.max(1, keepdims=True)).sum(1) > 1
+        y = pooled.y[np.unique(pooled.unit, return_index=True)[1]]
+        pred, trials, n = np.where(tie, -1, top), plural(pooled.unit_name), n_units
+    counts = np.bincount(y, minlength=len(pooled.classes))
     p0 = max(counts.max() / n, 1.0 / len(pooled.classes))
-    correct = int(np.sum(pooled.y == pooled.pred))
+    correct = int(np.sum(y == pred))
     p_value = float(binomtest(correct, n, p0, alternative="greater").pvalue) if p0 < 1 else 1.0
-    return BinomialResult(correct, n, float(p0), pooled.classes[int(counts.argmax())], p_value)
+    return BinomialResult(correct, n, float(p0), pooled.classes[int(counts.argmax())], p_value, trials)

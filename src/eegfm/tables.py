@@ -47,7 +47,8 @@ KIND_METRICS = {"classification": METRICS, "regression": REGRESSION_METRICS}
 SUMMARY_STAT_COLUMNS = (
     "unit", "n_subjects", "n_units", "n_windows", "ci_method", "ci_kind", "chance_permutation",
     "chance_permutation_q", "p_permutation", "n_permutations", "p_min", "permutation_scheme", "permutation_note",
-    "p_binomial", "binomial_p0", "majority_class", "verdict",
+    "p_binomial", "binomial_p0", "majority_class", "binomial_trials", "binomial_n", "binomial_accuracy",
+    "verdict",
 )
 PROVENANCE_PACKAGES = ("eegfm", "torch", "braindecode", "mne", "numpy", "scikit-learn", "zarr", "peft", "python")
 

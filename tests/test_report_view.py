@@ -1,0 +1,21 @@
+"""What the report page says, from small summary records (report_view's sentence builders)."""
+
+from __future__ import annotations
+
+from eegfm.report_view import held_out_text, input_warnings
+
+
+def test_held_out_text_counts_units_only_when_every_fold_completed():
+    assert held_out_text({"unit": "run", "n_units": 3, "n_failed": 0}) == " holding out 3 runs"
+    assert held_out_text({"unit": "subject", "n_units": 1, "n_failed": 0}) == " holding out 1 subject"
+    # 6 of 8 subjects were pooled after a failed fold: the design's count is not 6
+    assert held_out_text({"unit": "subject", "n_units": 6, "n_failed": 1}) == " holding out subjects"
+    assert held_out_text({"unit": None, "n_units": None, "n_failed": 0}) == ""
+
+
+def test_input_warnings_read_any_dropped_record_generically():
+    info = {"channels_dropped": {"eog": ["EOG1"]}, "event_conflicts_dropped": {"run-1.edf": 3},
+            "n_windows_dropped": 0, "windows_dropped": ["a", "b"]}
+    assert input_warnings("motor", info) == [
+        "motor: event conflicts dropped: run-1.edf: 3",
+        "motor: windows dropped: a", "motor: windows dropped: b"]
