@@ -19,3 +19,16 @@ def test_input_warnings_read_any_dropped_record_generically():
     assert input_warnings("motor", info) == [
         "motor: event conflicts dropped: run-1.edf: 3",
         "motor: windows dropped: a", "motor: windows dropped: b"]
+
+
+def test_dropped_windows_of_the_windows_job_are_one_plain_line_each():
+    info = {"dropped_windows": [
+        {"recording": "run-1.edf", "subject": "S1", "reason": "events of different classes at one sample", "n": 2,
+         "first_s": 10.0, "labels": ["left", "right"]},
+        {"recording": "run-2.edf", "subject": "S1", "reason": "does not fit in the recording", "n": 1,
+         "first_s": 0.0, "labels": ["T0"]}]}
+    assert input_warnings("motor", info) == [
+        "motor: 2 labelled window(s) of run-1.edf (subject S1) dropped: events of different classes at one sample "
+        "(first at 10.0 s; left, right)",
+        "motor: 1 labelled window(s) of run-2.edf (subject S1) dropped: does not fit in the recording (first at 0.0 s; "
+        "T0)"]

@@ -177,8 +177,9 @@ def _item_text(item: Any) -> str:
 def input_warnings(dataset: str, info: dict) -> list[str]:
     """What the windows job warned about, read back from its ``windows.json``: recordings without a window
     (``empty_recordings``), signal-check findings kept under ``preprocessing.signal_check: warn``
-    (``sanity``) and any other record of dropped data (a top-level key holding ``dropped``, other than
-    ``channels_dropped``, e.g. windows dropped for conflicting events), read generically: a list gives one
+    (``sanity``), labelled windows dropped (``dropped_windows``: two classes claim them, or they do not fit
+    in their recording) and any other record of dropped data (a top-level key holding ``dropped``, other
+    than ``channels_dropped``), read generically: a list gives one
     line per item, a mapping one line per key, a number its count. Up to :data:`MAX_LISTED` lines per record;
     the rest are counted."""
     out = []
@@ -189,7 +190,10 @@ def input_warnings(dataset: str, info: dict) -> list[str]:
     problems = [p for rec in sanity.get("recordings") or [] for p in rec.get("problems") or []]
     out += _capped([f"{dataset}: signal check (preprocessing.signal_check: {sanity.get('signal_check')}): "
                     f"{p.get('message') or p.get('kind')}" for p in problems], dataset, "sanity")
-    for key in sorted(k for k in info if "dropped" in k and k != "channels_dropped"):
+    out += _capped([f"{dataset}: {d.get('n')} labelled window(s) of {d.get('recording')} (subject {d.get('subject')}) "
+                    f"dropped: {d.get('reason')} (first at {d.get('first_s')} s; {', '.join(map(str, d.get('labels') or []))})"
+                    for d in info.get("dropped_windows") or []], dataset, "dropped_windows")
+    for key in sorted(k for k in info if "dropped" in k and k not in ("channels_dropped", "dropped_windows")):
         value, name = info[key], key.replace("_", " ")
         if isinstance(value, Mapping):
             lines = [f"{dataset}: {name}: {k}: {_item_text(v)}" for k, v in value.items()]
