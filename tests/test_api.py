@@ -69,6 +69,17 @@ def test_the_report_renders_on_demand_and_load_results_reads_the_same_tables(pro
     assert loaded.artifacts("metrics").keys() == result.artifacts("metrics").keys()
 
 
+def test_the_returned_tables_equal_those_load_results_reads_back(probe_run):
+    """QA: the run's own frames held None and '' where load_results (the same files) holds NaN."""
+    out, result, _ = probe_run
+    loaded = eegfm.load_results(out)
+    for table in ("metrics", "summary", "statistics"):
+        pd.testing.assert_frame_equal(getattr(result, table), getattr(loaded, table))
+    for column in ("windows_key", "embedding_key", "fingerprint_sha", "settings_hash", "git_commit",
+                   "version_eegfm", "version_scikit-learn", "version_torch"):  # as the workflow's rows carry them
+        assert result.metrics[column].notna().all(), column
+
+
 def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_probe_folds(probe_run):
     out, first, (X, meta, config) = probe_run
     zarr_mtime = (out / "toy/windows/windows.zarr").stat().st_mtime_ns
@@ -141,10 +152,10 @@ def test_bad_input_is_named_before_any_work(tmp_path):
                        ch_names=CHANNELS)
     with pytest.raises(ValueError, match="units 'volts' unknown"):
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, units="volts")
-    with pytest.raises(ValueError, match=r"1 window\(s\) without a subject \(rows \[3\]\)"):
+    with pytest.raises(ValueError, match=r"1 window\(s\) without a subject \(rows 3\)"):
         experiment.run(X, meta.assign(subject=meta["subject"].where(meta.index != 3)), sfreq=SFREQ,
                        ch_names=CHANNELS)
-    with pytest.raises(ValueError, match="X has 12 channels .* but ch_names names 11"):
+    with pytest.raises(ValueError, match="X has 12 channels.* but ch_names names 11"):
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS[:-1])
     assert not (tmp_path / "data").exists()
 
@@ -222,3 +233,55 @@ def test_within_subject_without_onsets_warns_that_windows_are_taken_as_consecuti
     with caplog.at_level("WARNING", logger="eegfm.api"):
         eegfm.Experiment(config, out_dir=tmp_path / "b").run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     assert "onset_s" not in caplog.text
+
+
+def test_a_misspelled_artifact_filter_or_kind_is_named_not_an_empty_answer(probe_run):
+    _, result, _ = probe_run
+    with pytest.raises(ValueError, match=r"no fold has model='bandpowr'; this run's models \(given the other "
+                                         r"filters\): bandpower"):
+        result.artifacts("metrics", model="bandpowr")
+    with pytest.raises(ValueError, match="no fold has fold=7"):
+        result.artifacts("metrics", fold=7)
+    with pytest.raises(ValueError, match="unknown artifact kind 'checkpoint' \\(did you mean 'checkpoints'\\?\\)"):
+        result.artifacts("checkpoint")
+
+
+def test_a_rerun_with_other_onsets_or_positions_rewrites_the_windows_store(tmp_path):
+    """QA: the store was reused when only onset_s changed (its key hashes the signal, the reuse check compared
+    ids and labels), so the folds' gaps read the old onsets."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "within_subject", "n_splits": 2},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    stored = tmp_path / "data/windows"
+    experiment.run(X, meta.assign(onset_s=meta["onset_s"] * 10), sfreq=SFREQ, ch_names=CHANNELS)
+    assert pd.read_csv(stored / "windows.tsv", sep="\t")["onset_s"].tolist() == (meta["onset_s"] * 10).tolist()
+    assert json.loads((tmp_path / "data/embeddings/bandpower.json").read_text())["cache"] == "hit"  # same signal
+    moved = {name: [0.0, 0.0, float(i)] for i, name in enumerate(CHANNELS)}
+    experiment.run(X, meta.assign(onset_s=meta["onset_s"] * 10), sfreq=SFREQ, ch_names=CHANNELS, positions=moved)
+    assert json.loads((stored / "windows.json").read_text())["positions"]["Cz"] == moved["Cz"]
+
+
+def test_a_window_that_does_not_fit_a_backbone_is_named_before_anything_is_written(tmp_path):
+    """QA: CBraMod on 0.8-s windows (200 samples at 250 Hz) failed after the windows, the splits and the
+    backbones before it, naming a datasets.data.windows key the API has no way to set."""
+    X, meta = _data(n_subjects=2, per_class=2)
+    config = {"backbones": [{"name": "bandpower"}, {"name": "cbramod"}]}
+    with pytest.raises(ValueError, match=r"multiple of 1 s.*In the Python API the windows are X as given \(200 "
+                                         r"samples at 250 Hz = 0.8 s"):
+        eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=250.0, ch_names=CHANNELS)
+    assert not tmp_path.joinpath("data").exists()
+
+
+def test_predictions_keep_labels_as_the_metadata_gave_them(tmp_path):
+    """QA: integer labels came back from artifacts('predictions') as int64 (and a class 'None' as NaN), so
+    they matched neither the metadata's labels nor the metrics' classes."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    meta = meta.assign(label=meta["label"].map({"left": 0, "right": 1}))
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    predictions = pd.concat(result.artifacts("predictions").values())
+    assert set(predictions["y_true"]) == {"0", "1"} and set(predictions["y_pred"]) <= {"0", "1"}
+    assert result.artifacts("metrics", fold=0)[("data", "bandpower", "probe", 0)]["classes"] == ["0", "1"]

@@ -33,6 +33,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eegfm.api_inputs import as_table, checked_channels, checked_sfreq, checked_signal, metadata_rows
 from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, SignalChecks, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -44,11 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 __all__ = ["Experiment", "ExperimentConfig"]
-
-#: Metadata columns the API reads (``subject`` and ``label`` are required).
-METADATA_COLUMNS = ("subject", "session", "run", "label", "onset_s", "recording")
-#: Units ``X`` may come in, and their factor to volts (the windows store's unit).
-UNITS = {"V": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6}
 
 
 class Experiment:
@@ -135,15 +131,23 @@ class Experiment:
         windows_dir = res / name / "windows"
         stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]
         trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
+        X = checked_signal(X, units)
+        sfreq = checked_sfreq(sfreq)
+        ch_names = checked_channels(ch_names, X.shape[1])
+        metadata = as_table(metadata)
+        rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name)
         if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
             logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
                 "metadata has no onset_s: the windows of each recording are taken as consecutive and not "
                 "overlapping (onset = row x window length), which the within_subject gap and the time-blocked "
                 "early-stopping validation rely on; windows cut with a stride shorter than their length would "
                 "overlap across a block edge unseen. Give onset_s (seconds from the recording's start)")
+        positions = _positions(ch_names, positions)
+        _check_backbones(cfg, {"sfreq": sfreq, "n_times": X.shape[2], "ch_names": ch_names, "positions": positions},
+                         name)
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
-            _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
+            _store_windows(windows_dir, X, rows, sfreq=sfreq, ch_names=ch_names, units=units,
                            positions=positions, name=name, target=cfg.target, checks=cfg.preprocessing)
             bar.update()
             folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
@@ -171,94 +175,69 @@ class Experiment:
 # ----------------------------------------------------------------------------- stages
 
 
-def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.DataFrame:
-    """The windows table rows: required columns checked, optional ones filled as the workflow fills them."""
-    import numpy as np
-    import pandas as pd
-
-    meta = pd.DataFrame(meta).reset_index(drop=True)
-    missing = [c for c in ("subject", "label") if c not in meta]
-    if missing:
-        raise ValueError(f"metadata lacks column(s) {missing}; it needs subject and label (optional: "
-                         f"{', '.join(c for c in METADATA_COLUMNS if c not in ('subject', 'label'))})")
-    if len(meta) != n:
-        raise ValueError(f"metadata has {len(meta)} rows for {n} windows; give one row per window")
-    out = pd.DataFrame({c: meta[c] if c in meta else None for c in ("subject", "session", "run", "label")})
-    for column in ("subject", "session", "run", "label"):
-        out[column] = out[column].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                      else str(v))
-    for column in ("subject", "label"):
-        if out[column].isna().any():
-            missing = out.index[out[column].isna()].tolist()
-            raise ValueError(f"metadata: {len(missing)} window(s) without a {column} (rows {missing[:5]}); "
-                             f"give every window its {column}")
-    recording = meta["recording"].astype(str) if "recording" in meta else (
-        f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna(""))
-    out["recording"] = recording
-    if "onset_s" in meta:
-        out["onset_s"] = pd.to_numeric(meta["onset_s"]).astype(float)
-    else:  # consecutive windows within each recording, in row order
-        out["onset_s"] = out.groupby("recording", sort=False).cumcount() * window_s
-    return out
-
-
-def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str,
-                   target: str = "classification", checks: SignalChecks | None = None) -> None:
-    """The arrays as a windows store (reused as it is when content, metadata and target are unchanged).
+def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: float, ch_names: list[str],
+                   units: str, positions: dict | None, name: str, target: str = "classification",
+                   checks: SignalChecks | None = None) -> None:
+    """The checked arrays (float32 volts, :mod:`eegfm.api_inputs`) as a windows store.
 
     Checked as the workflow's windows job checks recordings: each
     recording's amplitude and flat channels (:func:`_signal_checks`), and a
     regression target (every label a finite number, not one value for all).
+    An existing store is reused only when its signal (content key) and
+    everything else it records (every metadata row, onsets included, the
+    positions, target and signal checks: ``inputs_sha``) are unchanged.
     """
     import json
     from collections import Counter
 
-    import numpy as np
-
+    from eegfm.hashing import sha256_json
     from eegfm.windowing.regression_targets import checked_window_targets
     from eegfm.windowing.signal_checks import sanity_record
     from eegfm.windows_store import WindowsStoreWriter, content_key
 
-    if units not in UNITS:
-        raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
-    X = np.asarray(X)
-    if X.ndim != 3:
-        raise ValueError(f"X must be (windows, channels, samples); got shape {X.shape}")
-    if X.shape[1] != len(ch_names):
-        raise ValueError(f"X has {X.shape[1]} channels (shape {X.shape}) but ch_names names {len(ch_names)}; "
-                         "give one name per channel, in X's order")
-    if not np.isfinite(X).all():
-        raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
-    X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
-    rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
     checks = checks or SignalChecks()
-    sanity = sanity_record(checks, _signal_checks(X, rows, list(ch_names), units, checks))
+    sanity = sanity_record(checks, _signal_checks(X, rows, ch_names, units, checks))
     extra = {"label_source": "metadata (Python API)", "target": target, "sanity": sanity}
     if target == "regression":  # checked as the windows job checks them
         by_recording = {rec: Counter(part["label"]) for rec, part in rows.groupby("recording", sort=False)}
         extra["target_summary"] = checked_window_targets(by_recording, name)
+    table = rows.astype(object).where(rows.notna(), None)
+    extra["inputs_sha"] = sha256_json({"rows": table.to_dict("list"), "positions": positions, **extra})
     key = content_key(X, ch_names, sfreq)
     info_path = folder / "windows.json"
     if info_path.is_file():
-        import pandas as pd
-
         info = json.loads(info_path.read_text())
-        old = pd.read_csv(folder / "windows.tsv", sep="\t", dtype=str, keep_default_na=False)
-        same = [c for c in ("subject", "session", "run", "label", "recording")]
-        new = rows[same].fillna("").astype(str).reset_index(drop=True)
-        if (info.get("key") == key and info.get("target", "classification") == target and len(old) == len(new)
-                and old[same].equals(new)):
+        if info.get("key") == key and info.get("inputs_sha") == extra["inputs_sha"]:
             logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
             return
-    writer = WindowsStoreWriter(folder, list(ch_names), sfreq, X.shape[2])
+    writer = WindowsStoreWriter(folder, ch_names, sfreq, X.shape[2])
     try:
         for start in range(0, len(X), 256):
             writer.append(X[start : start + 256], rows.iloc[start : start + 256].to_dict("records"))
-        writer.close(positions=_positions(ch_names, positions), settings={"source": "eegfm.api"},
-                     extra=extra)
+        writer.close(positions=positions, settings={"source": "eegfm.api"}, extra=extra)
     except BaseException:
         writer.abort()
         raise
+
+
+def _check_backbones(cfg: ExperimentConfig, info: dict[str, Any], name: str) -> None:
+    """Every backbone's input plan (rate, length, channels) fits the windows, before anything is written.
+
+    The workflow's messages name dataset keys (``datasets.<name>.windows``);
+    here the windows are ``X`` as given, which the message adds.
+    """
+    from eegfm.backbones.adapt import BackboneInputError, plan_input
+    from eegfm.backbones.registry import get_spec
+
+    for backbone in cfg.backbones:
+        try:
+            plan_input(get_spec(backbone.name), {**info, "units": "V"}, dataset=name, cfg=backbone)
+        except BackboneInputError as err:
+            raise BackboneInputError(
+                f"{err}. In the Python API the windows are X as given ({info['n_times']} samples at "
+                f"{info['sfreq']:g} Hz = {info['n_times'] / info['sfreq']:g} s, channels ch_names): where this "
+                f"names a datasets.{name}.windows key or a channel selection, cut or select X instead; "
+                "backbones[] keys apply as they are") from None
 
 
 def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, checks: SignalChecks) -> list[dict]:
@@ -285,6 +264,7 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 
 
 def _positions(ch_names, positions) -> dict[str, list[float]] | None:
+    """Channel positions by name: those given, else the 10-05 template's for the names it knows."""
     if positions is not None:
         return {str(k): [float(v) for v in pos] for k, pos in positions.items()}
     import mne

@@ -11,6 +11,7 @@ from their folders (docs/architecture.md §2: fold artifacts)::
 
 from __future__ import annotations
 
+import difflib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from eegfm.tables import read_history, read_predictions
 
 if TYPE_CHECKING:  # pragma: no cover
     from eegfm.config import Report
@@ -35,6 +38,10 @@ ARTIFACTS = {
     "diagnostics": "diagnostics.json",
     "checkpoints": "checkpoint.json",
 }
+
+
+#: The report tables a finished run has (``report/``), the headline last.
+TABLES = ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json")
 
 
 def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: str, fold: int) -> Path:
@@ -98,8 +105,8 @@ class Results:
             folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
         )  # fmt: skip
         agg.write_tables(results_dir / "report")
-        return cls(results_dir, agg.table, agg.summary, agg.statistics, agg.result,
-                   _pending=(agg, config))
+        # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
+        return cls(results_dir, *_read_tables(results_dir / "report"), _pending=(agg, config))
 
     def artifacts(
         self, kind: str = "metrics", *, dataset: str | None = None, model: str | None = None,
@@ -125,23 +132,36 @@ class Results:
             that have one (a failed fold has no checkpoint, for instance).
         """
         if kind not in ARTIFACTS:
-            raise ValueError(f"unknown artifact kind '{kind}'; use one of {', '.join(ARTIFACTS)}")
+            close = difflib.get_close_matches(kind, ARTIFACTS, n=1)
+            raise ValueError(f"unknown artifact kind '{kind}'"
+                             f"{f' (did you mean {close[0]!r}?)' if close else ''}; use one of {', '.join(ARTIFACTS)}")
         rows = self.metrics
         for column, wanted in (("dataset", dataset), ("model", model), ("regime", regime), ("fold", fold)):
             if wanted is not None:
-                rows = rows[rows[column].astype(str) == str(wanted)]
+                kept = rows[rows[column].astype(str) == str(wanted)]
+                if kept.empty:  # a misspelled filter would otherwise look like a fold without artifacts
+                    raise ValueError(f"no fold has {column}={wanted!r}; this run's {column}s (given the other "
+                                     f"filters): {', '.join(map(str, rows[column].unique()))}")
+                rows = kept
         out = {}
-        for row in rows[["dataset", "model", "regime", "fold"]].itertuples(index=False):
+        if "target" not in rows:  # a run from before regression targets
+            rows = rows.assign(target="classification")
+        for row in rows[["dataset", "model", "regime", "fold", "target"]].itertuples(index=False):
             key = (str(row.dataset), str(row.model), str(row.regime), int(row.fold))
             path = fold_folder(self.results_dir, *key) / ARTIFACTS[kind]
             if not path.is_file() or path.stat().st_size == 0:
                 continue
-            if path.suffix == ".tsv":
-                out[key] = pd.read_csv(path, sep="\t")
+            if kind == "predictions":
+                value = read_predictions(path)
+                if row.target == "regression":  # numbers, as the fold wrote them
+                    value[["y_true", "y_pred"]] = value[["y_true", "y_pred"]].apply(pd.to_numeric)
+            elif kind == "training_history":
+                value = read_history(path)
             else:
                 value = json.loads(path.read_text())
                 if kind == "checkpoints":
                     value["path"] = str(path.with_suffix(".safetensors"))
+            if value is not None:
                 out[key] = value
         return out
 
@@ -168,12 +188,22 @@ def load_results(results_dir: str | PathLike = "results") -> Results:
         When the run has no report tables yet (the message names the files).
     """
     results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir} is not a folder; give the run's results folder (the config's "
+                                "results: key, or the out_dir of eegfm.Experiment)")
+    if (results_dir / "metrics.tsv").is_file() and (results_dir / "summary.json").is_file():
+        raise FileNotFoundError(f"{results_dir} is a run's report folder; give the results folder above it: "
+                                f"load_results({str(results_dir.parent)!r})")
     report = results_dir / "report"
-    names = ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json")
-    missing = [str(report / n) for n in names if not (report / n).is_file()]
+    missing = [str(report / n) for n in TABLES if not (report / n).is_file()]
     if missing:
         raise FileNotFoundError(f"no finished run in {results_dir}: {', '.join(missing)} missing; run the workflow "
                                 "(snakemake) or eegfm.Experiment(...).run(...) first")
-    tables = {n: pd.read_csv(report / n, sep="\t") for n in names[:3]}
-    return Results(results_dir, tables["metrics.tsv"], tables["summary.tsv"], tables["statistics.tsv"],
-                   json.loads((report / "summary.json").read_text()))
+    return Results(results_dir, *_read_tables(report))
+
+
+def _read_tables(report: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """metrics, summary and statistics tables and the headline; only an empty cell is missing (a dataset,
+    model or class named 'NA' or 'None' stays a name)."""
+    tables = [pd.read_csv(report / n, sep="\t", keep_default_na=False, na_values=[""]) for n in TABLES[:3]]
+    return (*tables, json.loads((report / TABLES[3]).read_text()))

@@ -1,0 +1,201 @@
+"""What :meth:`eegfm.api.Experiment.run` accepts: the arrays and the metadata table, checked and normalised.
+
+A notebook hands over whatever it holds (a float64 or int16 array, a memmap,
+a torch tensor, a list; a DataFrame whose ids are numbers or categories).
+Each function here turns one argument into the windows store's form or stops
+with a message naming the argument, the rows or channels at fault and the
+fix, before anything is written. Nothing is dropped or guessed silently: a
+column that looks like a misspelled known one, or a metadata index that was
+reordered apart from ``X``, is an error (README: From Python).
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import math
+from collections.abc import Sequence
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+#: Metadata columns the API reads (``subject`` and ``label`` are required).
+METADATA_COLUMNS = ("subject", "session", "run", "label", "onset_s", "recording")
+#: Units ``X`` may come in, and their factor to volts (the windows store's unit).
+UNITS = {"V": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6}
+
+
+def _rows(positions: np.ndarray) -> str:
+    """The first few positions of a boolean mask or index array, for a message."""
+    idx = np.flatnonzero(positions) if positions.dtype == bool else np.asarray(positions)
+    shown = ", ".join(str(int(i)) for i in idx[:5])
+    return f"{shown}, ..." if len(idx) > 5 else shown
+
+
+def checked_signal(X: Any, units: str) -> np.ndarray:
+    """``X`` as a C-ordered float32 array in volts, shape (windows, channels, samples), every value finite.
+
+    Accepts anything :func:`numpy.asarray` reads (a memmap, a list) and torch
+    tensors (detached and moved to the CPU first).
+    """
+    if units not in UNITS:
+        raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
+    if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor (requires_grad, or on a GPU)
+        X = X.detach().cpu().numpy()
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must hold real numbers; got dtype {X.dtype}. Pass a numeric array "
+                         "(windows, channels, samples)")
+    if X.ndim != 3:
+        raise ValueError(f"X must be (windows, channels, samples); got shape {X.shape}. One recording "
+                         "(channels, samples) is X[None]; cut continuous data into windows first")
+    if 0 in X.shape:
+        raise ValueError(f"X has shape {X.shape}: no windows, channels or samples to decode")
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes Inf, named below
+        X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)  # the content key hashes these bytes
+    finite = np.isfinite(X).all(axis=(1, 2))
+    if not finite.all():
+        channels = np.flatnonzero(~np.isfinite(X[~finite]).all(axis=(0, 2)))
+        raise ValueError(
+            f"X holds NaN or Inf (or values beyond float32 in {units}) in {int((~finite).sum())} window(s) "
+            f"(windows {_rows(~finite)}; channels at positions {_rows(channels)}); interpolate the channel or "
+            "drop those windows from X and their rows from metadata")
+    return X
+
+
+def checked_channels(ch_names: Any, n_channels: int) -> list[str]:
+    """``ch_names`` as a list of unique, non-empty strings, one per channel of ``X``."""
+    if isinstance(ch_names, str) or not isinstance(ch_names, Sequence | np.ndarray | pd.Index):
+        raise ValueError(f"ch_names must be a list of channel names, one per channel of X; got "
+                         f"{type(ch_names).__name__} {ch_names!r:.60}")
+    names = list(ch_names)
+    wrong = [(i, n) for i, n in enumerate(names) if not isinstance(n, str) or not n.strip()]
+    if wrong:
+        raise ValueError(f"ch_names must be non-empty strings; got {', '.join(f'{n!r} at {i}' for i, n in wrong[:5])}")
+    names = [str(n) for n in names]  # numpy str_ as plain str (JSON)
+    if len(names) != n_channels:
+        raise ValueError(f"X has {n_channels} channels but ch_names names {len(names)}; give one name per channel, "
+                         "in X's order")
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        seen.setdefault(name.casefold(), []).append(i)
+    repeated = [f"'{names[p[0]]}' at {p}" for p in seen.values() if len(p) > 1]
+    if repeated:
+        raise ValueError(f"ch_names repeats {', '.join(repeated)} (names are matched case-insensitively); give "
+                         "every channel of X its own name, or drop the duplicated channel from X")
+    return names
+
+
+def checked_sfreq(sfreq: Any) -> float:
+    """``sfreq`` as a positive, finite float."""
+    if isinstance(sfreq, bool) or not isinstance(sfreq, Real) or not math.isfinite(sfreq) or sfreq <= 0:
+        raise ValueError(f"sfreq must be the sampling rate in Hz, a positive number; got {sfreq!r}")
+    return float(sfreq)
+
+
+def as_table(metadata: Any) -> pd.DataFrame:
+    """``metadata`` (a DataFrame, a dict of columns, records or a NumPy record array) as a DataFrame."""
+    if isinstance(metadata, pd.DataFrame):
+        return metadata
+    try:
+        return pd.DataFrame(metadata)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"metadata must be a table (a pandas DataFrame, or a dict of columns); got "
+                         f"{type(metadata).__name__}: {err}") from None
+
+
+def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.DataFrame:
+    """The windows table rows: required columns checked, optional ones filled as the workflow fills them.
+
+    Rows are matched to ``X``'s windows by position. Every id becomes a
+    string; an empty one counts as missing.
+    """
+    _check_columns(meta)
+    if len(meta) != n:
+        raise ValueError(f"metadata has {len(meta)} rows for {n} windows; give one row per window")
+    _check_order(meta.index)
+    meta = meta.reset_index(drop=True)
+    _warn_unused_categories(meta)
+    out = pd.DataFrame({c: _as_ids(meta[c]) if c in meta else None for c in ("subject", "session", "run", "label")})
+    required = ["subject", "label", *(["recording"] if "recording" in meta else [])]
+    if "recording" in meta:
+        out["recording"] = _as_ids(meta["recording"])
+    for column in required:
+        if out[column].isna().any():
+            missing = out[column].isna().to_numpy()
+            raise ValueError(f"metadata: {int(missing.sum())} window(s) without a {column} (rows {_rows(missing)}); "
+                             f"give every window its {column}")
+    if "recording" not in meta:
+        out["recording"] = f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna("")
+    if "onset_s" in meta:
+        onset = pd.to_numeric(meta["onset_s"], errors="coerce").astype(float)
+        bad = ~np.isfinite(onset.to_numpy())
+        if bad.any():
+            raise ValueError(f"metadata column onset_s: {int(bad.sum())} value(s) are not finite numbers (rows "
+                             f"{_rows(bad)}, e.g. {meta['onset_s'].iloc[int(np.argmax(bad))]!r}); give each window's "
+                             "start in seconds from its recording's start, or drop the column")
+        out["onset_s"] = onset
+    else:  # consecutive windows within each recording, in row order
+        out["onset_s"] = out.groupby("recording", sort=False).cumcount() * window_s
+    return out
+
+
+def _check_columns(meta: pd.DataFrame) -> None:
+    """Required columns present; an unknown column that looks like a known, absent one is an error."""
+    columns = [str(c) for c in meta.columns]
+    absent = [c for c in METADATA_COLUMNS if c not in columns]
+    near = {}
+    for column in columns:
+        if column in METADATA_COLUMNS:
+            continue
+        match = [c for c in absent if c == column.strip().casefold().replace(" ", "_")]
+        match = match or difflib.get_close_matches(column.casefold(), absent, n=1, cutoff=0.75)
+        if match:
+            near[column] = match[0]
+    missing = [c for c in ("subject", "label") if c not in columns]
+    problems = [f"metadata lacks column(s) {missing}; it needs subject and label (optional: "
+                f"{', '.join(c for c in METADATA_COLUMNS if c not in ('subject', 'label'))})"] if missing else []
+    problems += [f"metadata column '{c}' looks like '{k}', which the API reads: rename it "
+                 f"(metadata.rename(columns={{'{c}': '{k}'}})) or drop it" for c, k in near.items()]
+    if problems:
+        raise ValueError("; ".join(problems))
+    ignored = [c for c in columns if c not in METADATA_COLUMNS]
+    if ignored:
+        logger.info("metadata: column(s) %s are not read (the API reads %s)", ignored, ", ".join(METADATA_COLUMNS))
+
+
+def _check_order(index: pd.Index) -> None:
+    """An integer index out of order means the table was sorted or shuffled apart from ``X``."""
+    if index.dtype.kind in "iu" and not index.is_monotonic_increasing:
+        raise ValueError(
+            "metadata's index is out of order (as after sort_values or sample), but its rows are matched to X's "
+            "windows by position, not by index. If X was reordered the same way, pass "
+            "metadata.reset_index(drop=True); else restore the order with metadata.sort_index()")
+
+
+def _warn_unused_categories(meta: pd.DataFrame) -> None:
+    """A categorical label declaring classes that no window has: those classes are not decoded; say so."""
+    label = meta["label"]
+    if isinstance(label.dtype, pd.CategoricalDtype):
+        unused = [str(c) for c in label.cat.categories if not (label == c).any()]
+        if unused:
+            logger.warning("metadata: label categories %s have no window and are not decoded (the classes are %s)",
+                           unused, sorted(str(c) for c in label.dropna().unique()))
+
+
+def _as_ids(column: pd.Series) -> pd.Series:
+    """Ids as strings (ints stay ints: 3 -> '3', 3.0 -> '3'); missing, empty or blank as None."""
+
+    def as_id(value):
+        if value is None or (isinstance(value, float | np.floating) and np.isnan(value)) or value is pd.NA:
+            return None
+        if isinstance(value, float | np.floating) and float(value).is_integer() and column.name != "label":
+            value = int(value)  # a subject column with a NaN became float: 3.0 is subject 3
+        text = str(value)
+        return text if text.strip() else None
+
+    return pd.Series([as_id(v) for v in column.astype(object)], index=column.index, dtype=object)

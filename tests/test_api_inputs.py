@@ -1,0 +1,115 @@
+"""What Experiment.run accepts: each argument normalised, or a message naming it, the rows at fault and the fix."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eegfm.api_inputs import as_table, checked_channels, checked_sfreq, checked_signal, metadata_rows
+
+
+def _meta(n: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"subject": [f"s{i // 2}" for i in range(n)], "label": ["a", "b"] * (n // 2)})
+
+
+@pytest.mark.parametrize("make", [
+    lambda X: X.astype(np.float64), lambda X: np.asfortranarray(X), lambda X: X.tolist(),
+    lambda X: __import__("torch").from_numpy(X).requires_grad_(),  # torch refused .numpy() on it
+])
+def test_any_array_like_x_becomes_the_same_c_ordered_float32_volts(make):
+    X = np.random.default_rng(0).normal(scale=1e-5, size=(3, 2, 8)).astype(np.float32)
+    out = checked_signal(make(X), "V")
+    assert out.dtype == np.float32 and out.flags["C_CONTIGUOUS"]
+    np.testing.assert_array_equal(out, X)
+    in_uv = checked_signal((X.astype(np.float64) * 1e6).round().astype(np.int16), "uV")
+    np.testing.assert_allclose(in_uv, X, atol=1e-6)
+
+
+def test_bad_x_is_named_with_the_windows_and_channels_at_fault():
+    X = np.zeros((4, 3, 8), dtype=np.float32)
+    with pytest.raises(ValueError, match=r"got shape \(3, 8\).*X\[None\]"):
+        checked_signal(X[0], "V")
+    with pytest.raises(ValueError, match=r"shape \(0, 3, 8\): no windows"):
+        checked_signal(X[:0], "V")
+    with pytest.raises(ValueError, match="real numbers; got dtype <U1"):
+        checked_signal(np.full((1, 1, 2), "a"), "V")
+    bad = X.copy()
+    bad[2, 1, 4] = np.nan
+    bad[3, 1, 0] = np.inf
+    with pytest.raises(ValueError, match=r"in 2 window\(s\) \(windows 2, 3; channels at positions 1\)"):
+        checked_signal(bad, "V")
+    with pytest.raises(ValueError, match="beyond float32"):  # finite in float64, infinite as float32
+        checked_signal(np.full((1, 1, 2), 1e300), "V")
+
+
+def test_channel_names_must_be_unique_strings_one_per_channel():
+    assert checked_channels(np.array(["C3", "C4"]), 2) == ["C3", "C4"]
+    with pytest.raises(ValueError, match=r"ch_names repeats 'Fz' at \[0, 2\]"):  # the backbone named its aliases
+        checked_channels(["Fz", "Cz", "FZ"], 3)
+    with pytest.raises(ValueError, match="a list of channel names.*got str 'C3 C4'"):
+        checked_channels("C3 C4", 2)
+    with pytest.raises(ValueError, match="non-empty strings; got 1 at 1"):
+        checked_channels(["C3", 1], 2)
+    with pytest.raises(ValueError, match="X has 3 channels but ch_names names 2"):
+        checked_channels(["C3", "C4"], 3)
+
+
+@pytest.mark.parametrize("sfreq", [0, -200.0, float("nan"), "200", True, None])
+def test_sfreq_must_be_a_positive_number(sfreq):
+    with pytest.raises(ValueError, match="sfreq must be the sampling rate in Hz"):
+        checked_sfreq(sfreq)
+    assert checked_sfreq(np.int64(250)) == 250.0
+
+
+def test_ids_become_strings_and_empty_ones_are_missing():
+    meta = pd.DataFrame({"subject": pd.Categorical(["a", "a", "b", "b"]), "label": [0, 1, 0, 1],
+                         "run": [1.0, 2.0, 1.0, np.nan]})  # a float column because of the NaN: run 1, not '1.0'
+    rows = metadata_rows(meta, 4, 2.0, "d")
+    assert rows["subject"].tolist() == ["a", "a", "b", "b"] and rows["label"].tolist() == ["0", "1", "0", "1"]
+    assert rows["run"].tolist() == ["1", "2", "1", None]
+    assert rows["recording"].tolist() == ["d:a//1", "d:a//2", "d:b//1", "d:b//"]
+    assert rows["onset_s"].tolist() == [0.0, 0.0, 0.0, 0.0]
+    for column, value in (("subject", " "), ("label", ""), ("subject", None)):
+        bad = _meta().astype(object)
+        bad.loc[2, column] = value
+        with pytest.raises(ValueError, match=rf"1 window\(s\) without a {column} \(rows 2\)"):
+            metadata_rows(bad, 4, 1.0, "d")
+    records = as_table(_meta().to_records(index=False))  # a NumPy record array failed on `in`
+    assert metadata_rows(records, 4, 1.0, "d")["subject"].tolist() == ["s0", "s0", "s1", "s1"]
+
+
+def test_a_column_that_looks_like_a_known_one_is_named_not_ignored(caplog):
+    """'sesion' or 'onset' were ignored: every window of a subject became one recording, onsets row order."""
+    with pytest.raises(ValueError, match=r"column 'sesion' looks like 'session'.*rename\(columns=\{'sesion': "
+                                         r"'session'\}\)"):
+        metadata_rows(_meta().assign(sesion="1"), 4, 1.0, "d")
+    with pytest.raises(ValueError, match="column 'onset' looks like 'onset_s'"):
+        metadata_rows(_meta().assign(onset=0.0), 4, 1.0, "d")
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['subject'\].*column 'Subject' looks like 'subject'"):
+        metadata_rows(_meta().rename(columns={"subject": "Subject"}), 4, 1.0, "d")
+    with caplog.at_level(logging.INFO, logger="eegfm.api_inputs"):
+        metadata_rows(_meta().assign(age=30, trial=1), 4, 1.0, "d")  # other columns: read by nobody, logged
+    assert "['age', 'trial'] are not read" in caplog.text
+
+
+def test_a_reordered_metadata_index_is_refused_rows_match_x_by_position():
+    """meta.sample(frac=1) or sort_values with X left as it was decoded mislabelled windows (chance level)."""
+    meta = _meta()
+    with pytest.raises(ValueError, match=r"index is out of order.*reset_index\(drop=True\).*sort_index\(\)"):
+        metadata_rows(meta.iloc[[1, 0, 2, 3]], 4, 1.0, "d")
+    kept = metadata_rows(_meta(8).iloc[[0, 2, 5, 7]], 4, 1.0, "d")  # a filtered table, in order
+    assert kept["label"].tolist() == ["a", "a", "b", "b"]
+
+
+def test_onsets_must_be_finite_numbers_and_unused_label_categories_are_warned(caplog):
+    with pytest.raises(ValueError, match=r"onset_s: 1 value\(s\) are not finite numbers \(rows 1, e.g. 'x'\)"):
+        metadata_rows(_meta().assign(onset_s=["0", "x", "1", "2"]), 4, 1.0, "d")
+    with pytest.raises(ValueError, match=r"onset_s: 4 value\(s\)"):
+        metadata_rows(_meta().assign(onset_s=np.nan), 4, 1.0, "d")
+    labels = pd.Categorical(["a", "b", "a", "b"], categories=["a", "b", "rest"])
+    with caplog.at_level(logging.WARNING, logger="eegfm.api_inputs"):
+        metadata_rows(_meta().assign(label=labels), 4, 1.0, "d")
+    assert "label categories ['rest'] have no window and are not decoded" in caplog.text
