@@ -93,12 +93,15 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
     pd.testing.assert_frame_equal(again.metrics, first.metrics)
     pd.testing.assert_frame_equal(again.summary, first.summary)
     relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
+    assert first.report().is_file()  # this run's page
     eegfm.Experiment(config, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
     written = pd.read_csv(out / "toy/windows/windows.tsv", sep="\t")
     assert list(written["label"]) == list(relabelled["label"])  # new labels, same content key: table rewritten
     assert json.loads((out / "toy/embeddings/bandpower.json").read_text())["cache"] == "hit"
     # the labels are not in the windows key but are in each fold's key: every probe fold was fitted again
     assert all(p.stat().st_mtime_ns != m for p, m in zip(fold_files, fold_mtimes, strict=True))
+    with pytest.raises(FileNotFoundError, match=r"report.html does not exist; .*call report\(\) on the Results"):
+        eegfm.load_results(out).report()  # QA: the first run's page, for the relabelled run's tables
     stronger = {**config, "probe": {"params": {"C": 0.01}}}
     before = [p.stat().st_mtime_ns for p in fold_files]
     eegfm.Experiment(stronger, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")

@@ -105,6 +105,8 @@ class Results:
             folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
         )  # fmt: skip
         agg.write_tables(results_dir / "report")
+        # an earlier run's page would pass for this one's (load_results(...).report()) until report() renders it
+        (results_dir / "report" / "report.html").unlink(missing_ok=True)
         # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
         return cls(results_dir, *_read_tables(results_dir / "report"), _pending=(agg, config))
 
@@ -175,7 +177,8 @@ class Results:
             render_report(agg, path.parent, config=config)
             self._pending = None
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule")
+            raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule, or call report() on "
+                                    "the Results that eegfm.Experiment(...).run(...) returned")
         return path
 
 
