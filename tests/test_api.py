@@ -93,7 +93,7 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
     pd.testing.assert_frame_equal(again.metrics, first.metrics)
     pd.testing.assert_frame_equal(again.summary, first.summary)
     relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
-    assert first.report().is_file()  # this run's page
+    assert again.report().is_file()  # the latest run's page
     eegfm.Experiment(config, out_dir=out).run(X, relabelled, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
     written = pd.read_csv(out / "toy/windows/windows.tsv", sep="\t")
     assert list(written["label"]) == list(relabelled["label"])  # new labels, same content key: table rewritten
