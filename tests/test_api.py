@@ -145,7 +145,12 @@ def test_bad_input_is_named_before_any_work(tmp_path):
         eegfm.Experiment({"probe": {"estimatr": "lda"}}, out_dir=tmp_path)
     with pytest.raises(ConfigError, match="unknown estimator 'nope'"):
         eegfm.Experiment({"probe": {"estimator": "nope"}}, out_dir=tmp_path)
+    pasted = r"datasets: the data are run\(X, metadata.*cv, target and preprocessing .* go at(.|\n)*results: give"
+    with pytest.raises(ConfigError, match=pasted):  # QA: the workflow's config.yaml pasted whole
+        eegfm.Experiment({"datasets": {"mine": {"cv": {"scheme": "loso"}}}, "results": "out"}, out_dir=tmp_path)
     experiment = eegfm.Experiment({}, out_dir=tmp_path)
+    with pytest.raises(ValueError, match="name 'report' names the dataset's folder.*none of report, logs, cache"):
+        experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="report")  # QA: mixed into out_dir/report
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['label'\]"):
         experiment.run(X, meta.drop(columns="label"), sfreq=SFREQ, ch_names=CHANNELS)
     with pytest.raises(ValueError, match="7 rows for 8 windows"):

@@ -46,6 +46,16 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Experiment", "ExperimentConfig"]
 
+#: Top-level keys of the workflow's config that the API takes in another form, and where.
+WORKFLOW_ONLY = {
+    "datasets": "the data are run(X, metadata, sfreq=..., ch_names=..., name=...); a dataset's cv, target and "
+    "preprocessing (amplitude_range_uv, signal_check) go at the top level",
+    "results": "give the folder as Experiment(config, out_dir=...)",
+    "pretrain": "pretrain with the workflow; pass its weights file as backbones[].weights",
+}
+#: Folders of the results layout a dataset must not be named after (its folder is ``out_dir/<name>``).
+RESERVED_NAMES = ("report", "logs", "cache", "pretrain")
+
 
 class Experiment:
     """One benchmark on in-memory windows, run with the workflow's stage functions.
@@ -67,8 +77,13 @@ class Experiment:
         else:
             from pydantic import ValidationError
 
+            config = dict(config or {})
+            workflow = [f"{k}: {WORKFLOW_ONLY[k]}" for k in config if k in WORKFLOW_ONLY]
+            if workflow:  # a workflow config.yaml pasted whole
+                raise ConfigError("invalid eegfm config: keys of the workflow's config.yaml that the Python API takes "
+                                  "elsewhere:\n  " + "\n  ".join(workflow))
             try:
-                self.config = ExperimentConfig.model_validate(dict(config or {}))
+                self.config = ExperimentConfig.model_validate(config)
             except ValidationError as err:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         check_probe(self.config.probe, (self.config.target,))
@@ -123,8 +138,10 @@ class Experiment:
         from eegfm.probe import run_probe
         from eegfm.results import Results
 
-        if not re.match(NAME_PATTERN, name):
-            raise ValueError(f"name '{name}' must match {NAME_PATTERN}")
+        if not re.match(NAME_PATTERN, name) or name in RESERVED_NAMES:
+            raise ValueError(f"name '{name}' names the dataset's folder under out_dir: letters, digits, '_', '-', "
+                             f"'.' (pattern {NAME_PATTERN}), and none of {', '.join(RESERVED_NAMES)} (folders of "
+                             "the results layout)")
         cfg, res = self.config, self.out_dir
         cache = Path(cfg.cache) if cfg.cache else res / "cache"
         started = time.perf_counter()
