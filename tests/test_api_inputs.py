@@ -113,3 +113,15 @@ def test_onsets_must_be_finite_numbers_and_unused_label_categories_are_warned(ca
     with caplog.at_level(logging.WARNING, logger="eegfm.api_inputs"):
         metadata_rows(_meta().assign(label=labels), 4, 1.0, "d")
     assert "label categories ['rest'] have no window and are not decoded" in caplog.text
+
+
+def test_fractional_labels_of_a_classification_point_to_a_regression_target():
+    """QA: a continuous label left as a classification failed in scikit-learn ('n_splits=2 cannot be greater than
+    the number of members in each class'), naming neither the label nor the target."""
+    scores = _meta().assign(label=[0.5, 3.25, 7.0, 1.5])
+    with pytest.raises(ValueError, match=r"label holds fractional numbers \(4 distinct values among 4 windows\).*"
+                                         "target: 'regression'"):
+        metadata_rows(scores, 4, 1.0, "d")
+    assert metadata_rows(scores, 4, 1.0, "d", target="regression")["label"].tolist() == ["0.5", "3.25", "7.0", "1.5"]
+    assert metadata_rows(_meta().assign(label=[1.0, 2.0, 1.0, 2.0]), 4, 1.0, "d")["label"].tolist() == [
+        "1.0", "2.0", "1.0", "2.0"]  # whole numbers are classes

@@ -152,7 +152,7 @@ class Experiment:
         sfreq = checked_sfreq(sfreq)
         ch_names = checked_channels(ch_names, X.shape[1])
         metadata = as_table(metadata)
-        rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name)
+        rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
         if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
             logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
                 "metadata has no onset_s: the windows of each recording are taken as consecutive and not "

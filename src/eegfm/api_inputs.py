@@ -108,11 +108,13 @@ def as_table(metadata: Any) -> pd.DataFrame:
                          f"{type(metadata).__name__}: {err}") from None
 
 
-def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.DataFrame:
+def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
+                  target: str = "classification") -> pd.DataFrame:
     """The windows table rows: required columns checked, optional ones filled as the workflow fills them.
 
     Rows are matched to ``X``'s windows by position. Every id becomes a
-    string; an empty one counts as missing.
+    string; an empty one counts as missing. Fractional numbers as the labels
+    of a classification are refused: they look like a continuous target.
     """
     _check_columns(meta)
     if len(meta) != n:
@@ -120,6 +122,7 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.
     _check_order(meta.index)
     meta = meta.reset_index(drop=True)
     _warn_unused_categories(meta)
+    _check_classes(meta["label"], target)
     out = pd.DataFrame({c: _as_ids(meta[c]) if c in meta else None for c in ("subject", "session", "run", "label")})
     required = ["subject", "label", *(["recording"] if "recording" in meta else [])]
     if "recording" in meta:
@@ -185,6 +188,17 @@ def _warn_unused_categories(meta: pd.DataFrame) -> None:
         if unused:
             logger.warning("metadata: label categories %s have no window and are not decoded (the classes are %s)",
                            unused, sorted(str(c) for c in label.dropna().unique()))
+
+
+def _check_classes(label: pd.Series, target: str) -> None:
+    """Labels that are fractional numbers decoded as classes would make every value its own class."""
+    if target != "classification" or label.dtype.kind != "f":
+        return
+    values = label.dropna().to_numpy()
+    if not np.all(np.mod(values, 1) == 0):
+        raise ValueError(f"metadata label holds fractional numbers ({len(np.unique(values))} distinct values among "
+                         f"{len(values)} windows), decoded as classes they would each be a class of their own; for a "
+                         "continuous target set target: 'regression' in the config, or bin the labels into classes")
 
 
 def _as_ids(column: pd.Series) -> pd.Series:
