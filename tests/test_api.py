@@ -125,13 +125,18 @@ def test_fine_tuned_regimes_expose_history_card_checkpoint_and_diagnostics(tmp_p
     X, meta = _data(n_subjects=3, per_class=6)
     config = {"backbones": [{"name": "cbramod", "kwargs": {"n_layer": 1}}],
               "cv": {"scheme": "loso"},
-              "finetune": {"backbones": ["cbramod"], "regimes": ["head"], "optim": {"max_epochs": 2, "patience": 2}},
+              "finetune": {"backbones": ["cbramod"], "regimes": ["head", "lora"],
+                           "optim": {"max_epochs": 2, "patience": 2}},
               "report": {"n_permutations": 50, "n_bootstrap": 50}}
     result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
-    assert set(result.summary["regime"]) == {"probe", "head"}
+    assert set(result.summary["regime"]) == {"probe", "head", "lora"}
     for kind in ("training_history", "model_card", "diagnostics", "checkpoints"):
-        found = result.artifacts(kind, regime="head")
-        assert sorted(k[3] for k in found) == [0, 1, 2], kind
+        for regime in ("head", "lora"):
+            found = result.artifacts(kind, regime=regime)
+            assert sorted(k[3] for k in found) == [0, 1, 2], (kind, regime)
+    assert (result.metrics["status"] == "ok").all() and result.metrics["trainable_params"].gt(0).all()
+    for column in ("windows_key", "settings_hash", "version_peft", "git_commit"):  # as a probe row carries them
+        assert result.metrics[column].notna().all(), column
     card = result.artifacts("model_card", fold=0)[("toy", "cbramod", "head", 0)]
     assert card["regime"] == "head"
     checkpoint = result.artifacts("checkpoints", fold=0)[("toy", "cbramod", "head", 0)]
