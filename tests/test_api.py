@@ -271,7 +271,7 @@ def test_a_rerun_with_other_onsets_or_positions_rewrites_the_windows_store(tmp_p
     experiment.run(X, meta.assign(onset_s=meta["onset_s"] * 10), sfreq=SFREQ, ch_names=CHANNELS)
     assert pd.read_csv(stored / "windows.tsv", sep="\t")["onset_s"].tolist() == (meta["onset_s"] * 10).tolist()
     assert json.loads((tmp_path / "data/embeddings/bandpower.json").read_text())["cache"] == "hit"  # same signal
-    moved = {name: [0.0, 0.0, float(i)] for i, name in enumerate(CHANNELS)}
+    moved = {name: [0.0, 0.0, i / 100] for i, name in enumerate(CHANNELS)}
     experiment.run(X, meta.assign(onset_s=meta["onset_s"] * 10), sfreq=SFREQ, ch_names=CHANNELS, positions=moved)
     assert json.loads((stored / "windows.json").read_text())["positions"]["Cz"] == moved["Cz"]
 

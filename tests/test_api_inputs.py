@@ -8,7 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegfm.api_inputs import as_table, checked_channels, checked_sfreq, checked_signal, metadata_rows
+from eegfm.api_inputs import (
+    as_table,
+    checked_channels,
+    checked_positions,
+    checked_sfreq,
+    checked_signal,
+    metadata_rows,
+)
 
 
 def _meta(n: int = 4) -> pd.DataFrame:
@@ -125,3 +132,18 @@ def test_fractional_labels_of_a_classification_point_to_a_regression_target():
     assert metadata_rows(scores, 4, 1.0, "d", target="regression")["label"].tolist() == ["0.5", "3.25", "7.0", "1.5"]
     assert metadata_rows(_meta().assign(label=[1.0, 2.0, 1.0, 2.0]), 4, 1.0, "d")["label"].tolist() == [
         "1.0", "2.0", "1.0", "2.0"]  # whole numbers are classes
+
+
+def test_positions_are_three_finite_metres_for_channels_of_x():
+    """QA: positions with two coordinates, NaN, millimetres or channels X does not have were all taken as given."""
+    names = ["C3", "C4"]
+    assert checked_positions({"C3": (0.05, 0.0, 0.07)}, names) == {"C3": [0.05, 0.0, 0.07]}
+    assert checked_positions(None, names) is None
+    with pytest.raises(ValueError, match=r"positions names channel\(s\) \['Cz'\] that ch_names does not"):
+        checked_positions({"Cz": [0, 0, 0.09]}, names)
+    with pytest.raises(ValueError, match=r"positions\['C3'\] is \[0.0, 0.1\]; give three finite numbers"):
+        checked_positions({"C3": [0.0, 0.1]}, names)
+    with pytest.raises(ValueError, match="give three finite numbers"):
+        checked_positions({"C3": [np.nan, 0.0, 0.1]}, names)
+    with pytest.raises(ValueError, match="lies 90 from the origin; positions are in metres"):
+        checked_positions({"C4": [0.0, 0.0, 90.0]}, names)

@@ -33,7 +33,14 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eegfm.api_inputs import as_table, checked_channels, checked_sfreq, checked_signal, metadata_rows
+from eegfm.api_inputs import (
+    as_table,
+    checked_channels,
+    checked_positions,
+    checked_sfreq,
+    checked_signal,
+    metadata_rows,
+)
 from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, SignalChecks, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -159,7 +166,7 @@ class Experiment:
                 "overlapping (onset = row x window length), which the within_subject gap and the time-blocked "
                 "early-stopping validation rely on; windows cut with a stride shorter than their length would "
                 "overlap across a block edge unseen. Give onset_s (seconds from the recording's start)")
-        positions = _positions(ch_names, positions)
+        positions = _positions(ch_names, checked_positions(positions, ch_names))
         _check_backbones(cfg, {"sfreq": sfreq, "n_times": X.shape[2], "ch_names": ch_names, "positions": positions},
                          name)
         with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
@@ -283,7 +290,7 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 def _positions(ch_names, positions) -> dict[str, list[float]] | None:
     """Channel positions by name: those given, else the 10-05 template's for the names it knows."""
     if positions is not None:
-        return {str(k): [float(v) for v in pos] for k, pos in positions.items()}
+        return positions
     import mne
 
     info = mne.create_info(list(ch_names), 100.0, "eeg")

@@ -90,6 +90,28 @@ def checked_channels(ch_names: Any, n_channels: int) -> list[str]:
     return names
 
 
+def checked_positions(positions: Any, ch_names: list[str]) -> dict[str, list[float]] | None:
+    """``positions`` as ``{channel: [x, y, z]}`` in metres, for channels of ``ch_names`` only (``None``: none given)."""
+    if positions is None:
+        return None
+    if not hasattr(positions, "items"):
+        raise ValueError(f"positions must map channel names to [x, y, z] in metres; got {type(positions).__name__}")
+    unknown = [str(k) for k in positions if k not in ch_names]
+    if unknown:
+        raise ValueError(f"positions names channel(s) {unknown[:5]} that ch_names does not; give positions for "
+                         "channels of X only (names as in ch_names)")
+    out = {}
+    for name, pos in positions.items():
+        xyz = np.asarray(pos, dtype=float).ravel()
+        if xyz.shape != (3,) or not np.isfinite(xyz).all():
+            raise ValueError(f"positions['{name}'] is {pos!r}; give three finite numbers [x, y, z] in metres")
+        if np.linalg.norm(xyz) > 1.0:  # a head's radius is about 0.09 m
+            raise ValueError(f"positions['{name}'] lies {np.linalg.norm(xyz):g} from the origin; positions are in "
+                             "metres (head frame): millimetres divided by 1000")
+        out[str(name)] = [float(v) for v in xyz]
+    return out
+
+
 def checked_sfreq(sfreq: Any) -> float:
     """``sfreq`` as a positive, finite float."""
     if isinstance(sfreq, bool) or not isinstance(sfreq, Real) or not math.isfinite(sfreq) or sfreq <= 0:
