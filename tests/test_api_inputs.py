@@ -10,6 +10,7 @@ import pytest
 
 from eegfm.api_inputs import (
     as_table,
+    check_design,
     checked_channels,
     checked_positions,
     checked_sfreq,
@@ -147,3 +148,14 @@ def test_positions_are_three_finite_metres_for_channels_of_x():
         checked_positions({"C3": [np.nan, 0.0, 0.1]}, names)
     with pytest.raises(ValueError, match="lies 90 from the origin; positions are in metres"):
         checked_positions({"C4": [0.0, 0.0, 90.0]}, names)
+
+
+def test_a_design_holding_out_sessions_or_runs_names_the_missing_metadata_column():
+    """QA: without a session column, cross_session said every subject 'has only one session'."""
+    rows = metadata_rows(_meta(), 4, 1.0, "d")
+    with pytest.raises(ValueError, match="holds out sessions .* metadata has no column 'session'"):
+        check_design(rows, "cross_session", "session")
+    rows = metadata_rows(_meta().assign(run=["1", "2", None, "2"]), 4, 1.0, "d")
+    with pytest.raises(ValueError, match=r"holds out runs .* no value in 1 row\(s\) \(2\) 'run'"):
+        check_design(rows, "group_kfold", "run")
+    check_design(rows, "loso", "subject")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from eegfm.api_inputs import (
     as_table,
+    check_design,
     checked_channels,
     checked_positions,
     checked_sfreq,
@@ -160,6 +161,7 @@ class Experiment:
         ch_names = checked_channels(ch_names, X.shape[1])
         metadata = as_table(metadata)
         rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
+        check_design(rows, cfg.cv.scheme, cfg.cv.group_by)
         if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
             logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
                 "metadata has no onset_s: the windows of each recording are taken as consecutive and not "

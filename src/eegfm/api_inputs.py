@@ -169,6 +169,18 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
     return out
 
 
+def check_design(rows: pd.DataFrame, scheme: str, group_by: str) -> None:
+    """A design holding out sessions or runs needs every window's session or run in the metadata."""
+    if group_by not in ("session", "run"):
+        return
+    missing = rows[group_by].isna().to_numpy()
+    if missing.any():
+        what = "no column" if missing.all() else f"no value in {int(missing.sum())} row(s) ({_rows(missing)})"
+        raise ValueError(f"cv holds out {group_by}s (scheme {scheme}, group_by {group_by}) but metadata has "
+                         f"{what} '{group_by}'; give every window its {group_by}, or hold out subjects "
+                         "(cv.scheme group_kfold or loso, group_by: subject)")
+
+
 def _check_columns(meta: pd.DataFrame) -> None:
     """Required columns present; an unknown column that looks like a known, absent one is an error."""
     columns = [str(c) for c in meta.columns]
