@@ -298,3 +298,15 @@ def test_predictions_keep_labels_as_the_metadata_gave_them(tmp_path):
     predictions = pd.concat(result.artifacts("predictions").values())
     assert set(predictions["y_true"]) == {"0", "1"} and set(predictions["y_pred"]) <= {"0", "1"}
     assert result.artifacts("metrics", fold=0)[("data", "bandpower", "probe", 0)]["classes"] == ["0", "1"]
+
+
+def test_a_second_dataset_into_the_same_out_dir_says_it_replaces_the_first_ones_report(tmp_path, caplog):
+    """QA: the report tables held only the latest dataset, and nothing said the earlier one had left them."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    experiment = eegfm.Experiment({"cv": {"scheme": "loso"}, "report": {"n_permutations": 10, "n_bootstrap": 10}},
+                                  out_dir=tmp_path)
+    experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="first")
+    with caplog.at_level("WARNING", logger="eegfm.results"):
+        experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="second")
+    assert "the report of dataset(s) ['first'] is replaced by this run's (second)" in caplog.text
+    assert set(eegfm.load_results(tmp_path).metrics["dataset"]) == {"second"}

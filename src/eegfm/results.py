@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -26,6 +27,8 @@ from eegfm.tables import read_history, read_predictions
 if TYPE_CHECKING:  # pragma: no cover
     from eegfm.config import Report
     from eegfm.report import Aggregated
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ARTIFACTS", "Results", "fold_folder", "load_results"]
 
@@ -104,6 +107,7 @@ class Results:
             windows_paths={d: results_dir / d / "windows" / "windows.json" for d in datasets},
             folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
         )  # fmt: skip
+        _warn_replaced(results_dir / "report", datasets)
         agg.write_tables(results_dir / "report")
         # an earlier run's page would pass for this one's (load_results(...).report()) until report() renders it
         (results_dir / "report" / "report.html").unlink(missing_ok=True)
@@ -203,6 +207,19 @@ def load_results(results_dir: str | PathLike = "results") -> Results:
         raise FileNotFoundError(f"no finished run in {results_dir}: {', '.join(missing)} missing; run the workflow "
                                 "(snakemake) or eegfm.Experiment(...).run(...) first")
     return Results(results_dir, *_read_tables(report))
+
+
+def _warn_replaced(report: Path, datasets: Sequence[str]) -> None:
+    """Say so when this run's tables replace those of other datasets (their fold folders stay, unreported)."""
+    try:
+        earlier = set(pd.read_csv(report / "metrics.tsv", sep="\t", usecols=["dataset"], dtype=str,
+                                  keep_default_na=False)["dataset"])
+    except (OSError, ValueError):
+        return
+    others = sorted(earlier - set(datasets))
+    if others:
+        logger.warning("%s: the report of dataset(s) %s is replaced by this run's (%s); give each study its own "
+                       "out_dir to keep both reports", report, others, ", ".join(datasets))
 
 
 def _read_tables(report: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
