@@ -181,6 +181,9 @@ def test_the_signal_checks_of_the_windows_job_stop_wrong_units_and_flat_recordin
     with pytest.raises(WindowsError, match=r"recording data:s0// \(subject s0\): the median peak-to-peak amplitude "
                                            r"is .* µV, above 10000 µV.*given units='V'"):
         experiment.run(X * 1e6, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    z = (X - X.mean(axis=2, keepdims=True)) / X.std(axis=2, keepdims=True)
+    with pytest.raises(WindowsError, match=r"standardised \(z-scored\) X has no unit: pass it before scaling"):
+        experiment.run(z, meta, sfreq=SFREQ, ch_names=CHANNELS)
     flat = np.where((meta["subject"] == "s1").to_numpy()[:, None, None], 0.0, X)
     with pytest.raises(WindowsError, match=r"recording data:s1// \(subject s1\): every channel is flat.*drop its "
                                            r"windows from X and metadata"):
@@ -222,6 +225,8 @@ def test_a_regression_target_is_probed_with_the_regressor_and_scored_by_r(tmp_pa
     records = result.artifacts("metrics")
     assert {r["estimator"] for r in records.values()} == {"ridge"}
     assert all(set(r["metrics"]) == {"pearson_r", "r2", "mae"} for r in records.values())
+    predictions = pd.concat(result.artifacts("predictions").values())  # numbers, unlike a classification's labels
+    assert predictions["y_true"].dtype == float and predictions["y_pred"].dtype == float
 
 
 def test_a_regression_target_that_is_not_a_number_is_named(tmp_path):

@@ -113,9 +113,12 @@ class Experiment:
         Parameters
         ----------
         X
-            Windows, shape (windows, channels, samples), finite.
+            Windows, shape (windows, channels, samples), finite: any array
+            NumPy reads (a memmap, a list) or a torch tensor; stored as
+            float32 volts.
         metadata
-            One row per window: ``subject`` and ``label`` (required),
+            One row per window, matched to ``X`` by position (a DataFrame or a
+            dict of columns): ``subject`` and ``label`` (required),
             ``session``, ``run``, ``onset_s`` (seconds from the recording's
             start; default: the row order within each recording) and
             ``recording`` (default: subject/session/run).
@@ -128,7 +131,8 @@ class Experiment:
         name
             The dataset's name in paths and tables.
         positions
-            Channel positions in metres (head frame), by name; default: the
+            Channel positions in metres (head frame), by name (channels of
+            ``X`` only, three numbers each); default: the
             10-05 template for the names it knows. ``X`` is checked as the
             windows job checks a recording (amplitude, flat channels), under
             the config's ``preprocessing`` (``signal_check``,
@@ -137,6 +141,13 @@ class Experiment:
         Returns
         -------
         eegfm.results.Results
+
+        Raises
+        ------
+        ValueError
+            An argument that does not fit (:mod:`eegfm.api_inputs`; the
+            message names it, the rows or channels at fault and the fix),
+            before anything is written.
         """
         import re
 
@@ -146,8 +157,8 @@ class Experiment:
         from eegfm.probe import run_probe
         from eegfm.results import Results
 
-        if not re.match(NAME_PATTERN, name) or name in RESERVED_NAMES:
-            raise ValueError(f"name '{name}' names the dataset's folder under out_dir: letters, digits, '_', '-', "
+        if not isinstance(name, str) or not re.match(NAME_PATTERN, name) or name in RESERVED_NAMES:
+            raise ValueError(f"name {name!r} names the dataset's folder under out_dir: letters, digits, '_', '-', "
                              f"'.' (pattern {NAME_PATTERN}), and none of {', '.join(RESERVED_NAMES)} (folders of "
                              "the results layout)")
         cfg, res = self.config, self.out_dir
@@ -275,7 +286,8 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 
     fixes = {
         "flat_recording": "drop its windows from X and metadata",
-        "amplitude": f"Pass the unit X is in (units='V', 'mV' or 'uV'; given units='{units}'), or widen "
+        "amplitude": f"Pass the unit X is in (units='V', 'mV' or 'uV'; given units='{units}'); a standardised "
+        "(z-scored) X has no unit: pass it before scaling, as the backbones' input scale assumes volts; or widen "
         "preprocessing.amplitude_range_uv if the amplitude is real",
         "flat_channels": "Drop them from X and ch_names (e.g. {channel})",
     }
