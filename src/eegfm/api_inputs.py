@@ -154,6 +154,8 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
             missing = out[column].isna().to_numpy()
             raise ValueError(f"metadata: {int(missing.sum())} window(s) without a {column} (rows {_rows(missing)}); "
                              f"give every window its {column}")
+    for column in ("subject", "label"):
+        _check_spellings(out[column], column)
     if "recording" not in meta:
         out["recording"] = f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna("")
     if "onset_s" in meta:
@@ -222,6 +224,19 @@ def _warn_unused_categories(meta: pd.DataFrame) -> None:
         if unused:
             logger.warning("metadata: label categories %s have no window and are not decoded (the classes are %s)",
                            unused, sorted(str(c) for c in label.dropna().unique()))
+
+
+def _check_spellings(ids: pd.Series, column: str) -> None:
+    """Two ids that differ only in case or surrounding spaces ('S01' and 's01 ') are most likely one subject or
+    class; kept apart, one subject would sit on both sides of a fold, one class would be two."""
+    spellings: dict[str, set[str]] = {}
+    for value in ids.unique():
+        spellings.setdefault(" ".join(str(value).split()).casefold(), set()).add(str(value))
+    clashes = [sorted(v) for v in spellings.values() if len(v) > 1]
+    if clashes:
+        raise ValueError(f"metadata {column}: {', '.join(' and '.join(map(repr, c)) for c in clashes[:5])} differ only "
+                         f"in case or spaces; spell each {column} one way (e.g. metadata['{column}'].str.strip()), or "
+                         "give them names that differ")
 
 
 def _check_classes(label: pd.Series, target: str) -> None:
