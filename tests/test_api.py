@@ -315,3 +315,17 @@ def test_a_second_dataset_into_the_same_out_dir_says_it_replaces_the_first_ones_
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="second")
     assert "the report of dataset(s) ['first'] is replaced by this run's (second)" in caplog.text
     assert set(eegfm.load_results(tmp_path).metrics["dataset"]) == {"second"}
+
+
+def test_weights_that_cannot_be_used_stop_the_experiment_when_it_is_made(tmp_path):
+    """QA: a missing weights file failed in the embed stage (after windows and splits) saying 'run prefetch',
+    and 'pretrain:<name>' (a workflow recipe the API does not run) said the same."""
+    from eegfm.backbones.checkpoints import BackboneWeightsError
+
+    with pytest.raises(ConfigError, match=r"backbones\[0\].weights: 'pretrain:pre' names the workflow's pretraining "
+                                          r"recipe 'pre'; give the folder it wrote instead"):
+        eegfm.Experiment({"backbones": [{"name": "cbramod", "weights": "pretrain:pre"}]}, out_dir=tmp_path)
+    with pytest.raises(BackboneWeightsError, match=r"checked before any job runs(.|\n)*backbones\[1\] \(cbramod\)"):
+        eegfm.Experiment({"backbones": [{"name": "bandpower"}, {"name": "cbramod", "weights": str(tmp_path / "no")}]},
+                         out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []

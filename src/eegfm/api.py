@@ -95,6 +95,7 @@ class Experiment:
             except ValidationError as err:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         check_probe(self.config.probe, (self.config.target,))
+        _check_weights(self.config)
         self.out_dir = Path(out_dir)
 
     def run(
@@ -255,6 +256,20 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     except BaseException:
         writer.abort()
         raise
+
+
+def _check_weights(cfg: ExperimentConfig) -> None:
+    """Weights files that cannot fit their model stop the experiment when it is made, as the workflow stops
+    before any job; ``pretrain:<name>`` names a workflow recipe, whose folder the API needs instead."""
+    from eegfm.backbones.weights_check import check_config_weights
+
+    refs = [f"backbones[{i}].weights: '{b.weights}' names the workflow's pretraining recipe '{b.pretrain_ref}'; "
+            f"give the folder it wrote instead (<results>/pretrain/{b.pretrain_ref}/weights)"
+            for i, b in enumerate(cfg.backbones) if b.pretrain_ref]
+    if refs:
+        raise ConfigError("invalid eegfm config:\n  " + "\n  ".join(refs))
+    if any(b.weights for b in cfg.backbones):
+        check_config_weights(cfg)
 
 
 def _check_backbones(cfg: ExperimentConfig, info: dict[str, Any], name: str) -> None:
