@@ -55,7 +55,7 @@ def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: s
     return base / "finetune" / model / regime / f"fold-{int(fold)}"
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """The tables of a run (as ``report/*.tsv``) and access to its fold artifacts.
 
@@ -113,6 +113,11 @@ class Results:
         (results_dir / "report" / "report.html").unlink(missing_ok=True)
         # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
         return cls(results_dir, *_read_tables(results_dir / "report"), _pending=(agg, config))
+
+    def __repr__(self) -> str:  # a notebook shows this; the tables print themselves
+        entries = self.summary.groupby(["dataset"]).size().to_dict() if "dataset" in self.summary else {}
+        return (f"Results({str(self.results_dir)!r}: {len(self.metrics)} fold rows; "
+                f"{', '.join(f'{d}: {n} model x regime' for d, n in entries.items()) or 'no summary'})")
 
     def artifacts(
         self, kind: str = "metrics", *, dataset: str | None = None, model: str | None = None,
