@@ -329,3 +329,19 @@ def test_weights_that_cannot_be_used_stop_the_experiment_when_it_is_made(tmp_pat
         eegfm.Experiment({"backbones": [{"name": "bandpower"}, {"name": "cbramod", "weights": str(tmp_path / "no")}]},
                          out_dir=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_one_changed_value_in_x_misses_the_cache_and_refits_every_fold(tmp_path):
+    """The content key sees a single sample (guard: the embeddings and the probe folds are not reused)."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    first = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    changed = X.copy()
+    changed[5, 3, 17] += 1e-6
+    second = experiment.run(changed, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    pointer = json.loads((tmp_path / "data/embeddings/bandpower.json").read_text())
+    assert (pointer["cache"], pointer["windows_forwarded"]) == ("miss", len(X))
+    assert set(second.metrics["windows_key"]).isdisjoint(first.metrics["windows_key"])
+    assert set(second.metrics["embedding_key"]).isdisjoint(first.metrics["embedding_key"])
