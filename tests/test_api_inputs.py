@@ -42,6 +42,8 @@ def test_bad_x_is_named_with_the_windows_and_channels_at_fault():
         checked_signal(X[0], "V")
     with pytest.raises(ValueError, match=r"shape \(0, 3, 8\): no windows"):
         checked_signal(X[:0], "V")
+    with pytest.raises(ValueError, match=r"shape \(4, 3, 1\): one sample per window"):  # was 'every channel is flat'
+        checked_signal(X[:, :, :1], "V")
     with pytest.raises(ValueError, match="real numbers; got dtype <U1"):
         checked_signal(np.full((1, 1, 2), "a"), "V")
     bad = X.copy()
@@ -61,8 +63,12 @@ def test_channel_names_must_be_unique_strings_one_per_channel():
         checked_channels("C3 C4", 2)
     with pytest.raises(ValueError, match="non-empty strings; got 1 at 1"):
         checked_channels(["C3", 1], 2)
-    with pytest.raises(ValueError, match="X has 3 channels but ch_names names 2"):
+    with pytest.raises(ValueError, match="X has 3 channels but ch_names names 2; give one name per channel, in X's "
+                                         "order$"):
         checked_channels(["C3", "C4"], 3)
+    with pytest.raises(ValueError, match=r"X has 200 channels .*looks like \(windows, samples, channels\): pass "
+                                         r"X.transpose\(0, 2, 1\)"):
+        checked_channels(["C3", "C4"], 200, 2)
 
 
 @pytest.mark.parametrize("sfreq", [0, -200.0, float("nan"), "200", True, None])

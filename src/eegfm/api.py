@@ -170,7 +170,7 @@ class Experiment:
         trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
         X = checked_signal(X, units)
         sfreq = checked_sfreq(sfreq)
-        ch_names = checked_channels(ch_names, X.shape[1])
+        ch_names = checked_channels(ch_names, X.shape[1], X.shape[2])
         metadata = as_table(metadata)
         rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
         check_design(rows, cfg.cv.scheme, cfg.cv.group_by)

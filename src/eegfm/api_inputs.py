@@ -55,6 +55,9 @@ def checked_signal(X: Any, units: str) -> np.ndarray:
                          "(channels, samples) is X[None]; cut continuous data into windows first")
     if 0 in X.shape:
         raise ValueError(f"X has shape {X.shape}: no windows, channels or samples to decode")
+    if X.shape[2] < 2:  # the flat-signal check would call it a dead recording
+        raise ValueError(f"X has shape {X.shape}: one sample per window; the last axis is time (windows, channels, "
+                         "samples)")
     with np.errstate(over="ignore"):  # a value beyond float32 becomes Inf, named below
         X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)  # the content key hashes these bytes
     finite = np.isfinite(X).all(axis=(1, 2))
@@ -67,8 +70,9 @@ def checked_signal(X: Any, units: str) -> np.ndarray:
     return X
 
 
-def checked_channels(ch_names: Any, n_channels: int) -> list[str]:
-    """``ch_names`` as a list of unique, non-empty strings, one per channel of ``X``."""
+def checked_channels(ch_names: Any, n_channels: int, n_samples: int | None = None) -> list[str]:
+    """``ch_names`` as a list of unique, non-empty strings, one per channel of ``X`` (whose last axis has
+    ``n_samples``: when that matches the names instead, ``X`` is transposed, and the message says so)."""
     if isinstance(ch_names, str) or not isinstance(ch_names, Sequence | np.ndarray | pd.Index):
         raise ValueError(f"ch_names must be a list of channel names, one per channel of X; got "
                          f"{type(ch_names).__name__} {ch_names!r:.60}")
@@ -78,8 +82,10 @@ def checked_channels(ch_names: Any, n_channels: int) -> list[str]:
         raise ValueError(f"ch_names must be non-empty strings; got {', '.join(f'{n!r} at {i}' for i, n in wrong[:5])}")
     names = [str(n) for n in names]  # numpy str_ as plain str (JSON)
     if len(names) != n_channels:
+        transposed = ("; X looks like (windows, samples, channels): pass X.transpose(0, 2, 1)"
+                      if n_samples == len(names) else "")
         raise ValueError(f"X has {n_channels} channels but ch_names names {len(names)}; give one name per channel, "
-                         "in X's order")
+                         f"in X's order{transposed}")
     seen: dict[str, list[int]] = {}
     for i, name in enumerate(names):
         seen.setdefault(name.casefold(), []).append(i)
