@@ -128,7 +128,15 @@ def test_fine_tuned_regimes_expose_history_card_checkpoint_and_diagnostics(tmp_p
               "finetune": {"backbones": ["cbramod"], "regimes": ["head", "lora"],
                            "optim": {"max_epochs": 2, "patience": 2}},
               "report": {"n_permutations": 50, "n_bootstrap": 50}}
+    import torch
+
+    original = torch.get_num_threads()
+    torch.set_num_threads(3)
+    before = torch.get_rng_state()
     result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    # QA: the run left the session's torch on embedding.threads (2) and its generator seeded by the config
+    assert torch.get_num_threads() == 3 and torch.equal(torch.get_rng_state(), before)
+    torch.set_num_threads(original)
     assert set(result.summary["regime"]) == {"probe", "head", "lora"}
     for kind in ("training_history", "model_card", "diagnostics", "checkpoints"):
         for regime in ("head", "lora"):

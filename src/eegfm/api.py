@@ -27,8 +27,10 @@ windows store and the embeddings (zero forward passes).
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -154,6 +156,7 @@ class Experiment:
 
         from tqdm import tqdm
 
+        from eegfm.backbones.registry import get_spec
         from eegfm.embed import embed
         from eegfm.probe import run_probe
         from eegfm.results import Results
@@ -183,7 +186,9 @@ class Experiment:
         positions = _positions(ch_names, checked_positions(positions, ch_names))
         _check_backbones(cfg, {"sfreq": sfreq, "n_times": X.shape[2], "ch_names": ch_names, "positions": positions},
                          name)
-        with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
+        uses_torch = bool(trained) or any(get_spec(b.name).kind == "braindecode" for b in cfg.backbones)
+        with _torch_state_kept(uses_torch), \
+                tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
             _store_windows(windows_dir, X, rows, sfreq=sfreq, ch_names=ch_names, units=units,
                            positions=positions, name=name, target=cfg.target, checks=cfg.preprocessing)
@@ -256,6 +261,24 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     except BaseException:
         writer.abort()
         raise
+
+
+@contextmanager
+def _torch_state_kept(uses_torch: bool) -> Iterator[None]:
+    """The stages set torch's thread count (``embedding.threads``) and seed its global generator, as a job
+    process may; the caller's session (a notebook) gets both back as they were."""
+    if uses_torch:
+        import torch
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing here imports it
+        yield
+        return
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
 
 
 def _check_weights(cfg: ExperimentConfig) -> None:
