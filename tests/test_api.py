@@ -353,3 +353,15 @@ def test_one_changed_value_in_x_misses_the_cache_and_refits_every_fold(tmp_path)
     assert (pointer["cache"], pointer["windows_forwarded"]) == ("miss", len(X))
     assert set(second.metrics["windows_key"]).isdisjoint(first.metrics["windows_key"])
     assert set(second.metrics["embedding_key"]).isdisjoint(first.metrics["embedding_key"])
+
+
+def test_a_home_relative_out_dir_and_cache_are_the_home_folder(tmp_path, monkeypatch):
+    """QA: '~/eegfm' made a folder named '~' in the working directory."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    X, meta = _data(n_subjects=2, per_class=2)
+    eegfm.Experiment({"cv": {"scheme": "loso"}, "cache": "~/cache", "report": {"n_permutations": 10, "n_bootstrap": 10}},
+                     out_dir="~/out").run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert (tmp_path / "home/out/report/metrics.tsv").is_file() and any((tmp_path / "home/cache").iterdir())
+    assert not (tmp_path / "~").exists()
+    assert eegfm.load_results("~/out").results_dir == tmp_path / "home/out"

@@ -98,7 +98,7 @@ class Experiment:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         check_probe(self.config.probe, (self.config.target,))
         _check_weights(self.config)
-        self.out_dir = Path(out_dir)
+        self.out_dir = Path(out_dir).expanduser()  # "~/results" in a notebook is the home folder
 
     def run(
         self,
@@ -166,7 +166,7 @@ class Experiment:
                              f"'.' (pattern {NAME_PATTERN}), and none of {', '.join(RESERVED_NAMES)} (folders of "
                              "the results layout)")
         cfg, res = self.config, self.out_dir
-        cache = Path(cfg.cache) if cfg.cache else res / "cache"
+        cache = Path(cfg.cache).expanduser() if cfg.cache else res / "cache"
         started = time.perf_counter()
         windows_dir = res / name / "windows"
         stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]

@@ -199,7 +199,7 @@ def load_results(results_dir: str | PathLike = "results") -> Results:
     FileNotFoundError
         When the run has no report tables yet (the message names the files).
     """
-    results_dir = Path(results_dir)
+    results_dir = Path(results_dir).expanduser()
     if not results_dir.is_dir():
         raise FileNotFoundError(f"{results_dir} is not a folder; give the run's results folder (the config's "
                                 "results: key, or the out_dir of eegfm.Experiment)")
