@@ -365,3 +365,13 @@ def test_a_home_relative_out_dir_and_cache_are_the_home_folder(tmp_path, monkeyp
     assert (tmp_path / "home/out/report/metrics.tsv").is_file() and any((tmp_path / "home/cache").iterdir())
     assert not (tmp_path / "~").exists()
     assert eegfm.load_results("~/out").results_dir == tmp_path / "home/out"
+
+
+def test_regimes_without_backbones_are_named_and_backbones_without_regimes_say_what_they_train(tmp_path, caplog):
+    """QA: finetune.regimes ['lora'] without finetune.backbones ran probes only, saying nothing."""
+    with pytest.raises(ConfigError, match=r"finetune.regimes \['lora'\] but finetune.backbones is empty.*labels of "
+                                          "backbones: cbramod"):
+        eegfm.Experiment({"backbones": [{"name": "cbramod"}], "finetune": {"regimes": ["lora"]}}, out_dir=tmp_path)
+    with caplog.at_level("WARNING", logger="eegfm.api"):
+        eegfm.Experiment({"backbones": [{"name": "cbramod"}], "finetune": {"backbones": ["cbramod"]}}, out_dir=tmp_path)
+    assert "finetune.regimes not given: ['cbramod'] train the workflow's default regimes ['scratch', 'full']" in caplog.text

@@ -97,6 +97,7 @@ class Experiment:
             except ValidationError as err:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         check_probe(self.config.probe, (self.config.target,))
+        _check_training(self.config)
         _check_weights(self.config)
         self.out_dir = Path(out_dir).expanduser()  # "~/results" in a notebook is the home folder
 
@@ -261,6 +262,19 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     except BaseException:
         writer.abort()
         raise
+
+
+def _check_training(cfg: ExperimentConfig) -> None:
+    """Regimes without backbones train nothing (an error: the run would quietly be probes only); backbones
+    without regimes train the workflow's default regimes (said, since they are the costly ones)."""
+    ft = cfg.finetune
+    if ft.regimes and not ft.backbones and "regimes" in ft.model_fields_set:
+        raise ConfigError(f"invalid eegfm config:\n  finetune.regimes {list(ft.regimes)} but finetune.backbones is "
+                          f"empty, so nothing would be trained; name the backbones to train (labels of backbones: "
+                          f"{', '.join(b.label for b in cfg.backbones)})")
+    if ft.backbones and "regimes" not in ft.model_fields_set:
+        logger.warning("finetune.regimes not given: %s train the workflow's default regimes %s; name the regimes "
+                       "to choose (head, lora, qlora, full, lp-ft, scratch)", ft.backbones, list(ft.regimes))
 
 
 @contextmanager
