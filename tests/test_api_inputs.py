@@ -174,3 +174,14 @@ def test_ids_that_differ_only_in_case_or_spaces_are_named():
         metadata_rows(_meta().assign(subject=["s0", "s0", "s1", "s1 "]), 4, 1.0, "d")
     with pytest.raises(ValueError, match=r"metadata label: 'Left' and 'left' differ only"):
         metadata_rows(_meta().assign(label=["left", "right", "Left", "right"]), 4, 1.0, "d")
+
+
+def test_two_windows_of_one_recording_at_one_onset_point_to_missing_run_or_session_columns():
+    """QA: two runs given without a run column became one recording whose windows interleaved by onset (the
+    within_subject blocks and gaps mixed the runs)."""
+    two_runs = _meta(8).assign(subject="s0", onset_s=[0.0, 1.0, 2.0, 3.0] * 2)
+    with pytest.raises(ValueError, match=r"8 windows share a recording and an onset_s .*recording 'd:s0//' at 0 s.*"
+                                         "Give the session and run columns"):
+        metadata_rows(two_runs, 8, 1.0, "d")
+    rows = metadata_rows(two_runs.assign(run=["1"] * 4 + ["2"] * 4), 8, 1.0, "d")
+    assert rows["recording"].nunique() == 2

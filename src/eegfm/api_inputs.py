@@ -172,6 +172,7 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
                              f"{_rows(bad)}, e.g. {meta['onset_s'].iloc[int(np.argmax(bad))]!r}); give each window's "
                              "start in seconds from its recording's start, or drop the column")
         out["onset_s"] = onset
+        _check_onsets(out)
     else:  # consecutive windows within each recording, in row order
         out["onset_s"] = out.groupby("recording", sort=False).cumcount() * window_s
     return out
@@ -230,6 +231,18 @@ def _warn_unused_categories(meta: pd.DataFrame) -> None:
         if unused:
             logger.warning("metadata: label categories %s have no window and are not decoded (the classes are %s)",
                            unused, sorted(str(c) for c in label.dropna().unique()))
+
+
+def _check_onsets(rows: pd.DataFrame) -> None:
+    """Two windows of one recording at the same onset are most likely two recordings (runs or sessions
+    without their column): kept as one, their windows would interleave in time order and in the gaps."""
+    repeated = rows.duplicated(["recording", "onset_s"], keep=False).to_numpy()
+    if repeated.any():
+        first = rows[repeated].iloc[0]
+        raise ValueError(f"metadata: {int(repeated.sum())} windows share a recording and an onset_s with another "
+                         f"(rows {_rows(repeated)}; e.g. recording {first['recording']!r} at {first['onset_s']:g} s): "
+                         "windows of several recordings? Give the session and run columns (or recording) that tell "
+                         "them apart")
 
 
 def _check_spellings(ids: pd.Series, column: str) -> None:
