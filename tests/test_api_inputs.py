@@ -185,3 +185,16 @@ def test_two_windows_of_one_recording_at_one_onset_point_to_missing_run_or_sessi
         metadata_rows(two_runs, 8, 1.0, "d")
     rows = metadata_rows(two_runs.assign(run=["1"] * 4 + ["2"] * 4), 8, 1.0, "d")
     assert rows["recording"].nunique() == 2
+
+
+def test_mne_epochs_are_windows_and_a_raw_recording_is_named():
+    import mne
+
+    info = mne.create_info(["C3", "C4"], 100.0, "eeg")
+    data = np.random.default_rng(0).normal(scale=1e-5, size=(3, 2, 50))
+    epochs = mne.EpochsArray(data, info, verbose="error")
+    np.testing.assert_allclose(checked_signal(epochs, "V"), data.astype(np.float32))
+    with pytest.raises(ValueError, match="EpochsArray, whose data are volts; leave units='V'"):
+        checked_signal(epochs, "uV")
+    with pytest.raises(ValueError, match=r"X is RawArray, not windows; cut a recording into windows first"):
+        checked_signal(mne.io.RawArray(data[0], info, verbose="error"), "V")

@@ -39,13 +39,15 @@ def _rows(positions: np.ndarray) -> str:
 def checked_signal(X: Any, units: str) -> np.ndarray:
     """``X`` as a C-ordered float32 array in volts, shape (windows, channels, samples), every value finite.
 
-    Accepts anything :func:`numpy.asarray` reads (a memmap, a list) and torch
-    tensors (detached and moved to the CPU first).
+    Accepts anything :func:`numpy.asarray` reads (a memmap, a list), torch
+    tensors (detached and moved to the CPU first) and ``mne.Epochs``.
     """
     if units not in UNITS:
         raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
     if hasattr(X, "detach") and hasattr(X, "cpu"):  # a torch tensor (requires_grad, or on a GPU)
         X = X.detach().cpu().numpy()
+    if type(X).__module__.startswith("mne."):
+        X = _from_mne(X, units)
     X = np.asarray(X)
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold real numbers; got dtype {X.dtype}. Pass a numeric array "
@@ -68,6 +70,19 @@ def checked_signal(X: Any, units: str) -> np.ndarray:
             f"(windows {_rows(~finite)}; channels at positions {_rows(channels)}); interpolate the channel or "
             "drop those windows from X and their rows from metadata")
     return X
+
+
+def _from_mne(X: Any, units: str) -> np.ndarray:
+    """An ``mne.Epochs`` object's data in volts; a continuous recording is named (it has no windows yet)."""
+    import mne
+
+    if isinstance(X, mne.BaseEpochs):
+        if units != "V":
+            raise ValueError(f"X is {type(X).__name__}, whose data are volts; leave units='V' (given '{units}')")
+        return X.get_data(units="V")
+    raise ValueError(f"X is {type(X).__name__}, not windows; cut a recording into windows first, e.g. "
+                     "mne.make_fixed_length_epochs(raw, duration=...), and pass the epochs (or epochs.get_data(), "
+                     "volts) with sfreq=epochs.info['sfreq'], ch_names=epochs.ch_names")
 
 
 def checked_channels(ch_names: Any, n_channels: int, n_samples: int | None = None) -> list[str]:
