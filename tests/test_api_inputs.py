@@ -116,6 +116,8 @@ def test_a_reordered_metadata_index_is_refused_rows_match_x_by_position():
         metadata_rows(meta.iloc[[1, 0, 2, 3]], 4, 1.0, "d")
     kept = metadata_rows(_meta(8).iloc[[0, 2, 5, 7]], 4, 1.0, "d")  # a filtered table, in order
     assert kept["label"].tolist() == ["a", "a", "b", "b"]
+    per_subject = pd.concat([_meta(2).assign(subject="s0"), _meta(2).assign(subject="s1")])  # index 0, 1, 0, 1
+    assert metadata_rows(per_subject, 4, 1.0, "d")["subject"].tolist() == ["s0", "s0", "s1", "s1"]
 
 
 def test_onsets_must_be_finite_numbers_and_unused_label_categories_are_warned(caplog):

@@ -230,8 +230,9 @@ def _check_columns(meta: pd.DataFrame) -> None:
 
 
 def _check_order(index: pd.Index) -> None:
-    """An integer index out of order means the table was sorted or shuffled apart from ``X``."""
-    if index.dtype.kind in "iu" and not index.is_monotonic_increasing:
+    """A unique integer index out of order means the table was sorted or shuffled apart from ``X`` (a repeated
+    one is tables concatenated, each numbered from 0: in order)."""
+    if index.dtype.kind in "iu" and index.is_unique and not index.is_monotonic_increasing:
         raise ValueError(
             "metadata's index is out of order (as after sort_values or sample), but its rows are matched to X's "
             "windows by position, not by index. If X was reordered the same way, pass "
