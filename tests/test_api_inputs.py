@@ -200,3 +200,11 @@ def test_mne_epochs_are_windows_and_a_raw_recording_is_named():
         checked_signal(epochs, "uV")
     with pytest.raises(ValueError, match=r"X is RawArray, not windows; cut a recording into windows first"):
         checked_signal(mne.io.RawArray(data[0], info, verbose="error"), "V")
+
+
+def test_labels_alone_are_named_as_not_a_table():
+    """QA: run(X, y) (as in other libraries) said the metadata 'lacks column(s) ['subject', 'label']'."""
+    for y in (np.array(["a", "b"]), pd.Series(["a", "b"], name="label"), ["a", "b"]):
+        with pytest.raises(ValueError, match=r"metadata is one column .*pd.DataFrame\(\{'subject': subjects, 'label'"):
+            as_table(y)
+    assert list(as_table([{"subject": "s", "label": "a"}]).columns) == ["subject", "label"]  # records are a table

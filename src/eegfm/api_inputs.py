@@ -144,6 +144,11 @@ def as_table(metadata: Any) -> pd.DataFrame:
     """``metadata`` (a DataFrame, a dict of columns, records or a NumPy record array) as a DataFrame."""
     if isinstance(metadata, pd.DataFrame):
         return metadata
+    one_column = isinstance(metadata, pd.Series | np.ndarray | list | tuple) and np.ndim(metadata) == 1 and not (
+        isinstance(metadata, np.ndarray) and metadata.dtype.names)
+    if one_column and not (len(metadata) and isinstance(next(iter(metadata)), dict)):
+        raise ValueError(f"metadata is one column ({type(metadata).__name__}, labels?); it is a table of one row per "
+                         "window with subject and label columns: pd.DataFrame({'subject': subjects, 'label': y})")
     try:
         return pd.DataFrame(metadata)
     except (TypeError, ValueError) as err:
