@@ -133,7 +133,10 @@ def test_fine_tuned_regimes_expose_history_card_checkpoint_and_diagnostics(tmp_p
     original = torch.get_num_threads()
     torch.set_num_threads(3)
     before = torch.get_rng_state()
-    result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
+    result = eegfm.Experiment(config, out_dir=tmp_path).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy",
+                                                            corpus=["TUEG"])
+    # QA: the recordings' corpus could not be given, so no pretraining overlap was ever warned about
+    assert json.loads((tmp_path / "toy/embeddings/cbramod.json").read_text())["corpus_overlap"] == ["TUEG"]
     # QA: the run left the session's torch on embedding.threads (2) and its generator seeded by the config
     assert torch.get_num_threads() == 3 and torch.equal(torch.get_rng_state(), before)
     torch.set_num_threads(original)

@@ -111,6 +111,7 @@ class Experiment:
         units: str = "V",
         name: str = "data",
         positions: Mapping[str, Sequence[float]] | None = None,
+        corpus: Sequence[str] = (),
     ) -> Results:
         """Embed, split, probe and fine-tune ``X``; return the results (tables; the report on demand).
 
@@ -141,6 +142,10 @@ class Experiment:
             windows job checks a recording (amplitude, flat channels), under
             the config's ``preprocessing`` (``signal_check``,
             ``amplitude_range_uv``).
+        corpus
+            Public datasets the recordings come from (as a dataset's
+            ``corpus``, e.g. ``["TUEG"]``): a backbone pretrained on one of
+            them is warned about in the log and the report.
 
         Returns
         -------
@@ -172,6 +177,9 @@ class Experiment:
         windows_dir = res / name / "windows"
         stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]
         trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
+        if isinstance(corpus, str) or not all(isinstance(c, str) for c in corpus):
+            raise ValueError(f"corpus must be a list of dataset identifiers (e.g. ['TUEG']); got {corpus!r}")
+        corpus = list(corpus)
         X = checked_signal(X, units)
         sfreq = checked_sfreq(sfreq)
         ch_names = checked_channels(ch_names, X.shape[1], X.shape[2])
@@ -200,7 +208,8 @@ class Experiment:
             for backbone in cfg.backbones:
                 bar.set_postfix_str(backbone.label)
                 pointer = res / name / "embeddings" / f"{backbone.label}.json"
-                embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name)
+                embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name,
+                      corpus=corpus)
                 run_probe(pointer, windows_dir, folds_path, cfg.probe, cfg.seed, res / name / "probe" / backbone.label,
                           reuse=True)  # a rerun on unchanged inputs refits nothing (eegfm.fold_reuse)
                 pointers.append(pointer)
