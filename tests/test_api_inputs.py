@@ -208,3 +208,11 @@ def test_labels_alone_are_named_as_not_a_table():
         with pytest.raises(ValueError, match=r"metadata is one column .*pd.DataFrame\(\{'subject': subjects, 'label'"):
             as_table(y)
     assert list(as_table([{"subject": "s", "label": "a"}]).columns) == ["subject", "label"]  # records are a table
+
+
+def test_a_recording_shared_by_subjects_is_named():
+    """QA: recording 'run1' for every subject made one recording of two people (their windows were checked and
+    gapped as one signal)."""
+    with pytest.raises(ValueError, match="recording 'run1' holds windows of subjects s0, s1; a recording belongs to "
+                                         "one subject"):
+        metadata_rows(_meta().assign(recording="run1"), 4, 1.0, "d")

@@ -182,6 +182,13 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
                              f"give every window its {column}")
     for column in ("subject", "label"):
         _check_spellings(out[column], column)
+    if "recording" in meta:
+        shared = out.groupby("recording", sort=False)["subject"].unique()
+        shared = shared[shared.map(len) > 1]
+        if len(shared):
+            raise ValueError(f"metadata recording {shared.index[0]!r} holds windows of subjects "
+                             f"{', '.join(map(str, shared.iloc[0][:5]))}; a recording belongs to one subject: make "
+                             "the recording ids unique per subject (e.g. subject + run), or drop the column")
     if "recording" not in meta:
         out["recording"] = f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna("")
     if "onset_s" in meta:
