@@ -141,6 +141,13 @@ class Results:
         dict
             ``(dataset, model, regime, fold) -> artifact``, for the folds
             that have one (a failed fold has no checkpoint, for instance).
+            Predictions keep labels as text (a regression's as numbers).
+
+        Raises
+        ------
+        ValueError
+            An unknown ``kind``, or a filter no fold matches (the message
+            lists the values that would).
         """
         if kind not in ARTIFACTS:
             close = difflib.get_close_matches(kind, ARTIFACTS, n=1)
