@@ -125,6 +125,8 @@ def test_onsets_must_be_finite_numbers_and_unused_label_categories_are_warned(ca
         metadata_rows(_meta().assign(onset_s=["0", "x", "1", "2"]), 4, 1.0, "d")
     with pytest.raises(ValueError, match=r"onset_s: 4 value\(s\)"):
         metadata_rows(_meta().assign(onset_s=np.nan), 4, 1.0, "d")
+    as_time = _meta().assign(onset_s=pd.to_timedelta([0, 2, 0, 2], unit="s"))  # were read as nanoseconds
+    assert metadata_rows(as_time, 4, 1.0, "d")["onset_s"].tolist() == [0.0, 2.0, 0.0, 2.0]
     labels = pd.Categorical(["a", "b", "a", "b"], categories=["a", "b", "rest"])
     with caplog.at_level(logging.WARNING, logger="eegfm.api_inputs"):
         metadata_rows(_meta().assign(label=labels), 4, 1.0, "d")

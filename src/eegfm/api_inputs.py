@@ -192,7 +192,10 @@ def metadata_rows(meta: pd.DataFrame, n: int, window_s: float, name: str,
     if "recording" not in meta:
         out["recording"] = f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna("")
     if "onset_s" in meta:
-        onset = pd.to_numeric(meta["onset_s"], errors="coerce").astype(float)
+        onset = meta["onset_s"]
+        if pd.api.types.is_timedelta64_dtype(onset):  # to_numeric would read nanoseconds as seconds
+            onset = onset.dt.total_seconds()
+        onset = pd.to_numeric(onset, errors="coerce").astype(float)
         bad = ~np.isfinite(onset.to_numpy())
         if bad.any():
             raise ValueError(f"metadata column onset_s: {int(bad.sum())} value(s) are not finite numbers (rows "
