@@ -44,6 +44,8 @@ def test_bad_x_is_named_with_the_windows_and_channels_at_fault():
         checked_signal(X[:0], "V")
     with pytest.raises(ValueError, match=r"shape \(4, 3, 1\): one sample per window"):  # was 'every channel is flat'
         checked_signal(X[:, :, :1], "V")
+    with pytest.raises(ValueError, match="X's windows differ in shape .*cut every window to the same"):
+        checked_signal([np.zeros((2, 5)), np.zeros((2, 6))], "V")
     with pytest.raises(ValueError, match="real numbers; got dtype <U1"):
         checked_signal(np.full((1, 1, 2), "a"), "V")
     bad = X.copy()

@@ -48,7 +48,11 @@ def checked_signal(X: Any, units: str) -> np.ndarray:
         X = X.detach().cpu().numpy()
     if type(X).__module__.startswith("mne."):
         X = _from_mne(X, units)
-    X = np.asarray(X)
+    try:
+        X = np.asarray(X)
+    except ValueError as err:  # a list of windows of different lengths or channel counts
+        raise ValueError(f"X's windows differ in shape ({err}); cut every window to the same channels and "
+                         "samples") from None
     if X.dtype.kind not in "biuf":
         raise ValueError(f"X must hold real numbers; got dtype {X.dtype}. Pass a numeric array "
                          "(windows, channels, samples)")
