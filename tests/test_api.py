@@ -164,6 +164,10 @@ def test_bad_input_is_named_before_any_work(tmp_path):
     pasted = r"datasets: the data are run\(X, metadata.*cv, target and preprocessing .* go at(.|\n)*results: give"
     with pytest.raises(ConfigError, match=pasted):  # QA: the workflow's config.yaml pasted whole
         eegfm.Experiment({"datasets": {"mine": {"cv": {"scheme": "loso"}}}, "results": "out"}, out_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"windows: X is windowed already(.|\n)*corpus: pass it to run\(\.\.\., "
+                                          r"corpus(.|\n)*preprocessing.l_freq: X is not filtered, .* do it before run"):
+        eegfm.Experiment({"windows": {"length_s": 2}, "preprocessing": {"l_freq": 1.0, "signal_check": "warn"},
+                          "corpus": ["TUEG"]}, out_dir=tmp_path)  # a dataset's section pasted at the top
     experiment = eegfm.Experiment({}, out_dir=tmp_path)
     with pytest.raises(ValueError, match="name 'report' names the dataset's folder.*none of report, logs, cache"):
         experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="report")  # QA: mixed into out_dir/report

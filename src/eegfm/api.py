@@ -62,7 +62,13 @@ WORKFLOW_ONLY = {
     "preprocessing (amplitude_range_uv, signal_check) go at the top level",
     "results": "give the folder as Experiment(config, out_dir=...)",
     "pretrain": "pretrain with the workflow; pass its weights file as backbones[].weights",
+    "windows": "X is windowed already (windows, channels, samples): cut it before run",
+    "corpus": "pass it to run(..., corpus=[...])",
+    **dict.fromkeys(("source", "bids", "files", "synthetic", "role"),
+                    "a dataset's key: the data are run(X, metadata, ...)"),
 }
+#: A dataset's preprocessing keys that change the signal (the API takes X as it is).
+PREPROCESSING_ONLY = ("channel_types", "channels", "h_freq", "keep_types", "l_freq", "reference", "sfreq")
 #: Folders of the results layout a dataset must not be named after (its folder is ``out_dir/<name>``).
 RESERVED_NAMES = ("report", "logs", "cache", "pretrain")
 
@@ -89,6 +95,10 @@ class Experiment:
 
             config = dict(config or {})
             workflow = [f"{k}: {WORKFLOW_ONLY[k]}" for k in config if k in WORKFLOW_ONLY]
+            signal = config.get("preprocessing")
+            workflow += [f"preprocessing.{k}: X is not filtered, re-referenced, resampled or channel-selected "
+                         "here: do it before run (preprocessing takes amplitude_range_uv and signal_check)"
+                         for k in (signal if isinstance(signal, Mapping) else ()) if k in PREPROCESSING_ONLY]
             if workflow:  # a workflow config.yaml pasted whole
                 raise ConfigError("invalid eegfm config: keys of the workflow's config.yaml that the Python API takes "
                                   "elsewhere:\n  " + "\n  ".join(workflow))
