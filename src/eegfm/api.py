@@ -35,15 +35,7 @@ from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from eegfm.api_inputs import (
-    as_table,
-    check_design,
-    checked_channels,
-    checked_positions,
-    checked_sfreq,
-    checked_signal,
-    metadata_rows,
-)
+from eegfm import api_inputs
 from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, SignalChecks, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -190,19 +182,19 @@ class Experiment:
         if isinstance(corpus, str) or not all(isinstance(c, str) for c in corpus):
             raise ValueError(f"corpus must be a list of dataset identifiers (e.g. ['TUEG']); got {corpus!r}")
         corpus = list(corpus)
-        X = checked_signal(X, units)
-        sfreq = checked_sfreq(sfreq)
-        ch_names = checked_channels(ch_names, X.shape[1], X.shape[2])
-        metadata = as_table(metadata)
-        rows = metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
-        check_design(rows, cfg.cv.scheme, cfg.cv.group_by)
+        X = api_inputs.checked_signal(X, units)
+        sfreq = api_inputs.checked_sfreq(sfreq)
+        ch_names = api_inputs.checked_channels(ch_names, X.shape[1], X.shape[2])
+        metadata = api_inputs.as_table(metadata)
+        rows = api_inputs.metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
+        api_inputs.check_design(rows, cfg.cv.scheme, cfg.cv.group_by)
         if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
             logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
                 "metadata has no onset_s: the windows of each recording are taken as consecutive and not "
                 "overlapping (onset = row x window length), which the within_subject gap and the time-blocked "
                 "early-stopping validation rely on; windows cut with a stride shorter than their length would "
                 "overlap across a block edge unseen. Give onset_s (seconds from the recording's start)")
-        positions = _positions(ch_names, checked_positions(positions, ch_names))
+        positions = _positions(ch_names, api_inputs.checked_positions(positions, ch_names))
         _check_backbones(cfg, {"sfreq": sfreq, "n_times": X.shape[2], "ch_names": ch_names, "positions": positions},
                          name)
         uses_torch = bool(trained) or any(get_spec(b.name).kind == "braindecode" for b in cfg.backbones)
