@@ -98,3 +98,17 @@ def test_windows_stores_with_their_arrays_swapped_are_refused(tmp_path):
     for name in ("a", "b"):
         with pytest.raises(DamagedStoreError, match=r"written for store key .*rule windows"):
             open_windows(tmp_path / name)
+
+
+def test_subjects_and_classes_named_like_missing_values_keep_their_names(tmp_path):
+    """QA of the Python API: a class 'None' or a subject 'NA' came back as NaN (pandas' default NA strings), so
+    the splits stopped on windows 'without a label'; only an empty cell is missing."""
+    X = np.random.default_rng(0).normal(size=(4, 3, 50)).astype("float32")
+    writer = WindowsStoreWriter(tmp_path / "w", CH, 100.0, 50)
+    writer.append(X, [{"subject": s, "label": lab, "onset_s": float(i), "recording": "r"}
+                      for i, (s, lab) in enumerate([("NA", "None"), ("NA", "null"), ("s2", "None"), ("s2", "NA")])])
+    writer.close()
+    meta = open_windows(tmp_path / "w").meta
+    assert meta["subject"].tolist() == ["NA", "NA", "s2", "s2"]
+    assert meta["label"].tolist() == ["None", "null", "None", "NA"]
+    assert meta["session"].isna().all()  # never given: still missing

@@ -27,12 +27,15 @@ windows store and the embeddings (zero forward passes).
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from eegfm import api_inputs
 from eegfm.config import NAME_PATTERN, ConfigError, ExperimentConfig, SignalChecks, check_probe, format_errors
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -45,10 +48,21 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Experiment", "ExperimentConfig"]
 
-#: Metadata columns the API reads (``subject`` and ``label`` are required).
-METADATA_COLUMNS = ("subject", "session", "run", "label", "onset_s", "recording")
-#: Units ``X`` may come in, and their factor to volts (the windows store's unit).
-UNITS = {"V": 1.0, "mV": 1e-3, "uV": 1e-6, "µV": 1e-6}
+#: Top-level keys of the workflow's config that the API takes in another form, and where.
+WORKFLOW_ONLY = {
+    "datasets": "the data are run(X, metadata, sfreq=..., ch_names=..., name=...); a dataset's cv, target and "
+    "preprocessing (amplitude_range_uv, signal_check) go at the top level",
+    "results": "give the folder as Experiment(config, out_dir=...)",
+    "pretrain": "pretrain with the workflow; pass its weights file as backbones[].weights",
+    "windows": "X is windowed already (windows, channels, samples): cut it before run",
+    "corpus": "pass it to run(..., corpus=[...])",
+    **dict.fromkeys(("source", "bids", "files", "synthetic", "role"),
+                    "a dataset's key: the data are run(X, metadata, ...)"),
+}
+#: A dataset's preprocessing keys that change the signal (the API takes X as it is).
+PREPROCESSING_ONLY = ("channel_types", "channels", "h_freq", "keep_types", "l_freq", "reference", "sfreq")
+#: Folders of the results layout a dataset must not be named after (its folder is ``out_dir/<name>``).
+RESERVED_NAMES = ("report", "logs", "cache", "pretrain")
 
 
 class Experiment:
@@ -71,12 +85,23 @@ class Experiment:
         else:
             from pydantic import ValidationError
 
+            config = dict(config or {})
+            workflow = [f"{k}: {WORKFLOW_ONLY[k]}" for k in config if k in WORKFLOW_ONLY]
+            signal = config.get("preprocessing")
+            workflow += [f"preprocessing.{k}: X is not filtered, re-referenced, resampled or channel-selected "
+                         "here: do it before run (preprocessing takes amplitude_range_uv and signal_check)"
+                         for k in (signal if isinstance(signal, Mapping) else ()) if k in PREPROCESSING_ONLY]
+            if workflow:  # a workflow config.yaml pasted whole
+                raise ConfigError("invalid eegfm config: keys of the workflow's config.yaml that the Python API takes "
+                                  "elsewhere:\n  " + "\n  ".join(workflow))
             try:
-                self.config = ExperimentConfig.model_validate(dict(config or {}))
+                self.config = ExperimentConfig.model_validate(config)
             except ValidationError as err:
                 raise ConfigError(format_errors(err, ExperimentConfig)) from None
         check_probe(self.config.probe, (self.config.target,))
-        self.out_dir = Path(out_dir)
+        _check_training(self.config)
+        _check_weights(self.config)
+        self.out_dir = Path(out_dir).expanduser()  # "~/results" in a notebook is the home folder
 
     def run(
         self,
@@ -88,15 +113,19 @@ class Experiment:
         units: str = "V",
         name: str = "data",
         positions: Mapping[str, Sequence[float]] | None = None,
+        corpus: Sequence[str] = (),
     ) -> Results:
         """Embed, split, probe and fine-tune ``X``; return the results (tables; the report on demand).
 
         Parameters
         ----------
         X
-            Windows, shape (windows, channels, samples), finite.
+            Windows, shape (windows, channels, samples), finite: any array
+            NumPy reads (a memmap, a list) or a torch tensor; stored as
+            float32 volts.
         metadata
-            One row per window: ``subject`` and ``label`` (required),
+            One row per window, matched to ``X`` by position (a DataFrame or a
+            dict of columns): ``subject`` and ``label`` (required),
             ``session``, ``run``, ``onset_s`` (seconds from the recording's
             start; default: the row order within each recording) and
             ``recording`` (default: subject/session/run).
@@ -109,41 +138,70 @@ class Experiment:
         name
             The dataset's name in paths and tables.
         positions
-            Channel positions in metres (head frame), by name; default: the
+            Channel positions in metres (head frame), by name (channels of
+            ``X`` only, three numbers each); default: the
             10-05 template for the names it knows. ``X`` is checked as the
             windows job checks a recording (amplitude, flat channels), under
             the config's ``preprocessing`` (``signal_check``,
             ``amplitude_range_uv``).
+        corpus
+            Public datasets the recordings come from (as a dataset's
+            ``corpus``, e.g. ``["TUEG"]``): a backbone pretrained on one of
+            them is warned about in the log and the report.
 
         Returns
         -------
         eegfm.results.Results
+
+        Raises
+        ------
+        ValueError
+            An argument that does not fit (:mod:`eegfm.api_inputs`; the
+            message names it, the rows or channels at fault and the fix),
+            before anything is written.
         """
         import re
 
         from tqdm import tqdm
 
+        from eegfm.backbones.registry import get_spec
         from eegfm.embed import embed
         from eegfm.probe import run_probe
         from eegfm.results import Results
 
-        if not re.match(NAME_PATTERN, name):
-            raise ValueError(f"name '{name}' must match {NAME_PATTERN}")
+        if not isinstance(name, str) or not re.match(NAME_PATTERN, name) or name in RESERVED_NAMES:
+            raise ValueError(f"name {name!r} names the dataset's folder under out_dir: letters, digits, '_', '-', "
+                             f"'.' (pattern {NAME_PATTERN}), and none of {', '.join(RESERVED_NAMES)} (folders of "
+                             "the results layout)")
         cfg, res = self.config, self.out_dir
-        cache = Path(cfg.cache) if cfg.cache else res / "cache"
+        cache = Path(cfg.cache).expanduser() if cfg.cache else res / "cache"
         started = time.perf_counter()
         windows_dir = res / name / "windows"
         stages = ["windows", "splits", *(f"embed+probe {b.label}" for b in cfg.backbones)]
         trained = [(b, r) for b in cfg.finetune.backbones for r in cfg.finetune.regimes]
+        if isinstance(corpus, str) or not all(isinstance(c, str) for c in corpus):
+            raise ValueError(f"corpus must be a list of dataset identifiers (e.g. ['TUEG']); got {corpus!r}")
+        corpus = list(corpus)
+        X = api_inputs.checked_signal(X, units)
+        sfreq = api_inputs.checked_sfreq(sfreq)
+        ch_names = api_inputs.checked_channels(ch_names, X.shape[1], X.shape[2])
+        metadata = api_inputs.as_table(metadata)
+        rows = api_inputs.metadata_rows(metadata, len(X), X.shape[2] / sfreq, name, cfg.target)
+        api_inputs.check_design(rows, cfg.cv.scheme, cfg.cv.group_by)
         if "onset_s" not in metadata and (cfg.cv.scheme == "within_subject" or trained):
             logger.warning(  # the gap at block edges and the time-blocked validation read time from onset_s
                 "metadata has no onset_s: the windows of each recording are taken as consecutive and not "
                 "overlapping (onset = row x window length), which the within_subject gap and the time-blocked "
                 "early-stopping validation rely on; windows cut with a stride shorter than their length would "
                 "overlap across a block edge unseen. Give onset_s (seconds from the recording's start)")
-        with tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
+        positions = _positions(ch_names, api_inputs.checked_positions(positions, ch_names))
+        _check_backbones(cfg, {"sfreq": sfreq, "n_times": X.shape[2], "ch_names": ch_names, "positions": positions},
+                         name)
+        uses_torch = bool(trained) or any(get_spec(b.name).kind == "braindecode" for b in cfg.backbones)
+        with _torch_state_kept(uses_torch), \
+                tqdm(total=len(stages) + len(trained), desc=f"eegfm {name}", unit="stage") as bar:
             bar.set_postfix_str("windows")
-            _store_windows(windows_dir, X, metadata, sfreq=sfreq, ch_names=ch_names, units=units,
+            _store_windows(windows_dir, X, rows, sfreq=sfreq, ch_names=ch_names, units=units,
                            positions=positions, name=name, target=cfg.target, checks=cfg.preprocessing)
             bar.update()
             folds_path = _store_folds(res / name / "splits" / "folds.json", windows_dir, cfg)
@@ -152,7 +210,8 @@ class Experiment:
             for backbone in cfg.backbones:
                 bar.set_postfix_str(backbone.label)
                 pointer = res / name / "embeddings" / f"{backbone.label}.json"
-                embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name)
+                embed(str(windows_dir), backbone, cfg.embedding, cfg.seed, str(cache), str(pointer), name,
+                      corpus=corpus)
                 run_probe(pointer, windows_dir, folds_path, cfg.probe, cfg.seed, res / name / "probe" / backbone.label,
                           reuse=True)  # a rerun on unchanged inputs refits nothing (eegfm.fold_reuse)
                 pointers.append(pointer)
@@ -171,94 +230,114 @@ class Experiment:
 # ----------------------------------------------------------------------------- stages
 
 
-def _metadata(meta: pd.DataFrame, n: int, window_s: float, name: str) -> pd.DataFrame:
-    """The windows table rows: required columns checked, optional ones filled as the workflow fills them."""
-    import numpy as np
-    import pandas as pd
-
-    meta = pd.DataFrame(meta).reset_index(drop=True)
-    missing = [c for c in ("subject", "label") if c not in meta]
-    if missing:
-        raise ValueError(f"metadata lacks column(s) {missing}; it needs subject and label (optional: "
-                         f"{', '.join(c for c in METADATA_COLUMNS if c not in ('subject', 'label'))})")
-    if len(meta) != n:
-        raise ValueError(f"metadata has {len(meta)} rows for {n} windows; give one row per window")
-    out = pd.DataFrame({c: meta[c] if c in meta else None for c in ("subject", "session", "run", "label")})
-    for column in ("subject", "session", "run", "label"):
-        out[column] = out[column].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v))
-                                      else str(v))
-    for column in ("subject", "label"):
-        if out[column].isna().any():
-            missing = out.index[out[column].isna()].tolist()
-            raise ValueError(f"metadata: {len(missing)} window(s) without a {column} (rows {missing[:5]}); "
-                             f"give every window its {column}")
-    recording = meta["recording"].astype(str) if "recording" in meta else (
-        f"{name}:" + out["subject"] + "/" + out["session"].fillna("") + "/" + out["run"].fillna(""))
-    out["recording"] = recording
-    if "onset_s" in meta:
-        out["onset_s"] = pd.to_numeric(meta["onset_s"]).astype(float)
-    else:  # consecutive windows within each recording, in row order
-        out["onset_s"] = out.groupby("recording", sort=False).cumcount() * window_s
-    return out
-
-
-def _store_windows(folder: Path, X, metadata, *, sfreq: float, ch_names, units: str, positions, name: str,
-                   target: str = "classification", checks: SignalChecks | None = None) -> None:
-    """The arrays as a windows store (reused as it is when content, metadata and target are unchanged).
+def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: float, ch_names: list[str],
+                   units: str, positions: dict | None, name: str, target: str = "classification",
+                   checks: SignalChecks | None = None) -> None:
+    """The checked arrays (float32 volts, :mod:`eegfm.api_inputs`) as a windows store.
 
     Checked as the workflow's windows job checks recordings: each
     recording's amplitude and flat channels (:func:`_signal_checks`), and a
     regression target (every label a finite number, not one value for all).
+    An existing store is reused only when its signal (content key) and
+    everything else it records (every metadata row, onsets included, the
+    positions, target and signal checks: ``inputs_sha``) are unchanged.
     """
     import json
     from collections import Counter
 
-    import numpy as np
-
+    from eegfm.hashing import sha256_json
     from eegfm.windowing.regression_targets import checked_window_targets
     from eegfm.windowing.signal_checks import sanity_record
     from eegfm.windows_store import WindowsStoreWriter, content_key
 
-    if units not in UNITS:
-        raise ValueError(f"units '{units}' unknown; use one of {', '.join(UNITS)}")
-    X = np.asarray(X)
-    if X.ndim != 3:
-        raise ValueError(f"X must be (windows, channels, samples); got shape {X.shape}")
-    if X.shape[1] != len(ch_names):
-        raise ValueError(f"X has {X.shape[1]} channels (shape {X.shape}) but ch_names names {len(ch_names)}; "
-                         "give one name per channel, in X's order")
-    if not np.isfinite(X).all():
-        raise ValueError("X holds NaN or Inf values; interpolate or drop those windows first")
-    X = np.ascontiguousarray(X * UNITS[units], dtype=np.float32)
-    rows = _metadata(metadata, len(X), X.shape[2] / sfreq, name)
     checks = checks or SignalChecks()
-    sanity = sanity_record(checks, _signal_checks(X, rows, list(ch_names), units, checks))
+    sanity = sanity_record(checks, _signal_checks(X, rows, ch_names, units, checks))
     extra = {"label_source": "metadata (Python API)", "target": target, "sanity": sanity}
     if target == "regression":  # checked as the windows job checks them
         by_recording = {rec: Counter(part["label"]) for rec, part in rows.groupby("recording", sort=False)}
         extra["target_summary"] = checked_window_targets(by_recording, name)
+    table = rows.astype(object).where(rows.notna(), None)
+    extra["inputs_sha"] = sha256_json({"rows": table.to_dict("list"), "positions": positions, **extra})
     key = content_key(X, ch_names, sfreq)
     info_path = folder / "windows.json"
     if info_path.is_file():
-        import pandas as pd
-
         info = json.loads(info_path.read_text())
-        old = pd.read_csv(folder / "windows.tsv", sep="\t", dtype=str, keep_default_na=False)
-        same = [c for c in ("subject", "session", "run", "label", "recording")]
-        new = rows[same].fillna("").astype(str).reset_index(drop=True)
-        if (info.get("key") == key and info.get("target", "classification") == target and len(old) == len(new)
-                and old[same].equals(new)):
+        if info.get("key") == key and info.get("inputs_sha") == extra["inputs_sha"]:
             logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
             return
-    writer = WindowsStoreWriter(folder, list(ch_names), sfreq, X.shape[2])
+    writer = WindowsStoreWriter(folder, ch_names, sfreq, X.shape[2])
     try:
         for start in range(0, len(X), 256):
             writer.append(X[start : start + 256], rows.iloc[start : start + 256].to_dict("records"))
-        writer.close(positions=_positions(ch_names, positions), settings={"source": "eegfm.api"},
-                     extra=extra)
+        writer.close(positions=positions, settings={"source": "eegfm.api"}, extra=extra)
     except BaseException:
         writer.abort()
         raise
+
+
+def _check_training(cfg: ExperimentConfig) -> None:
+    """Regimes without backbones train nothing (an error: the run would quietly be probes only); backbones
+    without regimes train the workflow's default regimes (said, since they are the costly ones)."""
+    ft = cfg.finetune
+    if ft.regimes and not ft.backbones and "regimes" in ft.model_fields_set:
+        raise ConfigError(f"invalid eegfm config:\n  finetune.regimes {list(ft.regimes)} but finetune.backbones is "
+                          f"empty, so nothing would be trained; name the backbones to train (labels of backbones: "
+                          f"{', '.join(b.label for b in cfg.backbones)})")
+    if ft.backbones and "regimes" not in ft.model_fields_set:
+        logger.warning("finetune.regimes not given: %s train the workflow's default regimes %s; name the regimes "
+                       "to choose (head, lora, qlora, full, lp-ft, scratch)", ft.backbones, list(ft.regimes))
+
+
+@contextmanager
+def _torch_state_kept(uses_torch: bool) -> Iterator[None]:
+    """The stages set torch's thread count (``embedding.threads``) and seed its global generator, as a job
+    process may; the caller's session (a notebook) gets both back as they were."""
+    if uses_torch:
+        import torch
+    torch = sys.modules.get("torch")
+    if torch is None:  # nothing here imports it
+        yield
+        return
+    threads, rng = torch.get_num_threads(), torch.get_rng_state()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_rng_state(rng)
+
+
+def _check_weights(cfg: ExperimentConfig) -> None:
+    """Weights files that cannot fit their model stop the experiment when it is made, as the workflow stops
+    before any job; ``pretrain:<name>`` names a workflow recipe, whose folder the API needs instead."""
+    from eegfm.backbones.weights_check import check_config_weights
+
+    refs = [f"backbones[{i}].weights: '{b.weights}' names the workflow's pretraining recipe '{b.pretrain_ref}'; "
+            f"give the folder it wrote instead (<results>/pretrain/{b.pretrain_ref}/weights)"
+            for i, b in enumerate(cfg.backbones) if b.pretrain_ref]
+    if refs:
+        raise ConfigError("invalid eegfm config:\n  " + "\n  ".join(refs))
+    if any(b.weights for b in cfg.backbones):
+        check_config_weights(cfg)
+
+
+def _check_backbones(cfg: ExperimentConfig, info: dict[str, Any], name: str) -> None:
+    """Every backbone's input plan (rate, length, channels) fits the windows, before anything is written.
+
+    The workflow's messages name dataset keys (``datasets.<name>.windows``);
+    here the windows are ``X`` as given, which the message adds.
+    """
+    from eegfm.backbones.adapt import BackboneInputError, plan_input
+    from eegfm.backbones.registry import get_spec
+
+    for backbone in cfg.backbones:
+        try:
+            plan_input(get_spec(backbone.name), {**info, "units": "V"}, dataset=name, cfg=backbone)
+        except BackboneInputError as err:
+            raise BackboneInputError(
+                f"{err}. In the Python API the windows are X as given ({info['n_times']} samples at "
+                f"{info['sfreq']:g} Hz = {info['n_times'] / info['sfreq']:g} s, channels ch_names): where this "
+                f"names a datasets.{name}.windows key or a channel selection, cut or select X instead; "
+                "backbones[] keys apply as they are") from None
 
 
 def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, checks: SignalChecks) -> list[dict]:
@@ -270,7 +349,8 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 
     fixes = {
         "flat_recording": "drop its windows from X and metadata",
-        "amplitude": f"Pass the unit X is in (units='V', 'mV' or 'uV'; given units='{units}'), or widen "
+        "amplitude": f"Pass the unit X is in (units='V', 'mV' or 'uV'; given units='{units}'); a standardised "
+        "(z-scored) X has no unit: pass it before scaling, as the backbones' input scale assumes volts; or widen "
         "preprocessing.amplitude_range_uv if the amplitude is real",
         "flat_channels": "Drop them from X and ch_names (e.g. {channel})",
     }
@@ -285,8 +365,9 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 
 
 def _positions(ch_names, positions) -> dict[str, list[float]] | None:
+    """Channel positions by name: those given, else the 10-05 template's for the names it knows."""
     if positions is not None:
-        return {str(k): [float(v) for v in pos] for k, pos in positions.items()}
+        return positions
     import mne
 
     info = mne.create_info(list(ch_names), 100.0, "eeg")

@@ -11,7 +11,9 @@ from their folders (docs/architecture.md §2: fold artifacts)::
 
 from __future__ import annotations
 
+import difflib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -20,9 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from eegfm.tables import read_history, read_predictions
+
 if TYPE_CHECKING:  # pragma: no cover
     from eegfm.config import Report
     from eegfm.report import Aggregated
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["ARTIFACTS", "Results", "fold_folder", "load_results"]
 
@@ -37,6 +43,10 @@ ARTIFACTS = {
 }
 
 
+#: The report tables a finished run has (``report/``), the headline last.
+TABLES = ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json")
+
+
 def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: str, fold: int) -> Path:
     """The folder of one fold's artifacts."""
     base = Path(results_dir) / dataset
@@ -45,7 +55,7 @@ def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: s
     return base / "finetune" / model / regime / f"fold-{int(fold)}"
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """The tables of a run (as ``report/*.tsv``) and access to its fold artifacts.
 
@@ -97,9 +107,17 @@ class Results:
             windows_paths={d: results_dir / d / "windows" / "windows.json" for d in datasets},
             folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
         )  # fmt: skip
+        _warn_replaced(results_dir / "report", datasets)
         agg.write_tables(results_dir / "report")
-        return cls(results_dir, agg.table, agg.summary, agg.statistics, agg.result,
-                   _pending=(agg, config))
+        # an earlier run's page would pass for this one's (load_results(...).report()) until report() renders it
+        (results_dir / "report" / "report.html").unlink(missing_ok=True)
+        # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
+        return cls(results_dir, *_read_tables(results_dir / "report"), _pending=(agg, config))
+
+    def __repr__(self) -> str:  # a notebook shows this; the tables print themselves
+        entries = self.summary.groupby(["dataset"]).size().to_dict() if "dataset" in self.summary else {}
+        return (f"Results({str(self.results_dir)!r}: {len(self.metrics)} fold rows; "
+                f"{', '.join(f'{d}: {n} model x regime' for d, n in entries.items()) or 'no summary'})")
 
     def artifacts(
         self, kind: str = "metrics", *, dataset: str | None = None, model: str | None = None,
@@ -123,25 +141,45 @@ class Results:
         dict
             ``(dataset, model, regime, fold) -> artifact``, for the folds
             that have one (a failed fold has no checkpoint, for instance).
+            Predictions keep labels as text (a regression's as numbers).
+
+        Raises
+        ------
+        ValueError
+            An unknown ``kind``, or a filter no fold matches (the message
+            lists the values that would).
         """
         if kind not in ARTIFACTS:
-            raise ValueError(f"unknown artifact kind '{kind}'; use one of {', '.join(ARTIFACTS)}")
+            close = difflib.get_close_matches(kind, ARTIFACTS, n=1)
+            raise ValueError(f"unknown artifact kind '{kind}'"
+                             f"{f' (did you mean {close[0]!r}?)' if close else ''}; use one of {', '.join(ARTIFACTS)}")
         rows = self.metrics
         for column, wanted in (("dataset", dataset), ("model", model), ("regime", regime), ("fold", fold)):
             if wanted is not None:
-                rows = rows[rows[column].astype(str) == str(wanted)]
+                kept = rows[rows[column].astype(str) == str(wanted)]
+                if kept.empty:  # a misspelled filter would otherwise look like a fold without artifacts
+                    raise ValueError(f"no fold has {column}={wanted!r}; this run's {column}s (given the other "
+                                     f"filters): {', '.join(map(str, rows[column].unique()))}")
+                rows = kept
         out = {}
-        for row in rows[["dataset", "model", "regime", "fold"]].itertuples(index=False):
+        if "target" not in rows:  # a run from before regression targets
+            rows = rows.assign(target="classification")
+        for row in rows[["dataset", "model", "regime", "fold", "target"]].itertuples(index=False):
             key = (str(row.dataset), str(row.model), str(row.regime), int(row.fold))
             path = fold_folder(self.results_dir, *key) / ARTIFACTS[kind]
             if not path.is_file() or path.stat().st_size == 0:
                 continue
-            if path.suffix == ".tsv":
-                out[key] = pd.read_csv(path, sep="\t")
+            if kind == "predictions":
+                value = read_predictions(path)
+                if row.target == "regression":  # numbers, as the fold wrote them
+                    value[["y_true", "y_pred"]] = value[["y_true", "y_pred"]].apply(pd.to_numeric)
+            elif kind == "training_history":
+                value = read_history(path)
             else:
                 value = json.loads(path.read_text())
                 if kind == "checkpoints":
                     value["path"] = str(path.with_suffix(".safetensors"))
+            if value is not None:
                 out[key] = value
         return out
 
@@ -155,7 +193,8 @@ class Results:
             render_report(agg, path.parent, config=config)
             self._pending = None
         if not path.is_file():
-            raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule")
+            raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule, or call report() on "
+                                    "the Results that eegfm.Experiment(...).run(...) returned")
         return path
 
 
@@ -167,13 +206,36 @@ def load_results(results_dir: str | PathLike = "results") -> Results:
     FileNotFoundError
         When the run has no report tables yet (the message names the files).
     """
-    results_dir = Path(results_dir)
+    results_dir = Path(results_dir).expanduser()
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"{results_dir} is not a folder; give the run's results folder (the config's "
+                                "results: key, or the out_dir of eegfm.Experiment)")
+    if (results_dir / "metrics.tsv").is_file() and (results_dir / "summary.json").is_file():
+        raise FileNotFoundError(f"{results_dir} is a run's report folder; give the results folder above it: "
+                                f"load_results({str(results_dir.parent)!r})")
     report = results_dir / "report"
-    names = ("metrics.tsv", "summary.tsv", "statistics.tsv", "summary.json")
-    missing = [str(report / n) for n in names if not (report / n).is_file()]
+    missing = [str(report / n) for n in TABLES if not (report / n).is_file()]
     if missing:
         raise FileNotFoundError(f"no finished run in {results_dir}: {', '.join(missing)} missing; run the workflow "
                                 "(snakemake) or eegfm.Experiment(...).run(...) first")
-    tables = {n: pd.read_csv(report / n, sep="\t") for n in names[:3]}
-    return Results(results_dir, tables["metrics.tsv"], tables["summary.tsv"], tables["statistics.tsv"],
-                   json.loads((report / "summary.json").read_text()))
+    return Results(results_dir, *_read_tables(report))
+
+
+def _warn_replaced(report: Path, datasets: Sequence[str]) -> None:
+    """Say so when this run's tables replace those of other datasets (their fold folders stay, unreported)."""
+    try:
+        earlier = set(pd.read_csv(report / "metrics.tsv", sep="\t", usecols=["dataset"], dtype=str,
+                                  keep_default_na=False)["dataset"])
+    except (OSError, ValueError):
+        return
+    others = sorted(earlier - set(datasets))
+    if others:
+        logger.warning("%s: the report of dataset(s) %s is replaced by this run's (%s); give each study its own "
+                       "out_dir to keep both reports", report, others, ", ".join(datasets))
+
+
+def _read_tables(report: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """metrics, summary and statistics tables and the headline; only an empty cell is missing (a dataset,
+    model or class named 'NA' or 'None' stays a name)."""
+    tables = [pd.read_csv(report / n, sep="\t", keep_default_na=False, na_values=[""]) for n in TABLES[:3]]
+    return (*tables, json.loads((report / TABLES[3]).read_text()))

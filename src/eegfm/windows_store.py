@@ -221,7 +221,9 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
     group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
     X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir),
                       key=info["key"])
-    meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str})
+    # only an empty cell is missing: a subject or class named "NA" or "None" stays a name
+    meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str},
+                       keep_default_na=False, na_values=[""])
     if group.attrs.get("key") != info["key"]:
         raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; {rebuild_hint(out_dir)}")
     if X.shape[0] != len(meta):

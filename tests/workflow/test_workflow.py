@@ -168,3 +168,15 @@ def test_the_python_api_on_the_same_windows_gives_the_workflows_numbers(finished
         probe = json.loads((work / f"results/tiny/probe/{model}/fold-{fold}/metrics.json").read_text())
         assert row["balanced_accuracy"] == pytest.approx(probe["metrics"]["balanced_accuracy"], abs=1e-12)
         assert row["windows_key"] == probe["windows_key"] and row["settings_hash"] == probe["settings_sha"]
+    # every metric, chance level and key of every fold row, and the columns themselves (versions included)
+    flow = eegfm.load_results(work / "results")
+    for table in ("metrics", "summary", "statistics"):  # load_results reads the run's own files
+        pd.testing.assert_frame_equal(getattr(flow, table), pd.read_csv(work / f"results/report/{table}.tsv", sep="\t"))
+    theirs = flow.metrics.set_index(["model", "fold"])
+    assert list(ours.columns) == list(theirs.columns)
+    numbers = [c for c in theirs.columns if pd.api.types.is_float_dtype(theirs[c]) and c not in ("wall_time_s",
+                                                                                                 "peak_memory_mb")]
+    pd.testing.assert_frame_equal(ours[numbers], theirs.loc[ours.index, numbers], check_exact=False, atol=1e-6, rtol=0)
+    keys = ["windows_key", "embedding_key", "fingerprint_sha", "settings_hash", "estimator", "n_train", "n_test",
+            *(c for c in theirs.columns if c.startswith("version_"))]
+    pd.testing.assert_frame_equal(ours[keys], theirs.loc[ours.index, keys])
