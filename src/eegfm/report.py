@@ -52,6 +52,7 @@ from eegfm.tables import (
     read_predictions,
     summary_table,
 )
+from eegfm.windows_store import read_windows_table
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +83,7 @@ def _pca_items(pointers: list[dict], windows_paths: Mapping[str, Any], seed: int
         except (OSError, ValueError, KeyError) as err:
             problems.append(f"embedding PCA of {dataset} · {pointer.get('backbone')} skipped: {err}")
             continue
-        meta = pd.read_csv(tsv, sep="\t", dtype={"subject": str, "label": str}).sort_values("window_id")
+        meta = read_windows_table(tsv).sort_values("window_id")
         if len(meta) != len(E) or E.shape[1] < 2 or not np.isfinite(E).all():
             problems.append(f"embedding PCA of {dataset} · {pointer.get('backbone')} skipped: "
                             f"{E.shape} embeddings for {len(meta)} windows, or non-finite values")

@@ -201,6 +201,13 @@ def rebuild_hint(out_dir: str | Path) -> str:
     return f"rebuild it: snakemake --forcerun {Path(out_dir) / 'windows.json'} (re-runs rule windows and what reads it)"
 
 
+def read_windows_table(path: str | Path) -> pd.DataFrame:
+    """``windows.tsv`` with its ids and labels as text; only an empty cell is missing (a subject or class
+    named "NA" or "None" stays a name)."""
+    return pd.read_csv(path, sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str},
+                       keep_default_na=False, na_values=[""])
+
+
 def open_windows(out_dir: str | Path) -> WindowsStore:
     """Open a complete windows store (one whose ``windows.json`` exists).
 
@@ -221,9 +228,7 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
     group = zarr.open_group(str(out_dir / "windows.zarr"), mode="r")
     X = VerifiedArray(group["X"], name=f"windows store {out_dir / 'windows.zarr'}", fix=rebuild_hint(out_dir),
                       key=info["key"])
-    # only an empty cell is missing: a subject or class named "NA" or "None" stays a name
-    meta = pd.read_csv(out_dir / "windows.tsv", sep="\t", dtype={"subject": str, "session": str, "run": str, "label": str},
-                       keep_default_na=False, na_values=[""])
+    meta = read_windows_table(out_dir / "windows.tsv")
     if group.attrs.get("key") != info["key"]:
         raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; {rebuild_hint(out_dir)}")
     if X.shape[0] != len(meta):
