@@ -18,10 +18,28 @@ def test_versions_name_the_stack_without_importing_it():
     code = (
         "import sys; from eegfm.provenance import versions; v = versions(); "
         "assert {'eegfm', 'python', 'torch', 'braindecode', 'mne', 'numpy', 'scikit-learn', 'zarr', 'peft', "
-        "'git_commit'} <= set(v), v; "
+        "'git_commit', 'eegfm_source'} <= set(v), v; "
         "assert 'torch' not in sys.modules and 'sklearn' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_source_digest_tells_uncommitted_edits_apart(tmp_path):
+    """'<sha>-dirty' reads the same for every uncommitted edit: a fold the API reuses by its versions could
+    come from other code."""
+    from eegfm.provenance import source_digest
+
+    shutil.copytree(SRC / "eegfm", tmp_path / "eegfm", ignore=shutil.ignore_patterns("__pycache__"))
+    first = source_digest(str(tmp_path / "eegfm"))
+    assert re.fullmatch(r"[0-9a-f]{16}", first) and first == source_digest(str(SRC / "eegfm"))
+    (tmp_path / "eegfm" / "__pycache__").mkdir(exist_ok=True)
+    (tmp_path / "eegfm" / "__pycache__" / "x.pyc").write_bytes(b"cache")  # caches are not code
+    source_digest.cache_clear()
+    assert source_digest(str(tmp_path / "eegfm")) == first
+    with (tmp_path / "eegfm" / "probe.py").open("a") as f:
+        f.write("\n# an uncommitted edit\n")
+    source_digest.cache_clear()
+    assert source_digest(str(tmp_path / "eegfm")) != first
 
 
 def test_unknown_package_is_reported_not_raised():

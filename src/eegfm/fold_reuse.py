@@ -13,9 +13,10 @@ invariant 7: anything reused is verified against what produced it):
 - ``fold_sha``: the fold itself: its train and test window ids and audit,
   the design, and the labels and groups of its windows (labels are not in the
   windows key, so relabelled windows give another ``fold_sha``);
-- ``versions``: the code that fitted it (eegfm's version and git commit,
-  Python, scikit-learn and the other packages
-  :func:`eegfm.provenance.versions` lists), so an upgrade refits.
+- ``versions``: the code that fitted it (eegfm's version, git commit and
+  source digest, Python, scikit-learn and the other packages
+  :func:`eegfm.provenance.versions` lists), so an upgrade, or an edit of
+  eegfm's code even uncommitted, refits.
 
 Anything else (a missing or unreadable file, a failed fold, one key that
 differs) is recomputed.

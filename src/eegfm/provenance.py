@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import platform
 import subprocess
@@ -59,12 +60,37 @@ def git_commit(folder: str | None = None) -> str:
     return f"{sha}-dirty" if status is None or status.strip() else sha
 
 
+@functools.cache
+def source_digest(folder: str | None = None) -> str:
+    """sha256 (16 hex digits) of the eegfm package's files: their paths and contents, caches left out.
+
+    Where ``git_commit`` says ``<sha>-dirty`` (any uncommitted edit reads
+    the same) or ``unknown`` (an installed wheel, a copied tree), this still
+    tells two versions of the code apart, so a result, or a fold the Python
+    API would reuse (:mod:`eegfm.fold_reuse`), is tied to the code that
+    made it. Read once per process (about a hundred small files).
+
+    Parameters
+    ----------
+    folder
+        Folder of the code; default the ``eegfm`` package's own.
+    """
+    root = Path(folder) if folder is not None else Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+                       and p.suffix not in (".pyc", ".pyo")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
-    """Installed versions of eegfm, Python and ``packages``, and eegfm's ``git_commit``."""
+    """Installed versions of eegfm, Python and ``packages``, eegfm's ``git_commit`` and its
+    ``eegfm_source`` (:func:`source_digest`)."""
     return {
         "eegfm": __version__,
         "python": platform.python_version(),
         **package_versions(packages),
+        "eegfm_source": source_digest(),
         "git_commit": git_commit(),
     }
 
