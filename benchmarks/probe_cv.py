@@ -14,8 +14,10 @@ folds, a random-init CBraMod, a logistic-regression probe. Printed:
   re-invoked); goals: cold <= 1.5x and warm <= 1.0x the baseline's whole
   process;
 * **Python API** (:class:`eegfm.Experiment`) on the same arrays in memory,
-  cold and warm, after imports; goals: cold <= 1.0x and warm <= 0.1x the
-  baseline's CV time;
+  cold (an empty cache of its own in every repeat) and warm (the same call
+  again), after the imports the baseline's CV time leaves out (torch,
+  braindecode, scikit-learn, zarr); eegfm's own lazy imports count. Goals:
+  cold <= 1.0x and warm <= 0.1x the baseline's CV time;
 * **forward passes per window** of the probe (from the embedding pointer),
   and of the ``head`` and ``lp-ft`` regimes (from their fold records);
 * **LoRA r=8, 2 epochs, 4 folds** through the workflow against a per-fold
@@ -148,6 +150,11 @@ API = textwrap.dedent(
     """
     import json, sys, time
     import numpy as np, pandas as pd, yaml
+    # the libraries the baseline imports before its CV clock starts, imported here before the API's clock
+    import torch, zarr
+    from braindecode.models import CBraMod
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedGroupKFold
     import eegfm
     from eegfm.windows_store import open_windows
     folder, cfg_path, out = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -264,7 +271,6 @@ def main() -> None:
         # the windows the baseline and the API start from: the workflow's own windows job, run once
         snakemake(tmp / "prep", config(table, tmp / "prep-cache"), "--until", "windows")
         windows_dir = tmp / "prep/results/bench/windows"
-        (tmp / "api.yaml").write_text(yaml.safe_dump(config(table, tmp / "api-cache")))
 
         runs: dict[str, list[float]] = {k: [] for k in ("process", "cv", "cold", "warm", "noop", "api_cold",
                                                          "api_warm")}
@@ -276,7 +282,9 @@ def main() -> None:
             runs["cold"].append(snakemake(first, config(table, cache)))
             runs["warm"].append(snakemake(second, config(table, cache)))
             runs["noop"].append(snakemake(second, config(table, cache)))
-            api = python_api(windows_dir, tmp / "api.yaml", tmp / f"api-{r}")
+            # a cache of its own per repeat: "cold" means no embedding computed yet, in every repeat
+            (tmp / f"api-{r}.yaml").write_text(yaml.safe_dump(config(table, tmp / f"api-cache-{r}")))
+            api = python_api(windows_dir, tmp / f"api-{r}.yaml", tmp / f"api-{r}")
             runs["api_cold"].append(api["cold_s"])
             runs["api_warm"].append(api["warm_s"])
         best = {k: min(v) for k, v in runs.items()}

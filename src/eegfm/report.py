@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_page, report_stats, report_view
+from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats, report_view
 from eegfm.groups import group_labels, held_out_unit
 from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.pooling import pool_entries
@@ -315,6 +315,9 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
     The title, tests and intervals described are those :func:`summarise` computed (``agg.settings``);
     ``config`` is the run's config, shown in the report.
     """
+    # here, not at the top: Jinja2 takes 0.3 s to import, and summarise (the Python API's tables) needs no page
+    from eegfm import report_page
+
     out_dir = Path(out_dir)
     table, summary, statistics, units, primary = agg.table, agg.summary, agg.statistics, agg.units, agg.primary
     problems = list(agg.problems)
