@@ -227,14 +227,12 @@ def check_before_jobs(config: Config, recordings: Callable[[str], Sequence[Recor
 
 
 def _units(dataset: Dataset, recordings: Sequence[Recording] | None) -> list[tuple]:
-    """``(subject, session, run)`` of every recording (the built-in data: one recording per subject)."""
+    """``(subject, session, run)`` of every recording (the built-in data, whose ``recordings`` is ``None``: one
+    recording per subject)."""
     if dataset.source == "synthetic":
         syn = dataset.synthetic
         return [(str(i), None, None) for i in range(syn.n_subjects if syn.task == "target" else syn.n_source_subjects)]
-    from eegfm.recordings import find_recordings
-
-    found = find_recordings(dataset) if recordings is None else recordings
-    return [(r.subject, r.session, r.run) for r in found]
+    return [(r.subject, r.session, r.run) for r in recordings]
 
 
 # ----------------------------------------------------------------------------- internals

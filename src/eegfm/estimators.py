@@ -181,8 +181,9 @@ def check_estimator(name: str, params: dict[str, Any], kind: str = "classificati
     import json
 
     if kind in KINDS and name in KINDS[kind][0] and not params:
-        # A catalogue name with its catalogue defaults: the catalogue is tested (every entry builds an
-        # estimator of its kind: tests/test_probe.py, tests/test_estimators.py), so the default config imports no sklearn at parse.
+        # A catalogue name with its catalogue defaults: the catalogue is tested (every entry builds an estimator
+        # of its kind: tests/test_probe.py, tests/test_estimators.py), so the default config imports no sklearn
+        # at parse.
         return
     marker = None
     if checked_dir is not None:
