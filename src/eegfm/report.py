@@ -111,8 +111,9 @@ def summary_dict(
 ) -> dict:
     """The ``summary.json`` content: the best entry per dataset by its primary metric (lowest MAE, highest
     of the others; the fold mean, or the pooled score where no fold defines the metric), with its pooled
-    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean. ``primary_metric`` is one name when every dataset shares it, else
-    dataset -> name; ``best[dataset]["metric"]`` names it per dataset."""
+    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean.
+    ``primary_metric`` is one name when every dataset shares it, else dataset -> name;
+    ``best[dataset]["metric"]`` names it per dataset."""
     best: dict[str, Any] = {}
     means: dict[str, dict[str, float | None]] = {}
     headline = []
@@ -146,8 +147,9 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}{report_view.held_out_text(b)}, chance {fmt(b['chance'])} (gap of "
-                        f"the fold mean {fmt(b['gap'], signed=True)}; pooled {fmt(b['pooled'])}): "
+        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}{report_view.held_out_text(b)}, "
+                        f"chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}; "
+                        f"pooled {fmt(b['pooled'])}): "
                         f"{b['verdict'] or 'no verdict'}")
     shared = set(used.values()) if isinstance(primary_metric, Mapping) else {primary_metric}
     return {

@@ -156,8 +156,8 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
-            f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}); "
-            f"pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
+            f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean "
+            f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
              f"{len(table)} fold results · {n_failed} failed")
@@ -179,9 +179,8 @@ def input_warnings(dataset: str, info: dict) -> list[str]:
     (``empty_recordings``), signal-check findings kept under ``preprocessing.signal_check: warn``
     (``sanity``), labelled windows dropped (``dropped_windows``: two classes claim them, or they do not fit
     in their recording) and any other record of dropped data (a top-level key holding ``dropped``, other
-    than ``channels_dropped``), read generically: a list gives one
-    line per item, a mapping one line per key, a number its count. Up to :data:`MAX_LISTED` lines per record;
-    the rest are counted."""
+    than ``channels_dropped``), read generically: a list gives one line per item, a mapping one line per
+    key, a number its count. Up to :data:`MAX_LISTED` lines per record; the rest are counted."""
     out = []
     for item in info.get("empty_recordings") or []:
         out.append(f"{dataset}: no window from {item.get('recording')} (subject {item.get('subject')}): "
@@ -190,8 +189,9 @@ def input_warnings(dataset: str, info: dict) -> list[str]:
     problems = [p for rec in sanity.get("recordings") or [] for p in rec.get("problems") or []]
     out += _capped([f"{dataset}: signal check (preprocessing.signal_check: {sanity.get('signal_check')}): "
                     f"{p.get('message') or p.get('kind')}" for p in problems], dataset, "sanity")
-    out += _capped([f"{dataset}: {d.get('n')} labelled window(s) of {d.get('recording')} (subject {d.get('subject')}) "
-                    f"dropped: {d.get('reason')} (first at {d.get('first_s')} s; {', '.join(map(str, d.get('labels') or []))})"
+    out += _capped([f"{dataset}: {d.get('n')} labelled window(s) of {d.get('recording')} (subject "
+                    f"{d.get('subject')}) dropped: {d.get('reason')} (first at {d.get('first_s')} s; "
+                    f"{', '.join(map(str, d.get('labels') or []))})"
                     for d in info.get("dropped_windows") or []], dataset, "dropped_windows")
     for key in sorted(k for k in info if "dropped" in k and k not in ("channels_dropped", "dropped_windows")):
         value, name = info[key], key.replace("_", " ")

@@ -230,7 +230,8 @@ def open_windows(out_dir: str | Path) -> WindowsStore:
                       key=info["key"])
     meta = read_windows_table(out_dir / "windows.tsv")
     if group.attrs.get("key") != info["key"]:
-        raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; {rebuild_hint(out_dir)}")
+        raise ValueError(f"{out_dir}: windows.zarr and windows.json disagree on the content key; "
+                         f"{rebuild_hint(out_dir)}")
     if X.shape[0] != len(meta):
         raise ValueError(f"{out_dir}: X has {X.shape[0]} windows but windows.tsv has {len(meta)} rows")
     return WindowsStore(X=X, meta=meta, info=info)
