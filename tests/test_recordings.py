@@ -179,6 +179,20 @@ def test_metadata_label_column_errors(real_data, tmp_path):
         find_recordings(files(metadata=str(table), label_column="group"))
 
 
+def test_metadata_ids_spelled_two_ways_are_refused(real_data, tmp_path):
+    """'S01' and 's01' in a hand-typed table were two subjects: one person on both sides of a fold."""
+    table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\tS01\tpatient",
+                   f"{real_data / EEGLAB}\ts01\tpatient")
+    with pytest.raises(RecordingError, match=r"column 'subject': 'S01' and 's01' differ only in case or spaces, so "
+                       r"they would be two subjects"):
+        find_recordings(files(metadata=str(table)))
+    table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\tS01\tPatient",
+                   f"{real_data / EEGLAB}\tS02\tpatient")
+    with pytest.raises(RecordingError, match=r"column 'group': 'Patient' and 'patient' .* two classes"):
+        find_recordings(files(metadata=str(table), label_column="group"))
+    assert len(find_recordings(files(metadata=str(table)))) == 2  # without the label column: fine
+
+
 def test_bids_participants_label_column(bids_root, tmp_path):
     import pandas as pd
 

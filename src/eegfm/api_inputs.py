@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eegfm.id_spellings import spelling_clashes
+
 logger = logging.getLogger(__name__)
 
 #: Metadata columns the API reads (``subject`` and ``label`` are required).
@@ -283,10 +285,7 @@ def _check_onsets(rows: pd.DataFrame) -> None:
 def _check_spellings(ids: pd.Series, column: str) -> None:
     """Two ids that differ only in case or surrounding spaces ('S01' and 's01 ') are most likely one subject or
     class; kept apart, one subject would sit on both sides of a fold, one class would be two."""
-    spellings: dict[str, set[str]] = {}
-    for value in ids.unique():
-        spellings.setdefault(" ".join(str(value).split()).casefold(), set()).add(str(value))
-    clashes = [sorted(v) for v in spellings.values() if len(v) > 1]
+    clashes = spelling_clashes(ids.unique())
     if clashes:
         raise ValueError(f"metadata {column}: {', '.join(' and '.join(map(repr, c)) for c in clashes[:5])} differ only "
                          f"in case or spaces; spell each {column} one way (e.g. metadata['{column}'].str.strip()), or "

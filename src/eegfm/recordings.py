@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eegfm.config import BidsSource, Dataset, FilesSource
+from eegfm.id_spellings import spelling_clashes
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne
@@ -290,6 +291,15 @@ def _from_metadata(table: Path, label_column: str | None = None) -> list[Recordi
                 label_source=None if label is None else f"files.metadata column '{label_column}'",
             )
         )
+    for column, ids in (("subject", [r.subject for r in recordings]),
+                        (label_column, [r.label for r in recordings] if label_column else [])):
+        clashes = spelling_clashes(set(ids))
+        if clashes:
+            raise RecordingError(
+                f"files.metadata '{table}' column '{column}': {', '.join(' and '.join(map(repr, c)) for c in clashes[:5])} "
+                f"differ only in case or spaces, so they would be two {'subjects' if column == 'subject' else 'classes'}; "
+                "spell each one way in the table, or give them names that differ"
+            )
     return recordings
 
 
