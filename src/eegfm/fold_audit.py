@@ -187,7 +187,8 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
                                  "re-run splits")
         lookup = pd.DataFrame(
             {"group": window_units(meta, folds).loc[ids].to_numpy(),
-             "subject": column_as_str(meta, "subject").to_numpy(dtype=object), "row": np.arange(len(meta))},
+             "subject": column_as_str(meta, "subject").to_numpy(dtype=object),
+             "recording": column_as_str(meta, "recording").to_numpy(dtype=object), "row": np.arange(len(meta))},
             index=ids,
         )
     window_s, gap_s = folds.get("window_s"), folds.get("gap_s")
@@ -216,9 +217,8 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
             raise SplitError(f"leakage in fold {fold}: subject(s) {sorted(shared_subjects)} are in both train and test")
         if subject_labels:
             _check_subject_labels(fold, shared_subjects, unit)
-        if recording_labels and lookup is not None:
-            recordings = column_as_str(meta, "recording").to_numpy(dtype=object)
-            _check_recording_labels(fold, set(recordings[sides["train"]["row"]]) & set(recordings[sides["test"]["row"]]))
+        if recording_labels:  # meta given, so the sides were looked up
+            _check_recording_labels(fold, set(sides["train"]["recording"]) & set(sides["test"]["recording"]))
         if shared_subjects:
             logger.info("fold %s: subjects %s on both sides (held-out unit: %s)", fold, sorted(shared_subjects), unit)
         overlap_total += len(shared_groups)
