@@ -51,6 +51,7 @@ include: "workflow/rules/embed.smk"
 include: "workflow/rules/probe.smk"
 include: "workflow/rules/finetune.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/job_server.smk"
 
 
 rule all:

@@ -10,6 +10,9 @@ time; at exit each job writes its figures. Printed per workflow script:
 jobs, import seconds, process seconds, the import share and the heaviest
 top-level packages.
 
+The job server is off here: this is what each job pays in a process of its
+own (a cluster job, a conda env), the cost the server saves on a machine.
+
 This is ``python -X importtime`` measured where it matters (in the job,
 function-level imports included) rather than on the script's first lines.
 
@@ -92,7 +95,8 @@ def run(workdir: Path) -> list[dict]:
     records.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     (workdir / "config.yaml").write_text(yaml.safe_dump(study(workdir / "cache")))
-    env = {**os.environ, "PYTHONPATH": str(site), "EEGFM_IMPORT_TIMES": str(records)}
+    # Without the job server (docs/architecture.md §4.4): what a job pays in a process of its own.
+    env = {**os.environ, "PYTHONPATH": str(site), "EEGFM_IMPORT_TIMES": str(records), "EEGFM_JOB_SERVER": "off"}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
            "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--quiet", "all"]
     start = time.perf_counter()

@@ -12,7 +12,8 @@ folds, a random-init CBraMod, a logistic-regression probe. Printed:
 * **workflow**: ``snakemake`` cold (empty cache), warm (a new results folder,
   embeddings cached by the earlier run) and no-op (a finished run
   re-invoked); goals: cold <= 1.5x and warm <= 1.0x the baseline's whole
-  process;
+  process. Cold once more with ``EEGFM_JOB_SERVER=off``: every job in a
+  process of its own, as on a cluster;
 * **Python API** (:class:`eegfm.Experiment`) on the same arrays in memory,
   cold (an empty cache of its own in every repeat) and warm (the same call
   again), after the imports the baseline's CV time leaves out (torch,
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -104,12 +106,12 @@ def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> t
     return elapsed, proc.stdout
 
 
-def snakemake(workdir: Path, cfg: dict, *args: str) -> float:
+def snakemake(workdir: Path, cfg: dict, *args: str, job_server: bool = True) -> float:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(cfg))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--cores", "2",
            "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--quiet", "all", *args]
-    return timed(cmd)[0]
+    return timed(cmd, env=None if job_server else {**os.environ, "EEGFM_JOB_SERVER": "off"})[0]
 
 
 BASELINE = textwrap.dedent(
@@ -272,8 +274,8 @@ def main() -> None:
         snakemake(tmp / "prep", config(table, tmp / "prep-cache"), "--until", "windows")
         windows_dir = tmp / "prep/results/bench/windows"
 
-        runs: dict[str, list[float]] = {k: [] for k in ("process", "cv", "cold", "warm", "noop", "api_cold",
-                                                         "api_warm")}
+        runs: dict[str, list[float]] = {k: [] for k in ("process", "cv", "cold", "cold_own", "warm", "noop",
+                                                         "api_cold", "api_warm")}
         for r in range(args.repeats):
             base = baseline(windows_dir)
             runs["process"].append(base["process_s"])
@@ -282,6 +284,9 @@ def main() -> None:
             runs["cold"].append(snakemake(first, config(table, cache)))
             runs["warm"].append(snakemake(second, config(table, cache)))
             runs["noop"].append(snakemake(second, config(table, cache)))
+            # every job in a process of its own, as on a cluster (docs/architecture.md §4.4)
+            runs["cold_own"].append(snakemake(tmp / f"own-{r}", config(table, tmp / f"own-cache-{r}"),
+                                              job_server=False))
             # a cache of its own per repeat: "cold" means no embedding computed yet, in every repeat
             (tmp / f"api-{r}.yaml").write_text(yaml.safe_dump(config(table, tmp / f"api-cache-{r}")))
             api = python_api(windows_dir, tmp / f"api-{r}.yaml", tmp / f"api-{r}")
@@ -301,6 +306,7 @@ def main() -> None:
               f"(balanced accuracy {base['balanced_accuracy']:.3f})")
         rows = [
             ("workflow, cold", best["cold"], best["process"], 1.5),
+            ("  same, no job server", best["cold_own"], best["process"], None),
             ("workflow, warm (cache hit)", best["warm"], best["process"], 1.0),
             ("workflow, no-op", best["noop"], best["process"], None),
             ("Python API, cold", best["api_cold"], best["cv"], 1.0),

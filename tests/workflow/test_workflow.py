@@ -7,6 +7,7 @@ scikit-learn) in a temporary working directory; ~1-2 min on 2 cores.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,10 +41,11 @@ def tiny_config(cache: Path, dataset: str = "tiny", **extra) -> dict:
     }
 
 
-def snakemake(workdir: Path, config: dict, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, config: dict, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
     cmd = [*SNAKEMAKE, "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900,
+                          env=None if env is None else {**os.environ, **env})
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
@@ -83,6 +85,20 @@ def test_report_files(finished_run):
     # one probe job per dataset x backbone fits all three folds
     assert sorted(p.name for p in (work / "results/logs/probe/tiny").iterdir()) == ["bandpower.log", "cbramod.log"]
     assert "3/3" in (work / "results/logs/probe/tiny/cbramod.log").read_text()
+
+
+def test_jobs_compute_the_same_numbers_without_the_job_server(finished_run, tmp_path):
+    work, _, _ = finished_run
+    served = (work / ".snakemake/eegfm/job-server.log").read_text()
+    for script in ("windows.py", "splits.py", "embed.py", "probe.py", "aggregate.py"):
+        assert f"for {script}" in served, served  # every job of the run was forked by the server
+    ok(snakemake(tmp_path, tiny_config(tmp_path / "cache"), env={"EEGFM_JOB_SERVER": "off"}))
+    assert not (tmp_path / ".snakemake/eegfm/job-server.log").exists()
+    for table in ("metrics", "summary", "statistics"):
+        forked = pd.read_csv(work / f"results/report/{table}.tsv", sep="\t")
+        own = pd.read_csv(tmp_path / f"results/report/{table}.tsv", sep="\t")
+        cost = [c for c in own.columns if c in ("wall_time_s", "peak_memory_mb")]  # the machine, not the result
+        pd.testing.assert_frame_equal(forked.drop(columns=cost), own.drop(columns=cost), check_exact=True)
 
 
 def test_snakemake_report_includes_the_figure(finished_run):

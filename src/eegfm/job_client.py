@@ -1,0 +1,112 @@
+"""A workflow job hands itself to the job server, which runs it in a fork of a warm process.
+
+Called by ``workflow/scripts/_bootstrap.py`` before any heavy import. When a
+server is announced (:data:`eegfm.job_protocol.ENV_SOCKET`) and accepts, this
+process only relays: signals go to the forked child, and the child's exit
+status becomes this process's. In every other case (no server, GPU or
+multi-process jobs, another interpreter, a refusal) the job runs here as
+before, so the server can only save time, never change what runs
+(docs/architecture.md §4.4).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import sys
+from types import ModuleType
+
+from eegfm.job_protocol import ENV_SOCKET, OFF, interpreter, receive, send
+
+_FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+
+
+def _wants_own_process(snakemake: object) -> str | None:
+    """Why a job must start its own process, or None.
+
+    GPU jobs claim devices and set ``CUDA_VISIBLE_DEVICES`` before torch
+    starts; multi-process jobs are launched by srun/torchrun. Both keep the
+    process model they were measured and tested with.
+    """
+    resources = getattr(snakemake, "resources", None)
+    if int(getattr(resources, "gpu", 0) or 0) > 0:
+        return "a GPU job"
+    if int(getattr(resources, "tasks", 1) or 1) > 1:
+        return "a multi-process job"
+    return None
+
+
+def run_in_job_server(main: ModuleType, src: str) -> int | None:
+    """Run the job script ``main`` in the job server; its exit status, or None to run it here.
+
+    Parameters
+    ----------
+    main
+        The job's ``__main__`` module: Snakemake's preamble has set its
+        ``snakemake`` object and pointed ``__file__`` at the real script.
+    src
+        The ``src/`` folder this job imports eegfm from; the server must run
+        the same checkout.
+    """
+    path = os.environ.get(ENV_SOCKET, "")
+    snakemake = getattr(main, "snakemake", None)
+    script = getattr(main, "__file__", None)
+    if path.lower() in OFF or snakemake is None or script is None or _wants_own_process(snakemake):
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(5)
+        sock.connect(path)
+        request = {
+            "script": os.path.realpath(script),
+            "snakemake": pickle.dumps(snakemake, protocol=pickle.HIGHEST_PROTOCOL),
+            "argv": list(sys.argv),
+            "path": list(sys.path),
+            "cwd": os.getcwd(),
+            "env": dict(os.environ),
+            "umask": _umask(),
+            "interpreter": interpreter(),
+            "src": os.path.realpath(src),
+        }
+        send(sock, request, fds=[0, 1, 2])
+        sock.settimeout(None)
+        reply, _ = receive(sock)
+    except OSError as err:  # no server (it ended, or a cluster node cannot see it): run here
+        sock.close()
+        print(f"eegfm: job server at {path} not reachable ({err}); the job starts its own process", file=sys.stderr)
+        return None
+    if not isinstance(reply, dict) or "pid" not in reply:
+        sock.close()
+        why = reply.get("refused") if isinstance(reply, dict) else "no answer"
+        print(f"eegfm: job server declined ({why}); the job starts its own process", file=sys.stderr)
+        return None
+    return _relay(sock, int(reply["pid"]))
+
+
+def _relay(sock: socket.socket, pid: int) -> int:
+    """Forward signals to the child until it reports its exit status."""
+
+    def forward(signum, _frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for signum in _FORWARDED:
+        signal.signal(signum, forward)
+    message, _ = receive(sock)
+    sock.close()
+    if not isinstance(message, dict) or "exit" not in message:
+        print(f"eegfm: the job's process {pid} ended without an exit status", file=sys.stderr)
+        return 1
+    code = int(message["exit"])
+    # A child killed by a signal reads as the shell writes it: 128 + signal number.
+    return 128 - code if code < 0 else code
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

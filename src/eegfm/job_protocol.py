@@ -1,0 +1,70 @@
+"""What a workflow job and the job server say to each other (docs/architecture.md §4.4).
+
+A message is a pickle behind an 8-byte length. Pickle is safe here because
+both ends are the same user's processes: the socket lives in a folder only
+that user can enter (``mkdtemp``, mode 0700). The job's request carries its
+standard streams as file descriptors (``SCM_RIGHTS``), so the forked child
+writes straight into the files Snakemake opened for the job.
+
+Only the standard library is imported: the client side runs before anything
+heavy in every job.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import socket
+import struct
+import sys
+
+#: Set by the Snakefile for the jobs it starts locally: the server's socket.
+#: A user disables the server with ``EEGFM_JOB_SERVER=off`` before calling Snakemake.
+ENV_SOCKET = "EEGFM_JOB_SERVER"
+OFF = ("", "0", "off", "false", "no")
+
+_HEADER = struct.Struct("!Q")
+
+
+def interpreter() -> dict[str, str]:
+    """The interpreter a job runs in: the server forks only for jobs of its own interpreter
+    (a conda env of `envs/` or another venv runs the job itself)."""
+    return {"executable": os.path.realpath(sys.executable), "version": sys.version, "prefix": sys.prefix}
+
+
+def send(sock: socket.socket, message: object, fds: list[int] | None = None) -> None:
+    """Send one message; ``fds`` travel with its first bytes."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    header = _HEADER.pack(len(data))
+    if fds:
+        socket.send_fds(sock, [header], fds)
+        sock.sendall(data)
+    else:
+        sock.sendall(header + data)
+
+
+def receive(sock: socket.socket, max_fds: int = 0) -> tuple[object | None, list[int]]:
+    """One message and the file descriptors sent with it; ``(None, [])`` when the peer closed."""
+    fds: list[int] = []
+    header = b""
+    while len(header) < _HEADER.size:
+        if max_fds and not fds:
+            chunk, got, _, _ = socket.recv_fds(sock, _HEADER.size - len(header), max_fds)
+            fds.extend(got)
+        else:
+            chunk = sock.recv(_HEADER.size - len(header))
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        header += chunk
+    (size,) = _HEADER.unpack(header)
+    data = bytearray()
+    while len(data) < size:
+        chunk = sock.recv(min(size - len(data), 1 << 20))
+        if not chunk:
+            for fd in fds:
+                os.close(fd)
+            return None, []
+        data += chunk
+    return pickle.loads(data), fds

@@ -1,0 +1,299 @@
+"""A warm process that forks the workflow's local jobs, so each job skips its imports.
+
+Every job of the workflow is a Python process, and most of a cheap job's
+time is importing its stack (numpy, scipy, MNE, scikit-learn, torch,
+braindecode, peft: `benchmarks/results/import_time.md`). The Snakefile
+starts this server when a run has local jobs to do; it imports the modules
+those jobs need once, in pipeline order, and answers each job's request by
+forking: the child takes the job's streams, working directory, environment,
+``sys.argv``, ``sys.path`` and thread settings, runs the job's script with
+its ``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
+
+What keeps the numbers the same as in a fresh process:
+
+- the server imports modules and nothing else: no model, no data, no torch
+  operation, so no intra-op thread pool exists before a fork (it forks only
+  while it is the one Python thread; OpenBLAS's idle workers shut down
+  around ``fork`` themselves);
+- the child sets the thread counts Snakemake gives a fresh job
+  (``OMP_NUM_THREADS`` and friends are read when a library loads, which here
+  happened in the server) and reseeds ``random`` and numpy's legacy global
+  generator, as a fresh process would;
+- requests from another interpreter or another checkout are declined, and
+  the job runs in its own process.
+
+Run as ``python -c 'from eegfm.job_server import main; main()' SOCKET PARENT_PID MODULE...``
+(see :func:`start`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import importlib
+import os
+import pickle
+import random
+import runpy
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from eegfm.job_protocol import ENV_SOCKET, interpreter, receive, send
+
+
+@dataclass
+class Handle:
+    """A started server, as the Snakefile keeps it: its process and its socket."""
+
+    process: subprocess.Popen
+    socket_path: str
+
+    def stop(self) -> None:
+        """End the server (running children finish on their own) and remove its socket folder."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        folder = Path(self.socket_path).parent
+        Path(self.socket_path).unlink(missing_ok=True)
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+def start(src: str, preload: list[str], log_path: str | Path) -> Handle:
+    """Start a server for this process's jobs (it ends by itself when this process does).
+
+    Parameters
+    ----------
+    src
+        The checkout's ``src/``, put first on the server's ``sys.path`` as
+        ``workflow/scripts/_bootstrap.py`` does for every job.
+    preload
+        Modules to import, in the order jobs will want them.
+    log_path
+        Where the server writes what it did (imports and their seconds, each fork).
+    """
+    # A Unix socket path holds at most 107 bytes: a short private folder in the temp dir.
+    socket_path = os.path.join(tempfile.mkdtemp(prefix="eegfm-jobs-"), "s")
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    code = f"import sys; sys.path.insert(0, {src!r}); from eegfm.job_server import main; main()"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-c", code, socket_path, str(os.getpid()), os.path.realpath(src), *preload],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    # The first job asks at once: wait for the socket (a fresh interpreter and this
+    # module's imports, well under a second), or leave the jobs to start their own processes.
+    deadline = time.monotonic() + 10
+    while not os.path.exists(socket_path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Jobs find the server through their environment, which they inherit from this process.
+    os.environ[ENV_SOCKET] = socket_path
+    return Handle(process, socket_path)
+
+
+def main() -> None:
+    socket_path, parent, src, *preload = sys.argv[1:]
+    Server(socket_path, int(parent), src, preload).serve()
+
+
+class Server:
+    """Accept job requests and fork, importing the preload list between requests."""
+
+    def __init__(self, socket_path: str, parent: int, src: str, preload: list[str]) -> None:
+        self.parent = parent
+        self.src = src
+        self.pending = list(preload)
+        self.children: dict[int, socket.socket] = {}
+        self.stopping = False
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(socket_path)
+        self.listener.listen(64)
+        self.started = time.monotonic()
+        signal.signal(signal.SIGTERM, self._stop)
+        signal.signal(signal.SIGINT, self._stop)
+
+    def _stop(self, _signum, _frame) -> None:
+        self.stopping = True
+
+    def _say(self, text: str) -> None:
+        print(f"[{time.monotonic() - self.started:7.2f} s] {text}", flush=True)
+
+    def serve(self) -> None:
+        self._say(f"serving {len(self.pending)} preloads; pid {os.getpid()}")
+        while not self.stopping and os.getppid() == self.parent:
+            # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
+            timeout = 0 if self.pending else 0.5
+            try:
+                ready, _, _ = select.select([self.listener], [], [], timeout)
+            except InterruptedError:
+                continue
+            if ready:
+                conn, _ = self.listener.accept()
+                self._answer(conn)
+            self._reap()
+            if self.pending and not ready:
+                self._preload(self.pending.pop(0))
+        self.listener.close()
+        self._say("stopped")
+
+    def _preload(self, name: str) -> None:
+        began = time.perf_counter()
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # a job that needs it raises the same error in its own import
+            self._say(f"preload {name} failed: {err!r}")
+            return
+        self._say(f"imported {name} in {time.perf_counter() - began:.2f} s")
+
+    def _refusal(self, request: dict) -> str | None:
+        if request.get("interpreter") != interpreter():
+            return f"the job runs {request.get('interpreter', {}).get('executable')}, the server {sys.executable}"
+        if request.get("src") != self.src:
+            return f"the job imports eegfm from {request.get('src')}, the server from {self.src}"
+        if threading.active_count() > 1:
+            return "the server has started a thread, and forking it would not be safe"
+        return None
+
+    def _answer(self, conn: socket.socket) -> None:
+        try:
+            request, fds = receive(conn, max_fds=3)
+        except (OSError, pickle.UnpicklingError, EOFError) as err:
+            self._say(f"unreadable request: {err!r}")
+            conn.close()
+            return
+        if not isinstance(request, dict) or len(fds) != 3:
+            for fd in fds:
+                os.close(fd)
+            conn.close()
+            return
+        reason = self._refusal(request)
+        if reason:
+            self._say(f"declined {request.get('script')}: {reason}")
+            for fd in fds:
+                os.close(fd)
+            send(conn, {"refused": reason})
+            conn.close()
+            return
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:  # the child never returns from here
+            self.listener.close()
+            _run_job(conn, request, fds)
+        for fd in fds:
+            os.close(fd)
+        self.children[pid] = conn
+        self._say(f"forked {pid} for {Path(request['script']).name}")
+
+    def _reap(self) -> None:
+        for pid in list(self.children):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done, status = pid, 0
+            if not done:
+                continue
+            conn = self.children.pop(pid)
+            if os.WIFSIGNALED(status):  # it could not report itself: killed, or out of memory
+                try:
+                    send(conn, {"exit": -os.WTERMSIG(status)})
+                except OSError:
+                    pass
+            conn.close()
+
+
+def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
+    """In the forked child: become the job, run its script, report the exit status."""
+    code = 1
+    finished = threading.Event()
+    try:
+        os.setpgid(0, 0)  # its own group, so the job's own children end with it
+        for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        os.chdir(request["cwd"])
+        os.umask(request["umask"])
+        os.environ.clear()
+        os.environ.update(request["env"])
+        os.environ.pop(ENV_SOCKET, None)  # the job's own subprocesses start as usual
+        sys.argv[:] = request["argv"]
+        sys.path[:] = request["path"]
+        _fresh_process_state()
+        send(conn, {"pid": os.getpid()})
+        threading.Thread(target=_end_with_client, args=(conn, finished), daemon=True).start()
+        code = _run_script(request["script"], pickle.loads(request["snakemake"]))
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        try:
+            atexit._run_exitfuncs()  # what a fresh process runs at exit (log handlers, temp folders)
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            finished.set()
+            try:
+                send(conn, {"exit": code})
+            except OSError:
+                pass
+            os._exit(code)
+
+
+def _fresh_process_state() -> None:
+    """What a fresh process would have: Snakemake's thread counts, unshared random seeds."""
+    threads = os.environ.get("OMP_NUM_THREADS")
+    if threads and threads.isdigit():
+        if "threadpoolctl" in sys.modules or "sklearn" in sys.modules:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(int(threads))
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(int(threads))
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _run_script(script: str, snakemake: object) -> int:
+    """Run a job script as ``python script`` would, with Snakemake's preamble object; its exit status."""
+    try:
+        runpy.run_path(script, init_globals={"snakemake": snakemake}, run_name="__main__")
+    except SystemExit as exit_:
+        if exit_.code is None or isinstance(exit_.code, int):
+            return int(exit_.code or 0)
+        print(exit_.code, file=sys.stderr)
+        return 1
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def _end_with_client(conn: socket.socket, finished: threading.Event) -> None:
+    """The relaying job process is gone (killed, or Snakemake was): end this job and its children."""
+    try:
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass
+    if finished.is_set():
+        return
+    os.killpg(0, signal.SIGTERM)
+    time.sleep(10)
+    os.killpg(0, signal.SIGKILL)

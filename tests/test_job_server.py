@@ -1,0 +1,173 @@
+"""The job server and its client, end to end with real processes (no Snakemake).
+
+A stand-in job script does what Snakemake's preamble does (sets ``snakemake``,
+puts workflow/scripts on the path) and then ``import _bootstrap``, exactly as
+the workflow's scripts start. The workflow-level check (every metric equal
+with and without the server) is in tests/workflow/test_workflow.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from eegfm import job_server
+from eegfm.job_protocol import ENV_SOCKET
+
+REPO = Path(__file__).resolve().parents[1]
+SRC = str(REPO / "src")
+
+JOB = textwrap.dedent(
+    f"""
+    import json, os, sys, time, types
+    sys.path.insert(0, {str(REPO / "workflow" / "scripts")!r})
+    snakemake = globals().get("snakemake") or types.SimpleNamespace(
+        resources=types.SimpleNamespace(gpu=int(os.environ.get("JOB_GPU", "0"))), rule="stand-in")
+    import _bootstrap  # noqa: F401 (hands the job to the server, if there is one)
+    from threadpoolctl import threadpool_info
+    print(json.dumps({{"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "mark": os.environ.get("MARK"),
+                      "argv": sys.argv[1:], "rule": snakemake.rule, "server": os.environ.get({ENV_SOCKET!r}),
+                      "blas": sorted({{p["num_threads"] for p in threadpool_info()}})}}), flush=True)
+    action = sys.argv[1] if len(sys.argv) > 1 else ""
+    if action == "fail":
+        raise RuntimeError("the job failed on purpose")
+    if action.startswith("exit"):
+        sys.exit(int(action[4:]))
+    if action == "sleep":
+        open(sys.argv[2], "w").write(str(os.getpid()))
+        time.sleep(60)
+    """
+)
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_SOCKET, raising=False)
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], tmp_path / "server.log")
+    monkeypatch.setenv(ENV_SOCKET, handle.socket_path)  # start() set it for this process; undone after the test
+    yield handle
+    handle.stop()
+
+
+def _job(tmp_path: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
+    script = tmp_path / "job.py"
+    script.write_text(JOB)
+    environ = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    return subprocess.Popen([sys.executable, str(script), *args], cwd=tmp_path, env=environ, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def _finish(proc: subprocess.Popen) -> tuple[int, dict, str]:
+    out, err = proc.communicate(timeout=120)
+    first = out.splitlines()[0] if out.strip() else "{}"
+    return proc.returncode, json.loads(first), err
+
+
+def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_environment_and_threads(server, tmp_path):
+    code, seen, err = _finish(_job(tmp_path, "exit3", env={"MARK": "job-1"}))
+    assert code == 3, err
+    assert seen["ppid"] == server.process.pid  # forked by the server, not started by the job process
+    assert seen["cwd"] == str(tmp_path) and seen["mark"] == "job-1" and seen["argv"] == ["exit3"]
+    assert seen["rule"] == "stand-in"  # the job's snakemake object travelled
+    assert seen["server"] is None  # the job's own subprocesses start as usual
+    assert seen["blas"] == [1]  # OMP_NUM_THREADS of the job, not the server's
+    assert "forked" in Path(tmp_path / "server.log").read_text()
+
+
+def test_a_failing_job_reports_its_traceback_and_status(server, tmp_path):
+    code, _, err = _finish(_job(tmp_path, "fail"))
+    assert code == 1 and "RuntimeError: the job failed on purpose" in err
+
+
+def test_gpu_jobs_and_jobs_without_a_server_start_their_own_process(server, tmp_path, monkeypatch):
+    proc = _job(tmp_path, env={"JOB_GPU": "1"})
+    code, seen, _ = _finish(proc)
+    assert code == 0 and seen["pid"] == proc.pid
+    monkeypatch.setenv(ENV_SOCKET, str(tmp_path / "no-such-socket"))
+    proc = _job(tmp_path)
+    code, seen, err = _finish(proc)
+    assert code == 0 and seen["pid"] == proc.pid and "not reachable" in err
+    monkeypatch.setenv(ENV_SOCKET, "off")
+    proc = _job(tmp_path)
+    code, seen, err = _finish(proc)
+    assert code == 0 and seen["pid"] == proc.pid and err == ""
+
+
+def test_a_server_of_another_checkout_declines_and_the_job_runs_itself(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_SOCKET, raising=False)
+    handle = job_server.start(SRC, [], tmp_path / "server.log")
+    handle.process.terminate()  # replace it by one that says it serves another src/
+    handle.process.wait()
+    Path(handle.socket_path).unlink(missing_ok=True)
+    other = subprocess.Popen([sys.executable, "-c", "from eegfm.job_server import main; main()", handle.socket_path,
+                              str(os.getpid()), str(tmp_path)], env={**os.environ, "PYTHONPATH": SRC})
+    try:
+        for _ in range(100):
+            if Path(handle.socket_path).exists():
+                break
+            time.sleep(0.1)
+        monkeypatch.setenv(ENV_SOCKET, handle.socket_path)
+        proc = _job(tmp_path)
+        code, seen, err = _finish(proc)
+        assert code == 0 and seen["pid"] == proc.pid
+        assert "declined" in err and str(tmp_path) in err
+    finally:
+        other.terminate()
+        other.wait()
+        handle.stop()
+
+
+def _gone(pid: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _child_pid(path: Path) -> int:
+    for _ in range(200):
+        if path.exists() and path.read_text():
+            return int(path.read_text())
+        time.sleep(0.05)
+    raise AssertionError("the job never started")
+
+
+def test_a_signal_to_the_job_process_reaches_the_forked_job(server, tmp_path):
+    proc = _job(tmp_path, "sleep", str(tmp_path / "pid"))
+    child = _child_pid(tmp_path / "pid")
+    assert child != proc.pid
+    proc.send_signal(signal.SIGTERM)
+    code, _, _ = _finish(proc)
+    assert code == 128 + signal.SIGTERM
+    assert _gone(child, 5)
+
+
+def test_a_killed_job_process_takes_its_forked_job_with_it(server, tmp_path):
+    proc = _job(tmp_path, "sleep", str(tmp_path / "pid"))
+    child = _child_pid(tmp_path / "pid")
+    proc.kill()  # SIGKILL: nothing relays, the child notices the closed connection
+    proc.wait()
+    assert _gone(child, 5)
+
+
+def test_stopping_the_server_removes_its_socket(tmp_path, monkeypatch):
+    monkeypatch.delenv(ENV_SOCKET, raising=False)
+    handle = job_server.start(SRC, [], tmp_path / "server.log")
+    for _ in range(100):
+        if Path(handle.socket_path).exists():
+            break
+        time.sleep(0.1)
+    handle.stop()
+    assert handle.process.poll() is not None and not Path(handle.socket_path).parent.exists()

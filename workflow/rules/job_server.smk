@@ -1,0 +1,60 @@
+# The job server (docs/architecture.md §4.4): when this run has jobs to do on this
+# machine, one warm process imports their libraries once and forks each job, instead of
+# every job importing numpy, MNE, scikit-learn, torch, braindecode or peft again.
+# Settings only: a job runs the same script with the same inputs, in a fork or in a
+# process of its own, and writes the same outputs. EEGFM_JOB_SERVER=off turns it off.
+import os
+import sys
+
+from snakemake.settings.types import DeploymentMethod
+
+from eegfm import job_server
+from eegfm.job_protocol import ENV_SOCKET, OFF
+
+# What each rule's script imports, in pipeline order: the server imports them while the
+# first jobs run, and forks each job with whatever it has imported so far.
+JOB_SERVER_PRELOAD = {
+    "synthetic": ["eegfm.synthetic"],
+    "windows": ["eegfm.recordings", "eegfm.windows"],
+    "splits": ["eegfm.splits"],
+    "pretrain": ["torch", "eegfm.pretrain.run"],
+    "embed": ["torch", "braindecode.models", "eegfm.embed"],
+    "probe": ["eegfm.probe"],
+    "finetune": ["torch", "braindecode.models", "peft", "eegfm.launch", "eegfm.finetune.run"],
+    "aggregate": ["matplotlib.pyplot", "eegfm.report"],
+}
+
+
+def job_server_wanted():
+    """Why this run starts no job server, or None: jobs on other machines, in other
+    interpreters (conda, containers), a platform without fork, or a user who said off."""
+    if os.environ.get(ENV_SOCKET, "on").lower() in OFF:
+        return f"{ENV_SOCKET}={os.environ[ENV_SOCKET]}"
+    if not sys.platform.startswith("linux"):
+        return "forking a process that loaded these libraries is safe only on Linux"
+    if not workflow.local_exec:
+        return "jobs run on other machines"
+    methods = workflow.deployment_settings.deployment_method
+    if DeploymentMethod.CONDA in methods or DeploymentMethod.APPTAINER in methods:
+        return "jobs run in their own environments"
+    return None
+
+
+JOB_SERVER = []
+
+
+onstart:
+    if workflow.is_main_process and job_server_wanted() is None:
+        rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
+        preload = list(dict.fromkeys(m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods))
+        JOB_SERVER.append(job_server.start(SRC, preload, Path(".snakemake") / "eegfm" / "job-server.log"))
+
+
+onsuccess:
+    for handle in JOB_SERVER:
+        handle.stop()
+
+
+onerror:
+    for handle in JOB_SERVER:
+        handle.stop()
