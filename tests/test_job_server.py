@@ -51,7 +51,7 @@ JOB = textwrap.dedent(
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_SOCKET, raising=False)
-    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], tmp_path / "server.log")
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["json"], tmp_path / "server.log")
     monkeypatch.setenv(ENV_SOCKET, handle.socket_path)  # start() set it for this process; undone after the test
     yield handle
     handle.stop()
@@ -74,12 +74,25 @@ def _finish(proc: subprocess.Popen) -> tuple[int, dict, str]:
 def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_environment_and_threads(server, tmp_path):
     code, seen, err = _finish(_job(tmp_path, "exit3", env={"MARK": "job-1"}))
     assert code == 3, err
-    assert seen["ppid"] == server.process.pid  # forked by the server, not started by the job process
+    # forked by the server (or the successor that took over: the same process group), not started by the job process
+    assert os.getpgid(seen["ppid"]) == server.process.pid
     assert seen["cwd"] == str(tmp_path) and seen["mark"] == "job-1" and seen["argv"] == ["exit3"]
     assert seen["rule"] == "stand-in"  # the job's snakemake object travelled
     assert seen["server"] is None  # the job's own subprocesses start as usual
     assert seen["blas"] == [1]  # OMP_NUM_THREADS of the job, not the server's
     assert "forked" in Path(tmp_path / "server.log").read_text()
+
+
+def test_the_successor_that_imported_the_heavy_modules_takes_over(server, tmp_path):
+    log = tmp_path / "server.log"
+    for _ in range(100):
+        if "handed over" in log.read_text():
+            break
+        time.sleep(0.1)
+    assert "handed over to the successor" in log.read_text()
+    code, seen, err = _finish(_job(tmp_path))
+    assert code == 0, err
+    assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
 
 
 def test_a_failing_job_reports_its_traceback_and_status(server, tmp_path):
@@ -103,12 +116,13 @@ def test_gpu_jobs_and_jobs_without_a_server_start_their_own_process(server, tmp_
 
 def test_a_server_of_another_checkout_declines_and_the_job_runs_itself(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_SOCKET, raising=False)
-    handle = job_server.start(SRC, [], tmp_path / "server.log")
+    handle = job_server.start(SRC, [], [], tmp_path / "server.log")
     handle.process.terminate()  # replace it by one that says it serves another src/
     handle.process.wait()
     Path(handle.socket_path).unlink(missing_ok=True)
     other = subprocess.Popen([sys.executable, "-c", "from eegfm.job_server import main; main()", handle.socket_path,
-                              str(os.getpid()), str(tmp_path)], env={**os.environ, "PYTHONPATH": SRC})
+                              str(os.getpid()), str(tmp_path), '{"light": [], "heavy": []}'],
+                             env={**os.environ, "PYTHONPATH": SRC})
     try:
         for _ in range(100):
             if Path(handle.socket_path).exists():
@@ -164,7 +178,7 @@ def test_a_killed_job_process_takes_its_forked_job_with_it(server, tmp_path):
 
 def test_stopping_the_server_removes_its_socket(tmp_path, monkeypatch):
     monkeypatch.delenv(ENV_SOCKET, raising=False)
-    handle = job_server.start(SRC, [], tmp_path / "server.log")
+    handle = job_server.start(SRC, [], [], tmp_path / "server.log")
     for _ in range(100):
         if Path(handle.socket_path).exists():
             break

@@ -3,9 +3,12 @@
 Every job of the workflow is a Python process, and most of a cheap job's
 time is importing its stack (numpy, scipy, MNE, scikit-learn, torch,
 braindecode, peft: `benchmarks/results/import_time.md`). The Snakefile
-starts this server when a run has local jobs to do; it imports the modules
-those jobs need once, in pipeline order, and answers each job's request by
-forking: the child takes the job's streams, working directory, environment,
+starts this server when a run has local jobs to do; it imports the light
+modules those jobs need, in pipeline order, between answering requests,
+while a successor it forked at once imports the heavy ones (torch,
+braindecode, peft) and takes over when it has: no job waits for an import it
+may not need (an embedding found in the cache needs no torch). A request is
+answered by forking: the child takes the job's streams, working directory, environment,
 ``sys.argv``, ``sys.path`` and thread settings, runs the job's script with
 its ``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
 
@@ -22,7 +25,7 @@ What keeps the numbers the same as in a fresh process:
 - requests from another interpreter or another checkout are declined, and
   the job runs in its own process.
 
-Run as ``python -c 'from eegfm.job_server import main; main()' SOCKET PARENT_PID MODULE...``
+Run as ``python -c 'from eegfm.job_server import main; main()' SOCKET PARENT_PID SRC PRELOAD_JSON``
 (see :func:`start`).
 """
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import importlib
+import json
 import os
 import pickle
 import random
@@ -57,13 +61,15 @@ class Handle:
     socket_path: str
 
     def stop(self) -> None:
-        """End the server (running children finish on their own) and remove its socket folder."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        """End the server and its successor (running jobs finish on their own) and remove the socket folder."""
+        try:  # the server's session: it and its successor; each job has a process group of its own
+            os.killpg(self.process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
         folder = Path(self.socket_path).parent
         Path(self.socket_path).unlink(missing_ok=True)
         try:
@@ -72,7 +78,7 @@ class Handle:
             pass
 
 
-def start(src: str, preload: list[str], log_path: str | Path) -> Handle:
+def start(src: str, light: list[str], heavy: list[str], log_path: str | Path) -> Handle:
     """Start a server for this process's jobs (it ends by itself when this process does).
 
     Parameters
@@ -80,8 +86,10 @@ def start(src: str, preload: list[str], log_path: str | Path) -> Handle:
     src
         The checkout's ``src/``, put first on the server's ``sys.path`` as
         ``workflow/scripts/_bootstrap.py`` does for every job.
-    preload
-        Modules to import, in the order jobs will want them.
+    light, heavy
+        Modules to import, in the order jobs will want them: ``light`` by the
+        server between two requests (each import delays a request by at most
+        its own time), ``heavy`` by a successor that takes over when done.
     log_path
         Where the server writes what it did (imports and their seconds, each fork).
     """
@@ -91,10 +99,12 @@ def start(src: str, preload: list[str], log_path: str | Path) -> Handle:
     code = f"import sys; sys.path.insert(0, {src!r}); from eegfm.job_server import main; main()"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-c", code, socket_path, str(os.getpid()), os.path.realpath(src), *preload],
+            [sys.executable, "-c", code, socket_path, str(os.getpid()), os.path.realpath(src),
+             json.dumps({"light": light, "heavy": heavy})],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     # The first job asks at once: wait for the socket (a fresh interpreter and this
     # module's imports, well under a second), or leave the jobs to start their own processes.
@@ -107,17 +117,22 @@ def start(src: str, preload: list[str], log_path: str | Path) -> Handle:
 
 
 def main() -> None:
-    socket_path, parent, src, *preload = sys.argv[1:]
-    Server(socket_path, int(parent), src, preload).serve()
+    socket_path, parent, src, preload = sys.argv[1:]
+    modules = json.loads(preload)
+    Server(socket_path, int(parent), src, modules["light"], modules["heavy"]).serve()
 
 
 class Server:
-    """Accept job requests and fork, importing the preload list between requests."""
+    """Accept job requests and fork, importing light modules between requests; a successor imports the heavy ones."""
 
-    def __init__(self, socket_path: str, parent: int, src: str, preload: list[str]) -> None:
+    def __init__(self, socket_path: str, parent: int, src: str, light: list[str], heavy: list[str]) -> None:
         self.parent = parent
         self.src = src
-        self.pending = list(preload)
+        self.pending = list(light)
+        self.heavy = [m for m in heavy if m not in light]
+        self.successor: int | None = None  # the read end of its pipe, until it is ready or gone
+        self.successor_pid = 0
+        self.accepting = True
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -133,23 +148,71 @@ class Server:
     def _say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:7.2f} s] {text}", flush=True)
 
+    def _parent_alive(self) -> bool:
+        try:
+            os.kill(self.parent, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
     def serve(self) -> None:
-        self._say(f"serving {len(self.pending)} preloads; pid {os.getpid()}")
-        while not self.stopping and os.getppid() == self.parent:
+        self._say(f"serving; pid {os.getpid()}; {len(self.pending)} light and {len(self.heavy)} heavy preloads")
+        if self.heavy:
+            self._fork_successor()
+        while not self.stopping and self._parent_alive() and (self.accepting or self.children):
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
-            timeout = 0 if self.pending else 0.5
+            timeout = 0 if self.pending and self.accepting else 0.5
+            waiting = [self.listener] if self.accepting else []
+            if self.successor is not None:
+                waiting.append(self.successor)
             try:
-                ready, _, _ = select.select([self.listener], [], [], timeout)
+                ready, _, _ = select.select(waiting, [], [], timeout)
             except InterruptedError:
                 continue
-            if ready:
+            if self.successor in ready:
+                self._successor_said()
+            if self.accepting and self.listener in ready:
                 conn, _ = self.listener.accept()
                 self._answer(conn)
             self._reap()
-            if self.pending and not ready:
+            if self.pending and self.accepting and not ready:
                 self._preload(self.pending.pop(0))
         self.listener.close()
-        self._say("stopped")
+        self._say(f"{os.getpid()} stopped")
+
+    def _fork_successor(self) -> None:
+        """A fork that imports everything, heavy modules included, and then takes over the socket."""
+        read, write = os.pipe()
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid:
+            os.close(write)
+            self.successor, self.successor_pid = read, pid
+            return
+        os.close(read)
+        self.children = {}
+        self._say(f"successor {os.getpid()} importing {len(self.heavy) + len(self.pending)} modules")
+        for name in [*self.heavy, *self.pending]:
+            if self.stopping or not self._parent_alive():
+                os._exit(0)
+            self._preload(name)
+        self.pending, self.heavy = [], []
+        os.write(write, b"ready")
+        os.close(write)
+        self._say(f"successor {os.getpid()} takes over")
+
+    def _successor_said(self) -> None:
+        said = os.read(self.successor, 16)
+        os.close(self.successor)
+        self.successor = None
+        if said == b"ready":  # from now on the successor answers; this process waits for its own jobs
+            self.accepting = False
+            self._say("handed over to the successor")
+        else:
+            os.waitpid(self.successor_pid, 0)
+            self._say("the successor ended before it was ready; serving on")
 
     def _preload(self, name: str) -> None:
         began = time.perf_counter()
@@ -170,6 +233,7 @@ class Server:
         return None
 
     def _answer(self, conn: socket.socket) -> None:
+        conn.settimeout(10)  # a job sends its request as soon as it connects; never hang on one that does not
         try:
             request, fds = receive(conn, max_fds=3)
         except (OSError, pickle.UnpicklingError, EOFError) as err:
@@ -189,6 +253,7 @@ class Server:
             send(conn, {"refused": reason})
             conn.close()
             return
+        conn.settimeout(None)
         sys.stdout.flush()
         pid = os.fork()
         if pid == 0:  # the child never returns from here
@@ -259,10 +324,13 @@ def _fresh_process_state() -> None:
     """What a fresh process would have: Snakemake's thread counts, unshared random seeds."""
     threads = os.environ.get("OMP_NUM_THREADS")
     if threads and threads.isdigit():
-        if "threadpoolctl" in sys.modules or "sklearn" in sys.modules:
-            from threadpoolctl import threadpool_limits
-
-            threadpool_limits(int(threads))
+        if any(name in sys.modules for name in ("numpy", "scipy", "sklearn", "torch")):  # BLAS and OpenMP loaded
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # scikit-learn's dependency; without it, no BLAS pool to size either
+                pass
+            else:
+                threadpool_limits(int(threads))
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(threads))
     random.seed()

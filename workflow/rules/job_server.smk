@@ -11,17 +11,19 @@ from snakemake.settings.types import DeploymentMethod
 from eegfm import job_server
 from eegfm.job_protocol import ENV_SOCKET, OFF
 
-# What each rule's script imports, in pipeline order: the server imports them while the
-# first jobs run, and forks each job with whatever it has imported so far.
+# What each rule's job imports, in pipeline order: (light modules, which the server imports
+# between two requests, heavy ones, which a successor imports while the server answers and
+# which take over when done; docs/architecture.md §4.4). A module a job needs and the
+# server has not imported yet, the job imports itself.
 JOB_SERVER_PRELOAD = {
-    "synthetic": ["eegfm.synthetic"],
-    "windows": ["eegfm.recordings", "eegfm.windows"],
-    "splits": ["eegfm.splits"],
-    "pretrain": ["torch", "eegfm.pretrain.run"],
-    "embed": ["torch", "braindecode.models", "eegfm.embed"],
-    "probe": ["eegfm.probe"],
-    "finetune": ["torch", "braindecode.models", "peft", "eegfm.launch", "eegfm.finetune.run"],
-    "aggregate": ["matplotlib.pyplot", "eegfm.report"],
+    "synthetic": (["eegfm.synthetic", "mne", "mne_bids"], []),
+    "windows": (["eegfm.recordings", "eegfm.windows", "mne", "scipy.signal", "pandas", "zarr"], []),
+    "splits": (["eegfm.splits", "sklearn.model_selection"], []),
+    "pretrain": ([], ["torch", "braindecode.models", "eegfm.pretrain.run"]),
+    "embed": (["eegfm.embed"], ["torch", "braindecode.models"]),
+    "probe": (["eegfm.probe", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing"], []),
+    "finetune": (["eegfm.launch"], ["torch", "braindecode.models", "peft", "eegfm.finetune.run"]),
+    "aggregate": (["eegfm.report", "matplotlib.pyplot", "scipy.stats", "jinja2"], []),
 }
 
 
@@ -46,8 +48,9 @@ JOB_SERVER = []
 onstart:
     if workflow.is_main_process and job_server_wanted() is None:
         rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
-        preload = list(dict.fromkeys(m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods))
-        JOB_SERVER.append(job_server.start(SRC, preload, Path(".snakemake") / "eegfm" / "job-server.log"))
+        light, heavy = ([m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods[i]] for i in (0, 1))
+        JOB_SERVER.append(job_server.start(SRC, list(dict.fromkeys(light)), list(dict.fromkeys(heavy)),
+                                           Path(".snakemake") / "eegfm" / "job-server.log"))
 
 
 onsuccess:
