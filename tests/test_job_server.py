@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eegfm import job_server
-from eegfm.job_protocol import ENV_SOCKET
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = str(REPO / "src")
@@ -30,7 +30,7 @@ JOB = textwrap.dedent(
     import json, os, sys, time, types
     sys.path.insert(0, {str(REPO / "workflow" / "scripts")!r})
     snakemake = globals().get("snakemake") or types.SimpleNamespace(
-        resources=types.SimpleNamespace(gpu=int(os.environ.get("JOB_GPU", "0"))), rule="stand-in")
+        resources=types.SimpleNamespace(gpu=int(os.environ.get("JOB_GPU", "0"))), rule=os.environ.get("RULE", "x"))
     import _bootstrap  # noqa: F401 (hands the job to the server, if there is one)
     from threadpoolctl import threadpool_info
     print(json.dumps({{"pid": os.getpid(), "ppid": os.getppid(), "cwd": os.getcwd(), "mark": os.environ.get("MARK"),
@@ -48,11 +48,17 @@ JOB = textwrap.dedent(
 )
 
 
+def _quiet_env(monkeypatch):
+    """start() announces the server in this process's environment: undone after each test."""
+    monkeypatch.setenv(ENV_SOCKET, "off")
+    monkeypatch.setenv(ENV_WAIT, "")
+
+
 @pytest.fixture
 def server(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENV_SOCKET, raising=False)
-    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["json"], tmp_path / "server.log")
-    monkeypatch.setenv(ENV_SOCKET, handle.socket_path)  # start() set it for this process; undone after the test
+    _quiet_env(monkeypatch)
+    # "decimal" stands in for the heavy modules: a successor imports it and takes over
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["decimal"], tmp_path / "server.log", wait=["train"])
     yield handle
     handle.stop()
 
@@ -77,7 +83,7 @@ def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_envir
     # forked by the server (or the successor that took over: the same process group), not started by the job process
     assert os.getpgid(seen["ppid"]) == server.process.pid
     assert seen["cwd"] == str(tmp_path) and seen["mark"] == "job-1" and seen["argv"] == ["exit3"]
-    assert seen["rule"] == "stand-in"  # the job's snakemake object travelled
+    assert seen["rule"] == "x"  # the job's snakemake object travelled
     assert seen["server"] is None  # the job's own subprocesses start as usual
     assert seen["blas"] == [1]  # OMP_NUM_THREADS of the job, not the server's
     assert "forked" in Path(tmp_path / "server.log").read_text()
@@ -92,6 +98,13 @@ def test_the_successor_that_imported_the_heavy_modules_takes_over(server, tmp_pa
     assert "handed over to the successor" in log.read_text()
     code, seen, err = _finish(_job(tmp_path))
     assert code == 0, err
+    assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
+
+
+def test_a_job_of_a_waiting_rule_is_answered_by_the_successor_only(server, tmp_path):
+    code, seen, err = _finish(_job(tmp_path, env={"RULE": "train"}))
+    assert code == 0, err
+    assert "decimal" in Path(tmp_path / "server.log").read_text()
     assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
 
 
@@ -115,11 +128,12 @@ def test_gpu_jobs_and_jobs_without_a_server_start_their_own_process(server, tmp_
 
 
 def test_a_server_of_another_checkout_declines_and_the_job_runs_itself(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENV_SOCKET, raising=False)
+    _quiet_env(monkeypatch)
     handle = job_server.start(SRC, [], [], tmp_path / "server.log")
     handle.process.terminate()  # replace it by one that says it serves another src/
     handle.process.wait()
     Path(handle.socket_path).unlink(missing_ok=True)
+    Path(job_server.waiting_path(handle.socket_path)).unlink(missing_ok=True)
     other = subprocess.Popen([sys.executable, "-c", "from eegfm.job_server import main; main()", handle.socket_path,
                               str(os.getpid()), str(tmp_path), '{"light": [], "heavy": []}'],
                              env={**os.environ, "PYTHONPATH": SRC})
@@ -177,7 +191,7 @@ def test_a_killed_job_process_takes_its_forked_job_with_it(server, tmp_path):
 
 
 def test_stopping_the_server_removes_its_socket(tmp_path, monkeypatch):
-    monkeypatch.delenv(ENV_SOCKET, raising=False)
+    _quiet_env(monkeypatch)
     handle = job_server.start(SRC, [], [], tmp_path / "server.log")
     for _ in range(100):
         if Path(handle.socket_path).exists():

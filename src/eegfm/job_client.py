@@ -18,7 +18,7 @@ import socket
 import sys
 from types import ModuleType
 
-from eegfm.job_protocol import ENV_SOCKET, OFF, interpreter, receive, send
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, OFF, interpreter, receive, send
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -55,6 +55,8 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
     script = getattr(main, "__file__", None)
     if path.lower() in OFF or snakemake is None or script is None or _wants_own_process(snakemake):
         return None
+    if getattr(snakemake, "rule", None) in os.environ.get(ENV_WAIT, "").split(","):
+        path = os.path.join(os.path.dirname(path), "w")  # queue for the heavy modules (job_server.waiting_path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(5)
@@ -70,9 +72,12 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
             "interpreter": interpreter(),
             "src": os.path.realpath(src),
         }
+        # A queued job waits for the heavy imports (seconds); a server that never answers is a bug,
+        # and the job then runs here (a fork that starts late finds this process gone and ends).
+        sock.settimeout(600)
         send(sock, request, fds=[0, 1, 2])
-        sock.settimeout(None)
         reply, _ = receive(sock)
+        sock.settimeout(None)
     except OSError as err:  # no server (it ended, or a cluster node cannot see it): run here
         sock.close()
         print(f"eegfm: job server at {path} not reachable ({err}); the job starts its own process", file=sys.stderr)

@@ -22,6 +22,9 @@ import sys
 #: A user disables the server with ``EEGFM_JOB_SERVER=off`` before calling Snakemake.
 ENV_SOCKET = "EEGFM_JOB_SERVER"
 OFF = ("", "0", "off", "false", "no")
+#: Rules (comma-separated) whose jobs queue for the server's heavy imports instead of
+#: starting at once without them: the socket next to ENV_SOCKET's, named "w".
+ENV_WAIT = "EEGFM_JOB_SERVER_WAIT"
 
 _HEADER = struct.Struct("!Q")
 

@@ -50,7 +50,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from eegfm.job_protocol import ENV_SOCKET, interpreter, receive, send
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, interpreter, receive, send
 
 
 @dataclass
@@ -72,13 +72,14 @@ class Handle:
             self.process.kill()
         folder = Path(self.socket_path).parent
         Path(self.socket_path).unlink(missing_ok=True)
+        Path(waiting_path(self.socket_path)).unlink(missing_ok=True)
         try:
             folder.rmdir()
         except OSError:
             pass
 
 
-def start(src: str, light: list[str], heavy: list[str], log_path: str | Path) -> Handle:
+def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wait: list[str] | None = None) -> Handle:
     """Start a server for this process's jobs (it ends by itself when this process does).
 
     Parameters
@@ -92,6 +93,10 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path) ->
         its own time), ``heavy`` by a successor that takes over when done.
     log_path
         Where the server writes what it did (imports and their seconds, each fork).
+    wait
+        Rules whose jobs need the heavy modules whatever their inputs (a
+        fine-tune fold, pretraining): they wait for the successor rather
+        than import the same modules beside it.
     """
     # A Unix socket path holds at most 107 bytes: a short private folder in the temp dir.
     socket_path = os.path.join(tempfile.mkdtemp(prefix="eegfm-jobs-"), "s")
@@ -113,7 +118,20 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path) ->
         time.sleep(0.01)
     # Jobs find the server through their environment, which they inherit from this process.
     os.environ[ENV_SOCKET] = socket_path
+    os.environ[ENV_WAIT] = ",".join(wait or [])
     return Handle(process, socket_path)
+
+
+def waiting_path(socket_path: str) -> str:
+    """The socket where jobs of the rules in :data:`eegfm.job_protocol.ENV_WAIT` queue for the heavy modules."""
+    return os.path.join(os.path.dirname(socket_path), "w")
+
+
+def _listen(path: str) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(path)
+    sock.listen(64)
+    return sock
 
 
 def main() -> None:
@@ -135,9 +153,10 @@ class Server:
         self.accepting = True
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(socket_path)
-        self.listener.listen(64)
+        # Two doors: jobs that can start now, and jobs of rules that need the heavy modules
+        # (fine-tuning, pretraining), which queue at the second door until the successor has them.
+        self.listener = _listen(socket_path)
+        self.waiting_room = _listen(waiting_path(socket_path))
         self.started = time.monotonic()
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
@@ -164,22 +183,25 @@ class Server:
         while not self.stopping and self._parent_alive() and (self.accepting or self.children):
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
             timeout = 0 if self.pending and self.accepting else 0.5
-            waiting = [self.listener] if self.accepting else []
-            if self.successor is not None:
-                waiting.append(self.successor)
+            doors = [self.listener] if self.accepting else []
+            if self.accepting and self.successor is None:  # no heavy imports to wait for, or they failed
+                doors.append(self.waiting_room)
+            watched = doors + ([self.successor] if self.successor is not None else [])
             try:
-                ready, _, _ = select.select(waiting, [], [], timeout)
+                ready, _, _ = select.select(watched, [], [], timeout)
             except InterruptedError:
                 continue
             if self.successor in ready:
                 self._successor_said()
-            if self.accepting and self.listener in ready:
-                conn, _ = self.listener.accept()
-                self._answer(conn)
+            for door in doors:
+                if door in ready and self.accepting:
+                    conn, _ = door.accept()
+                    self._answer(conn)
             self._reap()
             if self.pending and self.accepting and not ready:
                 self._preload(self.pending.pop(0))
         self.listener.close()
+        self.waiting_room.close()
         self._say(f"{os.getpid()} stopped")
 
     def _fork_successor(self) -> None:
@@ -258,6 +280,7 @@ class Server:
         pid = os.fork()
         if pid == 0:  # the child never returns from here
             self.listener.close()
+            self.waiting_room.close()
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)
@@ -298,6 +321,7 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
         os.environ.clear()
         os.environ.update(request["env"])
         os.environ.pop(ENV_SOCKET, None)  # the job's own subprocesses start as usual
+        os.environ.pop(ENV_WAIT, None)
         sys.argv[:] = request["argv"]
         sys.path[:] = request["path"]
         _fresh_process_state()

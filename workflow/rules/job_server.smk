@@ -22,9 +22,15 @@ JOB_SERVER_PRELOAD = {
     "pretrain": ([], ["torch", "braindecode.models", "eegfm.pretrain.run"]),
     "embed": (["eegfm.embed"], ["torch", "braindecode.models"]),
     "probe": (["eegfm.probe", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing"], []),
-    "finetune": (["eegfm.launch"], ["torch", "braindecode.models", "peft", "eegfm.finetune.run"]),
+    "finetune": (["eegfm.launch", "eegfm.finetune.run"],
+                 ["torch", "braindecode.models", "peft", "eegfm.finetune.train", "eegfm.finetune.adapters"]),
     "aggregate": (["eegfm.report", "matplotlib.pyplot", "scipy.stats", "jinja2"], []),
 }
+
+# Rules whose jobs need torch (and peft) whatever their inputs: they queue for the successor's
+# imports instead of importing the same modules beside it on the same cores. An embed job does
+# not wait: when its store is in the cache, it needs no torch.
+JOB_SERVER_WAIT = ["finetune", "pretrain"]
 
 
 def job_server_wanted():
@@ -50,7 +56,7 @@ onstart:
         rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
         light, heavy = ([m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods[i]] for i in (0, 1))
         JOB_SERVER.append(job_server.start(SRC, list(dict.fromkeys(light)), list(dict.fromkeys(heavy)),
-                                           Path(".snakemake") / "eegfm" / "job-server.log"))
+                                           Path(".snakemake") / "eegfm" / "job-server.log", wait=JOB_SERVER_WAIT))
 
 
 onsuccess:
