@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from eegfm.backbones.features import pool
 from eegfm.config import Head
@@ -84,7 +85,11 @@ class Classifier(nn.Module):
         """Unpooled backbone features of model-ready (or, with a projection, stored-channel) windows."""
         if self.projection is not None:
             x = normalize(self.projection(x), self.input_norm)
-        return self.backbone.features(x)
+        # A LoRA weight parametrization (eegfm.finetune.adapters) recomputes W + BA at every read of the weight,
+        # and nn.MultiheadAttention reads its weights 2 (train) to 4 (eval: fast-path checks) times a forward;
+        # cached, each is computed once per pass, with the same values and gradients.
+        with parametrize.cached():
+            return self.backbone.features(x)
 
     def pool(self, features: Any) -> torch.Tensor:
         """Pool features to (batch, dim)."""
