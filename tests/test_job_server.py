@@ -58,7 +58,9 @@ def _quiet_env(monkeypatch):
 def server(tmp_path, monkeypatch):
     _quiet_env(monkeypatch)
     # "decimal" stands in for the heavy modules: a successor imports it and takes over
-    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["decimal"], tmp_path / "server.log", wait=["train"])
+    # "colorsys" is the light module rule "x" needs: imported before the fork, whatever its place in the list
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl", "colorsys"], ["decimal"], tmp_path / "server.log",
+                              wait=["train"], needs={"x": ["colorsys"]})
     yield handle
     handle.stop()
 
@@ -86,7 +88,8 @@ def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_envir
     assert seen["rule"] == "x"  # the job's snakemake object travelled
     assert seen["server"] is None  # the job's own subprocesses start as usual
     assert seen["blas"] == [1]  # OMP_NUM_THREADS of the job, not the server's
-    assert "forked" in Path(tmp_path / "server.log").read_text()
+    log = Path(tmp_path / "server.log").read_text()
+    assert log.index("imported colorsys") < log.index("forked")
 
 
 def test_the_successor_that_imported_the_heavy_modules_takes_over(server, tmp_path):
@@ -135,7 +138,7 @@ def test_a_server_of_another_checkout_declines_and_the_job_runs_itself(tmp_path,
     Path(handle.socket_path).unlink(missing_ok=True)
     Path(job_server.waiting_path(handle.socket_path)).unlink(missing_ok=True)
     other = subprocess.Popen([sys.executable, "-c", "from eegfm.job_server import main; main()", handle.socket_path,
-                              str(os.getpid()), str(tmp_path), '{"light": [], "heavy": []}'],
+                              str(os.getpid()), str(tmp_path), '{"light": [], "heavy": [], "needs": {}}'],
                              env={**os.environ, "PYTHONPATH": SRC})
     try:
         for _ in range(100):

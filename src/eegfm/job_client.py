@@ -63,6 +63,7 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
         sock.connect(path)
         request = {
             "script": os.path.realpath(script),
+            "rule": getattr(snakemake, "rule", None),
             "snakemake": pickle.dumps(snakemake, protocol=pickle.HIGHEST_PROTOCOL),
             "argv": list(sys.argv),
             "path": list(sys.path),

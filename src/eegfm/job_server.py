@@ -3,14 +3,16 @@
 Every job of the workflow is a Python process, and most of a cheap job's
 time is importing its stack (numpy, scipy, MNE, scikit-learn, torch,
 braindecode, peft: `benchmarks/results/import_time.md`). The Snakefile
-starts this server when a run has local jobs to do; it imports the light
-modules those jobs need, in pipeline order, between answering requests,
-while a successor it forked at once imports the heavy ones (torch,
-braindecode, peft) and takes over when it has: no job waits for an import it
-may not need (an embedding found in the cache needs no torch). A request is
-answered by forking: the child takes the job's streams, working directory, environment,
-``sys.argv``, ``sys.path`` and thread settings, runs the job's script with
-its ``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
+starts this server when a run has local jobs to do. It imports the light
+modules those jobs need (a requesting job's own first), in pipeline order,
+between answering requests; then a successor it forks imports the heavy
+ones (torch, braindecode, peft) while it goes on answering, and takes over
+when done, so no job waits behind an import it may not need. Jobs of rules
+that need the heavy modules queue at a second socket, which only a process
+that has them answers. A request is answered by forking: the child takes
+the job's streams, working directory, environment, ``sys.argv``,
+``sys.path`` and thread settings, runs the job's script with its
+``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
 
 What keeps the numbers the same as in a fresh process:
 
@@ -79,7 +81,8 @@ class Handle:
             pass
 
 
-def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wait: list[str] | None = None) -> Handle:
+def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wait: list[str] | None = None,
+          needs: dict[str, list[str]] | None = None) -> Handle:
     """Start a server for this process's jobs (it ends by itself when this process does).
 
     Parameters
@@ -97,6 +100,9 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
         Rules whose jobs need the heavy modules whatever their inputs (a
         fine-tune fold, pretraining): they wait for the successor rather
         than import the same modules beside it.
+    needs
+        The light modules of each rule: a job's request makes the server
+        import those of its rule first, once, rather than the job in its fork.
     """
     # A Unix socket path holds at most 107 bytes: a short private folder in the temp dir.
     socket_path = os.path.join(tempfile.mkdtemp(prefix="eegfm-jobs-"), "s")
@@ -105,7 +111,7 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", code, socket_path, str(os.getpid()), os.path.realpath(src),
-             json.dumps({"light": light, "heavy": heavy})],
+             json.dumps({"light": light, "heavy": heavy, "needs": needs or {}})],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -137,15 +143,17 @@ def _listen(path: str) -> socket.socket:
 def main() -> None:
     socket_path, parent, src, preload = sys.argv[1:]
     modules = json.loads(preload)
-    Server(socket_path, int(parent), src, modules["light"], modules["heavy"]).serve()
+    Server(socket_path, int(parent), src, modules["light"], modules["heavy"], modules["needs"]).serve()
 
 
 class Server:
     """Accept job requests and fork, importing light modules between requests; a successor imports the heavy ones."""
 
-    def __init__(self, socket_path: str, parent: int, src: str, light: list[str], heavy: list[str]) -> None:
+    def __init__(self, socket_path: str, parent: int, src: str, light: list[str], heavy: list[str],
+                 needs: dict[str, list[str]]) -> None:
         self.parent = parent
         self.src = src
+        self.needs = needs
         self.pending = list(light)
         self.heavy = [m for m in heavy if m not in light]
         self.successor: int | None = None  # the read end of its pipe, until it is ready or gone
@@ -178,13 +186,11 @@ class Server:
 
     def serve(self) -> None:
         self._say(f"serving; pid {os.getpid()}; {len(self.pending)} light and {len(self.heavy)} heavy preloads")
-        if self.heavy:
-            self._fork_successor()
         while not self.stopping and self._parent_alive() and (self.accepting or self.children):
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
-            timeout = 0 if self.pending and self.accepting else 0.5
+            timeout = 0 if (self.pending or self.heavy) and self.accepting else 0.5
             doors = [self.listener] if self.accepting else []
-            if self.accepting and self.successor is None:  # no heavy imports to wait for, or they failed
+            if self.accepting and self.successor is None and not self.heavy:  # none to wait for, or they failed
                 doors.append(self.waiting_room)
             watched = doors + ([self.successor] if self.successor is not None else [])
             try:
@@ -200,27 +206,30 @@ class Server:
             self._reap()
             if self.pending and self.accepting and not ready:
                 self._preload(self.pending.pop(0))
+            elif self.heavy and not self.pending:
+                self._fork_successor()
         self.listener.close()
         self.waiting_room.close()
         self._say(f"{os.getpid()} stopped")
 
     def _fork_successor(self) -> None:
-        """A fork that imports everything, heavy modules included, and then takes over the socket."""
+        """A fork that imports the heavy modules and then takes over both sockets."""
         read, write = os.pipe()
         sys.stdout.flush()
         pid = os.fork()
         if pid:
             os.close(write)
             self.successor, self.successor_pid = read, pid
+            self.heavy = []
             return
         os.close(read)
         self.children = {}
-        self._say(f"successor {os.getpid()} importing {len(self.heavy) + len(self.pending)} modules")
-        for name in [*self.heavy, *self.pending]:
+        self._say(f"successor {os.getpid()} importing {len(self.heavy)} heavy modules")
+        for name in self.heavy:
             if self.stopping or not self._parent_alive():
                 os._exit(0)
             self._preload(name)
-        self.pending, self.heavy = [], []
+        self.heavy = []
         os.write(write, b"ready")
         os.close(write)
         self._say(f"successor {os.getpid()} takes over")
@@ -275,6 +284,10 @@ class Server:
             send(conn, {"refused": reason})
             conn.close()
             return
+        for name in self.needs.get(request.get("rule"), []):
+            if name in self.pending:  # the job needs it at once: imported here, once, not in each fork
+                self.pending.remove(name)
+                self._preload(name)
         conn.settimeout(None)
         sys.stdout.flush()
         pid = os.fork()

@@ -16,21 +16,26 @@ from eegfm.job_protocol import ENV_SOCKET, OFF
 # which take over when done; docs/architecture.md §4.4). A module a job needs and the
 # server has not imported yet, the job imports itself.
 JOB_SERVER_PRELOAD = {
-    "synthetic": (["eegfm.synthetic", "mne", "mne_bids"], []),
-    "windows": (["eegfm.recordings", "eegfm.windows", "mne", "scipy.signal", "pandas", "zarr"], []),
-    "splits": (["eegfm.splits", "sklearn.model_selection"], []),
+    "synthetic": (["eegfm.synthetic", "mne.io", "mne_bids"], []),
+    "windows": (["eegfm.recordings", "eegfm.windows", "eegfm.windowing.preprocess", "mne.io", "mne.filter",
+                 "mne.epochs", "scipy.signal", "scipy.stats", "pandas", "zarr"], []),
+    "splits": (["eegfm.splits", "eegfm.fold_audit", "sklearn.model_selection", "sklearn.metrics"], []),
     "pretrain": ([], ["torch", "braindecode.models", "eegfm.pretrain.run"]),
-    "embed": (["eegfm.embed"], ["torch", "braindecode.models"]),
-    "probe": (["eegfm.probe", "sklearn.linear_model", "sklearn.pipeline", "sklearn.preprocessing"], []),
+    "embed": (["eegfm.embed", "eegfm.provenance"], ["torch", "braindecode.models", "eegfm.backbones.build"]),
+    "probe": (["eegfm.probe", "eegfm.estimators", "eegfm.fold_reuse", "sklearn.linear_model", "sklearn.pipeline",
+               "sklearn.preprocessing", "sklearn.svm", "sklearn.compose"], []),
     "finetune": (["eegfm.launch", "eegfm.finetune.run"],
                  ["torch", "braindecode.models", "peft", "eegfm.finetune.train", "eegfm.finetune.adapters"]),
-    "aggregate": (["eegfm.report", "matplotlib.pyplot", "scipy.stats", "jinja2"], []),
+    "aggregate": (["eegfm.report", "eegfm.report_stats", "eegfm.report_view", "eegfm.report_page", "eegfm.figures",
+                   "eegfm.data_figures", "eegfm.tables", "matplotlib.pyplot", "sklearn.decomposition", "scipy.stats",
+                   "jinja2"], []),
 }
 
-# Rules whose jobs need torch (and peft) whatever their inputs: they queue for the successor's
-# imports instead of importing the same modules beside it on the same cores. An embed job does
-# not wait: when its store is in the cache, it needs no torch.
-JOB_SERVER_WAIT = ["finetune", "pretrain"]
+# Rules whose jobs need torch (and peft): they queue for the successor's imports instead of
+# importing the same modules beside it on the same cores. An embed job whose store is in the
+# cache needs no torch, but it cannot know before it starts, and waiting costs it less (the
+# rest of the successor's imports) than importing torch itself costs a computing one.
+JOB_SERVER_WAIT = ["embed", "finetune", "pretrain"]
 
 
 def job_server_wanted():
@@ -56,7 +61,8 @@ onstart:
         rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
         light, heavy = ([m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods[i]] for i in (0, 1))
         JOB_SERVER.append(job_server.start(SRC, list(dict.fromkeys(light)), list(dict.fromkeys(heavy)),
-                                           Path(".snakemake") / "eegfm" / "job-server.log", wait=JOB_SERVER_WAIT))
+                                           Path(".snakemake") / "eegfm" / "job-server.log", wait=JOB_SERVER_WAIT,
+                                           needs={r: mods[0] for r, mods in JOB_SERVER_PRELOAD.items()}))
 
 
 onsuccess:
