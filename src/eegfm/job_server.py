@@ -93,13 +93,13 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     light, heavy
         Modules to import, in the order jobs will want them: ``light`` by the
         server between two requests (each import delays a request by at most
-        its own time), ``heavy`` by a successor that takes over when done.
+        its own time), then ``heavy`` by a successor that takes over when done.
     log_path
         Where the server writes what it did (imports and their seconds, each fork).
     wait
-        Rules whose jobs need the heavy modules whatever their inputs (a
-        fine-tune fold, pretraining): they wait for the successor rather
-        than import the same modules beside it.
+        Rules whose jobs need the heavy modules (an embedding, a fine-tune
+        fold, pretraining): they wait for the successor rather than import
+        the same modules beside it.
     needs
         The light modules of each rule: a job's request makes the server
         import those of its rule first, once, rather than the job in its fork.
@@ -162,7 +162,7 @@ class Server:
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
         # Two doors: jobs that can start now, and jobs of rules that need the heavy modules
-        # (fine-tuning, pretraining), which queue at the second door until the successor has them.
+        # (embedding, fine-tuning, pretraining), which queue at the second door until the successor has them.
         self.listener = _listen(socket_path)
         self.waiting_room = _listen(waiting_path(socket_path))
         self.started = time.monotonic()
