@@ -204,7 +204,10 @@ def _template_positions() -> dict[str, tuple[float, float, float]]:
     names = list(standard_names())
     info = mne.create_info(names, 100.0, "eeg")
     info.set_montage(STANDARD_MONTAGE, verbose="error")  # head frame, metres (as the windows store)
-    return {ch["ch_name"]: tuple(float(v) for v in ch["loc"][:3]) for ch in info["chs"]}
+    # Rounded to a nanometre: the transform to the head frame differs in the last bits between
+    # CPUs (BLAS kernels), and these positions enter the model and its fingerprint, so a
+    # cache key would differ between two machines running the same config.
+    return {ch["ch_name"]: tuple(round(float(v), 9) for v in ch["loc"][:3]) for ch in info["chs"]}
 
 
 def template_position(name: str) -> list[float] | None:
