@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from eegfm import job_server
-from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, waiting_path
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = str(REPO / "src")
@@ -136,7 +136,7 @@ def test_a_server_of_another_checkout_declines_and_the_job_runs_itself(tmp_path,
     handle.process.terminate()  # replace it by one that says it serves another src/
     handle.process.wait()
     Path(handle.socket_path).unlink(missing_ok=True)
-    Path(job_server.waiting_path(handle.socket_path)).unlink(missing_ok=True)
+    Path(waiting_path(handle.socket_path)).unlink(missing_ok=True)
     other = subprocess.Popen([sys.executable, "-c", "from eegfm.job_server import main; main()", handle.socket_path,
                               str(os.getpid()), str(tmp_path), '{"light": [], "heavy": [], "needs": {}}'],
                              env={**os.environ, "PYTHONPATH": SRC})

@@ -18,7 +18,7 @@ import socket
 import sys
 from types import ModuleType
 
-from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, OFF, interpreter, receive, send
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, OFF, interpreter, receive, send, waiting_path
 
 _FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
@@ -56,7 +56,7 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
     if path.lower() in OFF or snakemake is None or script is None or _wants_own_process(snakemake):
         return None
     if getattr(snakemake, "rule", None) in os.environ.get(ENV_WAIT, "").split(","):
-        path = os.path.join(os.path.dirname(path), "w")  # queue for the heavy modules (job_server.waiting_path)
+        path = waiting_path(path)  # queue for the heavy modules
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(5)

@@ -23,10 +23,15 @@ import sys
 ENV_SOCKET = "EEGFM_JOB_SERVER"
 OFF = ("", "0", "off", "false", "no")
 #: Rules (comma-separated) whose jobs queue for the server's heavy imports instead of
-#: starting at once without them: the socket next to ENV_SOCKET's, named "w".
+#: starting at once without them, at :func:`waiting_path`.
 ENV_WAIT = "EEGFM_JOB_SERVER_WAIT"
 
 _HEADER = struct.Struct("!Q")
+
+
+def waiting_path(socket_path: str) -> str:
+    """The socket where jobs of the rules in :data:`ENV_WAIT` queue for the heavy modules."""
+    return os.path.join(os.path.dirname(socket_path), "w")
 
 
 def interpreter() -> dict[str, str]:

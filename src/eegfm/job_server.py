@@ -52,7 +52,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, interpreter, receive, send
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, interpreter, receive, send, waiting_path
 
 
 @dataclass
@@ -117,20 +117,16 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    # The first job asks at once: wait for the socket (a fresh interpreter and this
-    # module's imports, well under a second), or leave the jobs to start their own processes.
+    # The first job asks at once: wait for the sockets (a fresh interpreter and this module's
+    # imports, well under a second; the waiting room is bound last), or leave the jobs to start
+    # their own processes.
     deadline = time.monotonic() + 10
-    while not os.path.exists(socket_path) and process.poll() is None and time.monotonic() < deadline:
+    while not os.path.exists(waiting_path(socket_path)) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     # Jobs find the server through their environment, which they inherit from this process.
     os.environ[ENV_SOCKET] = socket_path
     os.environ[ENV_WAIT] = ",".join(wait or [])
     return Handle(process, socket_path)
-
-
-def waiting_path(socket_path: str) -> str:
-    """The socket where jobs of the rules in :data:`eegfm.job_protocol.ENV_WAIT` queue for the heavy modules."""
-    return os.path.join(os.path.dirname(socket_path), "w")
 
 
 def _listen(path: str) -> socket.socket:
@@ -294,6 +290,8 @@ class Server:
         if pid == 0:  # the child never returns from here
             self.listener.close()
             self.waiting_room.close()
+            for other in self.children.values():  # the other jobs' connections are theirs alone
+                other.close()
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)

@@ -11,12 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.workflow.test_workflow import ok, snakemake, tiny_config
+from tests.workflow.test_workflow import COST, ok, snakemake, tiny_config
 
 pytestmark = pytest.mark.slow
-
-#: Columns that measure the machine, not the result.
-COST = ("wall_time_s", "peak_memory_mb")
 
 
 def test_a_fine_tuned_regime_gives_the_same_metrics_summary_and_statistics_through_both(tmp_path):
