@@ -2,14 +2,12 @@
 
 Each ``*_figure`` function takes plain tables/arrays and returns a
 :class:`matplotlib.figure.Figure` (no pyplot, no global backend switch);
-:func:`render` turns it into PNG and SVG bytes that do not depend on the
-date or the machine. When a figure has nothing to show (e.g. no fine-tuning
+:mod:`eegfm.figure_render` turns it into PNG and SVG bytes. When a figure has nothing to show (e.g. no fine-tuning
 runs, fewer than three models), :func:`placeholder` says so in words.
 """
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,7 +31,6 @@ FIGURES = {
     "channel_adaptation": "Channel adaptation",
     "leakage_audit": "Leakage audit",
 }
-_DPI = 110
 
 
 def new_figure(width: float, height: float):
@@ -44,17 +41,6 @@ def new_figure(width: float, height: float):
     fig = Figure(figsize=(max(width, 3.0), max(height, 2.0)), layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def render(fig) -> tuple[bytes, bytes]:
-    """``(png, svg)`` bytes of a figure; no dates or software versions are embedded."""
-    import matplotlib
-
-    with matplotlib.rc_context({"svg.hashsalt": "eegfm", "svg.fonttype": "path"}):
-        png, svg = io.BytesIO(), io.BytesIO()
-        fig.savefig(png, format="png", dpi=_DPI, metadata={"Software": None})
-        fig.savefig(svg, format="svg", metadata={"Date": None, "Creator": None})
-    return png.getvalue(), svg.getvalue()
 
 
 def placeholder(title: str, message: str):

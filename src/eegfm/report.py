@@ -26,6 +26,7 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm import atomic, comparisons, data_figures, figures, regression_figures, report_stats, report_view
+from eegfm import (
+    atomic,
+    comparisons,
+    data_figures,
+    figure_render,
+    figures,
+    regression_figures,
+    report_stats,
+    report_view,
+)
 from eegfm.groups import group_labels, held_out_unit
 from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.pooling import pool_entries
@@ -311,11 +321,11 @@ def summarise(
                       histories, units, kinds, primary, problems, settings)
 
 
-def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> Path:
+def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict, workers: int = 1) -> Path:
     """Draw the figures and write them and ``report.html`` into ``out_dir``; returns the report's path.
 
     The title, tests and intervals described are those :func:`summarise` computed (``agg.settings``);
-    ``config`` is the run's config, shown in the report.
+    ``config`` is the run's config, shown in the report; ``workers`` processes render the figures.
     """
     # here, not at the top: Jinja2 takes 0.3 s to import, and summarise (the Python API's tables) needs no page
     from eegfm import report_page
@@ -325,22 +335,19 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict) -> 
     problems = list(agg.problems)
     settings = agg.settings
     ci_level, alpha, seed = settings["ci_level"], settings["alpha"], settings["seed"]
-    drawn = {
-        "scores": figures.scores_figure(table, summary, primary, ci_level, units=units),
-        "confusion_matrices": figures.confusion_figure(agg.pooled),
-        "predicted_vs_true": regression_figures.predicted_vs_true_figure(agg.pooled),
-        "training_curves": figures.training_curves_figure(agg.histories, summary, primary),
-        "critical_difference": figures.critical_difference_figure(report_stats.cd_inputs(statistics), alpha),
-        "cost_frontier": figures.cost_figure(summary, primary),
-        "embeddings_pca": data_figures.embeddings_figure(
-            _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds, units)),
-        "channel_adaptation": data_figures.channel_adaptation_figure(agg.pointers),
-        "leakage_audit": data_figures.leakage_figure(agg.folds),
+    pca = _pca_items(agg.pointers, agg.windows_paths, seed, problems, agg.kinds, units)  # may add problems
+    draw = {
+        "scores": partial(figures.scores_figure, table, summary, primary, ci_level, units=units),
+        "confusion_matrices": partial(figures.confusion_figure, agg.pooled),
+        "predicted_vs_true": partial(regression_figures.predicted_vs_true_figure, agg.pooled),
+        "training_curves": partial(figures.training_curves_figure, agg.histories, summary, primary),
+        "critical_difference": partial(figures.critical_difference_figure, report_stats.cd_inputs(statistics), alpha),
+        "cost_frontier": partial(figures.cost_figure, summary, primary),
+        "embeddings_pca": partial(data_figures.embeddings_figure, pca),
+        "channel_adaptation": partial(data_figures.channel_adaptation_figure, agg.pointers),
+        "leakage_audit": partial(data_figures.leakage_figure, agg.folds),
     }
-    rendered = {}
-    for name, fig in drawn.items():
-        png, svg = figures.render(fig)
-        rendered[name] = {"png": png, "svg": svg, "placeholder": getattr(fig, "eegfm_placeholder", None)}
+    rendered = figure_render.render_all(draw, workers)
     warnings = collect_warnings(table, summary, agg.pointers, problems, alpha, agg.windows)
     page = report_page.render_page(report_view.page_context(
         summary=summary, table=table, statistics=statistics, summary_json=agg.result,
@@ -376,6 +383,7 @@ def aggregate(
     ci_min_units: int = 8,
     alpha: float = 0.05,
     seed: int = 0,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Aggregate fold results into the tables, statistics, figures and ``report.html`` under ``out_dir``.
 
@@ -409,6 +417,8 @@ def aggregate(
         confidence level, the fewest held-out units that are resampled
         themselves (else time blocks within them), the significance level
         and the seed of both (see :mod:`eegfm.stats`).
+    workers
+        Processes that render the figures (:func:`eegfm.figure_render.render_all`).
 
     Returns
     -------
@@ -428,5 +438,5 @@ def aggregate(
         ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed,
     )  # fmt: skip
     agg.write_tables(out_dir)
-    render_report(agg, out_dir, config=config)
+    render_report(agg, out_dir, config=config, workers=workers)
     return agg.result

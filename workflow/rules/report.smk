@@ -55,7 +55,8 @@ rule aggregate:
         config=CFG.model_dump(mode="json"),
     log:
         f"{LOGS}/aggregate.log",
-    threads: 1
+    # the figures render in parallel (eegfm.figures.render_all); Snakemake gives at most --cores
+    threads: 4
     resources:
         mem_mb=4000,
         runtime=30,

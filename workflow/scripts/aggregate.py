@@ -36,4 +36,5 @@ aggregate(
     ci_min_units=params.ci_min_units,
     alpha=params.alpha,
     seed=params.seed,
+    workers=snakemake.threads,  # noqa: F821
 )
