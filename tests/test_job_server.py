@@ -44,6 +44,10 @@ JOB = textwrap.dedent(
     if action == "sleep":
         open(sys.argv[2], "w").write(str(os.getpid()))
         time.sleep(60)
+    if action == "heavy":  # needs the heavy module from here on, as an embed job on a cache miss
+        from eegfm.job_protocol import wait_for_heavy_modules
+        wait_for_heavy_modules()
+        print(json.dumps({{"pid": os.getpid(), "heavy": "slow_heavy" in sys.modules}}), flush=True)
     """
 )
 
@@ -63,6 +67,7 @@ def server(tmp_path, monkeypatch):
                               wait=["train"], needs={"x": ["colorsys"]})
     yield handle
     handle.stop()
+    assert handle.process.returncode == 0  # it ended on the request, not killed after the wait ran out
 
 
 def _job(tmp_path: Path, *args: str, env: dict | None = None, **kwargs) -> subprocess.Popen:
@@ -202,3 +207,30 @@ def test_stopping_the_server_removes_its_socket(tmp_path, monkeypatch):
         time.sleep(0.1)
     handle.stop()
     assert handle.process.poll() is not None and not Path(handle.socket_path).parent.exists()
+
+
+def test_a_job_that_needs_the_heavy_modules_midway_starts_again_where_they_are(tmp_path, monkeypatch):
+    _quiet_env(monkeypatch)
+    (tmp_path / "slow_heavy.py").write_text("import time\ntime.sleep(3)\n")  # stands in for torch
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["slow_heavy"], tmp_path / "server.log")
+    try:
+        proc = _job(tmp_path, "heavy")
+        out, err = proc.communicate(timeout=120)
+        lines = [json.loads(line) for line in out.splitlines()]
+        assert proc.returncode == 0, err
+        # the first attempt (forked before the successor was ready) stopped at wait_for_heavy_modules;
+        # the second ran to the end in a fork of the successor, which has the module
+        first, second, end = lines
+        assert first["pid"] != second["pid"] == end["pid"] != proc.pid
+        assert first["ppid"] == handle.process.pid and second["ppid"] != handle.process.pid
+        assert end["heavy"] is True
+        # where the heavy modules are, the same call does nothing: one attempt
+        out, err = _job(tmp_path, "heavy").communicate(timeout=120)
+        assert [json.loads(line)["pid"] for line in out.splitlines()][0] == json.loads(out.splitlines()[1])["pid"]
+    finally:
+        handle.stop()
+    # in a process of its own, nothing happens either
+    monkeypatch.setenv(ENV_SOCKET, "off")
+    out, _ = _job(tmp_path, "heavy").communicate(timeout=120)
+    assert len(out.splitlines()) == 2 and json.loads(out.splitlines()[1])["heavy"] is False

@@ -33,6 +33,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ def embed(
     dataset: str,
     corpus: list[str] | tuple[str, ...] = (),
     pretrain_dir: str | None = None,
+    before_compute: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Embed a windows store with a frozen backbone, or reuse the cached store.
 
@@ -115,6 +117,10 @@ def embed(
         ``results/pretrain/<name>`` when the weights come from the workflow's
         own pretraining: windows and recordings shared with it are recorded
         (``pretrain_overlap``) and warned about.
+    before_compute
+        Called on a cache miss before the backbone is built (the workflow's
+        job passes :func:`eegfm.job_protocol.wait_for_heavy_modules`: a hit
+        never needs torch).
 
     Returns
     -------
@@ -146,6 +152,8 @@ def embed(
     attrs, _ = _check_store(path, key)  # most runs: a verified hit, no lock needed
     cache = "hit"
     if attrs is None:
+        if before_compute is not None:
+            before_compute()
         with key_lock(path, what=f"embed {dataset}/{cfg.label}: store {path}"):
             attrs = _hit_or_clear(path, key)  # another run may have written it while we waited
             if attrs is None:

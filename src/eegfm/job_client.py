@@ -55,24 +55,37 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
     script = getattr(main, "__file__", None)
     if path.lower() in OFF or snakemake is None or script is None or _wants_own_process(snakemake):
         return None
-    if getattr(snakemake, "rule", None) in os.environ.get(ENV_WAIT, "").split(","):
+    request = {
+        "script": os.path.realpath(script),
+        "rule": getattr(snakemake, "rule", None),
+        "snakemake": pickle.dumps(snakemake, protocol=pickle.HIGHEST_PROTOCOL),
+        "argv": list(sys.argv),
+        "path": list(sys.path),
+        "cwd": os.getcwd(),
+        "env": dict(os.environ),
+        "umask": _umask(),
+        "interpreter": interpreter(),
+        "src": os.path.realpath(src),
+    }
+    if request["rule"] in os.environ.get(ENV_WAIT, "").split(","):
         path = waiting_path(path)  # queue for the heavy modules
+    sock = _ask(path, request)
+    if sock is None:
+        return None
+    code = _relay(*sock)
+    if code is None:  # it needs the heavy modules after all: once more, at the door of the process that has them
+        sock = _ask(waiting_path(path), request)
+        code = _relay(*sock) if sock is not None else None  # (a second requeue cannot happen: run here)
+    return code
+
+
+def _ask(path: str, request: dict) -> tuple[socket.socket, int] | None:
+    """Send the job to the server at ``path``: the connection and the forked child's pid, or None (after
+    saying why) when the job must run in this process."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         sock.settimeout(5)
         sock.connect(path)
-        request = {
-            "script": os.path.realpath(script),
-            "rule": getattr(snakemake, "rule", None),
-            "snakemake": pickle.dumps(snakemake, protocol=pickle.HIGHEST_PROTOCOL),
-            "argv": list(sys.argv),
-            "path": list(sys.path),
-            "cwd": os.getcwd(),
-            "env": dict(os.environ),
-            "umask": _umask(),
-            "interpreter": interpreter(),
-            "src": os.path.realpath(src),
-        }
         # A queued job waits for the heavy imports (seconds); a server that never answers is a bug,
         # and the job then runs here (a fork that starts late finds this process gone and ends).
         sock.settimeout(600)
@@ -88,11 +101,12 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
         why = reply.get("refused") if isinstance(reply, dict) else "no answer"
         print(f"eegfm: job server declined ({why}); the job starts its own process", file=sys.stderr)
         return None
-    return _relay(sock, int(reply["pid"]))
+    return sock, int(reply["pid"])
 
 
-def _relay(sock: socket.socket, pid: int) -> int:
-    """Forward signals to the child until it reports its exit status."""
+def _relay(sock: socket.socket, pid: int) -> int | None:
+    """Forward signals to the child until it reports its exit status; None when it asked to start again
+    where the heavy modules are (:func:`eegfm.job_protocol.wait_for_heavy_modules`)."""
 
     def forward(signum, _frame):
         try:
@@ -100,10 +114,13 @@ def _relay(sock: socket.socket, pid: int) -> int:
         except ProcessLookupError:
             pass
 
-    for signum in _FORWARDED:
-        signal.signal(signum, forward)
+    before = {signum: signal.signal(signum, forward) for signum in _FORWARDED}
     message, _ = receive(sock)
     sock.close()
+    for signum, handler in before.items():
+        signal.signal(signum, handler)
+    if isinstance(message, dict) and message.get("requeue"):
+        return None
     if not isinstance(message, dict) or "exit" not in message:
         print(f"eegfm: the job's process {pid} ended without an exit status", file=sys.stderr)
         return 1

@@ -34,6 +34,7 @@ Run as ``python -c 'from eegfm.job_server import main; main()' SOCKET PARENT_PID
 from __future__ import annotations
 
 import atexit
+import contextlib
 import importlib
 import json
 import os
@@ -52,7 +53,8 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, interpreter, receive, send, waiting_path
+from eegfm import job_protocol
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, Requeue, interpreter, receive, send, waiting_path
 
 
 @dataclass
@@ -140,6 +142,8 @@ def main() -> None:
     socket_path, parent, src, preload = sys.argv[1:]
     modules = json.loads(preload)
     Server(socket_path, int(parent), src, modules["light"], modules["heavy"], modules["needs"]).serve()
+    sys.stdout.flush()
+    os._exit(0)  # nothing left to clean up; tearing down torch's modules would keep Snakemake waiting
 
 
 class Server:
@@ -162,6 +166,12 @@ class Server:
         self.listener = _listen(socket_path)
         self.waiting_room = _listen(waiting_path(socket_path))
         self.started = time.monotonic()
+        # A stop request wakes the select below at once (select resumes after a Python handler otherwise).
+        # (The successor shares the pipe, so either may find it drained: neither end blocks.)
+        self.wakeup, self.wakeup_write = os.pipe()
+        os.set_blocking(self.wakeup, False)
+        os.set_blocking(self.wakeup_write, False)
+        signal.set_wakeup_fd(self.wakeup_write)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
 
@@ -188,11 +198,14 @@ class Server:
             doors = [self.listener] if self.accepting else []
             if self.accepting and self.successor is None and not self.heavy:  # none to wait for, or they failed
                 doors.append(self.waiting_room)
-            watched = doors + ([self.successor] if self.successor is not None else [])
+            watched = [self.wakeup, *doors] + ([self.successor] if self.successor is not None else [])
             try:
                 ready, _, _ = select.select(watched, [], [], timeout)
             except InterruptedError:
                 continue
+            if self.wakeup in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self.wakeup, 512)
             if self.successor in ready:
                 self._successor_said()
             for door in doors:
@@ -286,12 +299,17 @@ class Server:
                 self._preload(name)
         conn.settimeout(None)
         sys.stdout.flush()
+        heavy_later = self.successor is not None or bool(self.heavy)
         pid = os.fork()
         if pid == 0:  # the child never returns from here
             self.listener.close()
             self.waiting_room.close()
             for other in self.children.values():  # the other jobs' connections are theirs alone
                 other.close()
+            signal.set_wakeup_fd(-1)
+            os.close(self.wakeup)
+            os.close(self.wakeup_write)
+            job_protocol.forked_before_heavy = heavy_later
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)
@@ -349,10 +367,10 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
         finally:
             finished.set()
             try:
-                send(conn, {"exit": code})
+                send(conn, {"requeue": True} if code is None else {"exit": code})
             except OSError:
                 pass
-            os._exit(code)
+            os._exit(code or 0)
 
 
 def _fresh_process_state() -> None:
@@ -373,10 +391,13 @@ def _fresh_process_state() -> None:
         sys.modules["numpy"].random.seed()
 
 
-def _run_script(script: str, snakemake: object) -> int:
-    """Run a job script as ``python script`` would, with Snakemake's preamble object; its exit status."""
+def _run_script(script: str, snakemake: object) -> int | None:
+    """Run a job script as ``python script`` would, with Snakemake's preamble object; its exit status,
+    or None when it asked to start again where the heavy modules are (:func:`~eegfm.job_protocol.wait_for_heavy_modules`)."""
     try:
         runpy.run_path(script, init_globals={"snakemake": snakemake}, run_name="__main__")
+    except Requeue:
+        return None
     except SystemExit as exit_:
         if exit_.code is None or isinstance(exit_.code, int):
             return int(exit_.code or 0)

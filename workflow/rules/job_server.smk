@@ -5,6 +5,7 @@
 # process of its own, and writes the same outputs. EEGFM_JOB_SERVER=off turns it off.
 import os
 import sys
+import threading
 
 from snakemake.settings.types import DeploymentMethod
 
@@ -31,11 +32,10 @@ JOB_SERVER_PRELOAD = {
                    "jinja2"], []),
 }
 
-# Rules whose jobs need torch (and peft): they queue for the successor's imports instead of
-# importing the same modules beside it on the same cores. An embed job whose store is in the
-# cache needs no torch, but it cannot know before it starts, and waiting costs it less (the
-# rest of the successor's imports) than importing torch itself costs a computing one.
-JOB_SERVER_WAIT = ["embed", "finetune", "pretrain"]
+# Rules whose jobs always need torch (and peft): they queue for the successor's imports instead
+# of importing the same modules beside it on the same cores. An embed job needs torch only on a
+# cache miss: it starts at once, and on a miss goes to the queue (job_protocol.wait_for_heavy_modules).
+JOB_SERVER_WAIT = ["finetune", "pretrain"]
 
 
 def job_server_wanted():
@@ -65,11 +65,26 @@ onstart:
                                            needs={r: mods[0] for r, mods in JOB_SERVER_PRELOAD.items()}))
 
 
-onsuccess:
+def end_of_run():
+    """Stop the job server, and let this process end now.
+
+    After each round that started jobs, Snakemake's scheduler starts a 1 s
+    ``threading.Timer`` (its job rate limiter, default 100 jobs/1 s) that
+    wakes it to schedule again. The timer's thread is not a daemon, so
+    after the last job the process idles until it fires: 1 s on every run.
+    When ``onsuccess``/``onerror`` run, scheduling is over; the timers are
+    cancelled (docs/architecture.md §4.4).
+    """
     for handle in JOB_SERVER:
         handle.stop()
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()
+
+
+onsuccess:
+    end_of_run()
 
 
 onerror:
-    for handle in JOB_SERVER:
-        handle.stop()
+    end_of_run()

@@ -15,6 +15,7 @@ from eegfm.gpus import claim_gpus  # noqa: E402
 claim_gpus(int(snakemake.resources.get("gpu", 0)))  # noqa: F821
 
 from eegfm.embed import embed  # noqa: E402
+from eegfm.job_protocol import wait_for_heavy_modules  # noqa: E402
 
 params = snakemake.params  # noqa: F821
 embed(
@@ -27,4 +28,5 @@ embed(
     dataset=snakemake.wildcards.dataset,  # noqa: F821
     corpus=params.corpus,
     pretrain_dir=str(Path(snakemake.input.pretrained).parent) if "pretrained" in snakemake.input.keys() else None,  # noqa: F821
+    before_compute=wait_for_heavy_modules,  # a cache hit needs no torch (docs/architecture.md §4.4)
 )
