@@ -61,7 +61,7 @@ def _quiet_env(monkeypatch):
 @pytest.fixture
 def server(tmp_path, monkeypatch):
     _quiet_env(monkeypatch)
-    # "decimal" stands in for the heavy modules: a successor imports it and takes over
+    # "decimal" stands in for the heavy modules: a successor imports it and answers the second door
     # "colorsys" is the light module rule "x" needs: imported before the fork, whatever its place in the list
     handle = job_server.start(SRC, ["numpy", "threadpoolctl", "colorsys"], ["decimal"], tmp_path / "server.log",
                               wait=["train"], needs={"x": ["colorsys"]})
@@ -97,14 +97,17 @@ def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_envir
     assert log.index("imported colorsys") < log.index("forked")
 
 
-def test_the_successor_that_imported_the_heavy_modules_takes_over(server, tmp_path):
+def test_light_jobs_stay_with_the_first_server_and_waiting_ones_go_to_the_successor(server, tmp_path):
     log = tmp_path / "server.log"
     for _ in range(100):
-        if "handed over" in log.read_text():
+        if "answers the second door" in log.read_text():
             break
         time.sleep(0.1)
-    assert "handed over to the successor" in log.read_text()
+    assert "answers the second door" in log.read_text()
     code, seen, err = _finish(_job(tmp_path))
+    assert code == 0, err
+    assert seen["ppid"] == server.process.pid  # it has the light modules
+    code, seen, err = _finish(_job(tmp_path, env={"RULE": "train"}))
     assert code == 0, err
     assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
 
@@ -213,21 +216,23 @@ def test_a_job_that_needs_the_heavy_modules_midway_starts_again_where_they_are(t
     _quiet_env(monkeypatch)
     (tmp_path / "slow_heavy.py").write_text("import time\ntime.sleep(3)\n")  # stands in for torch
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
-    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["slow_heavy"], tmp_path / "server.log")
+    handle = job_server.start(SRC, ["numpy", "threadpoolctl"], ["slow_heavy"], tmp_path / "server.log",
+                              wait=["train"])
     try:
         proc = _job(tmp_path, "heavy")
         out, err = proc.communicate(timeout=120)
         lines = [json.loads(line) for line in out.splitlines()]
         assert proc.returncode == 0, err
-        # the first attempt (forked before the successor was ready) stopped at wait_for_heavy_modules;
-        # the second ran to the end in a fork of the successor, which has the module
+        # the first attempt (forked by the first server, without the heavy module) stopped at
+        # wait_for_heavy_modules; the second ran to the end in a fork of the successor, once it had the module
         first, second, end = lines
         assert first["pid"] != second["pid"] == end["pid"] != proc.pid
         assert first["ppid"] == handle.process.pid and second["ppid"] != handle.process.pid
         assert end["heavy"] is True
         # where the heavy modules are, the same call does nothing: one attempt
-        out, err = _job(tmp_path, "heavy").communicate(timeout=120)
-        assert [json.loads(line)["pid"] for line in out.splitlines()][0] == json.loads(out.splitlines()[1])["pid"]
+        out, err = _job(tmp_path, "heavy", env={"RULE": "train"}).communicate(timeout=120)
+        (attempt, end) = [json.loads(line) for line in out.splitlines()]
+        assert attempt["pid"] == end["pid"] and end["heavy"] is True
     finally:
         handle.stop()
     # in a process of its own, nothing happens either

@@ -28,8 +28,8 @@ ENV_WAIT = "EEGFM_JOB_SERVER_WAIT"
 
 _HEADER = struct.Struct("!Q")
 
-#: True only in a job the server forked while its successor was still importing the heavy
-#: modules (set by :mod:`eegfm.job_server` in the child); see :func:`wait_for_heavy_modules`.
+#: True only in a job forked by a server whose successor holds the heavy modules (set by
+#: :mod:`eegfm.job_server` in the child); see :func:`wait_for_heavy_modules`.
 forked_before_heavy = False
 
 
@@ -42,12 +42,12 @@ def wait_for_heavy_modules() -> None:
 
     A job of a rule that needs torch only sometimes (an embed job computes its
     store only on a cache miss) starts at the first door and calls this at
-    the point where it needs torch. In a fork made before the successor had
-    imported the heavy modules, it ends this attempt (:class:`Requeue`, before
-    anything was written) and the client sends the same job to the door of
-    the process that has them, instead of importing them beside it on the same
-    cores. Anywhere else (a process of its own, a fork that has them) it does
-    nothing.
+    the point where it needs torch. In a fork of the server that lacks the
+    heavy modules, it ends this attempt (:class:`Requeue`, before anything was
+    written) and the client sends the same job to the door of the successor,
+    which has them (or queues there until it does), instead of importing
+    them beside it on the same cores. Anywhere else (a process of its own, a
+    fork that has them) it does nothing.
     """
     if forked_before_heavy:
         raise Requeue

@@ -5,11 +5,10 @@ time is importing its stack (numpy, scipy, MNE, scikit-learn, torch,
 braindecode, peft: `benchmarks/results/import_time.md`). The Snakefile
 starts this server when a run has local jobs to do. It imports the light
 modules those jobs need (a requesting job's own first), in pipeline order,
-between answering requests; then a successor it forks imports the heavy
-ones (torch, braindecode, peft) while it goes on answering, and takes over
-when done, so no job waits behind an import it may not need. Jobs of rules
-that need the heavy modules queue at a second socket, which only a process
-that has them answers. A request is answered by forking: the child takes
+between answering requests, so no job waits behind an import it may not
+need; a successor it forks at once imports the heavy ones (torch,
+braindecode, peft) beside it, on another core, and then answers a second
+socket, where the jobs of rules that need them queue. A request is answered by forking: the child takes
 the job's streams, working directory, environment, ``sys.argv``,
 ``sys.path`` and thread settings, runs the job's script with its
 ``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
@@ -95,7 +94,8 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     light, heavy
         Modules to import, in the order jobs will want them: ``light`` by the
         server between two requests (each import delays a request by at most
-        its own time), then ``heavy`` by a successor that takes over when done.
+        its own time); ``heavy`` by a successor forked at once, which then
+        answers the second door.
     log_path
         Where the server writes what it did (imports and their seconds, each fork).
     wait
@@ -147,7 +147,8 @@ def main() -> None:
 
 
 class Server:
-    """Accept job requests and fork, importing light modules between requests; a successor imports the heavy ones."""
+    """Accept job requests and fork, importing light modules between requests; a successor imports the
+    heavy ones and answers the second door."""
 
     def __init__(self, socket_path: str, parent: int, src: str, light: list[str], heavy: list[str],
                  needs: dict[str, list[str]]) -> None:
@@ -156,13 +157,13 @@ class Server:
         self.needs = needs
         self.pending = list(light)
         self.heavy = [m for m in heavy if m not in light]
-        self.successor: int | None = None  # the read end of its pipe, until it is ready or gone
-        self.successor_pid = 0
-        self.accepting = True
+        self.successor_pid = 0  # in the first server, while its successor lives
+        self.is_successor = False
         self.children: dict[int, socket.socket] = {}
         self.stopping = False
         # Two doors: jobs that can start now, and jobs of rules that need the heavy modules
-        # (embedding, fine-tuning, pretraining), which queue at the second door until the successor has them.
+        # (fine-tuning, pretraining, an embedding on a cache miss), which queue at the second door
+        # until the successor has imported them.
         self.listener = _listen(socket_path)
         self.waiting_room = _listen(waiting_path(socket_path))
         self.started = time.monotonic()
@@ -192,67 +193,53 @@ class Server:
 
     def serve(self) -> None:
         self._say(f"serving; pid {os.getpid()}; {len(self.pending)} light and {len(self.heavy)} heavy preloads")
-        while not self.stopping and self._parent_alive() and (self.accepting or self.children):
+        while not self.stopping and self._parent_alive():
+            # The successor starts when the first job has its modules (MNE, scipy, pandas: what braindecode
+            # imports too), and imports torch on another core while this process imports the rest.
+            if self.heavy and (self.children or not self.pending):
+                self._fork_successor()
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
-            timeout = 0 if (self.pending or self.heavy) and self.accepting else 0.5
-            doors = [self.listener] if self.accepting else []
-            if self.accepting and self.successor is None and not self.heavy:  # none to wait for, or they failed
-                doors.append(self.waiting_room)
-            watched = [self.wakeup, *doors] + ([self.successor] if self.successor is not None else [])
+            timeout = 0 if self.pending else 0.5
+            if self.is_successor:
+                doors = [self.waiting_room]
+            else:  # the second door too when no successor will have the heavy modules (none wanted, or it died)
+                doors = [self.listener] + ([] if self.successor_pid or self.heavy else [self.waiting_room])
             try:
-                ready, _, _ = select.select(watched, [], [], timeout)
+                ready, _, _ = select.select([self.wakeup, *doors], [], [], timeout)
             except InterruptedError:
                 continue
             if self.wakeup in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.wakeup, 512)
-            if self.successor in ready:
-                self._successor_said()
             for door in doors:
-                if door in ready and self.accepting:
+                if door in ready and not self.stopping:
                     conn, _ = door.accept()
                     self._answer(conn)
             self._reap()
-            if self.pending and self.accepting and not ready:
+            if self.pending and not ready:
                 self._preload(self.pending.pop(0))
-            elif self.heavy and not self.pending:
-                self._fork_successor()
         self.listener.close()
         self.waiting_room.close()
         self._say(f"{os.getpid()} stopped")
 
     def _fork_successor(self) -> None:
-        """A fork that imports the heavy modules and then takes over both sockets."""
-        read, write = os.pipe()
+        """A fork that imports the heavy modules, then answers the second door (this process keeps the first)."""
         sys.stdout.flush()
         pid = os.fork()
         if pid:
-            os.close(write)
-            self.successor, self.successor_pid = read, pid
+            self.successor_pid = pid
             self.heavy = []
             return
-        os.close(read)
+        self.is_successor = True
         self.children = {}
+        self.pending = []  # the light modules stay with the first server; a job's own are imported on request
         self._say(f"successor {os.getpid()} importing {len(self.heavy)} heavy modules")
         for name in self.heavy:
             if self.stopping or not self._parent_alive():
                 os._exit(0)
             self._preload(name)
         self.heavy = []
-        os.write(write, b"ready")
-        os.close(write)
-        self._say(f"successor {os.getpid()} takes over")
-
-    def _successor_said(self) -> None:
-        said = os.read(self.successor, 16)
-        os.close(self.successor)
-        self.successor = None
-        if said == b"ready":  # from now on the successor answers; this process waits for its own jobs
-            self.accepting = False
-            self._say("handed over to the successor")
-        else:
-            os.waitpid(self.successor_pid, 0)
-            self._say("the successor ended before it was ready; serving on")
+        self._say(f"successor {os.getpid()} answers the second door")
 
     def _preload(self, name: str) -> None:
         began = time.perf_counter()
@@ -294,12 +281,13 @@ class Server:
             conn.close()
             return
         for name in self.needs.get(request.get("rule"), []):
-            if name in self.pending:  # the job needs it at once: imported here, once, not in each fork
-                self.pending.remove(name)
+            if name not in sys.modules:  # the job needs it at once: imported here, once, not in each fork
+                if name in self.pending:
+                    self.pending.remove(name)
                 self._preload(name)
         conn.settimeout(None)
         sys.stdout.flush()
-        heavy_later = self.successor is not None or bool(self.heavy)
+        heavy_later = bool(self.successor_pid or self.heavy)  # the first server's jobs find torch at the second door
         pid = os.fork()
         if pid == 0:  # the child never returns from here
             self.listener.close()
@@ -317,6 +305,9 @@ class Server:
         self._say(f"forked {pid} for {Path(request['script']).name}")
 
     def _reap(self) -> None:
+        if self.successor_pid and os.waitpid(self.successor_pid, os.WNOHANG)[0]:
+            self.successor_pid = 0
+            self._say("the successor ended; this server answers the second door")
         for pid in list(self.children):
             try:
                 done, status = os.waitpid(pid, os.WNOHANG)

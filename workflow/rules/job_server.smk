@@ -13,8 +13,8 @@ from eegfm import job_server
 from eegfm.job_protocol import ENV_SOCKET, OFF
 
 # What each rule's job imports, in pipeline order: (light modules, which the server imports
-# between two requests, heavy ones, which a successor imports while the server answers and
-# which take over when done; docs/architecture.md §4.4). A module a job needs and the
+# between two requests, heavy ones, which a successor imports beside it and then answers the
+# jobs that need them; docs/architecture.md §4.4). A module a job needs and the
 # server has not imported yet, the job imports itself.
 JOB_SERVER_PRELOAD = {
     "synthetic": (["eegfm.synthetic", "mne.io", "mne_bids"], []),
