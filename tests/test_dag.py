@@ -47,6 +47,19 @@ def test_a_bids_root_lists_data_files_and_the_sidecars_that_apply(bids_root):
     assert {f.split("/sub-")[1][:2] for f in files if "/sub-" in f} == {"01", "02", "03"}
 
 
+def test_labels_from_participants_tsv_make_it_an_input(bids_root):
+    table = bids_root / "participants.tsv"
+    ds = Dataset(source="bids", bids={"root": str(bids_root), "task": "target"})
+    assert str(table) not in recording_inputs(ds)
+    original = table.read_text() if table.exists() else None
+    table.write_text("participant_id\tgroup\nsub-01\ta\nsub-02\tb\nsub-03\ta\n")
+    try:
+        labelled = Dataset(source="bids", bids={"root": str(bids_root), "task": "target", "label_column": "group"})
+        assert str(table) in recording_inputs(labelled)  # editing a label re-runs (and misses the windows cache)
+    finally:
+        table.write_text(original) if original is not None else table.unlink()
+
+
 def test_an_inherited_sidecar_above_the_data_applies(bids_root, tmp_path):
     inherited = bids_root / "task-target_events.json"
     inherited.write_text("{}")

@@ -110,6 +110,8 @@ def recording_inputs(dataset: Dataset, recordings: Sequence[Recording] | None = 
         files.update(_companions(Path(recording.path)))
         if dataset.source == "bids":
             files.update(_bids_sidecars(Path(recording.path), Path(dataset.bids.root).expanduser(), listings))
+    if dataset.source == "bids" and dataset.bids.label_column:  # the labels' table (it names no entities)
+        files.add(str(Path(dataset.bids.root).expanduser() / "participants.tsv"))
     return sorted(files)
 
 

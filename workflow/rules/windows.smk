@@ -18,6 +18,8 @@ rule windows:
         # 'regression': every label must be a finite number (checked, recorded in windows.json).
         target=lambda w: CFG.datasets[w.dataset].target,
         recordings=windows_stamp,
+        # a store built before from the same bytes and settings is reused (eegfm.windows_cache)
+        cache=CFG.cache,
     log:
         f"{LOGS}/windows/{{dataset}}.log",
     threads: 1
