@@ -44,6 +44,14 @@ JOB = textwrap.dedent(
     if action == "sleep":
         open(sys.argv[2], "w").write(str(os.getpid()))
         time.sleep(60)
+    if action == "light":  # as a windows job that missed the cache: it needs its rule's modules now
+        from eegfm.job_protocol import wait_for_light_modules
+        had = "colorsys" in sys.modules
+        wait_for_light_modules()
+        print(json.dumps({{"pid": os.getpid(), "had": had}}), flush=True)
+    if action == "soon":  # as a windows job that missed the cache
+        from eegfm.job_protocol import heavy_modules_soon
+        heavy_modules_soon()
     if action == "heavy":  # needs the heavy module from here on, as an embed job on a cache miss
         from eegfm.job_protocol import wait_for_heavy_modules
         wait_for_heavy_modules()
@@ -98,18 +106,26 @@ def test_a_job_runs_in_a_fork_of_the_server_with_its_own_streams_directory_envir
 
 
 def test_light_jobs_stay_with_the_first_server_and_waiting_ones_go_to_the_successor(server, tmp_path):
+    code, seen, err = _finish(_job(tmp_path))
+    assert code == 0, err
+    assert seen["ppid"] == server.process.pid  # it has the light modules
+    time.sleep(0.5)
+    assert "successor" not in (tmp_path / "server.log").read_text()  # nobody wanted the heavy modules yet
+    code, seen, err = _finish(_job(tmp_path, env={"RULE": "train"}))  # a knock at the second door wants them
+    assert code == 0, err
+    assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
+    assert "answers the second door" in (tmp_path / "server.log").read_text()
+
+
+def test_a_job_can_ask_for_the_heavy_modules_before_it_needs_them(server, tmp_path):
+    code, _, err = _finish(_job(tmp_path, "soon"))
+    assert code == 0, err
     log = tmp_path / "server.log"
     for _ in range(100):
         if "answers the second door" in log.read_text():
             break
         time.sleep(0.1)
     assert "answers the second door" in log.read_text()
-    code, seen, err = _finish(_job(tmp_path))
-    assert code == 0, err
-    assert seen["ppid"] == server.process.pid  # it has the light modules
-    code, seen, err = _finish(_job(tmp_path, env={"RULE": "train"}))
-    assert code == 0, err
-    assert seen["ppid"] != server.process.pid and os.getpgid(seen["ppid"]) == server.process.pid
 
 
 def test_a_job_of_a_waiting_rule_is_answered_by_the_successor_only(server, tmp_path):
@@ -239,3 +255,18 @@ def test_a_job_that_needs_the_heavy_modules_midway_starts_again_where_they_are(t
     monkeypatch.setenv(ENV_SOCKET, "off")
     out, _ = _job(tmp_path, "heavy").communicate(timeout=120)
     assert len(out.splitlines()) == 2 and json.loads(out.splitlines()[1])["heavy"] is False
+
+
+def test_a_quick_job_starts_on_few_modules_and_again_once_its_rule_s_modules_are_in(tmp_path, monkeypatch):
+    _quiet_env(monkeypatch)
+    handle = job_server.start(SRC, ["threadpoolctl"], [], tmp_path / "server.log", needs={"x": ["colorsys"]},
+                              quick={"x": []})
+    try:
+        out, err = _job(tmp_path, "light").communicate(timeout=120)
+        first, second, end = [json.loads(line) for line in out.splitlines()]
+        assert first["pid"] != second["pid"] == end["pid"]
+        assert end["had"] is True  # the second attempt was forked after the server imported the rule's modules
+        log = (tmp_path / "server.log").read_text()
+        assert log.index("forked") < log.index("imported colorsys")  # the first attempt did not wait for them
+    finally:
+        handle.stop()

@@ -69,14 +69,23 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
     }
     if request["rule"] in os.environ.get(ENV_WAIT, "").split(","):
         path = waiting_path(path)  # queue for the heavy modules
-    sock = _ask(path, request)
-    if sock is None:
-        return None
-    code = _relay(*sock)
-    if code is None:  # it needs the heavy modules after all: once more, at the door of the process that has them
-        sock = _ask(waiting_path(path), request)
-        code = _relay(*sock) if sock is not None else None  # (a second requeue cannot happen: run here)
-    return code
+    # A job may start again (job_protocol.Requeue), at most once for each kind of module it comes to need.
+    for _ in range(3):
+        sock = _ask(path, request)
+        if sock is None:
+            return None
+        outcome = _relay(*sock)
+        if outcome == "light" and not request.get("all_modules"):  # again, once its rule's modules are in
+            request["all_modules"] = True
+        elif outcome == "heavy" and path != waiting_path(path):  # at the door of the process that has them
+            path = waiting_path(path)
+        elif isinstance(outcome, int):
+            return outcome
+        else:
+            break
+    print("eegfm: the job server asked the job to start again once too often; it starts its own process",
+          file=sys.stderr)
+    return None
 
 
 def _ask(path: str, request: dict) -> tuple[socket.socket, int] | None:
@@ -104,9 +113,9 @@ def _ask(path: str, request: dict) -> tuple[socket.socket, int] | None:
     return sock, int(reply["pid"])
 
 
-def _relay(sock: socket.socket, pid: int) -> int | None:
-    """Forward signals to the child until it reports its exit status; None when it asked to start again
-    where the heavy modules are (:func:`eegfm.job_protocol.wait_for_heavy_modules`)."""
+def _relay(sock: socket.socket, pid: int) -> int | str:
+    """Forward signals to the child until it reports its exit status; ``"light"`` or ``"heavy"`` when it
+    asked to start again where those modules are (:class:`eegfm.job_protocol.Requeue`)."""
 
     def forward(signum, _frame):
         try:
@@ -119,8 +128,8 @@ def _relay(sock: socket.socket, pid: int) -> int | None:
     sock.close()
     for signum, handler in before.items():
         signal.signal(signum, handler)
-    if isinstance(message, dict) and message.get("requeue"):
-        return None
+    if isinstance(message, dict) and message.get("requeue") in ("light", "heavy"):
+        return message["requeue"]
     if not isinstance(message, dict) or "exit" not in message:
         print(f"eegfm: the job's process {pid} ended without an exit status", file=sys.stderr)
         return 1

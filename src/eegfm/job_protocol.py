@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import socket
 import struct
 import sys
@@ -31,10 +32,52 @@ _HEADER = struct.Struct("!Q")
 #: True only in a job forked by a server whose successor holds the heavy modules (set by
 #: :mod:`eegfm.job_server` in the child); see :func:`wait_for_heavy_modules`.
 forked_before_heavy = False
+#: True only in a job forked on the few modules its rule starts with (``quick`` of
+#: :func:`eegfm.job_server.start`); see :func:`wait_for_light_modules`.
+forked_on_few_modules = False
+
+#: The signal a job sends the server that forked it: the heavy modules will be wanted soon.
+HEAVY_WANTED = signal.SIGUSR1
 
 
 class Requeue(BaseException):
-    """Ends a job's attempt in a fork without the heavy modules; the client asks again at :func:`waiting_path`."""
+    """Ends a job's attempt in a fork before it wrote anything; the client sends the same job again.
+
+    ``wants`` is ``"light"`` (again at the first door, once the server has
+    imported every light module of the job's rule) or ``"heavy"`` (at
+    :func:`waiting_path`, where the heavy modules are).
+    """
+
+    def __init__(self, wants: str) -> None:
+        super().__init__(wants)
+        self.wants = wants
+
+
+def heavy_modules_soon() -> None:
+    """Called by a job whose outcome means the heavy modules will be wanted soon.
+
+    A windows job that builds its store (a cache miss) calls it: new windows
+    mean new embeddings, so torch is needed. The server that forked the job
+    then starts importing the heavy modules in its successor; without such a
+    hint it waits for the first job that knocks at the second door, so a run
+    whose embeddings are all cached never imports torch. Anywhere else it
+    does nothing.
+    """
+    if forked_before_heavy:
+        os.kill(os.getppid(), HEAVY_WANTED)
+
+
+def wait_for_light_modules() -> None:
+    """Called by a job that started on few modules just before it needs the rest of its rule's.
+
+    A windows job first looks for its store in the cache (hashing only) and
+    needs MNE and scipy only on a miss. In a fork made on those few modules,
+    this ends the attempt (:class:`Requeue`) and the job starts again once
+    the server has imported the rule's light modules, instead of importing
+    them beside the server on the same cores. Anywhere else it does nothing.
+    """
+    if forked_on_few_modules:
+        raise Requeue("light")
 
 
 def wait_for_heavy_modules() -> None:
@@ -50,7 +93,7 @@ def wait_for_heavy_modules() -> None:
     fork that has them) it does nothing.
     """
     if forked_before_heavy:
-        raise Requeue
+        raise Requeue("heavy")
 
 
 def waiting_path(socket_path: str) -> str:

@@ -6,9 +6,9 @@ braindecode, peft: `benchmarks/results/import_time.md`). The Snakefile
 starts this server when a run has local jobs to do. It imports the light
 modules those jobs need (a requesting job's own first), in pipeline order,
 between answering requests, so no job waits behind an import it may not
-need; a successor it forks at once imports the heavy ones (torch,
-braindecode, peft) beside it, on another core, and then answers a second
-socket, where the jobs of rules that need them queue. A request is answered by forking: the child takes
+need. When the heavy ones (torch, braindecode, peft) are wanted, a
+successor it forks imports them beside it, on another core, and then
+answers a second socket, where the jobs that need them queue. A request is answered by forking: the child takes
 the job's streams, working directory, environment, ``sys.argv``,
 ``sys.path`` and thread settings, runs the job's script with its
 ``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eegfm import job_protocol
-from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, Requeue, interpreter, receive, send, waiting_path
+from eegfm.job_protocol import ENV_SOCKET, ENV_WAIT, HEAVY_WANTED, Requeue, interpreter, receive, send, waiting_path
 
 
 @dataclass
@@ -83,7 +83,8 @@ class Handle:
 
 
 def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wait: list[str] | None = None,
-          needs: dict[str, list[str]] | None = None) -> Handle:
+          needs: dict[str, list[str]] | None = None, heavy_after: str | None = None,
+          quick: dict[str, list[str]] | None = None) -> Handle:
     """Start a server for this process's jobs (it ends by itself when this process does).
 
     Parameters
@@ -94,8 +95,8 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     light, heavy
         Modules to import, in the order jobs will want them: ``light`` by the
         server between two requests (each import delays a request by at most
-        its own time); ``heavy`` by a successor forked at once, which then
-        answers the second door.
+        its own time); ``heavy`` by a successor, forked when a job wants
+        them, which then answers the second door.
     log_path
         Where the server writes what it did (imports and their seconds, each fork).
     wait
@@ -105,6 +106,14 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     needs
         The light modules of each rule: a job's request makes the server
         import those of its rule first, once, rather than the job in its fork.
+    heavy_after
+        A light module the successor is forked after, even when the heavy
+        modules are wanted earlier (they import much of what comes before
+        it); None: as soon as they are wanted.
+    quick
+        Rules whose jobs start on a few modules (a windows job looks for its
+        store in the cache first) and ask for the rest of ``needs`` only when
+        they need them (:func:`eegfm.job_protocol.wait_for_light_modules`).
     """
     # A Unix socket path holds at most 107 bytes: a short private folder in the temp dir.
     socket_path = os.path.join(tempfile.mkdtemp(prefix="eegfm-jobs-"), "s")
@@ -113,7 +122,8 @@ def start(src: str, light: list[str], heavy: list[str], log_path: str | Path, wa
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [sys.executable, "-c", code, socket_path, str(os.getpid()), os.path.realpath(src),
-             json.dumps({"light": light, "heavy": heavy, "needs": needs or {}})],
+             json.dumps({"light": light, "heavy": heavy, "needs": needs or {}, "heavy_after": heavy_after,
+                         "quick": quick or {}})],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -141,7 +151,8 @@ def _listen(path: str) -> socket.socket:
 def main() -> None:
     socket_path, parent, src, preload = sys.argv[1:]
     modules = json.loads(preload)
-    Server(socket_path, int(parent), src, modules["light"], modules["heavy"], modules["needs"]).serve()
+    Server(socket_path, int(parent), src, modules["light"], modules["heavy"], modules["needs"],
+           modules.get("heavy_after"), modules.get("quick")).serve()
     sys.stdout.flush()
     os._exit(0)  # nothing left to clean up; tearing down torch's modules would keep Snakemake waiting
 
@@ -151,10 +162,13 @@ class Server:
     heavy ones and answers the second door."""
 
     def __init__(self, socket_path: str, parent: int, src: str, light: list[str], heavy: list[str],
-                 needs: dict[str, list[str]]) -> None:
+                 needs: dict[str, list[str]], heavy_after: str | None = None,
+                 quick: dict[str, list[str]] | None = None) -> None:
         self.parent = parent
         self.src = src
         self.needs = needs
+        self.quick = quick or {}
+        self.heavy_after = heavy_after if heavy_after in light else None
         self.pending = list(light)
         self.heavy = [m for m in heavy if m not in light]
         self.successor_pid = 0  # in the first server, while its successor lives
@@ -175,9 +189,14 @@ class Server:
         signal.set_wakeup_fd(self.wakeup_write)
         signal.signal(signal.SIGTERM, self._stop)
         signal.signal(signal.SIGINT, self._stop)
+        self.heavy_wanted = False
+        signal.signal(HEAVY_WANTED, self._want_heavy)
 
     def _stop(self, _signum, _frame) -> None:
         self.stopping = True
+
+    def _want_heavy(self, _signum, _frame) -> None:
+        self.heavy_wanted = True
 
     def _say(self, text: str) -> None:
         print(f"[{time.monotonic() - self.started:7.2f} s] {text}", flush=True)
@@ -194,9 +213,12 @@ class Server:
     def serve(self) -> None:
         self._say(f"serving; pid {os.getpid()}; {len(self.pending)} light and {len(self.heavy)} heavy preloads")
         while not self.stopping and self._parent_alive():
-            # The successor starts when the first job has its modules (MNE, scipy, pandas: what braindecode
-            # imports too), and imports torch on another core while this process imports the rest.
-            if self.heavy and (self.children or not self.pending):
+            # The successor starts when the heavy modules are wanted (a job knocks at the second door, or a
+            # windows job that missed the cache announces new embeddings: job_protocol.heavy_modules_soon)
+            # and the first rule's modules are in (MNE, scipy, pandas: braindecode imports them too). It
+            # imports torch on another core while this process goes on; a run whose embeddings are all
+            # cached never imports torch.
+            if self.heavy and self.heavy_wanted and (not self.pending or self.heavy_after not in self.pending):
                 self._fork_successor()
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
             timeout = 0 if self.pending else 0.5
@@ -204,19 +226,24 @@ class Server:
                 doors = [self.waiting_room]
             else:  # the second door too when no successor will have the heavy modules (none wanted, or it died)
                 doors = [self.listener] + ([] if self.successor_pid or self.heavy else [self.waiting_room])
+            knocks = [self.waiting_room] if self.heavy and not self.is_successor else []  # noticed, not answered
             try:
-                ready, _, _ = select.select([self.wakeup, *doors], [], [], timeout)
+                ready, _, _ = select.select([self.wakeup, *doors, *knocks], [], [], timeout)
             except InterruptedError:
                 continue
             if self.wakeup in ready:
                 with contextlib.suppress(BlockingIOError):
                     os.read(self.wakeup, 512)
+            if knocks and self.waiting_room in ready:
+                self.heavy_wanted = True
+            answered = False
             for door in doors:
                 if door in ready and not self.stopping:
                     conn, _ = door.accept()
                     self._answer(conn)
+                    answered = True
             self._reap()
-            if self.pending and not ready:
+            if self.pending and not answered:
                 self._preload(self.pending.pop(0))
         self.listener.close()
         self.waiting_room.close()
@@ -280,7 +307,9 @@ class Server:
             send(conn, {"refused": reason})
             conn.close()
             return
-        for name in self.needs.get(request.get("rule"), []):
+        rule = request.get("rule")
+        few = rule in self.quick and not request.get("all_modules")
+        for name in self.quick[rule] if few else self.needs.get(rule, []):
             if name not in sys.modules:  # the job needs it at once: imported here, once, not in each fork
                 if name in self.pending:
                     self.pending.remove(name)
@@ -298,6 +327,7 @@ class Server:
             os.close(self.wakeup)
             os.close(self.wakeup_write)
             job_protocol.forked_before_heavy = heavy_later
+            job_protocol.forked_on_few_modules = few
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)
@@ -330,7 +360,7 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
     finished = threading.Event()
     try:
         os.setpgid(0, 0)  # its own group, so the job's own children end with it
-        for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        for signum in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT, HEAVY_WANTED):
             signal.signal(signum, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         for target, fd in enumerate(fds):
@@ -358,10 +388,10 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
         finally:
             finished.set()
             try:
-                send(conn, {"requeue": True} if code is None else {"exit": code})
+                send(conn, {"requeue": code} if isinstance(code, str) else {"exit": code})
             except OSError:
                 pass
-            os._exit(code or 0)
+            os._exit(0 if isinstance(code, str) else code)
 
 
 def _fresh_process_state() -> None:
@@ -382,13 +412,13 @@ def _fresh_process_state() -> None:
         sys.modules["numpy"].random.seed()
 
 
-def _run_script(script: str, snakemake: object) -> int | None:
+def _run_script(script: str, snakemake: object) -> int | str:
     """Run a job script as ``python script`` would, with Snakemake's preamble object; its exit status,
-    or None when it asked to start again where the heavy modules are (:func:`~eegfm.job_protocol.wait_for_heavy_modules`)."""
+    or the modules it asked to start again with (:class:`~eegfm.job_protocol.Requeue`: "light" or "heavy")."""
     try:
         runpy.run_path(script, init_globals={"snakemake": snakemake}, run_name="__main__")
-    except Requeue:
-        return None
+    except Requeue as again:
+        return again.wants
     except SystemExit as exit_:
         if exit_.code is None or isinstance(exit_.code, int):
             return int(exit_.code or 0)

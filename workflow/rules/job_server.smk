@@ -37,6 +37,10 @@ JOB_SERVER_PRELOAD = {
 # cache miss: it starts at once, and on a miss goes to the queue (job_protocol.wait_for_heavy_modules).
 JOB_SERVER_WAIT = ["finetune", "pretrain"]
 
+# Rules whose jobs start on a few modules: a windows job first looks for its store in the cache
+# (eegfm.windows_cache: hashing only) and asks for MNE and scipy only on a miss.
+JOB_SERVER_QUICK = {"windows": ["eegfm.windows_cache"]}
+
 
 def job_server_wanted():
     """Why this run starts no job server, or None: jobs on other machines, in other
@@ -60,9 +64,12 @@ onstart:
     if workflow.is_main_process and job_server_wanted() is None:
         rules = {job.rule.name for job in workflow.dag.needrun_jobs()}
         light, heavy = ([m for r, mods in JOB_SERVER_PRELOAD.items() if r in rules for m in mods[i]] for i in (0, 1))
+        # torch starts importing once the first rule's modules are in (MNE, scipy, pandas: braindecode's too)
+        first = next((mods[0] for r, mods in JOB_SERVER_PRELOAD.items() if r in rules and mods[0]), [None])
         JOB_SERVER.append(job_server.start(SRC, list(dict.fromkeys(light)), list(dict.fromkeys(heavy)),
                                            Path(".snakemake") / "eegfm" / "job-server.log", wait=JOB_SERVER_WAIT,
-                                           needs={r: mods[0] for r, mods in JOB_SERVER_PRELOAD.items()}))
+                                           needs={r: mods[0] for r, mods in JOB_SERVER_PRELOAD.items()},
+                                           heavy_after=first[-1], quick=JOB_SERVER_QUICK))
 
 
 def end_of_run():

@@ -55,8 +55,9 @@ rule aggregate:
         config=CFG.model_dump(mode="json"),
     log:
         f"{LOGS}/aggregate.log",
-    # the figures render in parallel (eegfm.figures.render_all); Snakemake gives at most --cores
-    threads: 4
+    # two processes draw the figures (eegfm.figure_render.render_all); Snakemake gives at most --cores
+    # locally, and a cluster job asks for 2 CPUs, which every node has
+    threads: 2
     resources:
         mem_mb=4000,
         runtime=30,
