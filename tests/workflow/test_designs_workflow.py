@@ -8,11 +8,12 @@ The runs are the real 124 s motor EDF of ../shared cut into three files (tests/c
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
 
-from tests.workflow.test_workflow import ok, snakemake
+from tests.workflow.test_workflow import COST, ok, snakemake
 
 pytestmark = pytest.mark.slow
 
@@ -85,6 +86,23 @@ def test_rerun_does_nothing(designs_run):
     work, config = designs_run
     proc = ok(snakemake(work, config, "-n"))
     assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_a_second_results_folder_reuses_the_windows_from_the_cache(designs_run, tmp_path):
+    work, config = designs_run
+    ok(snakemake(tmp_path, config))
+    for dataset in ("motor", "within"):
+        log = (tmp_path / f"results/logs/windows/{dataset}.log").read_text()
+        assert "windows cache hit" in log and "the job that built these windows logged" in log
+        first, second = (w / f"results/{dataset}/windows" for w in (work, tmp_path))
+        files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+        assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+        assert os.path.samefile(first / "windows.zarr/zarr.json", second / "windows.zarr/zarr.json")  # linked
+    own = pd.read_csv(tmp_path / "results/report/metrics.tsv", sep="\t")
+    before = pd.read_csv(work / "results/report/metrics.tsv", sep="\t")
+    cost = [c for c in own.columns if c in COST]
+    pd.testing.assert_frame_equal(before.drop(columns=cost), own.drop(columns=cost), check_exact=True)
 
 
 def test_a_recording_under_two_subject_ids_stops_the_splits_job(three_runs, tmp_path):
