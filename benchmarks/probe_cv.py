@@ -10,7 +10,7 @@ folds, a random-init CBraMod, a logistic-regression probe. Printed:
   and fits the 4 folds — what a notebook does by hand (its whole process
   time, imports included, and the CV part alone);
 * **workflow**: ``snakemake`` cold (empty cache), warm (a new results folder,
-  embeddings cached by the earlier run) and no-op (a finished run
+  windows and embeddings cached by the earlier run) and no-op (a finished run
   re-invoked); goals: cold <= 1.5x and warm <= 1.0x the baseline's whole
   process. Cold once more with ``EEGFM_JOB_SERVER=off``: every job in a
   process of its own, as on a cluster;

@@ -157,6 +157,12 @@ def main() -> None:
     os._exit(0)  # nothing left to clean up; tearing down torch's modules would keep Snakemake waiting
 
 
+#: How long the server imports nothing while a quick job decides whether it needs its rule's other modules.
+QUICK_DECISION_S = 1.0
+#: Exit status of a forked job that asked to start again (the client hears why; the server needs only this).
+REQUEUED = 75
+
+
 class Server:
     """Accept job requests and fork, importing light modules between requests; a successor imports the
     heavy ones and answers the second door."""
@@ -191,6 +197,7 @@ class Server:
         signal.signal(signal.SIGINT, self._stop)
         self.heavy_wanted = False
         signal.signal(HEAVY_WANTED, self._want_heavy)
+        self.quick_job: tuple[int, float, str] | None = None  # pid, until when to wait for it, rule
 
     def _stop(self, _signum, _frame) -> None:
         self.stopping = True
@@ -221,7 +228,9 @@ class Server:
             if self.heavy and self.heavy_wanted and (not self.pending or self.heavy_after not in self.pending):
                 self._fork_successor()
             # Between two imports, answer whoever is waiting: a job never waits for the whole preload.
-            timeout = 0 if self.pending else 0.5
+            # While a quick job decides whether it needs its rule's other modules, import nothing (see _reap).
+            deciding = self.quick_job is not None and time.monotonic() < self.quick_job[1]
+            timeout = 0.02 if deciding else 0 if self.pending else 0.5
             if self.is_successor:
                 doors = [self.waiting_room]
             else:  # the second door too when no successor will have the heavy modules (none wanted, or it died)
@@ -243,7 +252,7 @@ class Server:
                     self._answer(conn)
                     answered = True
             self._reap()
-            if self.pending and not answered:
+            if self.pending and not answered and not deciding:
                 self._preload(self.pending.pop(0))
         self.listener.close()
         self.waiting_room.close()
@@ -332,6 +341,8 @@ class Server:
         for fd in fds:
             os.close(fd)
         self.children[pid] = conn
+        if few:  # e.g. a windows job looking up its store: wait a moment for its outcome (_reap)
+            self.quick_job = (pid, time.monotonic() + QUICK_DECISION_S, rule)
         self._say(f"forked {pid} for {Path(request['script']).name}")
 
     def _reap(self) -> None:
@@ -346,6 +357,12 @@ class Server:
             if not done:
                 continue
             conn = self.children.pop(pid)
+            if self.quick_job is not None and self.quick_job[0] == pid:
+                rule = self.quick_job[2]
+                self.quick_job = None
+                if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == REQUEUED):  # it did not need them:
+                    later = [m for m in self.pending if m in self.needs.get(rule, [])]  # the others' come first
+                    self.pending = [m for m in self.pending if m not in later] + later
             if os.WIFSIGNALED(status):  # it could not report itself: killed, or out of memory
                 try:
                     send(conn, {"exit": -os.WTERMSIG(status)})
@@ -391,7 +408,7 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
                 send(conn, {"requeue": code} if isinstance(code, str) else {"exit": code})
             except OSError:
                 pass
-            os._exit(0 if isinstance(code, str) else code)
+            os._exit(REQUEUED if isinstance(code, str) else code)
 
 
 def _fresh_process_state() -> None:
