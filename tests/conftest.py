@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -38,4 +39,30 @@ def three_runs(real_data, tmp_path_factory) -> Path:
         raw.copy().crop(start, stop, include_tmax=False).save(path, verbose="error")
         rows.append(f"{path.name}\tS001\t1\t{run}")
     (folder / "recordings.tsv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def freezable_folder(tmp_path):
+    """A folder and a function that makes it read-only for this process: a tmpfs remounted read-only for
+    root (root ignores permissions), else mode 0500."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        yield folder, lambda: folder.chmod(0o500)
+        folder.chmod(0o700)
+        return
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True,
+                          text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip()})")
+    yield folder, lambda: subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+    subprocess.run(["umount", "--lazy", str(folder)], check=True)
+
+
+@pytest.fixture
+def read_only_folder(freezable_folder):
+    """A folder this process cannot write (see ``freezable_folder``)."""
+    folder, freeze = freezable_folder
+    freeze()
     return folder

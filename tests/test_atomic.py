@@ -59,7 +59,6 @@ def test_outputs_follow_the_umask_not_mkstemp(tmp_path):
 
 
 def _dead_pid() -> int:
-    import subprocess
     import sys
 
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -68,7 +67,6 @@ def _dead_pid() -> int:
 
 
 def test_leftovers_of_dead_writers_are_swept_by_the_next_write(tmp_path):
-    import os
 
     dead = _dead_pid()
     stale_dir = tmp_path / f".tmp-store-{atomic.writer_tag(dead)}-abc123"
@@ -90,24 +88,6 @@ def test_temporary_names_carry_the_writer(tmp_path):
 
     with atomic.atomic_file(tmp_path / "f.json") as tmp:
         assert tmp.name.startswith(f".tmp-f.json-{atomic.writer_tag()}-")
-
-
-@pytest.fixture
-def read_only_folder(tmp_path):
-    """A folder this process cannot write: a read-only tmpfs for root (root ignores permissions), else mode 0500."""
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    if os.geteuid() != 0:
-        folder.chmod(0o500)
-        yield folder
-        folder.chmod(0o700)
-        return
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True,
-                          text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here ({proc.stderr.strip()})")
-    yield folder
-    subprocess.run(["umount", "--lazy", str(folder)], check=True)
 
 
 def test_a_folder_that_cannot_be_written_is_named_with_the_fix(read_only_folder):

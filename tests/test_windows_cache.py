@@ -98,3 +98,17 @@ def test_a_damaged_entry_is_a_miss_moved_aside_and_saved_again(recording, tmp_pa
     assert not (tmp_path / "second" / "windows.json").exists()  # nothing was published
     windows_cache.save(cache, key, tmp_path / "first", what="windows d")
     assert windows_cache.restore(cache, key, tmp_path / "second", what="windows d") == entry
+
+
+def test_a_read_only_cache_serves_its_hits_and_a_miss_only_warns(recording, tmp_path, freezable_folder, caplog):
+    cache, freeze = freezable_folder
+    _store(tmp_path / "first")
+    key = windows_cache.recipe_key([recording], SETTINGS)
+    windows_cache.save(cache, key, tmp_path / "first", what="windows d")  # across file systems: copies
+    freeze()
+    assert windows_cache.restore(cache, key, tmp_path / "second", what="windows d") is not None
+    assert _files(tmp_path / "second") == _files(tmp_path / "first")
+    other = windows_cache.recipe_key([recording], {**SETTINGS, "dataset": "e"})
+    with caplog.at_level(logging.WARNING):
+        assert windows_cache.save(cache, other, tmp_path / "first", what="windows e") is None
+    assert "could not keep the windows in the cache" in caplog.text

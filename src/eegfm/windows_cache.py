@@ -110,23 +110,21 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def restore(cache_dir: str | os.PathLike, key: str, out_dir: str | os.PathLike, *, what: str) -> Path | None:
     """Publish the cached store of ``key`` as ``out_dir``'s windows store; the entry, or None on a miss.
 
-    Every file is checked against the manifest first. A damaged entry (a file
-    missing, changed or truncated) is logged and moved aside, and the caller
-    builds the store again.
+    Every file is checked against the manifest first (no lock: entries are
+    published whole, so a read-only shared cache serves hits too). A damaged
+    entry (a file missing, changed or truncated) is logged and moved aside,
+    and the caller builds the store again.
     """
     entry = entry_path(cache_dir, key)
     if not (entry / MANIFEST).is_file():
         return None
-    with key_lock(entry, what=f"{what}: windows cache entry {entry}"):
-        try:
-            manifest = _verified(entry, key)
-        except DamagedEntryError as err:
-            aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-            entry.rename(aside)
-            logger.warning("%s: the cached windows store %s is damaged (%s); moved it aside to %s and building "
-                           "the windows again", what, entry, err, aside.name)
-            return None
-        out = Path(out_dir)
+    try:
+        manifest = _verified(entry, key)
+    except DamagedEntryError as err:
+        _move_aside(entry, key, err, what)
+        return None
+    out = Path(out_dir)
+    try:
         with atomic.atomic_dir(out / "windows.zarr") as tmp:
             for name in manifest["files"]:
                 if name.startswith("windows.zarr/"):
@@ -134,11 +132,32 @@ def restore(cache_dir: str | os.PathLike, key: str, out_dir: str | os.PathLike, 
         for name in ("windows.tsv", "windows.json"):
             with atomic.atomic_file(out / name) as tmp:
                 shutil.copyfile(entry / name, tmp)
+    except FileNotFoundError:  # another run moved the entry aside meanwhile
+        (out / "windows.json").unlink(missing_ok=True)
+        return None
     logger.info("%s: windows cache hit %s (every file verified against its sha256)", what, entry)
     built = entry / BUILD_LOG
     if built.is_file():
         logger.info("%s: the job that built these windows logged:\n%s", what, built.read_text(errors="replace").rstrip())
     return entry
+
+
+def _move_aside(entry: Path, key: str, problem: Exception, what: str) -> None:
+    try:
+        with key_lock(entry, what=f"{what}: windows cache entry {entry}"):
+            try:
+                _verified(entry, key)
+                return  # another run has just replaced it with a sound one
+            except DamagedEntryError:
+                pass
+            aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+            entry.rename(aside)
+    except OSError as err:  # a read-only cache: leave it, build the windows here
+        logger.warning("%s: the cached windows store %s is damaged (%s) and cannot be moved aside (%s); building "
+                       "the windows again", what, entry, problem, err)
+        return
+    logger.warning("%s: the cached windows store %s is damaged (%s); moved it aside to %s and building the "
+                   "windows again", what, entry, problem, aside.name)
 
 
 def _verified(entry: Path, key: str) -> dict[str, Any]:
@@ -158,28 +177,37 @@ def _verified(entry: Path, key: str) -> dict[str, Any]:
 
 
 def save(cache_dir: str | os.PathLike, key: str, out_dir: str | os.PathLike, *, what: str,
-         log_path: str | os.PathLike | None = None) -> Path:
-    """Keep ``out_dir``'s newly built windows store in the cache under ``key``; returns the entry.
+         log_path: str | os.PathLike | None = None) -> Path | None:
+    """Keep ``out_dir``'s newly built windows store in the cache under ``key``; the entry, or None.
 
     ``log_path`` (the building job's log so far) is kept beside it and shown
-    when a later run hits the entry.
+    when a later run hits the entry. A cache that cannot be written (read
+    only, full) is a warning, not an error: the windows are in ``out_dir``.
     """
     entry = entry_path(cache_dir, key)
     out = Path(out_dir)
-    with key_lock(entry, what=f"{what}: windows cache entry {entry}"):
-        with contextlib.suppress(DamagedEntryError):
-            if entry.exists():
-                _verified(entry, key)
-                return entry  # another run cached the same store meanwhile
-        if entry.exists():
-            shutil.rmtree(entry)
-        with atomic.atomic_dir(entry) as tmp:
-            files = {}
-            for name in _store_files(out):
-                _link_or_copy(out / name, tmp / name)
-                files[name.as_posix()] = sha256_file(tmp / name)
-            if log_path is not None and Path(log_path).is_file():
-                shutil.copyfile(log_path, tmp / BUILD_LOG)
-            (tmp / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
+    try:
+        with key_lock(entry, what=f"{what}: windows cache entry {entry}"):
+            with contextlib.suppress(DamagedEntryError):
+                if entry.exists():
+                    _verified(entry, key)
+                    return entry  # another run cached the same store meanwhile
+            if entry.exists():  # damaged: kept aside, never deleted silently
+                aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+                entry.rename(aside)
+                logger.warning("%s: the cached windows store %s was damaged; moved it aside to %s", what, entry,
+                               aside.name)
+            with atomic.atomic_dir(entry) as tmp:
+                files = {}
+                for name in _store_files(out):
+                    _link_or_copy(out / name, tmp / name)
+                    files[name.as_posix()] = sha256_file(tmp / name)
+                if log_path is not None and Path(log_path).is_file():
+                    shutil.copyfile(log_path, tmp / BUILD_LOG)
+                (tmp / MANIFEST).write_text(json.dumps({"key": key, "files": files}, indent=1, sort_keys=True))
+    except OSError as err:
+        logger.warning("%s: could not keep the windows in the cache (%s); this run goes on, a later one builds "
+                       "them again", what, err)
+        return None
     logger.info("%s: windows kept in the cache as %s", what, entry)
     return entry
