@@ -8,10 +8,11 @@ modules those jobs need (a requesting job's own first), in pipeline order,
 between answering requests, so no job waits behind an import it may not
 need. When the heavy ones (torch, braindecode, peft) are wanted, a
 successor it forks imports them beside it, on another core, and then
-answers a second socket, where the jobs that need them queue. A request is answered by forking: the child takes
-the job's streams, working directory, environment, ``sys.argv``,
-``sys.path`` and thread settings, runs the job's script with its
-``snakemake`` object, and reports the exit status (docs/architecture.md §4.4).
+answers a second socket, where the jobs that need them queue. A request is
+answered by forking: the child takes the job's streams, working directory,
+environment, ``sys.argv``, ``sys.path`` and thread settings, runs the job's
+script with its ``snakemake`` object, and reports the exit status
+(docs/architecture.md §4.4).
 
 What keeps the numbers the same as in a fresh process:
 
@@ -235,7 +236,8 @@ class Server:
                 doors = [self.waiting_room]
             else:  # the second door too when no successor will have the heavy modules (none wanted, or it died)
                 doors = [self.listener] + ([] if self.successor_pid or self.heavy else [self.waiting_room])
-            knocks = [self.waiting_room] if self.heavy and not self.is_successor else []  # noticed, not answered
+            # a knock at the second door is noticed, not answered (and not while waiting on a quick job: no spin)
+            knocks = [self.waiting_room] if self.heavy and not self.is_successor and not deciding else []
             try:
                 ready, _, _ = select.select([self.wakeup, *doors, *knocks], [], [], timeout)
             except InterruptedError:
