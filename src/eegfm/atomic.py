@@ -26,6 +26,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,15 @@ def _writer_alive(pid: int) -> bool:
     except PermissionError:  # another user's live process
         return True
     return True
+
+
+def move_aside(path: str | os.PathLike) -> Path:
+    """Rename a damaged store or cache entry to ``<name>.damaged-<time>-<pid>`` beside it (a cache never
+    deletes what failed its check silently); returns the new path."""
+    path = Path(path)
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+    path.rename(aside)
+    return aside
 
 
 def sweep_stale(path: str | os.PathLike, *, any_writer: bool = False) -> list[Path]:

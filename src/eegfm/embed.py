@@ -30,7 +30,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -259,8 +258,7 @@ def _hit_or_clear(path: Path, key: str) -> dict[str, Any] | None:
     if attrs is not None:
         return attrs
     if problem is not None:
-        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-        path.rename(aside)
+        aside = atomic.move_aside(path)
         logger.warning("embedding store %s is damaged (%s); moved it aside to %s and computing it again",
                        path, problem, aside.name)
     atomic.sweep_stale(path, any_writer=True)

@@ -15,9 +15,9 @@ the signals. Its *recipe key* is a sha256 over all of them:
 
 The entry ``<cache>/windows/<key[:2]>/<key>/`` holds the store's three
 files, the log of the job that built it, and ``manifest.json`` with the
-sha256 of every file (the entry is published whole, by one rename). Files are hard links where the cache
-and the results share a file system (no second copy on disk; nothing
-writes to a published store), else copies. A hit is verified file by file
+sha256 of every file (the entry is published whole, by one rename).
+Files are hard links where the cache and the results share a file system
+(no second copy on disk; nothing writes to a published store), else copies. A hit is verified file by file
 against the manifest before anything is published; a damaged entry is
 logged, moved aside and built again. One writer per key (:func:`eegfm.locks.key_lock`).
 
@@ -33,7 +33,6 @@ import logging
 import os
 import platform
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -70,7 +69,10 @@ def _files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
     found: set[Path] = set()
     for name in inputs:
         path = Path(os.path.abspath(name))
-        found.update(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else found.add(path)
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.is_file())
+        else:
+            found.add(path)
     return sorted(found)
 
 
@@ -150,8 +152,7 @@ def _move_aside(entry: Path, key: str, problem: Exception, what: str) -> None:
                 return  # another run has just replaced it with a sound one
             except DamagedEntryError:
                 pass
-            aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-            entry.rename(aside)
+            aside = atomic.move_aside(entry)
     except OSError as err:  # a read-only cache: leave it, build the windows here
         logger.warning("%s: the cached windows store %s is damaged (%s) and cannot be moved aside (%s); building "
                        "the windows again", what, entry, problem, err)
@@ -193,8 +194,7 @@ def save(cache_dir: str | os.PathLike, key: str, out_dir: str | os.PathLike, *, 
                     _verified(entry, key)
                     return entry  # another run cached the same store meanwhile
             if entry.exists():  # damaged: kept aside, never deleted silently
-                aside = entry.with_name(f"{entry.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
-                entry.rename(aside)
+                aside = atomic.move_aside(entry)
                 logger.warning("%s: the cached windows store %s was damaged; moved it aside to %s", what, entry,
                                aside.name)
             with atomic.atomic_dir(entry) as tmp:
