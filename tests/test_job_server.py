@@ -45,10 +45,10 @@ JOB = textwrap.dedent(
         open(sys.argv[2], "w").write(str(os.getpid()))
         time.sleep(60)
     if action == "light":  # as a windows job that missed the cache: it needs its rule's modules now
-        from eegfm.job_protocol import wait_for_light_modules
+        from eegfm import job_protocol
         had = "colorsys" in sys.modules
-        wait_for_light_modules()
-        print(json.dumps({{"pid": os.getpid(), "had": had}}), flush=True)
+        job_protocol.wait_for_light_modules(carry={{"key": "computed once"}})
+        print(json.dumps({{"pid": os.getpid(), "had": had, "carried": job_protocol.carried}}), flush=True)
     if action == "soon":  # as a windows job that missed the cache
         from eegfm.job_protocol import heavy_modules_soon
         heavy_modules_soon()
@@ -266,6 +266,7 @@ def test_a_quick_job_starts_on_few_modules_and_again_once_its_rule_s_modules_are
         first, second, end = [json.loads(line) for line in out.splitlines()]
         assert first["pid"] != second["pid"] == end["pid"]
         assert end["had"] is True  # the second attempt was forked after the server imported the rule's modules
+        assert end["carried"] == {"key": "computed once"}  # what the first attempt handed on
         log = (tmp_path / "server.log").read_text()
         assert log.index("forked") < log.index("imported colorsys")  # the first attempt did not wait for them
     finally:

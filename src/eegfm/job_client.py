@@ -75,12 +75,13 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
         if sock is None:
             return None
         outcome = _relay(*sock)
-        if outcome == "light" and not request.get("all_modules"):  # again, once its rule's modules are in
-            request["all_modules"] = True
-        elif outcome == "heavy" and path != waiting_path(path):  # at the door of the process that has them
-            path = waiting_path(path)
-        elif isinstance(outcome, int):
+        if isinstance(outcome, int):
             return outcome
+        wants, request["carry"] = outcome
+        if wants == "light" and not request.get("all_modules"):  # again, once its rule's modules are in
+            request["all_modules"] = True
+        elif wants == "heavy" and path != waiting_path(path):  # at the door of the process that has them
+            path = waiting_path(path)
         else:
             break
     print("eegfm: the job server asked the job to start again once too often; it starts its own process",
@@ -113,9 +114,9 @@ def _ask(path: str, request: dict) -> tuple[socket.socket, int] | None:
     return sock, int(reply["pid"])
 
 
-def _relay(sock: socket.socket, pid: int) -> int | str:
-    """Forward signals to the child until it reports its exit status; ``"light"`` or ``"heavy"`` when it
-    asked to start again where those modules are (:class:`eegfm.job_protocol.Requeue`)."""
+def _relay(sock: socket.socket, pid: int) -> int | tuple[str, dict]:
+    """Forward signals to the child until it reports its exit status; ``(wants, carry)`` when it asked to
+    start again where those modules are (:class:`eegfm.job_protocol.Requeue`)."""
 
     def forward(signum, _frame):
         try:
@@ -129,7 +130,7 @@ def _relay(sock: socket.socket, pid: int) -> int | str:
     for signum, handler in before.items():
         signal.signal(signum, handler)
     if isinstance(message, dict) and message.get("requeue") in ("light", "heavy"):
-        return message["requeue"]
+        return message["requeue"], dict(message.get("carry") or {})
     if not isinstance(message, dict) or "exit" not in message:
         print(f"eegfm: the job's process {pid} ended without an exit status", file=sys.stderr)
         return 1

@@ -36,6 +36,10 @@ forked_before_heavy = False
 #: :func:`eegfm.job_server.start`); see :func:`wait_for_light_modules`.
 forked_on_few_modules = False
 
+#: What the job's previous attempt handed on when it asked to start again (set by
+#: :mod:`eegfm.job_server` in the child; empty in a first attempt and outside the server).
+carried: dict = {}
+
 #: The signal a job sends the server that forked it: the heavy modules will be wanted soon.
 HEAVY_WANTED = signal.SIGUSR1
 
@@ -45,12 +49,15 @@ class Requeue(BaseException):
 
     ``wants`` is ``"light"`` (again at the first door, once the server has
     imported every light module of the job's rule) or ``"heavy"`` (at
-    :func:`waiting_path`, where the heavy modules are).
+    :func:`waiting_path`, where the heavy modules are); ``carry`` (small,
+    picklable) reaches the next attempt as :data:`carried`, so it need not
+    compute it again.
     """
 
-    def __init__(self, wants: str) -> None:
+    def __init__(self, wants: str, carry: dict | None = None) -> None:
         super().__init__(wants)
         self.wants = wants
+        self.carry = carry or {}
 
 
 def heavy_modules_soon() -> None:
@@ -67,17 +74,19 @@ def heavy_modules_soon() -> None:
         os.kill(os.getppid(), HEAVY_WANTED)
 
 
-def wait_for_light_modules() -> None:
+def wait_for_light_modules(carry: dict | None = None) -> None:
     """Called by a job that started on few modules just before it needs the rest of its rule's.
 
     A windows job first looks for its store in the cache (hashing only) and
     needs MNE and scipy only on a miss. In a fork made on those few modules,
     this ends the attempt (:class:`Requeue`) and the job starts again once
     the server has imported the rule's light modules, instead of importing
-    them beside the server on the same cores. Anywhere else it does nothing.
+    them beside the server on the same cores; ``carry`` reaches the new
+    attempt as :data:`carried` (the windows job's cache key: its inputs are
+    not hashed twice). Anywhere else it does nothing.
     """
     if forked_on_few_modules:
-        raise Requeue("light")
+        raise Requeue("light", carry)
 
 
 def wait_for_heavy_modules() -> None:

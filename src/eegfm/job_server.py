@@ -339,6 +339,7 @@ class Server:
             os.close(self.wakeup_write)
             job_protocol.forked_before_heavy = heavy_later
             job_protocol.forked_on_few_modules = few
+            job_protocol.carried = dict(request.get("carry") or {})
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)
@@ -407,10 +408,11 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
         finally:
             finished.set()
             try:
-                send(conn, {"requeue": code} if isinstance(code, str) else {"exit": code})
+                again = isinstance(code, Requeue)
+                send(conn, {"requeue": code.wants, "carry": code.carry} if again else {"exit": code})
             except OSError:
                 pass
-            os._exit(REQUEUED if isinstance(code, str) else code)
+            os._exit(REQUEUED if isinstance(code, Requeue) else code)
 
 
 def _fresh_process_state() -> None:
@@ -431,13 +433,13 @@ def _fresh_process_state() -> None:
         sys.modules["numpy"].random.seed()
 
 
-def _run_script(script: str, snakemake: object) -> int | str:
+def _run_script(script: str, snakemake: object) -> int | Requeue:
     """Run a job script as ``python script`` would, with Snakemake's preamble object; its exit status,
-    or the modules it asked to start again with (:class:`~eegfm.job_protocol.Requeue`: "light" or "heavy")."""
+    or its request to start again (:class:`~eegfm.job_protocol.Requeue`)."""
     try:
         runpy.run_path(script, init_globals={"snakemake": snakemake}, run_name="__main__")
     except Requeue as again:
-        return again.wants
+        return again
     except SystemExit as exit_:
         if exit_.code is None or isinstance(exit_.code, int):
             return int(exit_.code or 0)

@@ -6,8 +6,7 @@ from eegfm.logs import log_to
 
 log_to(snakemake.log[0])  # noqa: F821
 
-from eegfm import windows_cache  # noqa: E402
-from eegfm.job_protocol import heavy_modules_soon, wait_for_light_modules  # noqa: E402
+from eegfm import job_protocol, windows_cache  # noqa: E402
 
 params = snakemake.params  # noqa: F821
 dataset_name = snakemake.wildcards.dataset  # noqa: F821
@@ -15,11 +14,12 @@ out_dir = snakemake.output.info.rsplit("/", 1)[0]  # noqa: F821
 # The recipe: every input file's bytes and these settings (eegfm.windows_cache); hashing only, no MNE yet.
 settings = {"source": params.source, "preprocessing": params.preprocessing, "windows": params.windows,
             "group_by": params.group_by, "target": params.target, "dataset": dataset_name}
-key = windows_cache.recipe_key(list(snakemake.input), settings)  # noqa: F821
+# (a second attempt in the job server gets the key from the first: job_protocol.carried)
+key = job_protocol.carried.get("recipe_key") or windows_cache.recipe_key(list(snakemake.input), settings)  # noqa: F821
 what = f"windows {dataset_name}"
 if windows_cache.restore(params.cache, key, out_dir, what=what) is None:
-    heavy_modules_soon()  # new windows, new embeddings: the job server starts importing torch now
-    wait_for_light_modules()  # in the job server: start again once MNE and scipy are imported there
+    job_protocol.heavy_modules_soon()  # new windows, new embeddings: the job server starts importing torch now
+    job_protocol.wait_for_light_modules(carry={"recipe_key": key})  # in the job server: again once MNE is in
     from eegfm.config import Dataset, Preprocessing, Windowing
     from eegfm.groups import GROUP_COLUMNS
     from eegfm.recordings import find_recordings
