@@ -82,8 +82,11 @@ def test_a_sigkilled_job_leaves_no_half_written_checkpoint_and_resumes(ft_data, 
     import time
 
     recipe = _recipe("contrastive", checkpoint_every=2, epochs=3)
+    # Both halves of the run use one thread: a float sum over 2 threads may differ in its last bit, and the
+    # pytest process's thread count is whatever an earlier test left (jobs pin theirs through eegfm.launch).
     script = (
-        "import sys; from eegfm.config import Pretrain; from eegfm.pretrain.run import run_pretrain\n"
+        "import sys, torch; from eegfm.config import Pretrain; from eegfm.pretrain.run import run_pretrain\n"
+        "torch.set_num_threads(1)\n"
         "run_pretrain([sys.argv[1]], Pretrain.model_validate_json(sys.argv[2]), 'p', 0, sys.argv[3])\n"
     )
     out = tmp_path / "killed"
@@ -97,10 +100,15 @@ def test_a_sigkilled_job_leaves_no_half_written_checkpoint_and_resumes(ft_data, 
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the job finished before it could be killed"
     assert not (out / "manifest.json").exists()
-    with caplog.at_level("INFO", logger="eegfm.pretrain.run"):
-        resumed = run_pretrain([ft_data["windows"]], recipe, "p", 0, out)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with caplog.at_level("INFO", logger="eegfm.pretrain.run"):
+            resumed = run_pretrain([ft_data["windows"]], recipe, "p", 0, out)
+        full = run_pretrain([ft_data["windows"]], recipe, "p", 0, tmp_path / "full")
+    finally:
+        torch.set_num_threads(threads)
     assert "resuming from step-" in caplog.text
-    full = run_pretrain([ft_data["windows"]], recipe, "p", 0, tmp_path / "full")
     assert resumed["sha256"] == full["sha256"] and resumed["steps"] == full["steps"]
 
 
