@@ -48,7 +48,7 @@ def test_the_key_follows_the_bytes_the_settings_and_the_code(recording, tmp_path
     os.utime(recording, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert windows_cache.recipe_key([recording], SETTINGS) != key
     recording.write_bytes(b"recording bytes")
-    monkeypatch.setattr(windows_cache, "code_digest", lambda: "other code")
+    monkeypatch.setattr(windows_cache, "source_digest", lambda: "other code")
     assert windows_cache.recipe_key([recording], SETTINGS) != key
 
 

@@ -9,8 +9,9 @@ the signals. Its *recipe key* is a sha256 over all of them:
   and the sha256 of its bytes (a folder input: every file under it);
 - the settings: source, preprocessing, windowing, the held-out unit, the
   target kind and the dataset's name;
-- the sha256 of every ``.py`` file of the installed eegfm package (any code
-  change is a miss, no version constant to forget) and the versions of
+- the digest of the installed eegfm package's files
+  (:func:`eegfm.provenance.source_digest`: any code change is a miss, no
+  version constant to forget) and the versions of
   Python and of the reading and signal libraries (:data:`LIBRARIES`).
 
 The entry ``<cache>/windows/<key[:2]>/<key>/`` holds the store's three
@@ -34,14 +35,13 @@ import os
 import platform
 import shutil
 from collections.abc import Mapping, Sequence
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from eegfm import atomic
 from eegfm.hashing import sha256_file, sha256_json
 from eegfm.locks import key_lock
-from eegfm.provenance import package_versions
+from eegfm.provenance import package_versions, source_digest
 
 logger = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ BUILD_LOG = "build.log"
 
 class DamagedEntryError(Exception):
     """A cached windows store does not match its manifest."""
-
-
-@cache
-def code_digest() -> str:
-    """sha256 over the path and bytes of every ``.py`` file of the eegfm package that runs."""
-    root = Path(__file__).resolve().parent
-    return sha256_json([[p.relative_to(root).as_posix(), sha256_file(p)] for p in sorted(root.rglob("*.py"))])
 
 
 def _files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
@@ -81,7 +74,7 @@ def recipe_key(inputs: Sequence[str | os.PathLike], settings: Mapping[str, Any])
     return sha256_json({
         "inputs": [[str(p), sha256_file(p)] for p in _files(inputs)],
         "settings": settings,
-        "code": code_digest(),
+        "code": source_digest(),
         "python": platform.python_version(),
         "versions": package_versions(LIBRARIES),
     })  # fmt: skip
