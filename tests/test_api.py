@@ -86,11 +86,15 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
     zarr_mtime = (out / "toy/windows/windows.zarr").stat().st_mtime_ns
     fold_files = sorted((out / "toy/probe/bandpower").glob("fold-*/*"))
     fold_mtimes = [p.stat().st_mtime_ns for p in fold_files]
+    summaries = [out / "toy/splits/folds.json", *(out / "report" / n for n in ("metrics.tsv", "summary.json"))]
+    summary_mtimes = [p.stat().st_mtime_ns for p in summaries]
     again = eegfm.Experiment(config, out_dir=out).run(X, meta, sfreq=SFREQ, ch_names=CHANNELS, name="toy")
     pointer = json.loads((out / "toy/embeddings/bandpower.json").read_text())
     assert (pointer["cache"], pointer["forward_passes"]) == ("hit", 0)
     assert (out / "toy/windows/windows.zarr").stat().st_mtime_ns == zarr_mtime
     assert [p.stat().st_mtime_ns for p in fold_files] == fold_mtimes  # same inputs and settings: nothing refit
+    # nor split again nor summarised again (eegfm.stage_reuse)
+    assert [p.stat().st_mtime_ns for p in summaries] == summary_mtimes
     pd.testing.assert_frame_equal(again.metrics, first.metrics)
     pd.testing.assert_frame_equal(again.summary, first.summary)
     relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
@@ -101,6 +105,7 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
     assert json.loads((out / "toy/embeddings/bandpower.json").read_text())["cache"] == "hit"
     # the labels are not in the windows key but are in each fold's key: every probe fold was fitted again
     assert all(p.stat().st_mtime_ns != m for p, m in zip(fold_files, fold_mtimes, strict=True))
+    assert all(p.stat().st_mtime_ns != m for p, m in zip(summaries, summary_mtimes, strict=True))
     with pytest.raises(FileNotFoundError, match=r"report.html does not exist; .*call report\(\) on the Results"):
         eegfm.load_results(out).report()  # QA: the first run's page, for the relabelled run's tables
     stronger = {**config, "probe": {"params": {"C": 0.01}}}

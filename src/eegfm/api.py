@@ -377,11 +377,20 @@ def _positions(ch_names, positions) -> dict[str, list[float]] | None:
 
 
 def _store_folds(path: Path, windows_dir: Path, cfg: ExperimentConfig) -> Path:
-    """The splits stage (milliseconds: always re-run, so the folds always match the design asked for)."""
+    """The splits stage; a rerun keeps the folds while the windows store's table and info (its content key,
+    every metadata row), the design, the seed and the code are unchanged (:mod:`eegfm.stage_reuse`)."""
+    from eegfm import stage_reuse
     from eegfm.splits import split_store
     from eegfm.windows_store import open_windows
 
+    key = stage_reuse.inputs_key([windows_dir / "windows.json", windows_dir / "windows.tsv"],
+                                 {"cv": cfg.cv.model_dump(mode="json"), "seed": cfg.seed})
+    if stage_reuse.reusable(path.parent, key):
+        logger.info("folds %s: windows, design and seed unchanged, reused", path)
+        return path
+    stage_reuse.forget(path.parent)
     split_store(open_windows(windows_dir), cfg.cv, cfg.seed, path)
+    stage_reuse.record(path.parent, key, [path.name])
     return path
 
 

@@ -17,13 +17,17 @@ _PACKAGES = ("torch", "braindecode", "mne", "numpy", "scikit-learn", "zarr", "pe
 
 def package_versions(packages) -> dict[str, str]:
     """Installed version of each package, read from its metadata (nothing is imported)."""
-    out = {}
-    for name in packages:
-        try:
-            out[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            out[name] = "not-installed"
-    return out
+    return {name: _package_version(name) for name in packages}
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    # read once per process: parsing a package's metadata costs about a millisecond and every stage asks for
+    # the same few; a package upgraded under a running process is not the code that process runs anyway
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not-installed"
 
 
 def _git(folder: Path, *args: str) -> str | None:

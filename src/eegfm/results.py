@@ -12,9 +12,10 @@ from their folders (docs/architecture.md §2: fold artifacts)::
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -77,14 +78,21 @@ class Results:
     summary: pd.DataFrame
     statistics: pd.DataFrame
     headline: dict[str, Any]
-    _pending: tuple[Aggregated, dict[str, Any]] | None = field(default=None, repr=False)  # summary, config
+    # the summary (computed on demand) and the config, for report()
+    _pending: tuple[Callable[[], Aggregated], dict[str, Any]] | None = field(default=None, repr=False)
 
     @classmethod
     def from_run(
         cls, results_dir: str | PathLike, datasets: Sequence[str], pointers: Sequence[str | PathLike], *,
         config: dict[str, Any], report: Report, seed: int,
     ) -> Results:
-        """Summarise an in-process run's folds (tables written, figures and HTML deferred to :meth:`report`)."""
+        """Summarise an in-process run's folds (tables written, figures and HTML deferred to :meth:`report`).
+
+        A rerun whose fold artifacts, windows and folds files, settings and
+        code are all unchanged keeps the tables it wrote
+        (:mod:`eegfm.stage_reuse`); :meth:`report` summarises again when asked.
+        """
+        from eegfm import stage_reuse
         from eegfm.hashing import sha256_json
         from eegfm.report import summarise
         from eegfm.splits import load_folds
@@ -102,17 +110,31 @@ class Results:
                     "config_hash": sha256_json(config), "n_permutations": report.n_permutations,
                     "n_bootstrap": report.n_bootstrap, "ci_level": report.ci_level,
                     "ci_min_units": report.ci_min_units, "alpha": report.alpha, "seed": seed}
-        agg = summarise(
-            metrics_paths, list(pointers),
-            windows_paths={d: results_dir / d / "windows" / "windows.json" for d in datasets},
-            folds_paths={d: results_dir / d / "splits" / "folds.json" for d in datasets}, **settings,
-        )  # fmt: skip
-        _warn_replaced(results_dir / "report", datasets)
-        agg.write_tables(results_dir / "report")
+        windows_paths = {d: results_dir / d / "windows" / "windows.json" for d in datasets}
+        folds_paths = {d: results_dir / d / "splits" / "folds.json" for d in datasets}
+
+        # computed here, or on a reuse only if report() is called; once either way
+        summarised = functools.cache(functools.partial(
+            summarise, metrics_paths, list(pointers), windows_paths=windows_paths, folds_paths=folds_paths, **settings))
+
+        report_dir = results_dir / "report"
+        # the tables read no embedding pointer (a cache hit rewrites it; only the page shows it)
+        read = [*windows_paths.values(), *folds_paths.values()]
+        read += [path.with_name(name) for path in metrics_paths for name in ("metrics.json", "predictions.tsv",
+                                                                              "history.tsv")]
+        key = stage_reuse.inputs_key(read, settings)
+        if stage_reuse.reusable(report_dir, key):
+            logger.info("report tables %s: every fold and setting unchanged, reused", report_dir)
+        else:
+            stage_reuse.forget(report_dir)
+            agg = summarised()
+            _warn_replaced(report_dir, datasets)
+            agg.write_tables(report_dir)
+            stage_reuse.record(report_dir, key, TABLES)
         # an earlier run's page would pass for this one's (load_results(...).report()) until report() renders it
-        (results_dir / "report" / "report.html").unlink(missing_ok=True)
+        (report_dir / "report.html").unlink(missing_ok=True)
         # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
-        return cls(results_dir, *_read_tables(results_dir / "report"), _pending=(agg, config))
+        return cls(results_dir, *_read_tables(report_dir), _pending=(summarised, config))
 
     def __repr__(self) -> str:  # a notebook shows this; the tables print themselves
         entries = self.summary.groupby(["dataset"]).size().to_dict() if "dataset" in self.summary else {}
@@ -189,8 +211,8 @@ class Results:
         if self._pending is not None:
             from eegfm.report import render_report
 
-            agg, config = self._pending
-            render_report(agg, path.parent, config=config)
+            summarised, config = self._pending
+            render_report(summarised(), path.parent, config=config)
             self._pending = None
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule, or call report() on "
