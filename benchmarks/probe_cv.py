@@ -369,6 +369,8 @@ def main() -> None:
             print(f"  wall ratio to the faster {judge} run {result['workflow_s'] / fastest:.2f} (goal <= 0.8) "
                   f"{'PASS' if time_ok else 'FAIL'}; balanced accuracy at the same input scale {ours:.3f} vs the "
                   f"best there {same_scale:.3f} (goal >=) {'PASS' if ours >= same_scale else 'FAIL'}")
+            n = SUBJECTS * 2 * PER_CLASS  # how far apart two accuracies near chance may be by chance alone
+            print(f"  (one binomial standard error of an accuracy near 0.5 on {n} windows: {0.5 / n ** 0.5:.3f})")
 
 
 if __name__ == "__main__":
