@@ -114,6 +114,24 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
     assert all(p.stat().st_mtime_ns != m for p, m in zip(fold_files, before, strict=True))  # other settings
 
 
+@pytest.mark.parametrize("reused", [False, True])
+def test_an_earlier_runs_report_is_refused_once_a_later_run_wrote_the_same_out_dir(tmp_path, reused):
+    """QA: a reused run's page was summarised from the later run's fold files, under the earlier title."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    earlier = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    if reused:  # its tables kept, its summary deferred to report()
+        earlier = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    relabelled = meta.assign(label=meta["label"].map({"left": "right", "right": "left"}))
+    later = eegfm.Experiment({**config, "report": {**config["report"], "title": "later"}}, out_dir=tmp_path).run(
+        X, relabelled, sfreq=SFREQ, ch_names=CHANNELS)
+    with pytest.raises(RuntimeError, match="no longer holds this run's tables: another run wrote into"):
+        earlier.report()
+    assert "later" in later.report().read_text()
+
+
 def test_another_run_on_the_same_signal_shares_the_cache_and_units_become_volts(probe_run, tmp_path):
     out, first, (X, meta, config) = probe_run
     shared = {**config, "cache": str(out / "cache")}

@@ -56,6 +56,16 @@ def fold_folder(results_dir: str | PathLike, dataset: str, model: str, regime: s
     return base / "finetune" / model / regime / f"fold-{int(fold)}"
 
 
+@dataclass(frozen=True)
+class _PendingReport:
+    """What :meth:`Results.report` renders for an in-process run: its summary (computed once, when first
+    needed), its config, and whether the results folder still holds this run's tables."""
+
+    summarised: Callable[[], Aggregated]
+    config: dict[str, Any]
+    current: Callable[[], bool]
+
+
 @dataclass(repr=False)
 class Results:
     """The tables of a run (as ``report/*.tsv``) and access to its fold artifacts.
@@ -78,8 +88,7 @@ class Results:
     summary: pd.DataFrame
     statistics: pd.DataFrame
     headline: dict[str, Any]
-    # the summary (computed on demand) and the config, for report()
-    _pending: tuple[Callable[[], Aggregated], dict[str, Any]] | None = field(default=None, repr=False)
+    _pending: _PendingReport | None = field(default=None, repr=False)  # an in-process run's page, until report()
 
     @classmethod
     def from_run(
@@ -133,8 +142,12 @@ class Results:
             stage_reuse.record(report_dir, key, TABLES)
         # an earlier run's page would pass for this one's (load_results(...).report()) until report() renders it
         (report_dir / "report.html").unlink(missing_ok=True)
+
+        def current() -> bool:  # the folder still holds this run's tables, made from files unchanged since
+            return stage_reuse.reusable(report_dir, key) and stage_reuse.inputs_key(read, settings) == key
+
         # the tables as written, so this object and load_results(results_dir) hold equal frames (empty cells)
-        return cls(results_dir, *_read_tables(report_dir), _pending=(summarised, config))
+        return cls(results_dir, *_read_tables(report_dir), _pending=_PendingReport(summarised, config, current))
 
     def __repr__(self) -> str:  # a notebook shows this; the tables print themselves
         entries = self.summary.groupby(["dataset"]).size().to_dict() if "dataset" in self.summary else {}
@@ -206,13 +219,26 @@ class Results:
         return out
 
     def report(self) -> Path:
-        """``report.html`` (with its figures), rendered now for an in-process run; returns its path."""
+        """``report.html`` (with its figures), rendered now for an in-process run; returns its path.
+
+        Raises
+        ------
+        RuntimeError
+            For an in-process run whose results folder another run has
+            written since (its page would show that run's folds).
+        FileNotFoundError
+            When there is no page to return (a workflow run without one).
+        """
         path = self.results_dir / "report" / "report.html"
         if self._pending is not None:
             from eegfm.report import render_report
 
-            summarised, config = self._pending
-            render_report(summarised(), path.parent, config=config)
+            if not self._pending.current():  # its page would show another run's numbers beside these tables
+                raise RuntimeError(
+                    f"{path.parent} no longer holds this run's tables: another run wrote into "
+                    f"{self.results_dir} since, or its fold files changed; call report() on the Results of the "
+                    "latest run, or run this experiment again")
+            render_report(self._pending.summarised(), path.parent, config=self._pending.config)
             self._pending = None
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; run the workflow's aggregate rule, or call report() on "
