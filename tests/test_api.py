@@ -319,6 +319,26 @@ def test_a_rerun_with_other_onsets_or_positions_rewrites_the_windows_store(tmp_p
     assert json.loads((stored / "windows.json").read_text())["positions"]["Cz"] == moved["Cz"]
 
 
+def test_a_hand_edited_windows_table_or_fold_is_not_reused(tmp_path):
+    """QA: labels flipped in windows.tsv, or a fold's predictions edited, were reused by the next run."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    first = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    table = tmp_path / "data/windows/windows.tsv"
+    edited = pd.read_csv(table, sep="\t", dtype=str)
+    edited.loc[:3, "label"] = edited.loc[:3, "label"].map({"left": "right", "right": "left"})
+    edited.to_csv(table, sep="\t", index=False)
+    predictions = tmp_path / "data/probe/bandpower/fold-0/predictions.tsv"
+    predictions.write_text(predictions.read_text().replace("left", "xx").replace("right", "left").replace("xx", "right"))
+    again = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
+    assert list(pd.read_csv(table, sep="\t")["label"]) == list(meta["label"])  # the table written again
+    scores = ["balanced_accuracy_pooled", "p_permutation", "verdict"]  # every fold fitted again, to equal scores
+    pd.testing.assert_frame_equal(again.summary[scores], first.summary[scores])
+    pd.testing.assert_frame_equal(again.metrics[["fold", "balanced_accuracy"]], first.metrics[["fold", "balanced_accuracy"]])
+
+
 def test_a_window_that_does_not_fit_a_backbone_is_named_before_anything_is_written(tmp_path):
     """QA: CBraMod on 0.8-s windows (200 samples at 250 Hz) failed after the windows, the splits and the
     backbones before it, naming a datasets.data.windows key the API has no way to set."""

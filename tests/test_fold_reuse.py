@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import pytest
 
-from eegfm.fold_reuse import REUSE_KEYS, fold_sha, reusable_record
+from eegfm.fold_reuse import REUSE_KEYS, fold_sha, remember, reusable_record
 
 META = pd.DataFrame({"window_id": [0, 1, 2, 3], "label": ["a", "b", "a", "b"], "subject": ["1", "1", "2", "2"]})
 FOLDS = {"scheme": "group_kfold", "group_by": "subject", "unit": "subject", "seed": 0,
@@ -20,6 +20,7 @@ def _write(folder, record, predictions=True):
     (folder / "metrics.json").write_text(json.dumps(record))
     if predictions:
         (folder / "predictions.tsv").write_text("window_id\ty_true\ty_pred\n")
+        remember(folder, record)
 
 
 def test_a_record_with_every_key_equal_is_reused(tmp_path):
@@ -42,6 +43,20 @@ def test_a_failed_fold_missing_predictions_or_an_unreadable_record_is_recomputed
     (tmp_path / "torn/metrics.json").write_text('{"status": "o')
     for name in ("failed", "no-predictions", "torn", "absent"):
         assert reusable_record(tmp_path / name, KEYS) is None, name
+
+
+@pytest.mark.parametrize("edit", ["metrics.json", "predictions.tsv", "reuse.json"])
+def test_a_file_edited_since_it_was_written_is_recomputed(tmp_path, edit):
+    """QA: a hand-edited score or prediction was reused as it stood (the record's keys still matched)."""
+    _write(tmp_path, {**KEYS, "status": "ok", "metrics": {"balanced_accuracy": 0.9}})
+    assert reusable_record(tmp_path, KEYS) is not None
+    if edit == "metrics.json":
+        (tmp_path / edit).write_text(json.dumps({**KEYS, "status": "ok", "metrics": {"balanced_accuracy": 0.1}}))
+    elif edit == "predictions.tsv":
+        (tmp_path / edit).write_text("window_id\ty_true\ty_pred\n0\ta\tb\n")
+    else:
+        (tmp_path / edit).unlink()  # no digests: written by the workflow, or by an older eegfm
+    assert reusable_record(tmp_path, KEYS) is None
 
 
 def test_the_fold_key_follows_labels_groups_ids_and_design_only():

@@ -240,11 +240,13 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     regression target (every label a finite number, not one value for all).
     An existing store is reused only when its signal (content key) and
     everything else it records (every metadata row, onsets included, the
-    positions, target and signal checks: ``inputs_sha``) are unchanged.
+    positions, target and signal checks: ``inputs_sha``) are unchanged, and
+    its table and info have the bytes they were written with
+    (:mod:`eegfm.stage_reuse`; the signal's chunks are checked as read).
     """
-    import json
     from collections import Counter
 
+    from eegfm import stage_reuse
     from eegfm.hashing import sha256_json
     from eegfm.windowing.regression_targets import checked_window_targets
     from eegfm.windowing.signal_checks import sanity_record
@@ -259,12 +261,12 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     table = rows.astype(object).where(rows.notna(), None)
     extra["inputs_sha"] = sha256_json({"rows": table.to_dict("list"), "positions": positions, **extra})
     key = content_key(X, ch_names, sfreq)
-    info_path = folder / "windows.json"
-    if info_path.is_file():
-        info = json.loads(info_path.read_text())
-        if info.get("key") == key and info.get("inputs_sha") == extra["inputs_sha"]:
-            logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
-            return
+    # the signal is checked chunk by chunk as it is read; its table and info against their recorded digests
+    reuse_key = sha256_json({"key": key, "inputs_sha": extra["inputs_sha"]})
+    if stage_reuse.reusable(folder, reuse_key):
+        logger.info("windows store %s: unchanged (key %s), reused", folder, key[:12])
+        return
+    stage_reuse.forget(folder)
     writer = WindowsStoreWriter(folder, ch_names, sfreq, X.shape[2])
     try:
         for start in range(0, len(X), 256):
@@ -273,6 +275,7 @@ def _store_windows(folder: Path, X: np.ndarray, rows: pd.DataFrame, *, sfreq: fl
     except BaseException:
         writer.abort()
         raise
+    stage_reuse.record(folder, reuse_key, ["windows.tsv", "windows.json"])
 
 
 def _check_training(cfg: ExperimentConfig) -> None:

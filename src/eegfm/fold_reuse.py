@@ -18,8 +18,12 @@ invariant 7: anything reused is verified against what produced it):
   :func:`eegfm.provenance.versions` lists), so an upgrade, or an edit of
   eegfm's code even uncommitted, refits.
 
+and the files themselves: :func:`remember` records the sha256 of
+``metrics.json`` and ``predictions.tsv`` as written (``reuse.json``,
+:mod:`eegfm.stage_reuse`), so a file edited or replaced since is not reused.
+
 Anything else (a missing or unreadable file, a failed fold, one key that
-differs) is recomputed.
+differs, a file whose bytes changed) is recomputed.
 """
 
 from __future__ import annotations
@@ -29,8 +33,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from eegfm import stage_reuse
+from eegfm.hashing import sha256_json
+
 #: The record fields that must match for a fold's artifacts to be reused.
 REUSE_KEYS = ("windows_key", "embedding_key", "fingerprint_sha", "settings_sha", "fold_sha", "versions")
+#: A fold's files that are reused together, and checked against the digests :func:`remember` recorded.
+ARTIFACTS = ("metrics.json", "predictions.tsv")
+
+
+def _key(expected: Mapping[str, Any]) -> str:
+    return sha256_json({key: expected.get(key) for key in REUSE_KEYS})
 
 
 def fold_sha(folds: Mapping[str, Any], entry: Mapping[str, Any], meta, target: str) -> str:
@@ -47,8 +60,6 @@ def fold_sha(folds: Mapping[str, Any], entry: Mapping[str, Any], meta, target: s
     target
         ``"classification"`` or ``"regression"``.
     """
-    from eegfm.hashing import sha256_json
-
     ids = [*entry["train"], *entry["test"]]
     rows = meta.set_index("window_id").loc[ids]
     columns = [c for c in ("label", "subject", "session", "run") if c in rows]
@@ -60,8 +71,8 @@ def fold_sha(folds: Mapping[str, Any], entry: Mapping[str, Any], meta, target: s
 
 
 def reusable_record(folder: str | Path, expected: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The fold's ``metrics.json`` when it succeeded, its predictions exist and every :data:`REUSE_KEYS`
-    field equals ``expected``'s; else ``None`` (recompute)."""
+    """The fold's ``metrics.json`` when it succeeded, every :data:`REUSE_KEYS` field equals ``expected``'s
+    and both :data:`ARTIFACTS` have the bytes :func:`remember` recorded; else ``None`` (recompute)."""
     folder = Path(folder)
     try:
         record = json.loads((folder / "metrics.json").read_text())
@@ -71,4 +82,11 @@ def reusable_record(folder: str | Path, expected: Mapping[str, Any]) -> dict[str
         return None
     if any(record.get(key) is None or record.get(key) != expected.get(key) for key in REUSE_KEYS):
         return None
+    if not stage_reuse.reusable(folder, _key(expected)):
+        return None
     return record
+
+
+def remember(folder: str | Path, expected: Mapping[str, Any]) -> None:
+    """Record the digests of a fold's :data:`ARTIFACTS`, just written for ``expected``'s keys."""
+    stage_reuse.record(folder, _key(expected), ARTIFACTS)

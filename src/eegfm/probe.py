@@ -441,7 +441,7 @@ def run_probe(
 
     from eegfm import atomic
     from eegfm.embed import open_embeddings
-    from eegfm.fold_reuse import fold_sha, reusable_record
+    from eegfm.fold_reuse import fold_sha, remember, reusable_record
     from eegfm.groups import window_units
     from eegfm.provenance import peak_memory_mb, versions
     from eegfm.splits import load_folds
@@ -485,5 +485,7 @@ def run_probe(
         })
         atomic.write_tsv(folder / "predictions.tsv", predictions)
         atomic.write_json(folder / "metrics.json", record)
+        if reuse:  # the digests a rerun checks the files against
+            remember(folder, keys)
         records.append(record)
     return records
