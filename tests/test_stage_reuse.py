@@ -20,6 +20,8 @@ def test_outputs_written_from_the_same_inputs_are_reused(tmp_path):
     assert not stage_reuse.reusable(out, key)  # no record yet
     stage_reuse.record(out, key, ["folds.json"])
     assert stage_reuse.reusable(out, stage_reuse.inputs_key([source, tmp_path / "missing.tsv"], {"seed": 0}))
+    spelled = tmp_path / "out" / ".." / source.name  # another spelling of the same file
+    assert stage_reuse.reusable(out, stage_reuse.inputs_key([spelled, tmp_path / "missing.tsv"], {"seed": 0}))
 
 
 def test_the_key_follows_the_bytes_a_missing_file_the_settings_and_the_code(tmp_path, monkeypatch):

@@ -41,7 +41,7 @@ def inputs_key(files: Iterable[str | Path], settings: Mapping[str, Any]) -> str:
     """sha256 over the bytes of ``files`` (path and digest; ``None`` for a missing file), ``settings`` and the code."""
     digests = []
     for path in files:
-        path = Path(path)
+        path = Path(path).resolve()  # "out", "./out" and "/abs/out" name the same files
         digests.append([str(path), sha256_file(path) if path.is_file() else None])
     return sha256_json({"files": digests, "settings": settings, "code": source_digest(),
                         "python": platform.python_version(), "versions": package_versions(LIBRARIES)})
