@@ -18,8 +18,8 @@ invariant 7: anything reused is verified against what produced it):
   :func:`eegfm.provenance.versions` lists), so an upgrade, or an edit of
   eegfm's code even uncommitted, refits.
 
-and the files themselves: :func:`remember` records the sha256 of
-``metrics.json`` and ``predictions.tsv`` as written (``reuse.json``,
+The files themselves are checked too: :func:`remember` records the sha256
+of ``metrics.json`` and ``predictions.tsv`` as written (``reuse.json``,
 :mod:`eegfm.stage_reuse`), so a file edited or replaced since is not reused.
 
 Anything else (a missing or unreadable file, a failed fold, one key that
