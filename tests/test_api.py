@@ -32,6 +32,14 @@ def _data(n_subjects: int = 4, per_class: int = 10, seed: int = 0) -> tuple[np.n
     return np.asarray(X, dtype=np.float32), pd.DataFrame(rows)
 
 
+def _small_loso(out_dir):
+    """An experiment of 2 subjects x 8 windows, leave-one-subject-out on bandpower, few resamples."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    return eegfm.Experiment(config, out_dir=out_dir), X, meta, config
+
+
 @pytest.fixture(scope="module")
 def probe_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("api")
@@ -117,10 +125,7 @@ def test_a_second_run_reuses_the_windows_store_the_embeddings_and_the_unchanged_
 @pytest.mark.parametrize("reused", [False, True])
 def test_an_earlier_runs_report_is_refused_once_a_later_run_wrote_the_same_out_dir(tmp_path, reused):
     """QA: a reused run's page was summarised from the later run's fold files, under the earlier title."""
-    X, meta = _data(n_subjects=2, per_class=4)
-    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
-              "report": {"n_permutations": 10, "n_bootstrap": 10}}
-    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    experiment, X, meta, config = _small_loso(tmp_path)
     earlier = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     if reused:  # its tables kept, its summary deferred to report()
         earlier = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
@@ -321,10 +326,7 @@ def test_a_rerun_with_other_onsets_or_positions_rewrites_the_windows_store(tmp_p
 
 def test_a_hand_edited_windows_table_or_fold_is_not_reused(tmp_path):
     """QA: labels flipped in windows.tsv, or a fold's predictions edited, were reused by the next run."""
-    X, meta = _data(n_subjects=2, per_class=4)
-    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
-              "report": {"n_permutations": 10, "n_bootstrap": 10}}
-    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    experiment, X, meta, config = _small_loso(tmp_path)
     first = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     table = tmp_path / "data/windows/windows.tsv"
     edited = pd.read_csv(table, sep="\t", dtype=str)
@@ -391,10 +393,7 @@ def test_weights_that_cannot_be_used_stop_the_experiment_when_it_is_made(tmp_pat
 
 def test_one_changed_value_in_x_misses_the_cache_and_refits_every_fold(tmp_path):
     """The content key sees a single sample (guard: the embeddings and the probe folds are not reused)."""
-    X, meta = _data(n_subjects=2, per_class=4)
-    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
-              "report": {"n_permutations": 10, "n_bootstrap": 10}}
-    experiment = eegfm.Experiment(config, out_dir=tmp_path)
+    experiment, X, meta, config = _small_loso(tmp_path)
     first = experiment.run(X, meta, sfreq=SFREQ, ch_names=CHANNELS)
     changed = X.copy()
     changed[5, 3, 17] += 1e-6
