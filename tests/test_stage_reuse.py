@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from eegfm import stage_reuse
+from eegfm import provenance, stage_reuse
 
 
 def _stage(tmp_path):
@@ -35,7 +35,7 @@ def test_the_key_follows_the_bytes_a_missing_file_the_settings_and_the_code(tmp_
     assert stage_reuse.inputs_key([source], {"seed": 0}) != key
     source.write_text("window_id\tlabel\n0\tleft\n")
     assert stage_reuse.inputs_key([source], {"seed": 0}) == key
-    monkeypatch.setattr(stage_reuse, "source_digest", lambda: "other code")
+    monkeypatch.setattr(provenance, "source_digest", lambda: "other code")
     assert stage_reuse.inputs_key([source], {"seed": 0}) != key
 
 

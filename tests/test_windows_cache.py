@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from eegfm import windows_cache
+from eegfm import provenance, windows_cache
 from eegfm.windows_store import WindowsStoreWriter, open_windows
 
 CH = ["C3", "Cz", "C4"]
@@ -48,7 +48,7 @@ def test_the_key_follows_the_bytes_the_settings_and_the_code(recording, tmp_path
     os.utime(recording, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     assert windows_cache.recipe_key([recording], SETTINGS) != key
     recording.write_bytes(b"recording bytes")
-    monkeypatch.setattr(windows_cache, "source_digest", lambda: "other code")
+    monkeypatch.setattr(provenance, "source_digest", lambda: "other code")
     assert windows_cache.recipe_key([recording], SETTINGS) != key
 
 

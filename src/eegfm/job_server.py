@@ -407,12 +407,12 @@ def _run_job(conn: socket.socket, request: dict, fds: list[int]) -> None:
             sys.stderr.flush()
         finally:
             finished.set()
+            again = isinstance(code, Requeue)
             try:
-                again = isinstance(code, Requeue)
                 send(conn, {"requeue": code.wants, "carry": code.carry} if again else {"exit": code})
             except OSError:
                 pass
-            os._exit(REQUEUED if isinstance(code, Requeue) else code)
+            os._exit(REQUEUED if again else code)
 
 
 def _fresh_process_state() -> None:

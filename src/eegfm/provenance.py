@@ -87,6 +87,12 @@ def source_digest(folder: str | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
+def code_identity(libraries) -> dict[str, object]:
+    """What a reusable result's key records of the code that made it: eegfm's :func:`source_digest`, the
+    Python version and the versions of ``libraries`` (the windows cache and the API's reruns key on it)."""
+    return {"code": source_digest(), "python": platform.python_version(), "versions": package_versions(libraries)}
+
+
 def versions(packages: tuple[str, ...] = _PACKAGES) -> dict[str, str]:
     """Installed versions of eegfm, Python and ``packages``, eegfm's ``git_commit`` and its
     ``eegfm_source`` (:func:`source_digest`)."""

@@ -10,8 +10,8 @@ verified against what produced it):
 
 - the *inputs key*: sha256 over the bytes of every file the stage reads
   (a missing file counts as missing), its settings, and the code that
-  computes it (eegfm's :func:`~eegfm.provenance.source_digest`, Python and
-  the library versions :func:`~eegfm.provenance.versions` lists);
+  computes it (:func:`~eegfm.provenance.code_identity`: eegfm's source
+  digest, Python and the versions of :data:`LIBRARIES`);
 - a *record* beside the outputs (``reuse.json``) holding that key and the
   sha256 of every output file as written.
 
@@ -23,14 +23,13 @@ record, an edited or missing output, another library version) recomputes.
 from __future__ import annotations
 
 import json
-import platform
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from eegfm import atomic
 from eegfm.hashing import sha256_file, sha256_json
-from eegfm.provenance import package_versions, source_digest
+from eegfm.provenance import code_identity
 
 #: Libraries whose versions enter an inputs key (the folds' splitters, the statistics).
 LIBRARIES = ("numpy", "scipy", "pandas", "scikit-learn")
@@ -43,8 +42,7 @@ def inputs_key(files: Iterable[str | Path], settings: Mapping[str, Any]) -> str:
     for path in files:
         path = Path(path).resolve()  # "out", "./out" and "/abs/out" name the same files
         digests.append([str(path), sha256_file(path) if path.is_file() else None])
-    return sha256_json({"files": digests, "settings": settings, "code": source_digest(),
-                        "python": platform.python_version(), "versions": package_versions(LIBRARIES)})
+    return sha256_json({"files": digests, "settings": settings, **code_identity(LIBRARIES)})
 
 
 def reusable(folder: str | Path, key: str) -> bool:

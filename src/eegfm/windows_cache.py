@@ -9,10 +9,10 @@ the signals. Its *recipe key* is a sha256 over all of them:
   and the sha256 of its bytes (a folder input: every file under it);
 - the settings: source, preprocessing, windowing, the held-out unit, the
   target kind and the dataset's name;
-- the digest of the installed eegfm package's files
-  (:func:`eegfm.provenance.source_digest`: any code change is a miss, no
-  version constant to forget) and the versions of
-  Python and of the reading and signal libraries (:data:`LIBRARIES`).
+- the code (:func:`eegfm.provenance.code_identity`): the digest of the
+  installed eegfm package's files (any code change is a miss, no version
+  constant to forget) and the versions of Python and of the reading and
+  signal libraries (:data:`LIBRARIES`).
 
 The entry ``<cache>/windows/<key[:2]>/<key>/`` holds the store's three
 files, the log of the job that built it, and ``manifest.json`` with the
@@ -32,7 +32,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -41,7 +40,7 @@ from typing import Any
 from eegfm import atomic
 from eegfm.hashing import sha256_file, sha256_json
 from eegfm.locks import key_lock
-from eegfm.provenance import package_versions, source_digest
+from eegfm.provenance import code_identity
 
 logger = logging.getLogger(__name__)
 
@@ -71,13 +70,8 @@ def _files(inputs: Sequence[str | os.PathLike]) -> list[Path]:
 
 def recipe_key(inputs: Sequence[str | os.PathLike], settings: Mapping[str, Any]) -> str:
     """The cache key of the windows store made from ``inputs`` (files or folders) with ``settings``."""
-    return sha256_json({
-        "inputs": [[str(p), sha256_file(p)] for p in _files(inputs)],
-        "settings": settings,
-        "code": source_digest(),
-        "python": platform.python_version(),
-        "versions": package_versions(LIBRARIES),
-    })  # fmt: skip
+    return sha256_json({"inputs": [[str(p), sha256_file(p)] for p in _files(inputs)], "settings": settings,
+                        **code_identity(LIBRARIES)})
 
 
 def entry_path(cache_dir: str | os.PathLike, key: str) -> Path:
