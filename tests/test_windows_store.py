@@ -112,3 +112,16 @@ def test_subjects_and_classes_named_like_missing_values_keep_their_names(tmp_pat
     assert meta["subject"].tolist() == ["NA", "NA", "s2", "s2"]
     assert meta["label"].tolist() == ["None", "null", "None", "NA"]
     assert meta["session"].isna().all()  # never given: still missing
+
+
+def test_windows_are_compressed_with_fast_lz4(tmp_path):
+    import zarr
+
+    writer = WindowsStoreWriter(tmp_path, ["C3", "C4"], 100.0, 50)
+    X = np.random.default_rng(0).normal(scale=1e-5, size=(3, 2, 50)).astype(np.float32)
+    writer.append(X, [{"subject": "01", "session": "", "run": "", "label": "a", "onset_s": i, "recording": "r"}
+                      for i in range(3)])
+    writer.close()
+    (codec,) = zarr.open_array(str(tmp_path / "windows.zarr" / "X"), mode="r").compressors
+    assert type(codec).__name__ == "BloscCodec" and codec.cname.value == "lz4" and codec.shuffle.value == "shuffle"
+    np.testing.assert_array_equal(open_windows(tmp_path).X[:], X)

@@ -40,6 +40,20 @@ META_COLUMNS = ("window_id", "subject", "session", "run", "label", "onset_s", "r
 CHUNK_WINDOWS = 64
 
 
+def _compressor():
+    """Blosc LZ4 over shuffled bytes: EEG float32 compresses barely (1.1-1.15x) whatever the codec.
+
+    Measured on synthetic and real (EEGLAB sample) windows: zarr's default
+    zstd gives 1.08-1.10x and decodes at about 0.4-0.6 GB/s; LZ4 after a byte
+    shuffle gives 1.13-1.14x and decodes three times faster. Every consumer
+    reads the whole store at least once (each embedding, each epoch of
+    streamed training), so decode speed matters more than the last percent.
+    """
+    from zarr.codecs import BloscCodec
+
+    return BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4)
+
+
 class WindowsStoreWriter:
     """Stream windows into a new store; call :meth:`close` to publish it.
 
@@ -67,6 +81,7 @@ class WindowsStoreWriter:
             shape=(0, len(self.ch_names), self.n_times),
             chunks=(CHUNK_WINDOWS, len(self.ch_names), self.n_times),
             dtype="float32",
+            compressors=_compressor(),
         )
         self._chunk_digests = ChunkDigests(CHUNK_WINDOWS, "float32")
         self._digest = _key_digest(self.ch_names, self.sfreq, self.n_times, units)

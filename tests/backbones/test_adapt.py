@@ -373,3 +373,13 @@ def test_bendr_and_reve_input_norms():
     assert z.max() == 15.0  # the artefact is clipped
     assert np.allclose(z[1:].mean(axis=-1), 0, atol=1e-9) and np.allclose(z[1:].std(axis=-1), 1, atol=1e-6)
     np.testing.assert_array_equal(normalize_input(x[1:2], "window_minmax"), mm[1:2])  # per window
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 200, 800, 1001])
+@pytest.mark.parametrize("q", [0.0, 0.05, 0.5, 0.95, 0.975, 1.0])
+def test_abs_quantile_is_numpys(n, q):
+    from eegfm.backbones.adapt import abs_quantile
+
+    x = np.random.default_rng(n).normal(size=(3, 4, n)) * 40
+    x[0, 0, :] = 2.5  # ties
+    np.testing.assert_array_equal(abs_quantile(x, q), np.quantile(np.abs(x), q, axis=-1, keepdims=True))

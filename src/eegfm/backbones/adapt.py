@@ -458,7 +458,7 @@ def normalize_input(x: np.ndarray, input_norm: str) -> np.ndarray:
     not depend on batching.
     """
     if input_norm == "channel_q95":
-        return x / (np.quantile(np.abs(x), 0.95, axis=-1, method="linear", keepdims=True) + 1e-8)
+        return x / (abs_quantile(x, 0.95) + 1e-8)
     if input_norm == "window_minmax":
         low, high = x.min(axis=(1, 2), keepdims=True), x.max(axis=(1, 2), keepdims=True)
         return 2 * (x - low) / np.maximum(high - low, 1e-8) - 1
@@ -468,3 +468,25 @@ def normalize_input(x: np.ndarray, input_norm: str) -> np.ndarray:
     if input_norm != "none":
         raise ValueError(f"unknown input_norm '{input_norm}'")
     return x
+
+
+def abs_quantile(x: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(np.abs(x), q, axis=-1, method="linear", keepdims=True)``, with one selection instead of two.
+
+    numpy partitions around both neighbours of the virtual index
+    ``(n - 1) * q``; the lower one is also the largest value left of the
+    upper one after a single partition, which halves the cost of BIOT's
+    per-window norm (a tenth of its embedding time on CPU). The index,
+    weight and interpolation are numpy's own, so the result is the same.
+    """
+    a = np.abs(x)
+    n = a.shape[-1]
+    index = (n - 1) * q
+    lo = int(np.floor(index))
+    if lo + 1 >= n:  # q = 1 or a single sample: the maximum
+        return a.max(axis=-1, keepdims=True)
+    part = np.partition(a, lo + 1, axis=-1)
+    below, above = part[..., : lo + 1].max(axis=-1, keepdims=True), part[..., lo + 1 : lo + 2]
+    t = index - lo
+    diff = above - below
+    return above - diff * (1 - t) if t >= 0.5 else below + diff * t  # numpy's _lerp, from the nearer side
