@@ -72,6 +72,7 @@ from coco_pipe.decoding import Experiment, ExperimentConfig
 torch.set_num_threads(2)
 t_cv = time.perf_counter()
 folder, scale = sys.argv[1], float(sys.argv[2])
+seed = None if sys.argv[3] == "None" else int(sys.argv[3])
 X = np.asarray(zarr.open_group(folder + "/windows.zarr", mode="r")["X"][:]) * scale
 meta = pd.read_csv(folder + "/windows.tsv", sep="\\t", dtype=str)
 info = json.load(open(folder + "/windows.json"))
@@ -112,7 +113,7 @@ LORA = _READ + textwrap.dedent(
              "trainer": {"max_epochs": 2, "batch_size": 32, "lr": 1e-3},
              "lora": {"r": 8, "alpha": 16, "target_modules": ["linear1", "linear2"]}}
     config = ExperimentConfig(task="classification", cv=cv, metrics=["balanced_accuracy"], n_jobs=1, verbose=False,
-                              models={name: model})
+                              models={name: model}, random_state=seed)
     result = Experiment(config).run(X, y, groups=groups)
     """
 ) + _SCORE
@@ -129,8 +130,12 @@ def install(target: Path) -> None:
     print(f"coco-pipe {VERSION} in {target}; run benchmarks/probe_cv.py --peer {target}")
 
 
-def run(script: str, target: Path, windows_dir: Path, scale: float) -> dict:
-    """One coco-pipe run (``PROBE`` or ``LORA``) in a process of its own; its JSON line, plus ``process_s``."""
+def run(script: str, target: Path, windows_dir: Path, scale: float, seed: int | None = None) -> dict:
+    """One coco-pipe run (``PROBE`` or ``LORA``) in a process of its own; its JSON line, plus ``process_s``.
+
+    ``seed`` is coco-pipe's master ``random_state`` (folds, model init, batch
+    order); ``None`` keeps its defaults.
+    """
     import time
 
     target = Path(target).expanduser().resolve()
@@ -138,7 +143,7 @@ def run(script: str, target: Path, windows_dir: Path, scale: float) -> dict:
         raise SystemExit(f"no coco-pipe in {target}; run: {sys.executable} {__file__} install {target}")
     env = {**os.environ, "PYTHONPATH": str(target / "lib"), "HF_HOME": str(target / "hf"), "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", script, str(windows_dir), str(scale)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", script, str(windows_dir), str(scale), str(seed)], capture_output=True,
                           text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"coco-pipe run failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
