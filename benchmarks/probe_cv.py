@@ -27,8 +27,9 @@ folds, a random-init CBraMod, a logistic-regression probe. Printed:
   or early stopping), run at both input scales: µV/100, as eegfm feeds
   CBraMod after its authors, and raw µV, as generic peers feed it (and
   coco-pipe's own LoRA at both scales, with ``--peer``). Wall time against
-  the faster reference run, balanced accuracy against the best run at
-  eegfm's scale (``--skip-lora`` to leave it out; it takes minutes). On
+  the reference's faster run, balanced accuracy against the reference's
+  best run at eegfm's scale (the reference is the peer with ``--peer``, else
+  the by-hand loop; ``--skip-lora`` to leave it out; it takes minutes). On
   320 windows one run's accuracy has a binomial standard error of about
   0.03, as large as the gaps between systems: ``--lora-seeds N`` runs every
   system at eegfm's scale at seeds 0..N-1 (folds, adapter and head init,
@@ -281,6 +282,9 @@ def lora(table: Path, windows_dir: Path, tmp: Path, seeds: int, peer_dir: Path |
     """
     import pandas as pd
 
+    if peer_dir is not None:
+        import peer_coco_pipe as peer
+
     weights = tmp / "cbramod-seed0.safetensors"
     timed([sys.executable, "-c", WEIGHTS, str(weights)])
     finetune = {"backbones": ["cbramod"], "regimes": ["lora"], "lora": {"r": 8, "alpha": 16},
@@ -295,14 +299,11 @@ def lora(table: Path, windows_dir: Path, tmp: Path, seeds: int, peer_dir: Path |
         summary = pd.read_csv(work / "results/report/summary.tsv", sep="\t")
         ours = float(summary.loc[summary["regime"] == "lora", "balanced_accuracy_pooled"].iloc[0])
         runs.setdefault("workflow (CBraMod input µV/100)", []).append({"wall_s": wall, "balanced_accuracy": ours})
-        for scale, label in ((1e4, "µV/100"), (1e6, "raw µV")):
-            if scale == 1e6 and seed > 0:
-                continue
+        scales = ((1e4, "µV/100"), (1e6, "raw µV")) if seed == 0 else ((1e4, "µV/100"),)  # raw µV: seed 0 only
+        for scale, label in scales:
             _, out = timed([sys.executable, "-c", LORA_BASELINE, str(windows_dir), str(scale), str(seed)])
             runs.setdefault(f"by hand ({label})", []).append(json.loads(out.strip().splitlines()[-1]))
             if peer_dir is not None:
-                import peer_coco_pipe as peer
-
                 runs.setdefault(f"coco-pipe ({label})", []).append(peer.run(peer.LORA, peer_dir, windows_dir, scale,
                                                                              seed))
     return runs
