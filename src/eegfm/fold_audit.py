@@ -13,10 +13,11 @@ given, the windows table, independently of how the folds were made:
   sides: the subject's identity would give away its label; likewise, where
   every recording holds a single label, no recording on both sides (time
   blocks cut inside it);
-- no identical window (``content_hash`` column of ``windows.tsv``) under two
-  subjects, nor on both sides of any fold: a recording listed twice (under
-  two subject ids, or as two runs) would otherwise score as if it
-  generalised.
+- no identical window (``content_hash`` column of ``windows.tsv``, or the
+  ``content_group`` of :mod:`eegfm.near_duplicates`, which also joins a copy
+  saved in another format) under two subjects, nor on both sides of any
+  fold: a recording listed twice (under two subject ids, or as two runs)
+  would otherwise score as if it generalised.
 
 :func:`write_folds` runs the audit, so a folds file that exists has passed it.
 """
@@ -32,6 +33,7 @@ import pandas as pd
 
 from eegfm import atomic
 from eegfm.groups import SplitError, column_as_str, held_out_unit, near_windows, window_units
+from eegfm.near_duplicates import MIN_CORRELATION
 
 logger = logging.getLogger(__name__)
 
@@ -46,13 +48,23 @@ def _describe(rows: pd.DataFrame) -> str:
     return ", ".join(parts[:_SHOWN]) + more
 
 
+def _how(rows: pd.DataFrame) -> str:
+    """How the copies were matched: by their bytes, or as the same signal in other bytes."""
+    if "content_group" in rows and "content_hash" in rows and (rows["content_group"] != rows["content_hash"]).any():
+        return (f"the same signal in other bytes: per-channel spread and correlation >= {MIN_CORRELATION} "
+                "across recordings, e.g. a copy saved in another format")
+    return "sha256 of the samples"
+
+
 def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
     """Stop on identical windows under two subjects or on both sides of a fold.
 
     Parameters
     ----------
     meta
-        Windows table; without a ``content_hash`` column nothing is checked.
+        Windows table; its ``content_group`` column (the same signal, see
+        :mod:`eegfm.near_duplicates`) is compared where present, else
+        ``content_hash``; without either nothing is checked.
     entries
         The folds (``train``/``test`` window ids).
 
@@ -66,10 +78,11 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
     SplitError
         Naming the recordings and subjects that hold the identical windows.
     """
-    if "content_hash" not in meta:
+    column = next((c for c in ("content_group", "content_hash") if c in meta), None)
+    if column is None:
         return False
     table = meta.set_index(meta["window_id"].astype(int).to_numpy())
-    hashes = table["content_hash"].astype(str)
+    hashes = table[column].astype(str)
     repeated = hashes[hashes.duplicated(keep=False)]
     if repeated.empty:
         return True
@@ -79,8 +92,8 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
     if crossing:
         rows = table.loc[repeated.index[repeated.isin(crossing)]]
         raise SplitError(
-            f"{len(rows)} windows occur under more than one subject with identical content (sha256 of the "
-            f"samples): {_describe(rows)}. The same recording is probably listed under two subject ids; "
+            f"{len(rows)} windows occur under more than one subject with identical content ({_how(rows)}): "
+            f"{_describe(rows)}. The same recording is probably listed under two subject ids; "
             "remove or correct the duplicate (files.metadata, the file globs or the BIDS root). Left in, "
             "its windows would be tested against their own copies."
         )
@@ -93,7 +106,8 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
             test_rows = table.loc[[w for w in test if hashes.loc[w] in common]]
             train_rows = table.loc[[w for w in train if hashes.loc[w] in common]]
             raise SplitError(
-                f"fold {entry.get('fold')}: {len(test_rows)} test windows are identical (sha256 of the samples) "
+                f"fold {entry.get('fold')}: {len(test_rows)} test windows are identical "
+                f"({_how(pd.concat([test_rows, train_rows]))}) "
                 f"to training windows. Test side: {_describe(test_rows)}; training side: {_describe(train_rows)}. "
                 "A recording listed twice (e.g. as two runs or sessions)? Remove the duplicate; identical "
                 "windows can also be flat or clipped stretches (check the recordings)."

@@ -480,9 +480,12 @@ def split_store(
     dict
         The folds as written (see :func:`make_folds`), with ``windows_key``.
     """
+    from eegfm.near_duplicates import content_groups
     from eegfm.windows_store import content_hashes
 
     meta = store.meta.assign(content_hash=content_hashes(store).loc[store.meta["window_id"]].to_numpy())
+    # a recording saved again in another format has other bytes: the audit compares the signal (docs §2.2)
+    meta["content_group"] = content_groups(store.X, meta).loc[meta["window_id"]].to_numpy()
     folds = make_folds(meta, cv, seed=seed, window_s=store.info["n_times"] / store.info["sfreq"],
                        target=store.info.get("target", "classification"))
     if expected is not None and folds["n_splits"] != expected:
