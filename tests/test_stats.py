@@ -139,6 +139,22 @@ def test_block_bootstrap_keeps_neighbouring_windows_together():
     assert (np.diff(block[:256]) >= 0).all() and set(block_unit[block[256:]]) == {1}
 
 
+def test_recording_level_labels_of_few_subjects_get_no_interval_but_a_reason():
+    """The audit's case: 6 subjects, patient vs control: redrawing windows inside each subject gave
+    [0.463, 0.660], narrower than the spread of the fold scores, with the permutation test 'not testable'."""
+    subject = np.repeat(np.arange(6), 10)
+    y = np.where(subject % 2 == 0, "patient", "control")
+    pred = np.where(np.random.default_rng(0).random(60) < 0.55, y, np.where(y == "patient", "control", "patient"))
+    interval = stats.confidence_intervals(pooled_from(y, pred, subject), ["accuracy"], min_units=8,
+                                          n_bootstrap=200, level=0.95, seed=0)
+    assert interval.kind == "none" and np.isnan(interval.ci["accuracy"]).all()
+    assert interval.method.startswith("no interval: every subject carries a single label")
+    # with enough subjects, whole subjects are resampled as before
+    many = pooled_from(np.tile(y, 2), np.tile(pred, 2), np.repeat(np.arange(12), 10))
+    assert stats.confidence_intervals(many, ["accuracy"], min_units=8, n_bootstrap=200, level=0.95,
+                                      seed=0).kind == "units"
+
+
 def test_a_single_window_has_no_interval_and_says_why():
     pooled = pooled_from(np.array(["a"]), np.array(["a"]), np.zeros(1), unit="run")
     interval = stats.confidence_intervals(pooled, ["accuracy"], min_units=8, n_bootstrap=100, level=0.95, seed=0)

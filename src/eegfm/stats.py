@@ -40,6 +40,11 @@ Confidence intervals (percentile bootstrap of the pooled score)
       question asked; a missing interval would say less. Window ids follow
       recording time (the windows store writes each recording's windows in
       onset order), which is the time order used.
+    - Labels (or target values) fixed per subject or per unit
+      (recording-level labels: patient vs control, age) and fewer than
+      ``min_units`` of those: no interval, with the reason. The score then
+      varies only between subjects; windows redrawn inside each would give
+      an interval of their noise, narrower than that variation.
     - Fewer than two blocks in all, or no out-of-fold predictions: no
       interval, with the reason. Fold scores are never resampled (a handful
       of fold means cannot be bootstrapped).
@@ -256,6 +261,15 @@ def confidence_intervals(
     nested = n > n_subjects  # several runs, sessions or blocks per subject: not independent of each other
     defined: dict[str, int] = {}
     counted = {"defined": defined, "n_bootstrap": n_bootstrap}
+    label_unit = _label_unit(pooled)
+    if label_unit and (n_subjects if label_unit == "subject" else n) < min_units:
+        # windows redrawn inside units that each carry one label cannot move the score the way a new unit would
+        count = n_subjects if label_unit == "subject" else n
+        why = (f"every {label_unit} carries a single {'label' if pooled.label_word == 'labels' else 'value'} "
+               f"(a recording-level label or target) and {count} {plural(label_unit)} < report.ci_min_units "
+               f"{min_units}: the score varies between {plural(label_unit)}, too few to resample, and redrawing "
+               f"windows within each {label_unit} would give an interval narrower than that variation")
+        return Interval(none, "none", f"no interval: {why}", why)
     if nested and n_subjects >= min_units:
         ci = unit_bootstrap(pooled, metrics, n_bootstrap=n_bootstrap, level=level, seed=seed, by="subject",
                             defined=defined)
@@ -325,6 +339,22 @@ def unit_permutations(
         windows = np.flatnonzero(slot[unit] >= 0)
         out[:, windows] = labels[order][:, slot[unit[windows]]]
     return out
+
+
+def _label_unit(pooled: Pooled) -> str | None:
+    """``"subject"`` or the held-out unit when every one of them carries one label (or target value), else None.
+
+    The subject is named first: with labels fixed per subject, runs of one
+    subject carry the same label too, and subjects are what vary.
+    """
+    codes = pooled.codes
+    if len(np.unique(codes)) < 2:
+        return None
+    if len(_constant_units(codes, pooled.subject, len(pooled.subjects))) == len(pooled.subjects):
+        return "subject"
+    if len(_constant_units(codes, pooled.unit, len(pooled.units))) == len(pooled.units):
+        return pooled.unit_name
+    return None
 
 
 def _constant_units(y: np.ndarray, unit: np.ndarray, n_units: int) -> np.ndarray:

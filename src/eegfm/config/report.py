@@ -58,7 +58,8 @@ class Report(StrictModel):
         ge=2,
         description="Fewest held-out units (subjects, sessions, runs or blocks) whose resampling gives the "
         "confidence interval; with fewer, contiguous blocks of windows are resampled within each unit, and "
-        "the interval is then conditional on these units (the report says so).",
+        "the interval is then conditional on these units (the report says so); where each unit carries a "
+        "single label or target value (recording-level labels), there is no interval below this count.",
     )
     ci_level: float = Field(0.95, gt=0, lt=1, description="Level of the bootstrap confidence intervals.")
     alpha: float = Field(
