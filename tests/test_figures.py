@@ -205,5 +205,29 @@ def test_predicted_vs_true_titles_round_as_the_tables():
     pooled = stats.pool_regression([(0, frame)])
     scores = stats.pooled_scores(pooled)
     title = predicted_vs_true_figure({("ages", "bandpower", "probe"): pooled}).axes[0].get_title()
-    assert f"r = {scores['pearson_r']:.3f}, R² = {scores['r2']:.3f}, MAE = {scores['mae']:.3f} (30 windows, " \
-           "6 subjects)" in title
+    assert f"r = {scores['pearson_r']:.3f}, R² = {scores['r2']:.3f}, MAE = {scores['mae']:.3f}\n30 windows, " \
+           "6 subjects" in title
+
+
+def _inside(fig, artist) -> bool:
+    """Whether a drawn artist lies within the figure (the saved PNG would not clip it)."""
+    fig.canvas.draw()
+    box, page = artist.get_window_extent(), fig.bbox
+    return box.x0 >= page.x0 - 1 and box.x1 <= page.x1 + 1 and box.y0 >= page.y0 - 1 and box.y1 <= page.y1 + 1
+
+
+def test_one_dataset_of_two_models_keeps_its_legend_and_titles_inside_the_figure(tables):
+    """The audit's single-dataset report: the legend's 'pooled, 95% CI' was cut off at the right edge, and the
+    predicted-vs-true title ('... (60 windows, 6 subjects)') too."""
+    from eegfm.regression_figures import predicted_vs_true_figure
+
+    table, summary = tables
+    keep = summary["regime"] == "probe"
+    fig = figures.scores_figure(table[table["regime"] == "probe"], summary[keep], "balanced_accuracy")
+    assert _inside(fig, fig.legends[0]) and _inside(fig, fig._suptitle)
+    subject = np.repeat(np.arange(6), 10)
+    y = np.repeat([23.0, 31.0, 45.0, 52.0, 60.0, 71.0], 10)
+    frame = pd.DataFrame({"window_id": np.arange(60), "subject": subject.astype(str), "session": "1", "run": "1",
+                          "y_true": y, "y_pred": y + 3.0})
+    fig = predicted_vs_true_figure({("ages", "cbramod", "probe"): stats.pool_regression([(0, frame)])})
+    assert _inside(fig, fig.axes[0].title) and _inside(fig, fig._suptitle)

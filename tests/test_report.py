@@ -358,6 +358,17 @@ def test_regression_metrics_get_columns_only_when_present():
     assert summary["n_ok"] == 3
 
 
+def test_a_tiny_p_value_is_not_rounded_to_zero():
+    """The audit's 154 windows: p_binomial was written as 0.0 in summary.tsv and statistics.tsv."""
+    from eegfm.tables import metrics_table, summary_table
+
+    base = {"dataset": "d", "model": "m", "regime": "probe", "chance": {}, "versions": {}}
+    table = metrics_table([{**base, "fold": k, "metrics": {"balanced_accuracy": 0.9}} for k in range(3)])
+    stats = {("d", "m", "probe"): {"p_binomial": 3.2e-31, "p_permutation": 0.001}}
+    row = summary_table(table, stats, "balanced_accuracy").iloc[0]
+    assert row["p_binomial"] == 3.2e-31 and row["balanced_accuracy_mean"] == pytest.approx(0.9)
+
+
 def test_errors(inputs, tmp_path):
     paths = inputs["metrics_paths"]
     with pytest.raises(ValueError, match="no metrics files"):

@@ -116,6 +116,8 @@ def test_figures_and_html(mixed):
     assert "regression: 20–75 (mean 47.5, median 47.5, 12 distinct values)" in page
     assert "Summary (Balanced accuracy / MAE)" in page and "<th>metric</th>" in page
     assert (out / "figures/predicted_vs_true.png").read_bytes().startswith(b"\x89PNG")
+    # the binomial column is n/a for the regression rows only, with the reason beside it
+    assert page.count("no binomial test: it counts correct predictions") == 2  # ridge_good, ridge_noise on age
 
 
 def test_a_regression_only_report_defaults_to_r(tmp_path):

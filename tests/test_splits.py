@@ -291,6 +291,9 @@ def test_expected_fold_count_of_loso_and_kfold():
     assert expected_n_folds(CrossValidation(scheme="loso"), units) == 2
     assert expected_n_folds(CrossValidation(scheme="loso", group_by="run"), lambda: units) == 3
     assert expected_n_folds(CrossValidation(n_splits=4)) == 4  # no recordings needed
+    with pytest.raises(SplitError, match=r"only 1 subject group\(s\).*For one subject, use cv.scheme "
+                                         r"leave_one_run_out \(runs\), cross_session .* within_subject"):
+        expected_n_folds(CrossValidation(scheme="loso"), units[:2])
 
 
 def _units(meta):

@@ -138,6 +138,10 @@ def scores_caption(summary: pd.DataFrame, metric: str | Mapping[str, str], ci_le
     return text
 
 
+_SCORES_MIN_WIDTH = 5.6  # inches: the suptitle and a legend of two rows
+_LEGEND_COLUMN_IN = 1.75  # inches one legend entry takes at 8 pt ("permutation 95th pct." and its line)
+
+
 def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapping[str, str],
                   ci_level: float = 0.95, units: Mapping[str, str] | None = None):
     """One panel per dataset: per entry the mean over folds (bar), the folds (points), the pooled
@@ -151,6 +155,7 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapp
     datasets = sorted(table["dataset"].unique())
     n_entries = [len(_entries(table[table["dataset"] == d])) for d in datasets]
     widths = [max(3.4, 1.2 * n + 1.4) for n in n_entries]
+    widths[-1] += max(0.0, _SCORES_MIN_WIDTH - sum(widths))  # room for the legend and title under one panel
     fig = new_figure(sum(widths), 4.6)
     axes = fig.subplots(1, len(datasets), squeeze=False, width_ratios=widths)[0]
     colors = entry_colors(entry_label(m, r) for m, r in _entries(table))
@@ -219,8 +224,8 @@ def scores_figure(table: pd.DataFrame, summary: pd.DataFrame, metric: str | Mapp
         for handle, label in zip(*ax.get_legend_handles_labels()):
             legend.setdefault(label, handle)
     handles, labels = list(legend.values()), list(legend)
-    fig.legend(handles, labels, loc="outside lower center", ncols=min(5, len(labels) or 1), fontsize=8,
-               frameon=False)
+    columns = max(1, min(5, len(labels), int(sum(widths) // _LEGEND_COLUMN_IN)))  # wrap rather than clip
+    fig.legend(handles, labels, loc="outside lower center", ncols=columns, fontsize=8, frameon=False)
     held_out = sorted({plural(units.get(d, "subject")) for d in datasets})
     names = sorted({METRIC_NAMES.get(metric_of(by_dataset, d), d) for d in datasets})
     fig.suptitle(f"{' / '.join(names)} on held-out {' / '.join(held_out)}", fontsize=10)

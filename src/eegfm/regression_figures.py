@@ -7,6 +7,7 @@ out-of-fold predictions (:class:`eegfm.pooling.PooledRegression`).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,7 +38,9 @@ def predicted_vs_true_figure(pooled: Mapping[tuple[str, str, str], Any]):
     rng = np.random.default_rng(0)
     for ax, key in panels:
         _panel(ax, items[key], f"{key[0]} · {entry_label(key[1], key[2])}", rng)
-    fig.suptitle("Predicted vs true target (pooled out-of-fold predictions)", fontsize=10)
+    one_column = max(Counter(key[0] for key in items).values()) == 1
+    fig.suptitle("Predicted vs true target" + ("\n" if one_column else " ") + "(pooled out-of-fold predictions)",
+                 fontsize=10)  # one 4-inch column: two lines
     return fig
 
 
@@ -63,7 +66,7 @@ def _panel(ax, p: PooledRegression, title: str, rng: np.random.Generator) -> Non
     ax.set_ylabel("predicted", fontsize=8)
     ax.tick_params(labelsize=7)
     scores = pooled_scores(p)
-    ax.set_title(f"{title}\nr = {fmt(scores['pearson_r'])}, R² = {fmt(scores['r2'])}, MAE = "
-                 f"{fmt(scores['mae'])} ({len(p)} windows, {len(p.units)} {plural(p.unit_name)})", fontsize=8)
+    ax.set_title(f"{title}\nr = {fmt(scores['pearson_r'])}, R² = {fmt(scores['r2'])}, MAE = {fmt(scores['mae'])}\n"
+                 f"{len(p)} windows, {len(p.units)} {plural(p.unit_name)}", fontsize=8)  # 3 lines fit 3.6 in
     ax.legend(fontsize=6, frameon=False, loc="upper left")
     ax.grid(alpha=0.3)

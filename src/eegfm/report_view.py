@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,13 +99,18 @@ def _fmt_int(value: Any) -> str:
     return "n/a" if value is None else f"{int(value):,}"
 
 
-def _pooled_ci(pooled: Any, low: Any, high: Any) -> str:
-    """``0.712 [0.650, 0.771]``; the pooled score alone without an interval; n/a without a score."""
+def _pooled_ci(pooled: Any, low: Any, high: Any, method: Any = None) -> str:
+    """``0.712 [0.650, 0.771]``; the pooled score alone without an interval; n/a without a score.
+
+    With the interval's ``method`` given, an interval conditional on the units observed says so beside the
+    numbers (``0.712 [0.650, 0.771], conditional on these runs``), not only in the method column.
+    """
     if finite_or_none(pooled) is None:
         return "n/a"
     if finite_or_none(low) is None or finite_or_none(high) is None:
         return fmt(pooled)
-    return f"{fmt(pooled)} [{fmt(low)}, {fmt(high)}]"
+    found = re.search(r"conditional on (these \w+|this \w+)", str(method or ""))
+    return f"{fmt(pooled)} [{fmt(low)}, {fmt(high)}]" + (f", conditional on {found.group(1)}" if found else "")
 
 
 def _num(value: Any, digits: int = 3) -> Cell:
@@ -157,7 +163,7 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
             f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
             f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean "
-            f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'])}")})
+            f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'], b.get('ci_method'))}")})
     n_failed = int((table["status"] == "failed").sum())
     facts = (f"{table['dataset'].nunique()} dataset(s) · {len(summary)} dataset × model entries · "
              f"{len(table)} fold results · {n_failed} failed")
@@ -327,9 +333,18 @@ def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Ta
              _num_text(fmt_p(r["p_permutation"])), _num_text(_fmt_int(r["n_permutations"])),
              text_or_none(r.get("permutation_scheme")) or "-", _num(r["binomial_p0"]),
              Cell(fmt_p(r["p_binomial"]), cls="num", note=_binomial_note(r)),
-             Cell(text_or_none(r.get("permutation_note")) or "", cls="muted")]
+             Cell(_chance_note(r), cls="muted")]
             for r, m in ((r, metric_of(primary, r["dataset"])) for r in summary.to_dict("records"))]
     return Table(header, rows)
+
+
+def _chance_note(row: Mapping[str, Any]) -> str:
+    """The permutation test's note, and for a regression target why there is no binomial test."""
+    notes = [text_or_none(row.get("permutation_note"))]
+    if text_or_none(row.get("target")) == "regression":
+        notes.append("no binomial test: it counts correct predictions, which a continuous target does not have; "
+                     "the permutation test is its chance test")
+    return "; ".join(n for n in notes if n)
 
 
 def _comparisons(statistics: pd.DataFrame) -> list[dict[str, Any]]:

@@ -137,7 +137,10 @@ def expected_n_folds(
     if cv.scheme == "loso":
         n = len({r[: len(GROUP_COLUMNS[cv.group_by])] for r in rows})
         if n < 2:
-            raise SplitError(f"cv.scheme loso: only {n} {cv.group_by} group(s) in the recordings; it needs 2")
+            raise SplitError(
+                f"cv.scheme loso: only {n} {cv.group_by} group(s) in the recordings; it needs 2. For one subject, "
+                "use cv.scheme leave_one_run_out (runs), cross_session (sessions) or within_subject (time blocks)"
+            )
         return n
     depth = 1 + len(POSITION_LEVELS[cv.scheme])
     return _positions([r[0] for r in rows], [r[1:depth] for r in rows], cv.scheme)[1]

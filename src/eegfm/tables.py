@@ -345,7 +345,8 @@ def summary_table(
         ordered += [f"{m}_{part}" for part in ("mean", "std", "ci_low", "ci_high", "pooled", "chance", "gap_chance",
                                                "gap_scratch")]
     ordered += [c for c in summary.columns if c not in ordered and c not in cost] + cost
-    return summary[ordered].round(6)  # means of a few folds: more digits are float noise
+    # means of a few folds: more digits are float noise; p-values keep theirs (1e-30 is not 0)
+    return summary[ordered].round({c: 6 for c in ordered if not c.startswith("p_")})
 
 
 def _numeric(values) -> np.ndarray:

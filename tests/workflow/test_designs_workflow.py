@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pandas as pd
 import pytest
@@ -57,6 +58,8 @@ def test_leave_one_run_out_report_states_score_ci_chance_p_and_verdict(designs_r
     assert "within_subject: 4 folds holding out blocks, gap 2 s" in html
     assert "Held-out units (blocks, runs)" in html and "held-out subjects" not in html
     assert "no usable out-of-fold predictions" not in html
+    # the headline says, beside the numbers, that a block-bootstrap interval is conditional on these runs
+    assert re.search(r"pooled -?\d\.\d{3} \[-?\d\.\d{3}, -?\d\.\d{3}\], conditional on these runs", html)
     rows = pd.read_csv(report / "summary.tsv", sep="\t")
     assert rows["verdict"].notna().all() and rows["p_permutation"].notna().all()
 
