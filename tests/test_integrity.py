@@ -70,6 +70,27 @@ def test_a_deleted_chunk_is_found_when_read_and_names_the_store(tmp_path, rows):
         v.verify()
 
 
+@pytest.mark.parametrize("codec", ["zstd", "blosc-lz4"])  # the embedding stores' codec, the windows stores'
+def test_a_truncated_chunk_is_a_damaged_store_not_a_codec_error(tmp_path, rows, codec):
+    """The audit's case: a truncated chunk file failed in the decoder ('error during blosc decompression: -1')
+    before any digest was compared, naming neither the store nor the fix."""
+    compressors = zarr.codecs.BloscCodec(cname="lz4", clevel=5, shuffle="shuffle", typesize=4) \
+        if codec == "blosc-lz4" else "auto"
+    group = zarr.open_group(str(tmp_path / "a"), mode="w")
+    array = group.create_array("X", shape=(0, 3, 5), chunks=(4, 3, 5), dtype="float32", compressors=compressors)
+    digests = ChunkDigests(4, "float32")
+    X = np.concatenate(rows)
+    array.append(X, axis=0)
+    digests.update(X)
+    record(array, digests)
+    chunk = tmp_path / "a/X/c/1/0/0"
+    chunk.write_bytes(chunk.read_bytes()[: len(chunk.read_bytes()) // 2])
+    v = VerifiedArray(zarr.open_group(str(tmp_path / "a"), mode="r")["X"], name="store S", fix="rebuild it")
+    with pytest.raises(DamagedStoreError, match=r"store S: (chunk 1 \()?rows 4-7\)? (cannot be decoded|does not "
+                                                r"match).*truncated.*; rebuild it"):
+        v[4:6]
+
+
 def test_an_overwritten_chunk_is_found(tmp_path, rows):
     array = _array(tmp_path / "a", rows)
     writable = zarr.open_group(str(tmp_path / "a"), mode="r+")["X"]

@@ -49,6 +49,13 @@ JOB = textwrap.dedent(
         had = "colorsys" in sys.modules
         job_protocol.wait_for_light_modules(carry={{"key": "computed once"}})
         print(json.dumps({{"pid": os.getpid(), "had": had, "carried": job_protocol.carried}}), flush=True)
+    if action == "logged":  # as a windows job that moved a damaged cache entry aside, then missed the cache
+        import logging
+        from eegfm import job_protocol
+        from eegfm.logs import log_to
+        log_to(sys.argv[2])
+        logging.getLogger("job").warning("attempt in %d", os.getpid())
+        job_protocol.wait_for_light_modules()
     if action == "soon":  # as a windows job that missed the cache
         from eegfm.job_protocol import heavy_modules_soon
         heavy_modules_soon()
@@ -271,3 +278,19 @@ def test_a_quick_job_starts_on_few_modules_and_again_once_its_rule_s_modules_are
         assert log.index("forked") < log.index("imported colorsys")  # the first attempt did not wait for them
     finally:
         handle.stop()
+
+
+def test_a_job_started_again_keeps_what_its_first_attempt_logged(tmp_path, monkeypatch):
+    """The audit's case: a damaged windows-cache entry was logged as moved aside, then the job started again
+    in the server and reopened its log for writing: the line was gone (it stayed with EEGFM_JOB_SERVER=off)."""
+    _quiet_env(monkeypatch)
+    handle = job_server.start(SRC, ["threadpoolctl"], [], tmp_path / "server.log", needs={"x": ["colorsys"]},
+                              quick={"x": []})
+    try:
+        proc = _job(tmp_path, "logged", str(tmp_path / "job.log"))
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    finally:
+        handle.stop()
+    attempts = [line for line in (tmp_path / "job.log").read_text().splitlines() if "attempt in" in line]
+    assert len(attempts) == 2 and attempts[0] != attempts[1]  # two attempts, two processes, both lines kept

@@ -213,7 +213,13 @@ class VerifiedArray:
             return data[start - lo : stop - lo]
         first, last = start // self._rows, (stop - 1) // self._rows
         lo, hi = first * self._rows, min((last + 1) * self._rows, self.shape[0])
-        data = np.asarray(self._array[lo:hi])
+        try:
+            data = np.asarray(self._array[lo:hi])
+        except (RuntimeError, ValueError, OSError) as error:  # a truncated chunk fails in its codec, before any digest
+            raise DamagedStoreError(
+                f"{self.name}: rows {lo}-{hi - 1} cannot be decoded ({type(error).__name__}: {error}; a truncated "
+                f"or overwritten chunk file, e.g. an interrupted copy); {self.fix}"
+            ) from error
         for i in range(first, last + 1):
             if i in self._verified:
                 continue

@@ -78,6 +78,7 @@ def run_in_job_server(main: ModuleType, src: str) -> int | None:
         if isinstance(outcome, int):
             return outcome
         wants, request["carry"] = outcome
+        request["restarted"] = True  # the next attempt appends to the job's log
         if wants == "light" and not request.get("all_modules"):  # again, once its rule's modules are in
             request["all_modules"] = True
         elif wants == "heavy" and path != waiting_path(path):  # at the door of the process that has them

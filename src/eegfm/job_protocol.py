@@ -39,6 +39,9 @@ forked_on_few_modules = False
 #: What the job's previous attempt handed on when it asked to start again (set by
 #: :mod:`eegfm.job_server` in the child; empty in a first attempt and outside the server).
 carried: dict = {}
+#: True in a job's second or later attempt in the server: its log is appended to, so what the attempt
+#: before logged (e.g. a damaged cache entry moved aside) stays (set by :mod:`eegfm.job_server`).
+restarted = False
 
 #: The signal a job sends the server that forked it: the heavy modules will be wanted soon.
 HEAVY_WANTED = signal.SIGUSR1

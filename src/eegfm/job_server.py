@@ -340,6 +340,7 @@ class Server:
             job_protocol.forked_before_heavy = heavy_later
             job_protocol.forked_on_few_modules = few
             job_protocol.carried = dict(request.get("carry") or {})
+            job_protocol.restarted = bool(request.get("restarted"))
             _run_job(conn, request, fds)
         for fd in fds:
             os.close(fd)

@@ -14,7 +14,11 @@ def log_to(path: str | os.PathLike) -> None:
     An uncaught exception is written to the log and, in one line, to the
     terminal, so the cause is visible without opening the log.
     """
-    stream = open(path, "w", buffering=1, encoding="utf-8")  # noqa: SIM115 — lives as long as the job
+    from eegfm import job_protocol  # standard library only
+
+    # a job started again by the job server keeps what its first attempt logged (a damaged cache entry)
+    mode = "a" if job_protocol.restarted else "w"
+    stream = open(path, mode, buffering=1, encoding="utf-8")  # noqa: SIM115 — lives as long as the job
     sys.stderr = stream
     logging.basicConfig(
         level=logging.INFO,
