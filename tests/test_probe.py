@@ -17,7 +17,7 @@ from sklearn.preprocessing import StandardScaler
 from eegfm.config import CrossValidation, Probe
 from eegfm.estimators import ESTIMATORS, resolve_estimator
 from eegfm.probe import build_pipeline, fit_pipeline, fit_predict, run_probe
-from eegfm.splits import make_folds, write_folds
+from eegfm.splits import SplitError, make_folds, write_folds
 from eegfm.windows_store import WindowsStoreWriter
 
 CLASSES = ["left", "rest", "right"]
@@ -304,6 +304,32 @@ def test_run_probe_refuses_stale_folds_and_unknown_fold(tmp_path, data):
     with pytest.raises(ValueError, match=r"not fold\(s\) \[9\]"):
         run_probe(tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0,
                   tmp_path / "p", folds=[9])
+
+
+def test_run_probe_refuses_folds_edited_after_their_audit(tmp_path, data):
+    """The audit's case: one test window of a held-out subject moved into training by hand; the probe re-ran on
+    it (accuracy 0.444 -> 0.482, exit 0) while the fold's audit still listed the old sides."""
+    E, meta, folds = data
+    _write_inputs(tmp_path, E, meta, folds)
+    good = json.loads((tmp_path / "folds.json").read_text())
+    edited = json.loads(json.dumps(good))
+    moved = edited["folds"][0]["test"].pop(0)
+    edited["folds"][0]["train"] = sorted(edited["folds"][0]["train"] + [moved])
+    (tmp_path / "folds.json").write_text(json.dumps(edited))
+    args = (tmp_path / "pointer.json", tmp_path / "windows", tmp_path / "folds.json", Probe(), 0, tmp_path / "p")
+    with pytest.raises(SplitError, match=r"folds\.json: leakage in fold 0: subject group\(s\) \['\d+'\] are in both "
+                                         r"train and test\. Edited after the splits job\? Re-make it: snakemake "
+                                         r"--forcerun .*folds\.json"):
+        run_probe(*args)
+    # an edit that leaks nothing but leaves the fold's audit describing other windows is refused too
+    swapped = json.loads(json.dumps(good))
+    a, b = swapped["folds"][0], swapped["folds"][1]
+    a["test"], b["test"] = b["test"], a["test"]
+    a["train"], b["train"] = b["train"], a["train"]
+    (tmp_path / "folds.json").write_text(json.dumps(swapped))
+    with pytest.raises(SplitError, match=r"fold 0: its audit lists train subjects .* but its train windows hold"):
+        run_probe(*args)
+    assert not (tmp_path / "p").exists()
 
 
 def test_run_probe_fits_every_fold_in_one_call_each_on_its_own_training_rows(tmp_path, data):

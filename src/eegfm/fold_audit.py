@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from eegfm import atomic
-from eegfm.groups import SplitError, column_as_str, held_out_unit, near_windows, window_units
+from eegfm.groups import SplitError, column_as_str, held_out_unit, near_windows, plural, window_units
 from eegfm.near_duplicates import MIN_CORRELATION
 
 logger = logging.getLogger(__name__)
@@ -260,6 +260,34 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
         "unit": unit,
         "duplicates_checked": checked,
     }
+
+
+def check_fold_records(folds: dict[str, Any], meta: pd.DataFrame) -> None:
+    """Each fold's recorded units (its ``audit``) are those its windows hold.
+
+    The per-fold audit is what the report, the model cards and the fold
+    records cite as held out; a ``folds.json`` edited after the splits job (a
+    window moved from test to train) would keep citing the old sides.
+
+    Raises
+    ------
+    SplitError
+        Naming the fold, the side, the recorded units and the units found.
+    """
+    units = window_units(meta, folds)
+    unit = plural(held_out_unit(folds))
+    for entry in folds.get("folds") or []:
+        audit = entry.get("audit") or {}
+        for side in ("train", "test"):
+            recorded = audit.get(f"{side}_groups")
+            if recorded is None:  # folds made by hand, without per-fold audits: audit_folds is the check
+                continue
+            found = {str(u) for u in units.loc[[int(v) for v in entry[side]]]}
+            if {str(u) for u in recorded} != found:
+                raise SplitError(
+                    f"fold {entry.get('fold')}: its audit lists {side} {unit} {sorted(map(str, recorded))[:6]} but "
+                    f"its {side} windows hold {sorted(found)[:6]}"
+                )
 
 
 def write_folds(path: str | PathLike, folds: dict[str, Any], meta: pd.DataFrame | None = None) -> None:

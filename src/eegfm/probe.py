@@ -343,17 +343,12 @@ def fit_predict(
 # ----------------------------------------------------------------------------- rule entry point
 
 
-def _check_keys(pointer: dict, folds: dict, windows_key: str, pointer_path: str, folds_path: str) -> None:
-    """The embedding, the folds and the windows store must describe the same windows."""
+def _check_pointer(pointer: dict, windows_key: str, pointer_path: str) -> None:
+    """The embedding must describe the windows of the store (the folds are checked as read: ``load_folds``)."""
     if pointer.get("windows_key") and pointer["windows_key"] != windows_key:
         raise ValueError(
             f"embedding pointer {pointer_path} was computed from windows {pointer['windows_key'][:12]} but the "
             f"windows store is now {windows_key[:12]}; re-run the embed rule: snakemake --forcerun {pointer_path}"
-        )
-    if folds.get("windows_key") and folds["windows_key"] != windows_key:
-        raise ValueError(
-            f"folds {folds_path} were made for windows {folds['windows_key'][:12]} but the windows store is now "
-            f"{windows_key[:12]}; re-run the splits rule: snakemake --forcerun {folds_path}"
         )
 
 
@@ -453,8 +448,8 @@ def run_probe(
         raise FileNotFoundError(f"embedding pointer {pointer_path} does not exist; run the embed rule")
     pointer = json.loads(pointer_path.read_text())
     windows = open_windows(windows_dir)
-    all_folds = load_folds(folds_path)
-    _check_keys(pointer, all_folds, windows.key, str(pointer_path), str(folds_path))
+    all_folds = load_folds(folds_path, windows)  # audited again as read: a hand-edited file is refused
+    _check_pointer(pointer, windows.key, str(pointer_path))
     entries = _selected_folds(all_folds, folds, str(folds_path))
     E, _ = open_embeddings(str(pointer_path))
     units = window_units(windows.meta, all_folds)

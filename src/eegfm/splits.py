@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from eegfm.config import CrossValidation
-from eegfm.fold_audit import audit_folds, check_duplicates, write_folds
+from eegfm.fold_audit import audit_folds, check_duplicates, check_fold_records, write_folds
 from eegfm.fold_targets import check_fold_targets, fold_targets, side_summary, stratification_labels
 from eegfm.groups import (
     GROUP_COLUMNS,
@@ -457,14 +457,45 @@ def _validation(sub, is_val, dropped, method, groups, labels, unit, extra) -> Va
 # ----------------------------------------------------------------------------- io
 
 
-def load_folds(path: str | PathLike) -> dict[str, Any]:
-    """Read a ``folds.json`` written by :func:`eegfm.fold_audit.write_folds`."""
+def load_folds(path: str | PathLike, store: WindowsStore | None = None) -> dict[str, Any]:
+    """Read a ``folds.json`` written by :func:`eegfm.fold_audit.write_folds`.
+
+    Parameters
+    ----------
+    path
+        The folds file.
+    store
+        The windows store the folds were made from. Given (as every stage that
+        trains on the folds gives it), the folds must name its content key,
+        the leakage audit runs again on the file as read against its windows
+        table, and each fold's recorded units are checked against its
+        windows: a ``folds.json`` edited after the splits job is refused
+        rather than trained on (docs/architecture.md §2.2).
+
+    Raises
+    ------
+    ValueError
+        With ``store``: the folds were made for other windows.
+    SplitError
+        With ``store``: the folds leak, or a fold's audit no longer describes
+        its windows; the message names the file and how to re-make it.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; run the splits rule")
     folds = json.loads(path.read_text())
     if "folds" not in folds:
         raise ValueError(f"{path} is not a folds file (no 'folds' key)")
+    if store is not None:
+        if folds.get("windows_key") and folds["windows_key"] != store.key:
+            raise ValueError(f"folds {path} were made for windows {folds['windows_key'][:12]} but the windows store "
+                             f"is now {store.key[:12]}; re-run the splits rule: snakemake --forcerun {path}")
+        try:
+            audit_folds(folds, store.meta)
+            check_fold_records(folds, store.meta)
+        except SplitError as error:
+            raise SplitError(f"{path}: {error}. Edited after the splits job? Re-make it: "
+                             f"snakemake --forcerun {path}") from error
     return folds
 
 

@@ -193,10 +193,7 @@ def prepare_fold(
     from eegfm.windows_store import open_windows
 
     windows = open_windows(windows_dir)
-    folds = load_folds(folds_path)
-    if folds.get("windows_key") and folds["windows_key"] != windows.key:
-        raise ValueError(f"{folds_path} was made for other windows; re-run the splits rule: "
-                         f"snakemake --forcerun {folds_path}")
+    folds = load_folds(folds_path, windows)  # its windows, audited again as read: a hand-edited file is refused
     entry = next((f for f in folds["folds"] if int(f["fold"]) == int(fold)), None)
     if entry is None:
         raise ValueError(f"{folds_path} has folds {[f['fold'] for f in folds['folds']]}, not fold {fold}")
