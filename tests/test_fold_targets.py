@@ -8,7 +8,8 @@ import pytest
 
 from eegfm.config import CrossValidation
 from eegfm.fold_targets import fold_targets, side_summary, stratification_labels
-from eegfm.splits import SplitError, carve_validation, make_folds
+from eegfm.splits import SplitError, make_folds
+from eegfm.validation_split import carve_validation
 from tests.windows_tables import aged_meta, timed_meta
 
 AGES = {f"S{i:02d}": 20 + 5 * i for i in range(12)}  # 20 ... 75 years, one per subject

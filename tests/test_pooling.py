@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eegfm import report_stats, stats
+from eegfm import intervals, report_stats, stats
 from eegfm.metrics import REGRESSION_METRICS, compute_regression_metrics
 
 
@@ -94,7 +94,7 @@ def test_r_of_a_perfect_ranking_of_two_subjects_cannot_be_tested():
 def test_intervals_resample_subjects_or_blocks_within_them():
     y, pred, subject = aged_case(n_subjects=12)
     pooled = stats.pool_regression([(0, frame(y, pred, subject))])
-    interval = stats.confidence_intervals(pooled, list(REGRESSION_METRICS), min_units=8, n_bootstrap=300,
+    interval = intervals.confidence_intervals(pooled, list(REGRESSION_METRICS), min_units=8, n_bootstrap=300,
                                           level=0.95, seed=0)
     assert interval.kind == "units" and interval.method.startswith("subject bootstrap (12 subjects")
     observed = stats.pooled_scores(pooled)
@@ -103,7 +103,7 @@ def test_intervals_resample_subjects_or_blocks_within_them():
         assert low < observed[m] < high, m
     # fewer subjects than ci_min_units, each with one age: windows redrawn inside subjects would give an
     # interval of the windows' noise, far narrower than the variation between subjects, so none is given
-    few = stats.confidence_intervals(pooled, ["mae"], min_units=20, n_bootstrap=300, level=0.95, seed=0)
+    few = intervals.confidence_intervals(pooled, ["mae"], min_units=20, n_bootstrap=300, level=0.95, seed=0)
     assert few.kind == "none" and np.isnan(few.ci["mae"]).all()
     assert "every subject carries a single value (a recording-level label or target) and 12 subjects < " \
            "report.ci_min_units 20" in few.method
@@ -113,7 +113,7 @@ def test_per_window_targets_with_few_subjects_get_blocks_within_them():
     y, pred, subject = aged_case(n_subjects=4)
     y = y + np.tile(np.arange(10.0), 4)  # a target that varies inside each subject (e.g. a per-trial score)
     pooled = stats.pool_regression([(0, frame(y, pred, subject))])
-    few = stats.confidence_intervals(pooled, ["mae"], min_units=8, n_bootstrap=300, level=0.95, seed=0)
+    few = intervals.confidence_intervals(pooled, ["mae"], min_units=8, n_bootstrap=300, level=0.95, seed=0)
     observed = stats.pooled_scores(pooled)
     assert few.kind == "blocks" and few.ci["mae"][0] < observed["mae"] < few.ci["mae"][1]
 

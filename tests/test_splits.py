@@ -12,7 +12,6 @@ from eegfm.config import CrossValidation, Dataset
 from eegfm.splits import (
     SplitError,
     audit_folds,
-    carve_validation,
     expected_n_folds,
     load_folds,
     make_folds,
@@ -177,29 +176,6 @@ def test_write_folds_refuses_windows_in_both_sides_or_untested(tmp_path):
         audit_folds(twice, meta)
 
 
-def test_carve_validation_uses_only_training_subjects():
-    meta = make_meta(n_subjects=8)
-    fold = make_folds(meta, CrossValidation(n_splits=4), seed=0)["folds"][0]
-    split = carve_validation(meta, fold["train"], fraction=0.34, seed=0)
-    inner, val = split.inner, split.val
-    assert sorted(inner + val) == sorted(fold["train"])
-    assert not _side(meta, inner, "subject") & _side(meta, val, "subject")
-    assert not _side(meta, val, "subject") & set(fold["audit"]["test_subjects"])
-    assert len(_side(meta, val, "subject")) == 2  # round(0.34 * 6)
-    assert _side(meta, val, "label") == _side(meta, inner, "label") == {"left", "right"}
-    assert split.method == "groups" and split.record["val_groups"] == sorted(_side(meta, val, "subject"))
-    assert carve_validation(meta, fold["train"], 0.34, seed=0) == split
-
-
-def test_carve_validation_needs_a_valid_fraction_and_the_window_length_for_time_blocks():
-    meta = make_meta(n_subjects=2)
-    one_subject = meta.loc[meta["subject"] == "00", "window_id"].tolist()
-    with pytest.raises(SplitError, match=r"single subject.*needs the window length"):
-        carve_validation(meta, one_subject, 0.2, seed=0)
-    with pytest.raises(ValueError, match=r"\(0, 1\)"):
-        carve_validation(meta, meta["window_id"].tolist(), 1.0, seed=0)
-
-
 # ----------------------------------------------------------------------------- designs beyond subjects
 
 
@@ -298,28 +274,6 @@ def test_expected_fold_count_of_loso_and_kfold():
 
 def _units(meta):
     return list(meta[["subject", "session", "run"]].drop_duplicates().itertuples(index=False, name=None))
-
-
-# ----------------------------------------------------------------------------- early-stopping validation
-
-
-def test_two_training_runs_fall_back_to_time_blocks_instead_of_a_whole_run():
-    """Finding 9: val_fraction 0.2 with two training runs took one whole run (half the training data)."""
-    meta = timed_meta(runs=("1", "2", "3"), n=20, stride=2.0)
-    fold = make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0, window_s=2.0)["folds"][0]
-    split = carve_validation(meta, fold["train"], 0.2, seed=0, group_by="run", max_share=0.35, window_s=2.0)
-    assert split.method == "time_blocks"
-    assert split.record["reason"].startswith("whole runs would take 50% of the training windows")
-    table = meta.set_index("window_id")
-    for run in ("2", "3"):
-        val = table.loc[split.val].loc[lambda t, r=run: t["run"] == r, "onset_s"]
-        inner = table.loc[split.inner].loc[lambda t, r=run: t["run"] == r, "onset_s"]
-        assert sorted(val) == [32.0, 34.0, 36.0, 38.0]  # the last 20% of the run
-        assert inner.max() == 28.0  # 30.0 is the gap (one window length) before validation
-    assert split.record["share"] == 0.2 and split.record["gap_dropped"] == 2
-    assert split.record["val_groups"] == ["01/1/2", "01/1/3"]
-    # a share within the limit keeps whole groups
-    assert carve_validation(meta, fold["train"], 0.2, seed=0, group_by="run", max_share=0.5).method == "groups"
 
 
 # ----------------------------------------------------------------------------- real recordings

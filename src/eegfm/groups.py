@@ -152,3 +152,9 @@ def near_windows(meta: pd.DataFrame, candidates: np.ndarray, anchors: np.ndarray
         right = np.abs(sorted_anchors[np.clip(pos, 0, len(sorted_anchors) - 1)] - x)
         out[mine] = np.minimum(left, right) < reach
     return out
+
+
+def constant_units(y: np.ndarray, unit: np.ndarray, n_units: int) -> np.ndarray:
+    """Codes of the units whose windows all carry one label."""
+    pairs = np.unique(np.stack([unit, y]), axis=1)
+    return np.flatnonzero(np.bincount(pairs[0], minlength=n_units) == 1)

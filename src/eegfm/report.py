@@ -13,7 +13,7 @@ it) and ``folds.json``. Outputs, each written atomically into ``out_dir``::
     figures/<name>.png|.svg   see eegfm.figures.FIGURES (predicted_vs_true: eegfm.regression_figures)
     report.html               everything above, figures inlined (no external resources)
 
-The statistics are described in :mod:`eegfm.stats`; standard deviations
+The statistics are described in :mod:`eegfm.intervals` and :mod:`eegfm.stats`; standard deviations
 are across folds with ``ddof=1`` (NaN for a single fold). This module
 orchestrates: :mod:`eegfm.report_view` says what ``report.html`` shows,
 :mod:`eegfm.report_page` fills the template ``eegfm/templates/report.html.j2``
@@ -416,7 +416,7 @@ def aggregate(
         Permutations of the chance test (0: none), bootstrap resamples, the
         confidence level, the fewest held-out units that are resampled
         themselves (else time blocks within them), the significance level
-        and the seed of both (see :mod:`eegfm.stats`).
+        and the seed of both (see :mod:`eegfm.intervals`, :mod:`eegfm.stats`).
     workers
         Processes that render the figures (:func:`eegfm.figure_render.render_all`).
 

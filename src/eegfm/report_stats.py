@@ -1,7 +1,7 @@
 """The report's statistics: per entry the pooled score, its interval, chance tests and a plain verdict;
 per dataset the comparisons between models (``statistics.tsv``).
 
-The numbers come from :mod:`eegfm.stats` (chance and confidence, with the
+The numbers come from :mod:`eegfm.intervals` and :mod:`eegfm.stats` (confidence and chance, with the
 design's held-out unit as the unit of inference) and
 :mod:`eegfm.comparisons` (tests over folds); this module only decides which
 apply to an entry and words the result. Classification entries are handled
@@ -22,6 +22,7 @@ import pandas as pd
 
 from eegfm import comparisons, stats
 from eegfm.groups import held_out_unit, plural
+from eegfm.intervals import confidence_intervals
 from eegfm.metrics import LOWER_IS_BETTER
 from eegfm.tables import (
     ENTRY_COLUMNS,
@@ -108,7 +109,7 @@ def pooled_statistics(
     n_permutations: int, n_bootstrap: int, ci_level: float, ci_min_units: int, alpha: float, seed: int,
 ) -> dict[str, Any]:
     """Pooled scores, their intervals and the primary metric's permutation test of one entry of either kind."""
-    interval = stats.confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
+    interval = confidence_intervals(pooled, metrics, min_units=ci_min_units, n_bootstrap=n_bootstrap,
                                           level=ci_level, seed=seed)
     entry: dict[str, Any] = {"ci": interval.ci, "ci_method": interval.method_for(primary_metric),
                              "ci_kind": interval.kind}

@@ -141,7 +141,7 @@ class PreparedFold:
     val_ids: list[int]
     test_ids: list[int]
     units: pd.Series  # the design's held-out unit of every window, by window id
-    validation: dict[str, Any]  # how the early-stopping split was made (splits.ValidationSplit.record)
+    validation: dict[str, Any]  # how the early-stopping split was made (validation_split.ValidationSplit.record)
     windows: Any  # the opened windows store
     spec: Any
     cfg: Backbone
@@ -188,8 +188,9 @@ def prepare_fold(
     from eegfm.distributed import device_for
     from eegfm.finetune.train import resolve_precision
     from eegfm.groups import window_units
-    from eegfm.splits import carve_validation, load_folds
+    from eegfm.splits import load_folds
     from eegfm.streaming import AdaptedWindows
+    from eegfm.validation_split import carve_validation
     from eegfm.windows_store import open_windows
 
     windows = open_windows(windows_dir)
