@@ -36,6 +36,18 @@ def test_a_metadata_table_lists_its_files_and_their_companions(real_data, tmp_pa
     ])  # fmt: skip
 
 
+def test_file_globs_list_their_companions_too(real_data):
+    """The audit's case: with files.paths (no table), an EEGLAB .fdt rewritten with the data x 2 left the windows
+    as they were ('Nothing to be done'): the companion was neither an input nor in the windows' recipe."""
+    eeglab = real_data / "sccn+eeglab/sample_data/eeglab_data.set"
+    vhdr = real_data / "mne-tools+mne-testing-data/Brainvision/test_NO.vhdr"
+    ds = Dataset(source="files", files={"paths": [str(eeglab), str(vhdr.parent / "test_NO.vh*")]})
+    assert recording_inputs(ds) == sorted([
+        str(eeglab), str(eeglab.with_suffix(".fdt")), str(vhdr), str(vhdr.with_suffix(".eeg")),
+        str(vhdr.with_suffix(".vmrk")),
+    ])  # fmt: skip
+
+
 def test_a_bids_root_lists_data_files_and_the_sidecars_that_apply(bids_root):
     ds = Dataset(source="bids", bids={"root": str(bids_root), "task": "target"})
     files = recording_inputs(ds)

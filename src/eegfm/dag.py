@@ -96,7 +96,8 @@ def recording_inputs(dataset: Dataset, recordings: Sequence[Recording] | None = 
     if dataset.source == "files" and not dataset.files.metadata:
         import glob
 
-        return sorted({p for pattern in dataset.files.paths for p in glob.glob(pattern, recursive=True)})
+        found = {p for pattern in dataset.files.paths for p in glob.glob(pattern, recursive=True)}
+        return sorted(found | {c for p in found for c in _companions(Path(p))})  # an .fdt, .eeg, .vmrk too
     files: set[str] = set()
     if dataset.source == "files":
         files.add(dataset.files.metadata)
