@@ -52,7 +52,7 @@ from eegfm.config import Preprocessing, Windowing
 from eegfm.recordings import Recording, read_recording
 from eegfm.windowing import WindowsError
 from eegfm.windowing.continuous import Dropped, cut_continuous, n_times
-from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, epoch_names
+from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, eeglab_epoch_onsets, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
 from eegfm.windowing.preprocess import Preprocessed, preprocess
 from eegfm.windowing.regression_targets import check_recording_targets, checked_window_targets
@@ -224,6 +224,19 @@ class _Findings:
         }
 
 
+def _epoch_onsets(epochs, rec: Recording) -> np.ndarray:
+    """Each epoch's time-locking event in the original recording (s), before resampling changes the rate."""
+    sfreq = epochs.info["sfreq"]
+    if rec.path.lower().endswith(".set"):
+        original = eeglab_epoch_onsets(rec.path, len(epochs))
+        if original is not None:
+            return original
+        log.warning("%s: the epochs' times in the original recording are unknown (no EEG.urevent); they are "
+                       "placed end to end, so the time gap cannot see epochs that overlapped when recorded", rec.path)
+        return np.arange(len(epochs)) * len(epochs.times) / sfreq - epochs.tmin
+    return epochs.events[:, 0] / sfreq
+
+
 def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: dict[str, Any]) -> _Windowed:
     """Read, preprocess and cut one recording."""
     import mne
@@ -232,7 +245,7 @@ def _window_one(rec: Recording, pre: Preprocessing, win: Windowing, reference: d
     if isinstance(inst, mne.BaseEpochs):
         check_epoch_settings(inst, rec, win)
         names = Counter(epoch_names(inst))
-        onsets = inst.events[:, 0] / inst.info["sfreq"]  # before resampling changes the rate
+        onsets = _epoch_onsets(inst, rec)
         prep = preprocess(inst, rec, pre, reference, win.length_s)
         X, rows, reason = cut_epochs(prep.inst, rec, win, onsets)
         return _Windowed(X, rows, reason, names, rec.label_source or "epochs' event names", prep)

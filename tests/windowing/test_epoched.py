@@ -41,3 +41,33 @@ def test_continuous_only_settings_are_errors(epochs):
     with pytest.raises(WindowsError, match=r"e\.set holds 80 epochs.*stim_channel applies to continuous recordings"):
         check_epoch_settings(epochs, rec, Windowing(stim_channel="Status"))
     check_epoch_settings(epochs, rec, Windowing())
+
+
+def test_eeglab_epochs_are_placed_where_they_were_recorded(real_data):
+    """The audit's case: MNE's events hold an epoch's *first* event, so an epoch of 'square/square/rt' got an
+    onset 0.695 s early, and two epochs that shared 2.3 s of signal looked 3 s apart to the time gap.
+    EEG.urevent places each epoch's time 0 in the continuous recording: its signal is there, every epoch."""
+    import mne
+
+    from eegfm.windowing.epoched import eeglab_epoch_onsets
+
+    epochs = mne.read_epochs_eeglab(real_data / EEGLAB_EPOCHS, verbose="error").pick("eeg")
+    onsets = eeglab_epoch_onsets(str(real_data / EEGLAB_EPOCHS), len(epochs))
+    assert onsets is not None and np.all(np.diff(onsets) > 0)
+    assert onsets[1] - onsets[0] == pytest.approx(89 / 128)  # overlapping epochs, as recorded
+    continuous = mne.io.read_raw_eeglab(real_data / "sccn+eeglab/sample_data/eeglab_data.set", preload=True,
+                                        verbose="error").pick(epochs.ch_names).get_data()
+    X = epochs.get_data()
+    for i, onset in enumerate(onsets):
+        start = round((onset + epochs.tmin) * 128)
+        a, b = X[i], continuous[:, start:start + X.shape[2]]
+        a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+        assert (a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()) > 0.9999, i
+    assert not np.allclose(onsets, epochs.events[:, 0] / 128)  # what MNE's events say is not it
+
+
+def test_an_eeglab_file_without_original_events_has_no_onsets(tmp_path):
+    from eegfm.windowing.epoched import eeglab_epoch_onsets
+
+    (tmp_path / "x.set").write_bytes(b"not a MATLAB file")
+    assert eeglab_epoch_onsets(str(tmp_path / "x.set"), 3) is None

@@ -4,9 +4,14 @@ Each epoch's label is its event name (mapped through ``windows.event_id``) or
 the recording-level label. The window runs from ``windows.tmin`` to ``tmin +
 length_s`` relative to the epoch's event (time 0 of the epoch); a window that
 does not fit inside the epochs is an error naming the file and both spans.
-``onset_s`` is the event's sample in the file divided by the rate, plus
-``tmin`` (EEGLAB epochs holding several events keep the first event's
-latency, as MNE reads them).
+``onset_s`` is the time-locking event's time in the original recording plus
+``tmin``, so windows of overlapping epochs are as close as they were
+recorded and the time gap between folds sees them (:mod:`eegfm.groups`). A
+FIF file keeps that time as its events' samples. An EEGLAB file keeps it
+in ``EEG.urevent`` (MNE's events hold the latency of an epoch's *first*
+event, in the epochs laid end to end): :func:`eeglab_epoch_onsets` reads it
+there, and where it cannot (no ``urevent``, an HDF5 ``.set``), the epochs'
+place end to end is used, which is still in time order.
 """
 
 from __future__ import annotations
@@ -30,6 +35,45 @@ def epoch_names(epochs: mne.BaseEpochs) -> list[str]:
     """The event name of each epoch (MNE joins several EEGLAB event types with '/')."""
     names = {code: name for name, code in epochs.event_id.items()}
     return [names[code] for code in epochs.events[:, 2]]
+
+
+def eeglab_epoch_onsets(path: str, n_epochs: int) -> np.ndarray | None:
+    """Each epoch's time-locking event in the original recording (s), from an EEGLAB ``.set``; None if unknown.
+
+    The time-locking event of epoch ``i`` is the one at epoch time 0
+    (latency ``i * pnts + 1 - xmin * srate``, 1-based, in the epochs laid
+    end to end); its ``urevent`` indexes ``EEG.urevent``, whose latency is
+    in the continuous recording the epochs were cut from.
+    """
+    import scipy.io
+
+    try:
+        data = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except (NotImplementedError, ValueError, OSError, scipy.io.matlab.MatReadError):  # v7.3 (HDF5), unreadable
+        return None
+    eeg = data.get("EEG")
+
+    def field(name: str):
+        return getattr(eeg, name, None) if eeg is not None else data.get(name)
+
+    events, urevents = field("event"), field("urevent")
+    pnts, xmin, srate = field("pnts"), field("xmin"), field("srate")
+    if events is None or urevents is None or pnts is None or xmin is None or not srate:
+        return None
+    events, urevents = np.atleast_1d(events), np.atleast_1d(urevents)
+    zero = 1 - float(xmin) * float(srate)  # epoch time 0, 1-based sample within an epoch
+    onsets = np.full(n_epochs, np.nan)
+    for event in events:
+        epoch, latency, ur = (getattr(event, k, None) for k in ("epoch", "latency", "urevent"))
+        if not all(isinstance(v, int | float | np.number) for v in (epoch, latency, ur)):
+            continue
+        i = int(epoch) - 1
+        if 0 <= i < n_epochs and np.isnan(onsets[i]) and abs(latency - i * float(pnts) - zero) < 0.5 \
+                and 1 <= int(ur) <= len(urevents):
+            original = getattr(urevents[int(ur) - 1], "latency", None)
+            if isinstance(original, int | float | np.number):
+                onsets[i] = (float(original) - 1) / float(srate)
+    return None if np.isnan(onsets).any() else onsets
 
 
 def check_epoch_settings(epochs: mne.BaseEpochs, rec: Recording, win: Windowing) -> None:
