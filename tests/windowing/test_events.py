@@ -74,6 +74,29 @@ def test_marker_spans_next_and_seconds():
     assert [t.label for t in events] == ["A", "B", "A"]
 
 
+def test_markers_of_one_label_in_a_row_make_one_span():
+    """The audit's case: a trigger '1' repeated every 1.3 s; a window across a repeat lay in no single span and
+    was lost, though the signal on both sides was class 'one'."""
+    rec = Recording(path="r.edf", subject="s")
+    repeated = [Marker(1.0, 0.0, "a"), Marker(3.0, 0.0, "a"), Marker(4.5, 0.0, "a"), Marker(6.0, 0.0, "b")]
+    nxt = targets(repeated, rec, Windowing(mode="fixed", event_id=EVENT_ID, marker_span="next"), end_s=8.0)
+    assert nxt == [Target(1.0, 5.0, "A"), Target(6.0, 2.0, "B")]
+    fixed = targets(repeated, rec, Windowing(mode="fixed", event_id=EVENT_ID, marker_span=1.5), end_s=8.0)
+    assert fixed == [Target(1.0, 1.5, "A"), Target(3.0, 3.0, "A"), Target(6.0, 1.5, "B")]  # 1.0+1.5 < 3.0: apart
+
+
+def test_repeated_trigger_codes_keep_the_windows_between_them(real_data, tmp_path):
+    """test_bdf_stim_channel.bdf: code 2 at 0.62 s, then code 1 seven times from 1.904 s to the end (10 s)."""
+    from eegfm.config import Preprocessing
+    from eegfm.windows import build_windows
+
+    win = Windowing(mode="fixed", length_s=0.5, stim_channel="Status", event_id={"2": "two", "1": "one"},
+                    marker_span="next")
+    info = build_windows([Recording(str(real_data / BDF_STIM), "s")], Preprocessing(l_freq=None, h_freq=None,
+                                                                                     sfreq=None), win, tmp_path / "w")
+    assert info["class_counts"] == {"one": 16, "two": 1}  # 2.0 .. 10.0 s in 0.5 s windows; 1.0-1.5 s
+
+
 def test_recording_label_replaces_event_labels():
     rec = Recording(path="r.edf", subject="s", label="patient")
     assert targets(MARKERS, rec, Windowing(mode="fixed"), end_s=20.0) == [Target(0.0, 20.0, "patient")]

@@ -12,7 +12,8 @@ replaces the event's label: the events then only say *where* windows are (in
 
 In ``fixed`` mode each labelled event is a span (``onset`` .. ``onset +
 duration``); a zero-duration marker spans up to the next labelled marker
-(``windows.marker_span: next``) or a fixed length (``marker_span: <seconds>``).
+(``windows.marker_span: next``) or a fixed length (``marker_span: <seconds>``),
+and markers of one label in a row make one span.
 """
 
 from __future__ import annotations
@@ -184,4 +185,22 @@ def _spans(labelled: list[Target], markers: list[Marker], rec: Recording, win: W
         else:
             stop = t.onset_s + float(win.marker_span)
         spans.append(Target(t.onset_s, stop - t.onset_s, t.label))
-    return spans
+    return _merge_repeats(spans)
+
+
+def _merge_repeats(spans: list[Target]) -> list[Target]:
+    """Consecutive spans of one label that touch or overlap, as one span.
+
+    A marker repeated before another label's (``1 1 2``) says the signal is
+    still the same class; without merging, a window across the repeated
+    marker would lie in no single span and be lost.
+    """
+    merged: list[Target] = []
+    for t in spans:
+        last = merged[-1] if merged else None
+        if last is not None and last.label == t.label and t.onset_s <= last.onset_s + last.duration_s + 1e-9:
+            end = max(last.onset_s + last.duration_s, t.onset_s + t.duration_s)
+            merged[-1] = Target(last.onset_s, end - last.onset_s, last.label)
+        else:
+            merged.append(t)
+    return merged
