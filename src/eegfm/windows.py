@@ -368,9 +368,10 @@ def _positions(raw: mne.io.BaseRaw) -> dict[str, list[float]] | None:
         chosen = own if _known(own) else template.get(ch["ch_name"])
         if chosen is not None and _known(chosen):
             positions[ch["ch_name"]] = [float(v) for v in chosen]
-    missing = len(raw.ch_names) - len(positions)
-    if missing:
-        log.info("no position for %d of %d channels", missing, len(raw.ch_names))
+    missing = [name for name in raw.ch_names if name not in positions]
+    if missing:  # named: a channel without a position may be a mistyped non-EEG channel (windowing.channel_types)
+        log.info("no position for %d of %d channels: %s (a non-EEG channel typed as EEG? set "
+                 "preprocessing.channel_types)", len(missing), len(raw.ch_names), ", ".join(missing[:10]))
     return positions or None
 
 
