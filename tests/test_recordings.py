@@ -162,6 +162,7 @@ def test_metadata_label_column(real_data, tmp_path):
 
 
 def test_metadata_label_column_is_never_ignored(real_data, tmp_path):
+    """Issue 11, finding 4: a label column in the metadata table was silently ignored."""
     table = _table(tmp_path, "path\tsubject\tlabel", f"{real_data / EDF}\tP1\tpatient")
     message = r"has a 'label' column, but files\.label_column is not set.*label_column: label"
     with pytest.raises(RecordingError, match=message):

@@ -392,6 +392,7 @@ def test_non_eeg_channels_are_dropped_and_recorded(real_data, tmp_path):
     ids=["3-classes", "2-classes"],
 )
 def test_event_id_name_found_in_no_recording(real_data, tmp_path, event_id):
+    """Issue 11, finding 6: event_id {T0, T1, T7} on a file of T0/T1/T2 silently ran two classes, naming T7 nowhere."""
     rec = Recording(path=str(real_data / EDF), subject="S001")
     message = r"windows\.event_id names \['T7'\], which occur in no recording.*\{'T0': 19, 'T1': 10, 'T2': 9\}"
     with pytest.raises(WindowsError, match=message):
@@ -415,6 +416,7 @@ def test_listed_class_without_any_window_stops_the_job(real_data, tmp_path, targ
 
 
 def test_subject_without_windows_stops_the_job(real_data, tmp_path):
+    """Issue 11, finding 7: a recording shorter than one window silently dropped its subject."""
     short = _real_fif(real_data / EDF, tmp_path / "S002_raw.fif", crop=(0, 3 - 1 / 128))
     recs = [Recording(str(real_data / EDF), "S001"), Recording(str(short), "S002")]
     message = r"S002_raw\.fif \(shorter than one window \(3 s < windows\.length_s 4 s\)\).*remove them from the dataset"
@@ -424,6 +426,7 @@ def test_subject_without_windows_stops_the_job(real_data, tmp_path):
 
 
 def test_empty_run_is_recorded_or_stops_run_wise_cv(real_data, tmp_path):
+    """Issue 11, finding 7: an empty run failed later at the probe ("not fold 3") instead of being named."""
     short = _real_fif(real_data / EDF, tmp_path / "short_raw.fif", crop=(0, 3 - 1 / 128))
     other = _real_fif(real_data / EDF, tmp_path / "other_raw.fif", crop=(0, 60))
     recs = [

@@ -30,6 +30,7 @@ REAL_NON_EEG = [
 
 @pytest.mark.parametrize(("name", "dropped"), REAL_NON_EEG, ids=[n.rsplit("/", 1)[-1] for n, _ in REAL_NON_EEG])
 def test_only_eeg_is_kept_on_real_files(real_data, name, dropped):
+    """Issue 11, finding 5: EOG, EMG, ECG, accelerometer and misc channels entered every backbone as EEG."""
     inst = read_recording(Recording(path=str(real_data / name), subject="s"))
     n_channels = len(inst.ch_names)
     selection = select_channel_types(inst, Recording(path=name, subject="s"), Preprocessing())

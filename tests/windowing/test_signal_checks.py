@@ -43,6 +43,7 @@ def test_amplitudes_are_median_segment_peak_to_peak(raw):
 
 @pytest.mark.parametrize(("scale", "kind"), [(1e6, "amplitude_high"), (1e-6, "amplitude_low")])
 def test_scaled_recording_is_caught(raw, scale, kind, caplog):
+    """Issue 11, finding 8: amplitudes x1e6 (693 V of "EEG") were scored as if nothing were wrong."""
     raw.apply_function(lambda x: x * scale)
     with pytest.raises(WindowsError, match=r"eeglab_data\.set \(subject s\): the median peak-to-peak .*wrong units"):
         check_signal(raw, REC, Preprocessing(), segment_s=4.0)
@@ -54,6 +55,7 @@ def test_scaled_recording_is_caught(raw, scale, kind, caplog):
 
 
 def test_dead_channel_and_flat_recording(raw):
+    """Issue 11, finding 8: a completely flat recording was scored as if nothing were wrong."""
     raw.apply_function(lambda x: x * 0.0, picks=["Cz"])
     raw.apply_function(lambda x: x * 1e-3, picks=["Pz"])  # shorted to the reference: a thousandth of its signal
     with pytest.raises(WindowsError, match=r"flat channel\(s\) \['Cz', 'Pz'\] .*\{Cz: misc\}"):
