@@ -31,6 +31,24 @@ def test_annotations_are_markers_from_the_first_sample(real_data):
     assert np.allclose([m.duration_s for m in markers], ann.duration)
 
 
+@pytest.mark.parametrize("meas_date", [True, False])
+def test_markers_of_a_cropped_fif_match_mne_events(real_data, tmp_path, meas_date):
+    """Without a measurement date, onsets still count from the first sample kept (they were 10 s late)."""
+    raw, _ = _read(real_data, EDF)
+    if not meas_date:
+        raw.set_meas_date(None)
+    raw.crop(10.0, None).save(tmp_path / "cropped_raw.fif", verbose="error")
+    rec = Recording(path=str(tmp_path / "cropped_raw.fif"), subject="s")
+    raw = read_raw(rec)
+    assert (raw.annotations.orig_time is None) is not meas_date and raw.first_samp > 0
+    events, codes = mne.events_from_annotations(raw, verbose="error")
+    markers = read_markers(raw, rec, Windowing())
+    names = {v: k for k, v in codes.items()}
+    assert [m.name for m in markers] == [names[code] for code in events[:, 2]]
+    sfreq = raw.info["sfreq"]  # MNE's events are whole samples
+    assert np.allclose([m.onset_s for m in markers], (events[:, 0] - raw.first_samp) / sfreq, atol=1 / sfreq)
+
+
 def test_trigger_codes_are_markers(real_data):
     raw, rec = _read(real_data, BDF_STIM)
     markers = read_markers(raw, rec, Windowing(stim_channel="STATUS"))  # case-insensitive

@@ -76,10 +76,11 @@ def read_markers(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> list[Ma
                 "windows.event_id (e.g. {'1': left, '2': right})"
             )
         return []
-    # Annotations with an orig_time count from meas_date; the data start first_samp later.
-    offset = raw.first_time if ann.orig_time is not None else 0.0
+    # Onsets count from meas_date (orig_time set) or from sample 0 of the uncropped
+    # recording (orig_time None); either way the data start first_time later, as
+    # in mne.events_from_annotations.
     return [
-        Marker(float(onset - offset), float(duration), str(desc))
+        Marker(float(onset - raw.first_time), float(duration), str(desc))
         for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True)
     ]
 
