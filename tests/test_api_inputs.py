@@ -15,8 +15,10 @@ from eegfm.api_inputs import (
     checked_positions,
     checked_sfreq,
     checked_signal,
+    epochs_positions,
     metadata_rows,
 )
+from eegfm.windowing.positions import template_positions
 
 
 def _meta(n: int = 4) -> pd.DataFrame:
@@ -204,6 +206,28 @@ def test_mne_epochs_are_windows_and_a_raw_recording_is_named():
         checked_signal(epochs, "uV")
     with pytest.raises(ValueError, match=r"X is RawArray, not windows; cut a recording into windows first"):
         checked_signal(mne.io.RawArray(data[0], info, verbose="error"), "V")
+
+
+def test_mne_epochs_bring_their_own_positions_and_must_match_sfreq_and_ch_names():
+    """Epochs' digitised positions were replaced by the 10-05 template without a word."""
+    import mne
+
+    info = mne.create_info(["C3", "C4", "X1"], 100.0, "eeg")
+    own = {"C3": [-0.05, 0.01, 0.08], "C4": [0.05, 0.01, 0.08]}
+    info.set_montage(mne.channels.make_dig_montage(ch_pos={k: np.array(v) for k, v in own.items()},
+                                                   coord_frame="head"), on_missing="ignore")
+    epochs = mne.EpochsArray(np.zeros((2, 3, 50)), info, verbose="error")
+    found = epochs_positions(epochs, 100.0, ["C3", "C4", "X1"], None)
+    assert set(found) == {"C3", "C4"} and np.allclose([found["C3"], found["C4"]], [own["C3"], own["C4"]])
+    given = {"C3": [0.0, 0.0, 0.09]}
+    assert epochs_positions(epochs, 100.0, epochs.ch_names, given) is given  # given positions win
+    bare = mne.EpochsArray(np.zeros((2, 2, 50)), mne.create_info(["C3", "C4"], 100.0, "eeg"), verbose="error")
+    assert epochs_positions(bare, 100.0, ["C3", "C4"], None) == template_positions(["C3", "C4"])  # no dig: template
+    with pytest.raises(ValueError, match=r"sfreq=200 but the epochs are sampled at 100 Hz"):
+        epochs_positions(epochs, 200.0, epochs.ch_names, None)
+    with pytest.raises(ValueError, match=r"not the epochs' channels .*pass ch_names=epochs.ch_names"):
+        epochs_positions(epochs, 100.0, ["C4", "C3", "X1"], None)
+    assert epochs_positions(np.zeros((2, 3, 50)), 100.0, ["a", "b", "c"], None) is None  # arrays: unchanged
 
 
 def test_labels_alone_are_named_as_not_a_table():

@@ -182,6 +182,7 @@ class Experiment:
         if isinstance(corpus, str) or not all(isinstance(c, str) for c in corpus):
             raise ValueError(f"corpus must be a list of dataset identifiers (e.g. ['TUEG']); got {corpus!r}")
         corpus = list(corpus)
+        positions = api_inputs.epochs_positions(X, sfreq, ch_names, positions)
         X = api_inputs.checked_signal(X, units)
         sfreq = api_inputs.checked_sfreq(sfreq)
         ch_names = api_inputs.checked_channels(ch_names, X.shape[1], X.shape[2])
@@ -369,14 +370,9 @@ def _signal_checks(X, rows: pd.DataFrame, ch_names: list[str], units: str, check
 
 def _positions(ch_names, positions) -> dict[str, list[float]] | None:
     """Channel positions by name: those given, else the 10-05 template's for the names it knows."""
-    if positions is not None:
-        return positions
-    import mne
+    from eegfm.windowing.positions import template_positions
 
-    info = mne.create_info(list(ch_names), 100.0, "eeg")
-    info.set_montage("colin27_1005", match_case=False, on_missing="ignore", verbose="error")
-    placed = {ch["ch_name"]: [float(v) for v in ch["loc"][:3]] for ch in info["chs"]}
-    return {k: v for k, v in placed.items() if any(v)} or None
+    return positions if positions is not None else template_positions(ch_names)
 
 
 def _store_folds(path: Path, windows_dir: Path, cfg: ExperimentConfig) -> Path:

@@ -91,6 +91,26 @@ def _from_mne(X: Any, units: str) -> np.ndarray:
                      "volts) with sfreq=epochs.info['sfreq'], ch_names=epochs.ch_names")
 
 
+def epochs_positions(X: Any, sfreq: float, ch_names: Any, positions: Any) -> Any:
+    """For ``mne.Epochs``, the positions its info carries (unless ``positions`` are given), after checking
+    that ``sfreq`` and ``ch_names`` are the epochs' own; any other ``X``: ``positions`` unchanged."""
+    import mne
+
+    from eegfm.windowing.positions import channel_positions
+
+    if not isinstance(X, mne.BaseEpochs):
+        return positions
+    if isinstance(sfreq, int | float) and not np.isclose(float(sfreq), X.info["sfreq"]):
+        raise ValueError(f"sfreq={sfreq:g} but the epochs are sampled at {X.info['sfreq']:g} Hz; pass "
+                         "sfreq=epochs.info['sfreq']")
+    if not isinstance(ch_names, str) and list(ch_names) != list(X.ch_names):
+        raise ValueError(f"ch_names {list(ch_names)[:4]}... are not the epochs' channels {X.ch_names[:4]}... in "
+                         "their order; pass ch_names=epochs.ch_names")
+    # The workflow's windows job takes a recording's own positions (a digitised montage); so does this, so the
+    # same signal gets the same positions and the same embedding key either way.
+    return positions if positions is not None else channel_positions(X.info)
+
+
 def checked_channels(ch_names: Any, n_channels: int, n_samples: int | None = None) -> list[str]:
     """``ch_names`` as a list of unique, non-empty strings, one per channel of ``X`` (whose last axis has
     ``n_samples``: when that matches the names instead, ``X`` is transposed, and the message says so)."""

@@ -43,7 +43,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -54,22 +54,15 @@ from eegfm.windowing import WindowsError
 from eegfm.windowing.continuous import Dropped, cut_continuous, n_times
 from eegfm.windowing.epoched import check_epoch_settings, cut_epochs, eeglab_epoch_onsets, epoch_names
 from eegfm.windowing.events import read_markers, stim_channels, targets
+from eegfm.windowing.positions import channel_positions
 from eegfm.windowing.preprocess import Preprocessed, preprocess
 from eegfm.windowing.regression_targets import check_recording_targets, checked_window_targets
 from eegfm.windowing.signal_checks import sanity_record
 from eegfm.windows_store import WindowsStoreWriter
 
-if TYPE_CHECKING:  # pragma: no cover
-    import mne
-
 log = logging.getLogger(__name__)
 
-__all__ = ["FALLBACK_MONTAGE", "WindowsError", "build_windows"]
-
-#: Montage used for channel positions the recordings do not carry themselves
-#: (MNE 1.13's name for 'standard_1005'; same positions).
-FALLBACK_MONTAGE = "colin27_1005"
-
+__all__ = ["WindowsError", "build_windows"]
 
 @dataclass
 class _Windowed:
@@ -149,7 +142,7 @@ def build_windows(
             if writer is None:
                 size = n_times(win, inst.info["sfreq"])
                 writer = WindowsStoreWriter(out_dir, inst.ch_names, inst.info["sfreq"], size)
-                positions = _positions(inst)
+                positions = channel_positions(inst.info)
             if len(done.X):
                 writer.append(done.X, done.rows)
             found.add(rec, done)
@@ -348,32 +341,3 @@ def _check_groups_have_windows(
         "silently drop out of the folds: " + " | ".join(lines) + ". Fix windows.length_s, tmin or event_id so these "
         "recordings yield windows, or remove them from the dataset (files.metadata / files.paths / bids.subjects)"
     )
-
-
-# ----------------------------------------------------------------------------- channel positions
-
-
-def _positions(raw: mne.io.BaseRaw) -> dict[str, list[float]] | None:
-    """Channel positions (m, head frame): the recording's montage, else the 10-05 template."""
-    import mne
-
-    template: dict[str, np.ndarray] = {}
-    info = mne.create_info(raw.ch_names, raw.info["sfreq"], "eeg")
-    with_template = info.set_montage(FALLBACK_MONTAGE, match_case=False, on_missing="ignore", verbose="error")
-    for ch in with_template["chs"]:
-        template[ch["ch_name"]] = ch["loc"][:3]
-    positions = {}
-    for ch in raw.info["chs"]:
-        own = ch["loc"][:3]
-        chosen = own if _known(own) else template.get(ch["ch_name"])
-        if chosen is not None and _known(chosen):
-            positions[ch["ch_name"]] = [float(v) for v in chosen]
-    missing = [name for name in raw.ch_names if name not in positions]
-    if missing:  # named: a channel without a position may be a mistyped non-EEG channel (windowing.channel_types)
-        log.info("no position for %d of %d channels: %s (a non-EEG channel typed as EEG? set "
-                 "preprocessing.channel_types)", len(missing), len(raw.ch_names), ", ".join(missing[:10]))
-    return positions or None
-
-
-def _known(loc: np.ndarray) -> bool:
-    return bool(np.isfinite(loc).all() and np.any(loc != 0))

@@ -6,6 +6,8 @@
   reference and resampling, for continuous and epoched recordings alike;
 - :mod:`~eegfm.windowing.signal_checks`: NaN/Inf, flat channels or
   recordings and implausible amplitudes;
+- :mod:`~eegfm.windowing.positions`: channel positions (a recording's own,
+  else the 10-05 template), shared with the Python API;
 - :mod:`~eegfm.windowing.events`: events (annotations, trigger channel,
   epochs) and labels (event names or a recording-level label);
 - :mod:`~eegfm.windowing.continuous` and :mod:`~eegfm.windowing.epoched`:
