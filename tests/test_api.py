@@ -296,6 +296,22 @@ def test_within_subject_without_onsets_warns_that_windows_are_taken_as_consecuti
     assert "onset_s" not in caplog.text
 
 
+def test_windows_given_twice_within_a_subject_are_warned_about_and_recorded(tmp_path, caplog):
+    """QA of issue 13: X concatenated with itself (no onset_s) ran silently, each window counted twice."""
+    X, meta = _data(n_subjects=2, per_class=4)
+    twice = pd.concat([meta[meta["subject"] == "s0"]] * 2 + [meta[meta["subject"] == "s1"]], ignore_index=True)
+    X2 = np.concatenate([X[meta["subject"] == "s0"]] * 2 + [X[meta["subject"] == "s1"]])
+    config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
+              "report": {"n_permutations": 10, "n_bootstrap": 10}}
+    with caplog.at_level("WARNING", logger="eegfm.fold_audit"):
+        eegfm.Experiment(config, out_dir=tmp_path).run(X2, twice.drop(columns="onset_s"), sfreq=SFREQ,
+                                                       ch_names=CHANNELS)
+    assert "16 windows are identical to other windows of the same subject" in caplog.text
+    assert "(subject s0): 16 windows" in caplog.text and "Each copy counts again" in caplog.text
+    folds = json.loads((tmp_path / "data/splits/folds.json").read_text())
+    assert folds["audit"]["repeated_windows"] == 16
+
+
 def test_a_misspelled_artifact_filter_or_kind_is_named_not_an_empty_answer(probe_run):
     _, result, _ = probe_run
     with pytest.raises(ValueError, match=r"no fold has model='bandpowr'; this run's models \(given the other "

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from eegfm.config import CrossValidation
-from eegfm.fold_audit import audit_folds, write_folds
+from eegfm.fold_audit import audit_folds, warn_repeated, write_folds
 from eegfm.splits import SplitError, make_folds
 
 
@@ -41,6 +41,19 @@ def test_identical_windows_on_both_sides_of_a_fold_stop_the_split(tmp_path):
                                          r"\(subject 01\): 8 windows; training side: copy\.edf \(subject 01\)"):
         make_folds(meta, CrossValidation(scheme="leave_one_run_out"), seed=0)
     assert not (tmp_path / "folds.json").exists()
+
+
+def test_identical_windows_on_one_side_are_warned_about_and_counted(caplog):
+    """A recording listed twice under one subject leaks nothing under LOSO, but counts twice: said, not silent."""
+    meta = _meta()
+    copy = _meta(("02",)).assign(recording="02-copy.edf")
+    meta = pd.concat([meta, copy], ignore_index=True).assign(window_id=lambda t: np.arange(len(t)))
+    folds = make_folds(meta, CrossValidation(scheme="loso"), seed=0)  # passes: the copies never straddle a fold
+    with caplog.at_level("WARNING", logger="eegfm.fold_audit"):
+        assert warn_repeated(meta) == 16
+    assert "16 windows are identical to other windows of the same subject (sha256 of the samples)" in caplog.text
+    assert "02-copy.edf (subject 02): 8 windows, 02.edf (subject 02): 8 windows" in caplog.text
+    assert folds["audit"]["duplicates_checked"] and warn_repeated(_meta()) == 0
 
 
 def test_distinct_windows_pass_and_say_so():

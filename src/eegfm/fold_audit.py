@@ -99,20 +99,45 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
         )
     candidates = set(repeated.index)
     for entry in entries:
-        train = [int(w) for w in entry["train"] if int(w) in candidates]
-        test = [int(w) for w in entry["test"] if int(w) in candidates]
-        common = set(hashes.loc[train]) & set(hashes.loc[test])
-        if common:
-            test_rows = table.loc[[w for w in test if hashes.loc[w] in common]]
-            train_rows = table.loc[[w for w in train if hashes.loc[w] in common]]
-            raise SplitError(
-                f"fold {entry.get('fold')}: {len(test_rows)} test windows are identical "
-                f"({_how(pd.concat([test_rows, train_rows]))}) "
-                f"to training windows. Test side: {_describe(test_rows)}; training side: {_describe(train_rows)}. "
-                "A recording listed twice (e.g. as two runs or sessions)? Remove the duplicate; identical "
-                "windows can also be flat or clipped stretches (check the recordings)."
-            )
+        _check_sides(entry, candidates, hashes, table)
     return True
+
+
+def warn_repeated(meta: pd.DataFrame) -> int:
+    """Log identical windows that :func:`check_duplicates` let pass; return how many windows they are.
+
+    They sit on one side of every fold (one subject, one held-out unit), so
+    they leak nothing, but each copy counts again in training and in the
+    score, and a CI over windows would be too narrow: said, not stopped, as
+    flat or clipped stretches repeat too.
+    """
+    column = next((c for c in ("content_group", "content_hash") if c in meta), None)
+    if column is None:
+        return 0
+    rows = meta[column_as_str(meta, column).duplicated(keep=False).to_numpy()]
+    if len(rows):
+        logger.warning(
+            "%d windows are identical to other windows of the same subject (%s): %s. Each copy counts again in "
+            "training and in the score; a recording listed twice under one subject? Remove the duplicate, or "
+            "check for flat or clipped stretches", len(rows), _how(rows), _describe(rows))
+    return len(rows)
+
+
+def _check_sides(entry: dict[str, Any], candidates: set[int], hashes: pd.Series, table: pd.DataFrame) -> None:
+    """Stop when a fold holds identical windows on its training and its test side."""
+    train = [int(w) for w in entry["train"] if int(w) in candidates]
+    test = [int(w) for w in entry["test"] if int(w) in candidates]
+    common = set(hashes.loc[train]) & set(hashes.loc[test])
+    if common:
+        test_rows = table.loc[[w for w in test if hashes.loc[w] in common]]
+        train_rows = table.loc[[w for w in train if hashes.loc[w] in common]]
+        raise SplitError(
+            f"fold {entry.get('fold')}: {len(test_rows)} test windows are identical "
+            f"({_how(pd.concat([test_rows, train_rows]))}) "
+            f"to training windows. Test side: {_describe(test_rows)}; training side: {_describe(train_rows)}. "
+            "A recording listed twice (e.g. as two runs or sessions)? Remove the duplicate; identical "
+            "windows can also be flat or clipped stretches (check the recordings)."
+        )
 
 
 def _check_gap(meta: pd.DataFrame, entry: dict[str, Any], rows_of: pd.Series, window_s: float, gap_s: float) -> None:

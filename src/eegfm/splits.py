@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from eegfm.config import CrossValidation
-from eegfm.fold_audit import audit_folds, check_duplicates, check_fold_records, write_folds
+from eegfm.fold_audit import audit_folds, check_duplicates, check_fold_records, warn_repeated, write_folds
 from eegfm.fold_targets import check_fold_targets, fold_targets, side_summary, stratification_labels
 from eegfm.groups import (
     GROUP_COLUMNS,
@@ -385,5 +385,6 @@ def split_store(
             "recordings (a recording without windows?); fix or remove the recordings that yield no window"
         )
     folds["windows_key"] = store.key
+    folds["audit"]["repeated_windows"] = warn_repeated(meta)  # recorded: each copy counts twice
     write_folds(path, folds, meta)
     return folds
