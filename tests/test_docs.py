@@ -42,3 +42,18 @@ def test_every_cited_test_file_and_test_exists():
 def test_the_citation_reader_follows_bare_names_to_the_last_file():
     text = "see `tests/a.py::one`, `::two` and `tests/b/c.py`"
     assert cited_tests(text) == [("tests/a.py", "one"), ("tests/a.py", "two"), ("tests/b/c.py", None)]
+
+
+def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch):
+    """The API example is the user's first contact with the engine: it must run pasted as is (QA of issue 13:
+    it read a windows.npy the reader does not have and listed channels as a literal '...')."""
+    text = (REPO / "README.md").read_text()
+    section = text[text.index("## From Python, on arrays in memory"):]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102 - the README's own code, as a user runs it
+    result = namespace["result"]
+    assert set(result.summary["model"]) == {"bandpower", "cbramod"} and len(result.metrics) == 3 * 4
+    assert (tmp_path / "eegfm-results/report/report.html").is_file()
+    assert result.summary.loc[result.summary["model"] == "bandpower", "verdict"].iloc[0].startswith("above chance")
