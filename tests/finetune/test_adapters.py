@@ -113,3 +113,21 @@ def test_qlora_quantizes_live_linears_to_nf4_close_to_fp32():
         out = fm(x)
     cosine = torch.nn.functional.cosine_similarity(ref.flatten(), out.flatten(), dim=0)
     assert 0.98 < cosine < 1.0  # quantized, yet the same function
+
+
+def test_bitsandbytes_hub_kernel_advice_is_not_shown():
+    """QA of issue 13: plain LoRA printed 'Failed to load CPU gemm_4bit_forward from kernels-community ... pip
+    install kernels' (a package that downloads from the Hub at run time) on CPUs with AVX512-BF16."""
+    import subprocess
+    import sys
+
+    code = (
+        "import logging\n"
+        "import eegfm.finetune.adapters, peft, bitsandbytes\n"
+        # what bitsandbytes logs on an AVX512-BF16 CPU, also where this CPU has none
+        "logging.getLogger('bitsandbytes.backends.cpu.ops').warning("
+        "'Failed to load CPU gemm_4bit_forward from kernels-community: No module named kernels')\n"
+        "logging.getLogger('bitsandbytes.backends.cpu.ops').warning('another bitsandbytes warning')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "kernels-community" not in done.stderr and "another bitsandbytes warning" in done.stderr

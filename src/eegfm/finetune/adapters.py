@@ -34,6 +34,19 @@ from eegfm.finetune.regimes import unreached_parameters
 
 logger = logging.getLogger(__name__)
 
+#: What bitsandbytes (which peft imports too, even for plain LoRA) logs on CPUs with AVX512-BF16 when the
+#: optional ``kernels`` package is absent. That package fetches a kernel from the Hugging Face Hub at run time,
+#: which eegfm never does; bitsandbytes then uses its own CPU path, so the advice would only mislead.
+HUB_KERNEL_NOTE = "Failed to load CPU gemm_4bit_forward from kernels-community"
+
+
+def _not_hub_kernel_note(record: logging.LogRecord) -> bool:
+    return HUB_KERNEL_NOTE not in record.getMessage()
+
+
+# Set before peft or bitsandbytes is imported (both only from here); one filter on that one logger.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_not_hub_kernel_note)
+
 
 class AdapterError(ValueError):
     """LoRA targets that match nothing, or that cannot be adapted."""
