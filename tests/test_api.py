@@ -304,12 +304,13 @@ def test_windows_given_twice_within_a_subject_are_warned_about_and_recorded(tmp_
     config = {"backbones": [{"name": "bandpower"}], "cv": {"scheme": "loso"},
               "report": {"n_permutations": 10, "n_bootstrap": 10}}
     with caplog.at_level("WARNING", logger="eegfm.fold_audit"):
-        eegfm.Experiment(config, out_dir=tmp_path).run(X2, twice.drop(columns="onset_s"), sfreq=SFREQ,
-                                                       ch_names=CHANNELS)
+        result = eegfm.Experiment(config, out_dir=tmp_path).run(X2, twice.drop(columns="onset_s"), sfreq=SFREQ,
+                                                                ch_names=CHANNELS)
     assert "16 windows are identical to other windows of the same subject" in caplog.text
     assert "(subject s0): 16 windows" in caplog.text and "Each copy counts again" in caplog.text
     folds = json.loads((tmp_path / "data/splits/folds.json").read_text())
     assert folds["audit"]["repeated_windows"] == 16
+    assert "16 windows are identical to other windows of the same subject" in result.report().read_text()
 
 
 def test_a_misspelled_artifact_filter_or_kind_is_named_not_an_empty_answer(probe_run):

@@ -584,3 +584,14 @@ def test_the_report_warns_when_holm_leaves_no_comparison_reachable():
     assert warnings == ["loso: 3 pairwise comparisons over 6 folds cannot reach a Holm-adjusted p < 0.05 "
                         "(smallest 0.0938); they are exploratory."]
     assert collect_warnings(table[table["model"] != "c"], pd.DataFrame(), [], [], 0.05) == []
+
+
+def test_the_report_warns_about_identical_windows_the_splits_job_counted():
+    table = pd.DataFrame([{"dataset": "d", "model": "a", "regime": "probe", "fold": f, "status": "ok"}
+                          for f in range(8)])
+    folds = {"d": {"audit": {"repeated_windows": 16}}, "e": {"audit": {"repeated_windows": 0}}}
+    warnings = collect_warnings(table, pd.DataFrame(), [], [], 0.05, folds=folds)
+    assert warnings == ["d: 16 windows are identical to other windows of the same subject (a recording listed "
+                        "twice?); they stay on one side of every fold, but each copy counts again in training and "
+                        "in the scores, and intervals over windows are too narrow. The splits log names the "
+                        "recordings."]

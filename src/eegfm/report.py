@@ -175,14 +175,21 @@ def summary_dict(
 
 def collect_warnings(
     table: pd.DataFrame, summary: pd.DataFrame, pointers: list[dict], problems: list[str], alpha: float,
-    windows: Mapping[str, dict] | None = None,
+    windows: Mapping[str, dict] | None = None, folds: Mapping[str, dict] | None = None,
 ) -> list[str]:
     """Plain-text warnings: what each dataset's windows job warned about (``windows``: its windows.json, see
-    :func:`eegfm.report_view.input_warnings`), pretraining-corpus and pretraining-data overlap, failed folds, few
-    folds, missing predictions, too few units for a permutation test, time-blocked early-stopping validation,
-    problems."""
+    :func:`eegfm.report_view.input_warnings`), identical windows the splits job counted (``folds``),
+    pretraining-corpus and pretraining-data overlap, failed folds, few folds, missing predictions, too few units
+    for a permutation test, time-blocked early-stopping validation, problems."""
     out = [line for dataset, info in sorted((windows or {}).items())
            for line in report_view.input_warnings(str(dataset), info or {})]
+    for dataset, info in sorted((folds or {}).items()):
+        repeated = ((info or {}).get("audit") or {}).get("repeated_windows")
+        if repeated:
+            out.append(f"{dataset}: {repeated} windows are identical to other windows of the same subject (a "
+                       "recording listed twice?); they stay on one side of every fold, but each copy counts again "
+                       "in training and in the scores, and intervals over windows are too narrow. The splits log "
+                       "names the recordings.")
     for p in pointers:
         if p.get("corpus_overlap"):
             out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "
@@ -348,7 +355,7 @@ def render_report(agg: Aggregated, out_dir: str | PathLike, *, config: dict, wor
         "leakage_audit": partial(data_figures.leakage_figure, agg.folds),
     }
     rendered = figure_render.render_all(draw, workers)
-    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha, agg.windows)
+    warnings = collect_warnings(table, summary, agg.pointers, problems, alpha, agg.windows, agg.folds)
     page = report_page.render_page(report_view.page_context(
         summary=summary, table=table, statistics=statistics, summary_json=agg.result,
         pointers=[{k: v for k, v in p.items() if k != "_path"} for p in agg.pointers], rendered=rendered,
