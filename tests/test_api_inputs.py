@@ -227,7 +227,30 @@ def test_mne_epochs_bring_their_own_positions_and_must_match_sfreq_and_ch_names(
         epochs_positions(epochs, 200.0, epochs.ch_names, None)
     with pytest.raises(ValueError, match=r"not the epochs' channels .*pass ch_names=epochs.ch_names"):
         epochs_positions(epochs, 100.0, ["C4", "C3", "X1"], None)
+    with pytest.raises(ValueError, match=r"sfreq=250 but the epochs are sampled at 100 Hz"):
+        epochs_positions(epochs, np.float32(250.0), epochs.ch_names, None)  # NumPy numbers are numbers
+    assert epochs_positions(epochs, 100.0, None, None) is not None  # a missing ch_names: checked_channels names it
     assert epochs_positions(np.zeros((2, 3, 50)), 100.0, ["a", "b", "c"], None) is None  # arrays: unchanged
+
+
+def test_epochs_get_the_positions_the_windows_job_stores_for_the_same_recording(real_data, tmp_path):
+    """The API's embeddings are the workflow's only if both give a recording the same positions (its own here:
+    EEGLAB's sample file carries digitised locations)."""
+    import mne
+
+    from eegfm.config import Preprocessing, Windowing
+    from eegfm.recordings import Recording, read_raw
+    from eegfm.windows import build_windows
+
+    rec = Recording(path=str(real_data / "sccn+eeglab/sample_data/eeglab_data.set"), subject="s")
+    win = Windowing(mode="events", length_s=0.5, event_id={"square": "square", "rt": "rt"})
+    info = build_windows([rec], Preprocessing(), win, tmp_path / "w")
+    stored = info["positions"]
+    epochs = mne.make_fixed_length_epochs(read_raw(rec), duration=2.0, preload=True, verbose="error")
+    epochs = epochs.pick([name for name in epochs.ch_names if name in stored])  # the channels the job kept
+    given = epochs_positions(epochs, epochs.info["sfreq"], epochs.ch_names, None)
+    assert set(given) == set(stored) and all(np.allclose(given[c], stored[c]) for c in stored)
+    assert given != template_positions(epochs.ch_names)  # the file's own, not the template's
 
 
 def test_labels_alone_are_named_as_not_a_table():

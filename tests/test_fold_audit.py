@@ -56,6 +56,21 @@ def test_identical_windows_on_one_side_are_warned_about_and_counted(caplog):
     assert folds["audit"]["duplicates_checked"] and warn_repeated(_meta()) == 0
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_copies_in_two_held_out_units_stop_the_split_whatever_the_seed(seed):
+    """QA: with two runs per test fold, a run listed twice passed when both copies were drawn into one test set
+    and stopped otherwise: the verdict hung on the seed."""
+    runs = [_meta(("01",)).assign(run=str(r), recording=f"run{r}.edf",
+                                  content_hash=lambda t, r=r: f"r{r}-" + t["content_hash"]) for r in range(1, 5)]
+    runs.append(runs[0].assign(run="5", recording="run1-copy.edf"))  # run 1 again, as run 5
+    meta = pd.concat(runs, ignore_index=True).assign(window_id=lambda t: np.arange(len(t)))
+    cv = CrossValidation(scheme="group_kfold", group_by="run", n_splits=2)
+    # on both sides of a fold, or tested together (then the seed decided): stopped either way
+    with pytest.raises(SplitError, match=r"(test windows are identical|16 windows occur in more than one held-out "
+                                         r"run with identical content).*run1-copy\.edf \(subject 01\): 8 windows"):
+        make_folds(meta, cv, seed=seed)
+
+
 def test_distinct_windows_pass_and_say_so():
     folds = make_folds(_meta(), CrossValidation(scheme="loso"), seed=0)
     assert folds["audit"]["duplicates_checked"] is True and folds["audit"]["overlap_total"] == 0

@@ -139,8 +139,11 @@ class Experiment:
             The dataset's name in paths and tables.
         positions
             Channel positions in metres (head frame), by name (channels of
-            ``X`` only, three numbers each); default: the
-            10-05 template for the names it knows. ``X`` is checked as the
+            ``X`` only, three numbers each); default: those the workflow's
+            windows job would take (:mod:`eegfm.windowing.positions`): an
+            ``mne.Epochs``' own, else the 10-05 template's for the names it
+            knows. For ``mne.Epochs``, ``sfreq`` and ``ch_names`` must be the
+            epochs' own. ``X`` is checked as the
             windows job checks a recording (amplitude, flat channels), under
             the config's ``preprocessing`` (``signal_check``,
             ``amplitude_range_uv``).

@@ -100,10 +100,12 @@ def epochs_positions(X: Any, sfreq: float, ch_names: Any, positions: Any) -> Any
 
     if not isinstance(X, mne.BaseEpochs):
         return positions
-    if isinstance(sfreq, int | float) and not np.isclose(float(sfreq), X.info["sfreq"]):
-        raise ValueError(f"sfreq={sfreq:g} but the epochs are sampled at {X.info['sfreq']:g} Hz; pass "
+    if isinstance(sfreq, Real) and not np.isclose(float(sfreq), X.info["sfreq"]):
+        raise ValueError(f"sfreq={float(sfreq):g} but the epochs are sampled at {X.info['sfreq']:g} Hz; pass "
                          "sfreq=epochs.info['sfreq']")
-    if not isinstance(ch_names, str) and list(ch_names) != list(X.ch_names):
+    # other types of sfreq and ch_names are named by checked_sfreq and checked_channels
+    if isinstance(ch_names, Sequence | np.ndarray) and not isinstance(ch_names, str) and \
+            list(ch_names) != list(X.ch_names):
         raise ValueError(f"ch_names {list(ch_names)[:4]}... are not the epochs' channels {X.ch_names[:4]}... in "
                          "their order; pass ch_names=epochs.ch_names")
     # The workflow's windows job takes a recording's own positions (a digitised montage); so does this, so the

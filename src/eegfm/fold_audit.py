@@ -56,8 +56,8 @@ def _how(rows: pd.DataFrame) -> str:
     return "sha256 of the samples"
 
 
-def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
-    """Stop on identical windows under two subjects or on both sides of a fold.
+def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]], units: pd.Series | None = None) -> bool:
+    """Stop on identical windows under two subjects, in two held-out units, or on both sides of a fold.
 
     Parameters
     ----------
@@ -67,6 +67,11 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
         ``content_hash``; without either nothing is checked.
     entries
         The folds (``train``/``test`` window ids).
+    units
+        Each window's held-out unit, indexed by ``window_id`` (named by the
+        unit). Copies in two units stop the split even where these folds
+        happen to test both units together: another seed's folds would put
+        them on both sides, and a verdict must not hang on the seed.
 
     Returns
     -------
@@ -100,16 +105,31 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]]) -> bool:
     candidates = set(repeated.index)
     for entry in entries:
         _check_sides(entry, candidates, hashes, table)
+    if units is not None:
+        unit = units.name or "unit"
+        per_unit = units.loc[repeated.index].astype(str).groupby(repeated).nunique()
+        spread = set(per_unit.index[per_unit > 1])
+        if spread:
+            rows = table.loc[repeated.index[repeated.isin(spread)]]
+            raise SplitError(
+                f"{len(rows)} windows occur in more than one held-out {unit} with identical content "
+                f"({_how(rows)}): {_describe(rows)}. A recording listed twice (e.g. as two runs or sessions)? "
+                "Remove the duplicate; identical windows can also be flat or clipped stretches (check the "
+                "recordings). These folds test both copies together; another seed's would test one against the "
+                "other."
+            )
     return True
 
 
 def warn_repeated(meta: pd.DataFrame) -> int:
     """Log identical windows that :func:`check_duplicates` let pass; return how many windows they are.
 
-    They sit on one side of every fold (one subject, one held-out unit), so
-    they leak nothing, but each copy counts again in training and in the
-    score, and a CI over windows would be too narrow: said, not stopped, as
-    flat or clipped stretches repeat too.
+    No fold has one copy in training and another in test (that stops
+    :func:`check_duplicates`), so they leak nothing, but each copy counts
+    again in training and in the score, and a CI over windows would be too
+    narrow: said, not stopped, as flat or clipped stretches and two events at
+    one sample repeat too. (Copies in two units of one subject may still
+    fall on both sides of another seed's folds: that seed's split stops.)
     """
     column = next((c for c in ("content_group", "content_hash") if c in meta), None)
     if column is None:
@@ -271,7 +291,7 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
     untested = universe - set(all_tests)
     if untested:
         raise SplitError(f"{len(untested)} windows are never tested (e.g. {sorted(untested)[:5]}); re-run splits")
-    checked = check_duplicates(meta, entries) if meta is not None else False
+    checked = check_duplicates(meta, entries, window_units(meta, folds)) if meta is not None else False
     n_groups = (
         int(lookup["group"].nunique())
         if lookup is not None

@@ -187,9 +187,9 @@ def collect_warnings(
         repeated = ((info or {}).get("audit") or {}).get("repeated_windows")
         if repeated:
             out.append(f"{dataset}: {repeated} windows are identical to other windows of the same subject (a "
-                       "recording listed twice?); they stay on one side of every fold, but each copy counts again "
-                       "in training and in the scores, and intervals over windows are too narrow. The splits log "
-                       "names the recordings.")
+                       "recording listed twice, two events at one sample, or flat or clipped stretches); no test "
+                       "window has a copy in its training set, but each copy counts again in training and in the "
+                       "scores, and intervals over windows are too narrow. The splits log names the recordings.")
     for p in pointers:
         if p.get("corpus_overlap"):
             out.append(f"{p.get('backbone')} was pretrained on {', '.join(p['corpus_overlap'])}, which "

@@ -274,7 +274,8 @@ def make_folds(
     ids = meta["window_id"].to_numpy().astype(int)
 
     # before gaps are cut: a recording listed twice shares its path, so the gap would silently drop its copy
-    check_duplicates(meta, [{"fold": i, "train": ids[tr], "test": ids[te]} for i, (tr, te) in enumerate(pairs)])
+    check_duplicates(meta, [{"fold": i, "train": ids[tr], "test": ids[te]} for i, (tr, te) in enumerate(pairs)],
+                     pd.Series(groups, index=ids, dtype=object, name=cv.unit))
     folds = []
     for i, (train_rows, test_rows) in enumerate(pairs):
         dropped = 0

@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["WindowsError", "build_windows"]
 
+
 @dataclass
 class _Windowed:
     """One recording's windows and what making them found."""

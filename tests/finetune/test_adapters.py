@@ -128,6 +128,10 @@ def test_bitsandbytes_hub_kernel_advice_is_not_shown():
         "logging.getLogger('bitsandbytes.backends.cpu.ops').warning("
         "'Failed to load CPU gemm_4bit_forward from kernels-community: No module named kernels')\n"
         "logging.getLogger('bitsandbytes.backends.cpu.ops').warning('another bitsandbytes warning')\n"
+        # with kernels installed, a failed download is news: kept
+        "logging.getLogger('bitsandbytes.backends.cpu.ops').warning("
+        "'Failed to load CPU gemm_4bit_forward from kernels-community: HTTP 503')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "kernels-community" not in done.stderr and "another bitsandbytes warning" in done.stderr
+    assert "No module named kernels" not in done.stderr and "another bitsandbytes warning" in done.stderr
+    assert "kernels-community: HTTP 503" in done.stderr

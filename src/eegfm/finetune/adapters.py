@@ -35,16 +35,17 @@ from eegfm.finetune.regimes import unreached_parameters
 logger = logging.getLogger(__name__)
 
 #: What bitsandbytes (which peft imports too, even for plain LoRA) logs on CPUs with AVX512-BF16 when the
-#: optional ``kernels`` package is absent. That package fetches a kernel from the Hugging Face Hub at run time,
-#: which eegfm never does; bitsandbytes then uses its own CPU path, so the advice would only mislead.
+#: optional ``kernels`` package is absent. That package would fetch a kernel from the Hugging Face Hub at run
+#: time; without it bitsandbytes uses its own CPU path, so the advice to install it would only mislead.
 HUB_KERNEL_NOTE = "Failed to load CPU gemm_4bit_forward from kernels-community"
 
 
 def _not_hub_kernel_note(record: logging.LogRecord) -> bool:
-    return HUB_KERNEL_NOTE not in record.getMessage()
+    return not (HUB_KERNEL_NOTE in record.getMessage() and "No module named" in record.getMessage())
 
 
-# Set before peft or bitsandbytes is imported (both only from here); one filter on that one logger.
+# Set when this module is imported, before fine-tuning imports peft or bitsandbytes (finetune.run imports it
+# first). Only the "not installed" note is dropped: with ``kernels`` installed, a failed download still shows.
 logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_not_hub_kernel_note)
 
 

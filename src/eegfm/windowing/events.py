@@ -76,9 +76,8 @@ def read_markers(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> list[Ma
                 "windows.event_id (e.g. {'1': left, '2': right})"
             )
         return []
-    # Onsets count from meas_date (orig_time set) or from sample 0 of the uncropped
-    # recording (orig_time None); either way the data start first_time later, as
-    # in mne.events_from_annotations.
+    # Onsets count from meas_date (orig_time set) or from absolute sample 0 (orig_time
+    # None); either way the data start first_time later, as in mne.events_from_annotations.
     return [
         Marker(float(onset - raw.first_time), float(duration), str(desc))
         for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True)

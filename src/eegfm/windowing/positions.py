@@ -31,17 +31,21 @@ def channel_positions(info: mne.Info) -> dict[str, list[float]] | None:
     without a position may be a mistyped non-EEG channel
     (:mod:`eegfm.windowing.channel_types`). ``None`` when no channel has one.
     """
+    from mne.io.constants import FIFF
+
     template = _template(info.ch_names, info["sfreq"])
     positions = {}
     for ch in info["chs"]:
-        own = ch["loc"][:3]
-        chosen = own if _known(own) else template.get(ch["ch_name"])
+        own = ch["loc"][:3]  # EEG electrodes are in the head frame; anything else (a MEG sensor) is not a scalp site
+        kept = _known(own) and ch["coord_frame"] == FIFF.FIFFV_COORD_HEAD
+        chosen = own if kept else template.get(ch["ch_name"])
         if chosen is not None and _known(chosen):
             positions[ch["ch_name"]] = [float(v) for v in chosen]
     missing = [name for name in info.ch_names if name not in positions]
     if missing:
-        log.info("no position for %d of %d channels: %s (a non-EEG channel typed as EEG? set "
-                 "preprocessing.channel_types)", len(missing), len(info.ch_names), ", ".join(missing[:10]))
+        log.info("no position for %d of %d channels: %s (a non-EEG channel typed as EEG? the workflow retypes "
+                 "it with preprocessing.channel_types; in the Python API, drop it from X or pass positions)",
+                 len(missing), len(info.ch_names), ", ".join(missing[:10]))
     return positions or None
 
 
