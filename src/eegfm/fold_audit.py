@@ -56,6 +56,12 @@ def _how(rows: pd.DataFrame) -> str:
     return "sha256 of the samples"
 
 
+def _content_column(meta: pd.DataFrame) -> str | None:
+    """The column that says which windows hold the same signal: ``content_group`` (copies in other bytes too,
+    :mod:`eegfm.near_duplicates`) where present, else ``content_hash``; ``None`` without either."""
+    return next((c for c in ("content_group", "content_hash") if c in meta), None)
+
+
 def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]], units: pd.Series | None = None) -> bool:
     """Stop on identical windows under two subjects, in two held-out units, or on both sides of a fold.
 
@@ -83,7 +89,7 @@ def check_duplicates(meta: pd.DataFrame, entries: list[dict[str, Any]], units: p
     SplitError
         Naming the recordings and subjects that hold the identical windows.
     """
-    column = next((c for c in ("content_group", "content_hash") if c in meta), None)
+    column = _content_column(meta)
     if column is None:
         return False
     table = meta.set_index(meta["window_id"].astype(int).to_numpy())
@@ -128,10 +134,10 @@ def warn_repeated(meta: pd.DataFrame) -> int:
     :func:`check_duplicates`), so they leak nothing, but each copy counts
     again in training and in the score, and a CI over windows would be too
     narrow: said, not stopped, as flat or clipped stretches and two events at
-    one sample repeat too. (Copies in two units of one subject may still
-    fall on both sides of another seed's folds: that seed's split stops.)
+    one sample repeat too. Only copies within one held-out unit get here:
+    copies in two units stop :func:`check_duplicates` whatever the seed.
     """
-    column = next((c for c in ("content_group", "content_hash") if c in meta), None)
+    column = _content_column(meta)
     if column is None:
         return 0
     rows = meta[column_as_str(meta, column).duplicated(keep=False).to_numpy()]
@@ -291,7 +297,7 @@ def audit_folds(folds: dict[str, Any], meta: pd.DataFrame | None = None) -> dict
     untested = universe - set(all_tests)
     if untested:
         raise SplitError(f"{len(untested)} windows are never tested (e.g. {sorted(untested)[:5]}); re-run splits")
-    checked = check_duplicates(meta, entries, window_units(meta, folds)) if meta is not None else False
+    checked = check_duplicates(meta, entries, lookup["group"].rename(unit)) if lookup is not None else False
     n_groups = (
         int(lookup["group"].nunique())
         if lookup is not None
