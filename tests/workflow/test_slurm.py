@@ -48,6 +48,20 @@ def tiny_config(cache: Path, gpus: int = 1) -> dict:
                        embedding={"batch_size": 16, "gpus": gpus, "device": "auto", "threads": 1})
 
 
+FOLD = "results/tiny/finetune/cbramod/lora/fold-0"
+
+
+def ddp_config(cache: Path, gpus: int = 0) -> dict:
+    """One LoRA fine-tune of a 1-layer CBraMod trained by 2 data-parallel processes of 1 thread each."""
+    config = base_config(cache, backbones=[{"name": "cbramod", "kwargs": {"n_layer": 1, "drop_prob": 0.0}}])
+    config["datasets"]["tiny"]["windows"] = {"tmin": 0.5, "length_s": 2.0}
+    config["finetune"] = {"backbones": ["cbramod"], "regimes": ["lora"], "threads": 1, "processes": 2, "gpus": gpus,
+                          "head": {"dropout": 0.0}, "optim": {"max_epochs": 2, "batch_size": 16}}
+    if gpus:
+        config["finetune"]["processes"] = gpus
+    return config
+
+
 def snakemake_cmd(workdir: Path, config: dict, *args: str) -> list[str]:
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -88,31 +102,69 @@ def cluster(tmp_path_factory):
         assert stop.returncode == 0, f"tools/slurm/stop.sh failed:\n{stop.stderr}"
 
 
-@pytest.fixture(scope="module")
-def runs(cluster, tmp_path_factory):
-    """The same tiny config run through SLURM and locally (own caches, so both compute everything)."""
-    base = tmp_path_factory.mktemp("runs")
-    # the local run at the lowest priority fills the CPU while SLURM jobs start up
-    local = subprocess.Popen(
-        snakemake_cmd(base / "local", tiny_config(base / "local-cache"), "--cores", "2"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.nice(19),
-    )  # fmt: skip
+def run_all(runs: dict[str, tuple[list[str], list[str]]], timeout: float = 900) -> tuple[dict[str, str], set[str]]:
+    """Run name -> (local command, SLURM command), all at once; name -> SLURM output, and the SLURM steps seen.
+
+    A SLURM run mostly waits on the plugin's status checks, so the runs share
+    those waits instead of queueing behind each other (about 100 s less than
+    one after the other). Each local twin runs at the lowest priority, filling
+    the CPU while SLURM jobs start up. Job steps are visible only while they
+    run, so ``scontrol show step`` is polled throughout.
+    """
+    procs: dict[tuple[str, str], subprocess.Popen] = {}
+    steps: set[str] = set()
+    deadline = time.monotonic() + timeout
     try:
-        t0 = time.monotonic()
-        slurm = subprocess.run(
-            snakemake_cmd(base / "slurm", tiny_config(base / "slurm-cache"), "--profile", str(PROFILE),
-                          *FAST_POLLING, "--slurm-keep-successful-logs"),
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
-        slurm_s = time.monotonic() - t0
-        local_out, _ = local.communicate(timeout=600)
+        for name, (local, slurm) in runs.items():
+            procs[name, "local"] = subprocess.Popen(local, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                                    preexec_fn=lambda: os.nice(19))
+            procs[name, "slurm"] = subprocess.Popen(slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        while any(p.poll() is None for (_, kind), p in procs.items() if kind == "slurm"):
+            if time.monotonic() > deadline:
+                pytest.fail(f"the SLURM runs took over {timeout:.0f} s")
+            proc = subprocess.run(["scontrol", "show", "step", "-o"], capture_output=True, text=True, timeout=30)
+            steps |= {line for line in proc.stdout.splitlines() if line.startswith("StepId=")}
+            time.sleep(0.5)
+        outputs = {key: p.communicate(timeout=max(1.0, deadline - time.monotonic()))[0] for key, p in procs.items()}
     finally:
-        if local.poll() is None:
-            local.kill()
-    assert local.returncode == 0, local_out[-6000:]
-    assert slurm.returncode == 0, output_of(slurm)[-8000:]
-    print(f"SLURM run {slurm_s:.0f} s")
-    return base, output_of(slurm)
+        for p in procs.values():
+            if p.poll() is None:
+                p.kill()
+    for (name, kind), p in procs.items():
+        assert p.returncode == 0, f"{kind} run {name!r} failed:\n{outputs[name, kind][-8000:]}"
+    return {name: outputs[name, "slurm"] for name in runs}, steps
+
+
+@pytest.fixture(scope="module")
+def cluster_runs(cluster, tmp_path_factory):
+    """The tiny probe run and the 2-process fine-tune (srun, 2 tasks), each through SLURM and locally (own caches,
+    so every run computes everything); name -> (base folder, SLURM output), and the SLURM steps seen."""
+    bases = {"probe": tmp_path_factory.mktemp("runs"), "ddp": tmp_path_factory.mktemp("ddp")}
+    configs = {"probe": (tiny_config, ()), "ddp": (ddp_config, (f"{FOLD}/metrics.json",))}
+    commands = {}
+    for name, (make, targets) in configs.items():
+        base = bases[name]
+        commands[name] = (
+            snakemake_cmd(base / "local", make(base / "local-cache"), "--cores", "2", *targets),
+            snakemake_cmd(base / "slurm", make(base / "slurm-cache"), "--profile", str(PROFILE), *FAST_POLLING,
+                          "--slurm-keep-successful-logs", *targets),
+        )  # fmt: skip
+    t0 = time.monotonic()
+    outputs, steps = run_all(commands)
+    print(f"SLURM runs {time.monotonic() - t0:.0f} s")
+    return {name: (bases[name], outputs[name]) for name in bases}, steps
+
+
+@pytest.fixture(scope="module")
+def runs(cluster_runs):
+    """The same tiny config run through SLURM and locally: (base folder, SLURM output)."""
+    return cluster_runs[0]["probe"]
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(cluster_runs):
+    """The 2-process fine-tune through SLURM and locally (torchrun): (base folder, SLURM output, steps seen)."""
+    return (*cluster_runs[0]["ddp"], cluster_runs[1])
 
 
 def dry_run_resources(tmp_path: Path, config: dict, *args: str) -> dict[str, str]:
@@ -228,20 +280,6 @@ def test_impossible_gpu_request_fails_fast_with_the_slurm_reason(runs):
 
 # ----------------------------------------------------------------------------- one fine-tune, 2 SLURM tasks (DDP)
 
-FOLD = "results/tiny/finetune/cbramod/lora/fold-0"
-
-
-def ddp_config(cache: Path, gpus: int = 0) -> dict:
-    """One LoRA fine-tune of a 1-layer CBraMod trained by 2 data-parallel processes of 1 thread each."""
-    config = base_config(cache, backbones=[{"name": "cbramod", "kwargs": {"n_layer": 1, "drop_prob": 0.0}}])
-    config["datasets"]["tiny"]["windows"] = {"tmin": 0.5, "length_s": 2.0}
-    config["finetune"] = {"backbones": ["cbramod"], "regimes": ["lora"], "threads": 1, "processes": 2, "gpus": gpus,
-                          "head": {"dropout": 0.0}, "optim": {"max_epochs": 2, "batch_size": 16}}
-    if gpus:
-        config["finetune"]["processes"] = gpus
-    return config
-
-
 def test_a_multi_process_fine_tune_asks_slurm_for_one_task_per_process(tmp_path):
     res = dry_run_resources(tmp_path / "cpu", ddp_config(tmp_path / "cache"), "--profile", str(PROFILE), f"{FOLD}/metrics.json")
     for part in ("tasks=2", "nodes=1", "cpus_per_task=1", "mpi=srun", "tasks_per_gpu=0", "mem_mb=6000", "gpu=0"):
@@ -249,37 +287,6 @@ def test_a_multi_process_fine_tune_asks_slurm_for_one_task_per_process(tmp_path)
     res = dry_run_resources(tmp_path / "gpu", ddp_config(tmp_path / "cache", gpus=2), "--profile", str(PROFILE),
                             f"{FOLD}/metrics.json")
     assert "gpu=2" in res["finetune"] and "tasks_per_gpu=1" in res["finetune"]  # -> --gpus=2 --ntasks-per-gpu=1
-
-
-@pytest.fixture(scope="module")
-def ddp_runs(cluster, tmp_path_factory):
-    """The 2-process fine-tune through SLURM (srun, 2 tasks) and locally (torchrun); SLURM steps seen while it ran."""
-    base = tmp_path_factory.mktemp("ddp")
-    # the local run at the lowest priority fills the CPU while SLURM jobs start up (as in `runs`)
-    local = subprocess.Popen(
-        snakemake_cmd(base / "local", ddp_config(base / "local-cache"), "--cores", "2", f"{FOLD}/metrics.json"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=lambda: os.nice(19),
-    )  # fmt: skip
-    slurm = subprocess.Popen(
-        snakemake_cmd(base / "slurm", ddp_config(base / "slurm-cache"), "--profile", str(PROFILE), *FAST_POLLING,
-                      "--slurm-keep-successful-logs", f"{FOLD}/metrics.json"),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    steps: set[str] = set()
-    try:
-        while slurm.poll() is None:  # job steps are visible only while they run
-            proc = subprocess.run(["scontrol", "show", "step", "-o"], capture_output=True, text=True, timeout=30)
-            steps |= {line for line in proc.stdout.splitlines() if line.startswith("StepId=")}
-            time.sleep(0.5)
-        out, _ = slurm.communicate(timeout=900)
-        local_out, _ = local.communicate(timeout=900)
-    finally:
-        for proc in (slurm, local):
-            if proc.poll() is None:
-                proc.kill()
-    assert local.returncode == 0, local_out[-6000:]
-    assert slurm.returncode == 0, out[-8000:]
-    return base, out, steps
 
 
 def test_the_fine_tune_runs_as_two_srun_tasks_of_one_slurm_job(ddp_runs):
