@@ -20,7 +20,7 @@ from eegfm.windows_store import open_windows
 # transformer with peft LoRA, and a compact CNN trained in full
 FOLDS = [
     ("labram", {"num_layers": 2}, "lora"),
-    ("biot", {}, "lora"),
+    ("biot", {"num_layers": 1}, "lora"),
     ("eegnet", {}, "full"),
 ]
 
