@@ -257,7 +257,7 @@ def test_summary_json_is_one_line_headline(report):
     assert best["gap"] == pytest.approx(best["mean"] - best["chance"], abs=1e-5)
     assert summary["best"]["sleep"]["model"] == "cbramod"
     assert summary["n_failed"] == 1
-    assert summary["headline"].startswith("motor: bandpower Balanced accuracy")
+    assert summary["headline"].startswith("motor: best of 4 models, bandpower Balanced accuracy")
     assert set(summary["means"]["motor"]) == {"bandpower", "cbramod", "cbramod [scratch]", "cbramod [full]"}
 
 
@@ -305,7 +305,9 @@ def test_html_sections_and_content(report):
     assert "exploratory" in page
     # statistics, methods, adaptation record, provenance, config
     assert "Holm" in page and "Friedman" in page and "permuted within each unit" in page
-    assert "above chance (permutation p = 0.005, labels shuffled within subjects)" in page
+    # two models are testable against chance: the verdict rests on the Holm-adjusted p
+    assert "above chance (permutation p = 0.005, Holm-adjusted over the 2 models tested p = 0.010, labels " \
+        "shuffled within subjects)" in page
     assert "no usable out-of-fold predictions" not in page  # every completed fold has its predictions
     assert "EOG1" in page and "Cz" in page and "miss" in page and ">120<" in page
     assert CONFIG_HASH in page and "abc1234" in page and "scikit-learn" in page and "e-motor-cbramod" in page
@@ -513,7 +515,8 @@ def test_one_subject_three_runs_gets_pooled_score_ci_chance_permutation_p_and_a_
     assert best["model"] == "good" and best["unit"] == "run" and best["n_units"] == 3
     assert best["pooled"] > 0.8 and best["ci"][0] < best["pooled"] < best["ci"][1]
     assert best["p_permutation"] == pytest.approx(1 / 200) and best["p_binomial"] < 1e-6
-    assert best["verdict"] == "above chance (permutation p = 0.005, labels shuffled within runs)"
+    assert best["verdict"] == ("above chance (permutation p = 0.005, Holm-adjusted over the 2 models tested "
+                               "p = 0.010, labels shuffled within runs)")
     assert best["ci_method"].startswith("block bootstrap within runs (3 runs < report.ci_min_units 8")
     rows = pd.read_csv(out / "summary.tsv", sep="\t").set_index("entry")
     assert rows.loc["guess", "verdict"].startswith("not distinguishable from chance (permutation p = ")
@@ -540,7 +543,8 @@ def test_one_subject_report_speaks_of_runs(single_subject_report):
     assert "loso: 3 folds holding out runs" in page and ">3 runs<" in page
     assert "Held-out units (runs)" in page  # the leakage audit's caption
     assert "labels shuffled within runs" in page and "conditional on these runs" in page
-    assert "above chance (permutation p = 0.005, labels shuffled within runs)" in page
+    assert "above chance (permutation p = 0.005, Holm-adjusted over the 2 models tested p = 0.010, labels " \
+        "shuffled within runs)" in page
     assert "no usable out-of-fold predictions" not in page
     # the scores caption promises exactly what is drawn: diamond, whisker, chance and the null quantile
     assert "black diamond: score of the pooled out-of-fold predictions, whisker: its 95% confidence interval " \

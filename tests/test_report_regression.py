@@ -82,7 +82,7 @@ def test_each_dataset_is_reported_on_its_own_primary_metric(mixed):
     assert best["verdict"].endswith("targets exchanged between subjects (one value per subject))")
     assert best["p_binomial"] is None
     assert summary["best"]["motor"]["metric"] == "balanced_accuracy"
-    assert "age: ridge_good MAE" in summary["headline"]
+    assert "age: best of 2 models, ridge_good MAE" in summary["headline"]
 
 
 def test_summary_and_statistics_tables(mixed):

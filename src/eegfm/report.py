@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -54,6 +55,7 @@ from eegfm.tables import (
     entry_label,
     finite_or_none,
     fmt,
+    fmt_p,
     metric_of,
     metrics_table,
     primary_by_dataset,
@@ -121,7 +123,8 @@ def summary_dict(
 ) -> dict:
     """The ``summary.json`` content: the best entry per dataset by its primary metric (lowest MAE, highest
     of the others; the fold mean, or the pooled score where no fold defines the metric), with its pooled
-    score, CI (and its method), chance, gap over chance, p-values and verdict, and every entry's mean.
+    score, CI (and its method), chance, gap over chance, p-values (the permutation p also Holm-adjusted over
+    the dataset's tested entries, on which the verdict rests) and verdict, and every entry's mean.
     ``primary_metric`` is one name when every dataset shares it, else dataset -> name;
     ``best[dataset]["metric"]`` names it per dataset."""
     best: dict[str, Any] = {}
@@ -147,7 +150,11 @@ def summary_dict(
             "ci": [finite_or_none(top[f"{m}_ci_low"]), finite_or_none(top[f"{m}_ci_high"])],
             "pooled": finite_or_none(top[f"{m}_pooled"]),
             "chance": finite_or_none(top[f"{m}_chance"]), "gap": finite_or_none(top[f"{m}_gap_chance"]),
-            "p_permutation": finite_or_none(top["p_permutation"]), "p_binomial": finite_or_none(top["p_binomial"]),
+            "p_permutation": finite_or_none(top["p_permutation"]),
+            "p_permutation_holm": finite_or_none(top.get("p_permutation_holm")),
+            "n_chance_tests": int(top["n_chance_tests"]) if finite_or_none(top.get("n_chance_tests")) is not None
+            else None, "n_entries": len(part),
+            "p_binomial": finite_or_none(top["p_binomial"]),
             "binomial_trials": text_or_none(top.get("binomial_trials")),
             "n_folds": int(top["n_folds"]), "n_failed": int(top["n_failed"]),
             "text": mean_pm_std(top[f"{m}_mean"], top[f"{m}_std"]) if by == f"{m}_mean" else
@@ -157,7 +164,9 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        headline.append(f"{dataset}: {b['model']} {METRIC_NAMES[m]} {b['text']}{report_view.held_out_text(b)}, "
+        best_of = f"best of {len(part)} models, " if len(part) > 1 else ""
+        headline.append(f"{dataset}: {best_of}{b['model']} {METRIC_NAMES[m]} {b['text']}"
+                        f"{report_view.held_out_text(b)}, "
                         f"chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}; "
                         f"pooled {fmt(b['pooled'])}): "
                         f"{b['verdict'] or 'no verdict'}")
@@ -218,6 +227,7 @@ def collect_warnings(
                        "predictions.tsv is missing or unreadable); no pooled score, interval or chance test.")
         if finite_or_none(r["p_permutation"]) is not None and text_or_none(r.get("permutation_note")):
             out.append(f"{r['dataset']} · {r['entry']}: {r['permutation_note']}.")
+    out += _holm_reach_warnings(summary, alpha)
     if "validation" in table:
         fallback = table[table["validation"] == "time_blocks"]
         for (dataset, model, regime), part in fallback.groupby(["dataset", "model", "regime"], sort=True):
@@ -226,6 +236,23 @@ def collect_warnings(
                        "windows of each training unit in time (finetune.optim.val_max_share): whole units would "
                        "have taken too much of the training data; see each fold's metrics.json 'validation'.")
     return out + problems
+
+
+def _holm_reach_warnings(summary: pd.DataFrame, alpha: float) -> list[str]:
+    """Datasets whose models, tested against chance together, cannot reach a Holm-adjusted p < alpha."""
+    out = []
+    if "n_chance_tests" not in summary:
+        return out
+    for dataset, part in summary.groupby("dataset", sort=True):
+        n = finite_or_none(part["n_chance_tests"].max())
+        p_min = finite_or_none(part.loc[part["p_permutation_holm"].notna(), "p_min"].min())
+        if n is None or n < 2 or p_min is None or n * p_min < alpha:
+            continue
+        needed = math.floor(n / alpha + 1e-9)  # the smallest p is 1 / (n_permutations + 1)
+        out.append(f"{dataset}: {int(n)} models are tested against chance together (Holm), and with this many "
+                   f"permutations the smallest adjusted p is {fmt_p(n * p_min)}, not below {alpha}: no model can "
+                   f"be called above chance. Raise report.n_permutations to at least {needed}.")
+    return out
 
 
 # ----------------------------------------------------------------------------- entry point

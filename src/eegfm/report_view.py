@@ -152,6 +152,12 @@ def held_out_text(best: Mapping[str, Any]) -> str:
     return f" holding out {n} {plural(unit) if n != 1 else unit}"
 
 
+def _best_of(best: Mapping[str, Any]) -> str:
+    """``best of 9 models: `` where the dataset has several (its verdict's p is then Holm-adjusted over them)."""
+    n = best.get("n_entries")
+    return f"best of {n} models: " if n and n > 1 else ""
+
+
 def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     items = []
     for dataset, b in summary_json["best"].items():
@@ -161,7 +167,7 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
         m = b.get("metric") or metric_of(summary_json["primary_metric"], dataset)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
-            f"{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
+            f"{_best_of(b)}{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
             f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean "
             f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'], b.get('ci_method'))}")})
     n_failed = int((table["status"] == "failed").sum())
@@ -324,13 +330,14 @@ def _binomial_note(row: Mapping[str, Any]) -> str | None:
 def _chance_table(summary: pd.DataFrame, primary: str | Mapping[str, str]) -> Table:
     one = _metric_header(primary, summary["dataset"])
     header = ["dataset", "entry", "pooled score", "analytic chance", "empirical chance (null mean)",
-              "null 95th pct. (MAE: 5th)", "permutation p", "permutations", "labels permuted",
+              "null 95th pct. (MAE: 5th)", "permutation p", "Holm-adjusted p", "permutations", "labels permuted",
               "majority rate (binomial p0)", "binomial p", "note"]
     if one is None:
         header.insert(2, "metric")
     rows = [[str(r["dataset"]), str(r["entry"]), *([] if one else [METRIC_NAMES[m]]), _num(r[f"{m}_pooled"]),
              _num(r[f"{m}_chance"]), _num(r["chance_permutation"]), _num(r["chance_permutation_q"]),
-             _num_text(fmt_p(r["p_permutation"])), _num_text(_fmt_int(r["n_permutations"])),
+             _num_text(fmt_p(r["p_permutation"])), _num_text(fmt_p(r.get("p_permutation_holm"))),
+             _num_text(_fmt_int(r["n_permutations"])),
              text_or_none(r.get("permutation_scheme")) or "-", _num(r["binomial_p0"]),
              Cell(fmt_p(r["p_binomial"]), cls="num", note=_binomial_note(r)),
              Cell(_chance_note(r), cls="muted")]
