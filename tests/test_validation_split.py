@@ -51,3 +51,22 @@ def test_two_training_runs_fall_back_to_time_blocks_instead_of_a_whole_run():
     assert split.record["val_groups"] == ["01/1/2", "01/1/3"]
     # a share within the limit keeps whole groups
     assert carve_validation(meta, fold["train"], 0.2, seed=0, group_by="run", max_share=0.5).method == "groups"
+
+
+def test_within_subject_validation_blocks_keep_the_gap_to_inner_training_windows():
+    """Audit: whole-block validation in a within-subject design took no gap, so overlapping windows (stride
+    0.5 s, 2-s windows) of a validation block and its neighbouring inner-training block shared samples."""
+    from eegfm.groups import window_units
+
+    meta = timed_meta(runs=("1",), n=80, stride=0.5)
+    folds = make_folds(meta, CrossValidation(scheme="within_subject", n_splits=5, gap_s=1.0), seed=0, window_s=2.0)
+    units = window_units(meta, folds)
+    onsets = meta.set_index("window_id")["onset_s"]
+    for fold in folds["folds"]:
+        split = carve_validation(meta, fold["train"], 0.34, seed=0, units=units, window_s=2.0, gap_s=1.0)
+        assert split.method == "groups" and split.record["gap_s"] == 1.0
+        val, inner = onsets.loc[split.val].to_numpy(), onsets.loc[split.inner].to_numpy()
+        closest = min(abs(a - b) for a in val for b in inner)
+        assert closest >= 2.0 + 1.0, (fold["fold"], closest)  # window length + gap, onset to onset
+        dropped = set(fold["train"]) - set(split.inner) - set(split.val)
+        assert split.record["gap_dropped"] == len(dropped) > 0

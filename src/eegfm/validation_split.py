@@ -79,7 +79,9 @@ def carve_validation(
 
     Only training windows are used, so early stopping never sees test data.
     Whole training units (``round(fraction × units)``, at least one) are held
-    out when that takes at most ``max_share`` of the training windows; else
+    out when that takes at most ``max_share`` of the training windows (training
+    windows closer than ``gap_s`` to them in the same recording, as between the
+    blocks of a within-subject design, are dropped); else
     (e.g. two training runs, where one would be half the data) the last
     ``fraction`` of every training unit in time is, and training windows
     closer than ``gap_s`` to it in the same recording are dropped.
@@ -102,8 +104,9 @@ def carve_validation(
     max_share
         Largest share of the training windows whole units may take.
     window_s, gap_s
-        Window length and gap (null: one window length) of the time-blocked
-        fallback; ``window_s`` is needed only when the fallback is taken.
+        Window length and gap (null: one window length) kept between
+        validation and inner-training windows of one recording; ``window_s``
+        is needed when the time-blocked fallback is taken.
     target
         ``"regression"``: no classes to keep on both sides (the first seeded
         shuffle of units is taken).
@@ -126,8 +129,11 @@ def carve_validation(
         is_val = _group_carve(groups, labels, fraction, seed)
         share = float(is_val.mean())
         if share <= max_share + 1e-12:
-            return _validation(sub, is_val, np.zeros(len(sub), dtype=bool), "groups", groups, labels, unit, {
-                "fraction": fraction, "max_share": max_share, "reason": None})
+            # units inside one recording (within-subject blocks) touch: their neighbours keep the design's gap
+            gap = None if window_s is None else float(window_s if gap_s is None else gap_s)
+            dropped = _near_validation(sub, is_val, window_s, gap)
+            return _validation(sub, is_val, dropped, "groups", groups, labels, unit, {
+                "fraction": fraction, "max_share": max_share, "reason": None, "gap_s": gap})
         reason = (f"whole {plural(unit)} would take {share:.0%} of the training windows ({int(is_val.sum())} of "
                   f"{len(sub)}; finetune.optim.val_max_share {max_share})")
     else:
@@ -138,14 +144,22 @@ def carve_validation(
     is_val = _time_carve(sub, groups, fraction)
     if not is_val.any():
         raise SplitError(f"the training set ({len(sub)} windows) is too small for a validation set")
-    positions = sub.reset_index(drop=True)
-    dropped = np.zeros(len(sub), dtype=bool)
-    dropped[np.flatnonzero(~is_val)] = near_windows(positions, np.flatnonzero(~is_val), np.flatnonzero(is_val),
-                                                    float(window_s), gap)
+    dropped = _near_validation(sub, is_val, window_s, gap)
     logger.warning("validation by time blocks: %s; the last %.0f%% of each training %s is used instead "
                    "(gap %.3g s, %d windows dropped)", reason, 100 * fraction, unit, gap, int(dropped.sum()))
     return _validation(sub, is_val, dropped, "time_blocks", groups, labels, unit, {
         "fraction": fraction, "max_share": max_share, "reason": reason, "gap_s": gap})
+
+
+def _near_validation(sub: pd.DataFrame, is_val: np.ndarray, window_s: float | None, gap: float | None) -> np.ndarray:
+    """Inner-training windows closer than ``gap`` to a validation window of the same recording (none without
+    ``window_s``)."""
+    dropped = np.zeros(len(sub), dtype=bool)
+    if window_s is None or gap is None:
+        return dropped
+    dropped[np.flatnonzero(~is_val)] = near_windows(sub.reset_index(drop=True), np.flatnonzero(~is_val),
+                                                    np.flatnonzero(is_val), float(window_s), gap)
+    return dropped
 
 
 def _validation(sub, is_val, dropped, method, groups, labels, unit, extra) -> ValidationSplit:
