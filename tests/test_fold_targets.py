@@ -56,6 +56,22 @@ def test_a_target_that_is_no_number_or_never_varies_stops_the_splits():
         make_folds(aged_meta({"A": 30, "B": 30.0}), CrossValidation(scheme="loso"), seed=0, target="regression")
 
 
+def test_ages_decoded_as_classes_name_the_regression_target_in_the_error():
+    """Audit: label_column: age without target: regression stopped with "classes ['34', '55', '61.5'] missing
+    from the train set" and no word of target: regression."""
+    meta = aged_meta({"A": 34, "B": 55, "C": 61.5, "D": 70})
+    with pytest.raises(SplitError, match=r"missing from the train set .*the 4 classes are numbers \('34', '55', "
+                                         r"'61.5', '70'\): for a continuous target .* set datasets.<name>.target: "
+                                         "regression"):
+        make_folds(meta, CrossValidation(scheme="loso"), seed=0)
+    # integer codes of a few classes are plausible classes: no hint
+    coded = timed_meta(subjects=("01", "02"), runs=("1",), n=4).assign(label=lambda m: m["subject"].map(
+        {"01": "1", "02": "2"}))
+    with pytest.raises(SplitError) as err:
+        make_folds(coded, CrossValidation(scheme="loso"), seed=0)
+    assert "regression" not in str(err.value)
+
+
 def test_within_subject_regression_on_event_values():
     meta = timed_meta(subjects=("01", "02"), runs=("1",), n=12)
     meta["label"] = [str(0.5 * (k % 4)) for k in range(len(meta))]  # a per-event value

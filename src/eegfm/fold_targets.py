@@ -92,7 +92,22 @@ def check_fold_targets(fold: int, classes: list[str], y_train: np.ndarray, y_tes
             raise SplitError(
                 f"fold {fold}: class(es) {missing} missing from the {side} set ({held_out}); {fix}, or check the "
                 f"labels of these {plural(unit)} (windows.event_id, a label column, or the Python API's metadata)"
+                f"{numeric_classes_hint(classes)}"
             )
+
+
+def numeric_classes_hint(classes: list[str]) -> str:
+    """``; the labels are numbers (...): for a continuous target set ...`` where every class parses as a number
+    and some are fractional or they are many: most likely an age or a score decoded as classes."""
+    try:
+        values = np.array([float(c) for c in classes])
+    except ValueError:
+        return ""
+    if len(values) <= 2 or (np.all(np.mod(values, 1) == 0) and len(values) < 10):
+        return ""  # 0/1 or a few integer codes are plausible classes
+    shown = ", ".join(repr(c) for c in classes[:4]) + (", ..." if len(classes) > 4 else "")
+    return (f"; the {len(classes)} classes are numbers ({shown}): for a continuous target (age, a score) set "
+            "datasets.<name>.target: regression (the Python API: target='regression')")
 
 
 def side_summary(y: np.ndarray, regression: bool) -> dict:
