@@ -81,15 +81,64 @@ def test_scores_of_the_wrong_shape_are_rejected():
 
 def test_chance_levels():
     y = ["a"] * 6 + ["b"] * 3 + ["c"] * 1
-    p = np.array([0.6, 0.3, 0.1])
-    f1 = 2 * p / (3 * p + 1)  # uniform guessing: precision p_k, recall 1/K
-    assert chance_levels(y, CLASSES) == pytest.approx({
-        "balanced_accuracy": 1 / 3, "accuracy": 0.6, "cohen_kappa": 0.0, "f1_macro": f1.mean(),
-        "f1_weighted": (p * f1).sum(), "roc_auc": 0.5, "auprc": 1 / 3,
-    })
+    out = chance_levels(y, CLASSES)
+    assert {m: out[m] for m in ("balanced_accuracy", "accuracy", "cohen_kappa", "f1_macro", "roc_auc")} == pytest.approx({
+        "balanced_accuracy": 1 / 3, "accuracy": 0.6, "cohen_kappa": 0.0, "f1_macro": 1 / 3, "roc_auc": 0.5})
     balanced = chance_levels(["a", "b"] * 5, ["a", "b"])
     assert balanced["f1_macro"] == pytest.approx(0.5) and balanced["f1_weighted"] == pytest.approx(0.5)
-    assert chance_levels(["a"] * 3 + ["b"], ["a", "b"])["auprc"] == pytest.approx(0.25)  # positive-class share
+    # always predicting the majority: precision 0.88, recall 1 -> F1 2 * 0.88 / 1.88, weighted by its share
+    assert chance_levels(["a"] * 88 + ["b"] * 12, ["a", "b"])["f1_weighted"] == pytest.approx(0.88 * 1.76 / 1.88)
+    # AUPRC of scores in random order, exactly: 1 positive of 4 has precision 1/r at rank r, r uniform
+    assert chance_levels(["a"] * 3 + ["b"], ["a", "b"])["auprc"] == pytest.approx((1 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+    assert chance_levels(["a"] * 3000 + ["b"] * 1000, ["a", "b"])["auprc"] == pytest.approx(0.25, abs=0.002)
+
+
+@pytest.mark.parametrize("shares", [[0.88, 0.12], [0.6, 0.3, 0.1], [0.6, 0.4]])
+def test_no_input_ignoring_predictor_beats_chance(shares):
+    """Constant predictors of each class, uniform, stratified and other guessing: none scores above chance.
+
+    The audit case: on 88/12 labels uniform guessing's weighted F1 (0.56) was the chance level while
+    always predicting the majority scores 0.82; now the chance level is the best of them.
+    """
+    rng = np.random.default_rng(7)
+    classes = ["a", "b", "c"][: len(shares)]
+    n = 20000
+    y_true = rng.choice(classes, size=n, p=shares)
+    chance = chance_levels(y_true, classes)
+    guesses = [*np.eye(len(classes)), np.full(len(classes), 1 / len(classes)), np.array(shares),
+               *rng.dirichlet(np.ones(len(classes)), size=5)]
+    best = dict.fromkeys(METRICS, -1.0)
+    for q in guesses:
+        y_pred = rng.choice(classes, size=n, p=q)
+        scores = rng.dirichlet(np.ones(len(classes)), size=n)
+        for metric, value in compute_metrics(y_true, y_pred, scores, classes).items():
+            assert value <= chance[metric] + 0.02, (metric, q)
+            best[metric] = max(best[metric], value)
+    for metric in ("accuracy", "f1_macro"):  # attained by always predicting the majority / stratified guessing
+        assert best[metric] == pytest.approx(chance[metric], abs=0.02), metric
+    if len(classes) == 2:  # on two classes the best weighted-F1 guess is always the majority (in `guesses`)
+        assert best["f1_weighted"] == pytest.approx(chance["f1_weighted"], abs=0.02)
+
+
+def test_weighted_f1_chance_is_reached_by_its_best_guessing_distribution():
+    shares = np.array([0.6, 0.3, 0.1])
+    rng = np.random.default_rng(3)
+    y_true = rng.choice(CLASSES, size=40000, p=shares)
+    # the water-filling optimum on the two most common classes (see metrics._best_weighted_f1)
+    a = shares[:2]
+    q = np.append(a * ((1 + a.sum()) / np.sum(a**1.5) * np.sqrt(a) - 1), 0.0)
+    y_pred = rng.choice(CLASSES, size=len(y_true), p=q / q.sum())
+    score = compute_metrics(y_true, y_pred, None, CLASSES)["f1_weighted"]
+    assert score == pytest.approx(chance_levels(y_true, CLASSES)["f1_weighted"], abs=0.01)
+    assert score > max(np.sum(shares**2), 2 * 0.6**2 / 1.6)  # beats stratified guessing and the majority
+
+
+def test_auprc_chance_is_the_expected_average_precision_of_random_scores_on_small_sets():
+    rng = np.random.default_rng(5)
+    y_true = np.array(["a"] * 17 + ["b"] * 3)
+    mean_ap = np.mean([average_precision_score(y_true == "b", rng.random(20)) for _ in range(1500)])
+    assert chance_levels(y_true, ["a", "b"])["auprc"] == pytest.approx(mean_ap, abs=0.015)
+    assert mean_ap > 0.15 + 0.05  # well above the positive share on 20 windows
 
 
 def test_random_guessing_lands_near_chance():
@@ -98,8 +147,9 @@ def test_random_guessing_lands_near_chance():
     y_pred = rng.choice(CLASSES, size=6000)
     scores = rng.dirichlet(np.ones(3), size=6000)
     out, chance = compute_metrics(y_true, y_pred, scores, CLASSES), chance_levels(y_true, CLASSES)
-    for metric in ("balanced_accuracy", "cohen_kappa", "f1_macro", "f1_weighted", "roc_auc", "auprc"):
+    for metric in ("balanced_accuracy", "cohen_kappa", "roc_auc", "auprc"):  # the same for every guess
         assert out[metric] == pytest.approx(chance[metric], abs=0.03), metric
+    assert out["f1_weighted"] < chance["f1_weighted"] - 0.03  # on 50/30/20 labels uniform guessing is not the best
 
 
 def test_regression_metrics():

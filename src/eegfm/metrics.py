@@ -120,16 +120,50 @@ def compute_metrics(
     return {name: float(out[name]) for name in METRICS}
 
 
+def _best_weighted_f1(shares: np.ndarray) -> float:
+    """Highest weighted F1 of guessing from a fixed class distribution ``q``, in the limit of many windows.
+
+    Guessing with ``q`` scores ``sum_k p_k * 2 p_k q_k / (p_k + q_k)``, concave in ``q``.
+    Its maximum over the simplex puts ``q_k = p_k (t sqrt(p_k) - 1)`` on the ``m`` most
+    common classes (``t`` makes them sum to 1) and nothing on the others, so this takes
+    the best such ``q`` that is non-negative over ``m``. It is at least what uniform
+    guessing, stratified guessing (``q = p``) and always predicting one class score.
+    """
+    p = np.sort(shares[shares > 0])[::-1]
+    best = 0.0
+    for m in range(1, len(p) + 1):
+        a = p[:m]
+        q = a * ((1 + a.sum()) / np.sum(a**1.5) * np.sqrt(a) - 1)
+        if q.min() >= -1e-12:
+            best = max(best, float(np.sum(a * 2 * a * q / (a + q))))
+    return best
+
+
+def _expected_average_precision(n_positive: int, n: int) -> float:
+    """Expected average precision of scores in random order (no ties) with ``n_positive`` of ``n`` positive.
+
+    A positive at rank ``r`` has precision ``(1 + E[other positives above it]) / r``
+    with ``(r - 1)(P - 1)/(n - 1)`` of them expected, which sums to
+    ``(P - 1)/(n - 1) + H_n (n - P) / (n (n - 1))`` (``H_n``: the n-th harmonic number):
+    the class share plus about ``ln(n) / n``. Constant scores (one tie) score the share itself.
+    """
+    if n_positive == 0 or n == 1:
+        return float(n_positive)
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    return (n_positive - 1) / (n - 1) + harmonic * (n - n_positive) / (n * (n - 1))
+
+
 def chance_levels(y_true: Sequence, classes: list[str]) -> dict[str, float]:
     """Analytic chance level of each metric in :data:`METRICS` for these labels.
 
-    The chance level of a metric is the expected score of a predictor that
-    ignores the input and guesses a class uniformly at random (its scores are
-    uninformative), in the limit of many windows; accuracy instead uses the
-    stronger label-ignorant baseline, always predicting the majority class.
-    With class shares ``p_k`` over ``K`` classes, uniform guessing has
-    precision ``p_k`` and recall ``1/K`` for class ``k``, so its F1 is
-    ``2 p_k / (K p_k + 1)`` (``1/K`` for balanced classes).
+    The chance level of a metric is the highest expected score of a predictor
+    that ignores the input, for the label shares ``p_k`` of ``y_true`` (``K``
+    classes). Such a predictor draws every prediction from one fixed class
+    distribution ``q``: uniform guessing, stratified guessing (``q = p``) and
+    always predicting one class (the majority, or any other) are special
+    cases, and its class scores are uninformative (random, or constant). The
+    label-based values are limits for many windows; a finite set scatters
+    around them.
 
     Parameters
     ----------
@@ -141,26 +175,34 @@ def chance_levels(y_true: Sequence, classes: list[str]) -> dict[str, float]:
     Returns
     -------
     dict of str to float
-        ``balanced_accuracy``: 1/K; ``accuracy``: share of the majority class
-        (always predicting it); ``cohen_kappa``: 0; ``f1_macro``: mean of the
-        per-class F1 above; ``f1_weighted``: its support-weighted mean;
-        ``roc_auc``: 0.5; ``auprc``: the positive class's share (binary) or
-        the mean class share, 1/K (one-vs-rest macro).
+        ``balanced_accuracy``: 1/K (every ``q``, when each class is in
+        ``y_true``); ``accuracy``: the majority share (always predicting the
+        majority class); ``cohen_kappa``: 0 (every ``q``); ``f1_macro``: 1/K
+        (stratified guessing: each class's F1 ``2 p q / (p + q)`` is at most
+        ``(p + q) / 2``, equal at ``q = p``; uniform guessing scores less on
+        imbalanced labels and so does always predicting the majority);
+        ``f1_weighted``: the best ``q`` (:func:`_best_weighted_f1`; on 88/12
+        labels always predicting the majority, 0.82); ``roc_auc``: 0.5;
+        ``auprc``: the expected average precision of scores in random order
+        (:func:`_expected_average_precision`: the class share plus about
+        ln(n)/n; constant scores get the share), of the positive class
+        ``classes[1]`` (binary) or averaged over classes.
     """
     y_true = np.asarray(y_true, dtype=object).astype(str)
-    k = len(classes)
-    if k == 0 or len(y_true) == 0:
+    k, n = len(classes), len(y_true)
+    if k == 0 or n == 0:
         raise ValueError("chance levels need at least one class and one label")
-    shares = np.array([np.sum(y_true == str(c)) for c in classes], dtype=float) / len(y_true)
-    f1 = 2 * shares / (k * shares + 1)
+    counts = np.array([np.sum(y_true == str(c)) for c in classes])
+    shares = counts / n
+    ap = [_expected_average_precision(int(c), n) for c in counts]
     return {
         "balanced_accuracy": 1.0 / k,
         "accuracy": float(shares.max()),
         "cohen_kappa": 0.0,
-        "f1_macro": float(f1.mean()),
-        "f1_weighted": float(np.sum(shares * f1)),
+        "f1_macro": 1.0 / k,
+        "f1_weighted": _best_weighted_f1(shares),
         "roc_auc": 0.5,
-        "auprc": float(shares[1]) if k == 2 else float(shares.mean()),
+        "auprc": ap[1] if k == 2 else float(np.mean(ap)),
     }
 
 
