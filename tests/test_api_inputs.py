@@ -178,7 +178,7 @@ def test_a_design_holding_out_sessions_or_runs_names_the_missing_metadata_column
 def test_ids_that_differ_only_in_case_or_spaces_are_named():
     """QA: 'S1' and 's1 ' were two subjects (one person on both sides of a LOSO fold), 'left' and 'Left' two
     classes."""
-    with pytest.raises(ValueError, match=r"metadata subject: 's1' and 's1 ' differ only in case or spaces"):
+    with pytest.raises(ValueError, match=r"metadata subject: 's1' and 's1 ' differ only in case, spaces or leading zeros"):
         metadata_rows(_meta().assign(subject=["s0", "s0", "s1", "s1 "]), 4, 1.0, "d")
     with pytest.raises(ValueError, match=r"metadata label: 'Left' and 'left' differ only"):
         metadata_rows(_meta().assign(label=["left", "right", "Left", "right"]), 4, 1.0, "d")

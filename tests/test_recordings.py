@@ -9,7 +9,14 @@ import mne_bids
 import pytest
 
 from eegfm.config import Dataset, SyntheticSource
-from eegfm.recordings import Recording, RecordingError, find_recordings, read_raw, read_recording
+from eegfm.recordings import (
+    BIDS_NAME_PATTERN,
+    Recording,
+    RecordingError,
+    find_recordings,
+    read_raw,
+    read_recording,
+)
 from eegfm.synthetic import write_synthetic_bids
 
 EEGLAB = "sccn+eeglab/sample_data/eeglab_data.set"
@@ -184,14 +191,27 @@ def test_metadata_ids_spelled_two_ways_are_refused(real_data, tmp_path):
     """'S01' and 's01' in a hand-typed table were two subjects: one person on both sides of a fold."""
     table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\tS01\tpatient",
                    f"{real_data / EEGLAB}\ts01\tpatient")
-    with pytest.raises(RecordingError, match=r"column 'subject': 'S01' and 's01' differ only in case or spaces, so "
-                       r"they would be two subjects"):
+    with pytest.raises(RecordingError, match=r"column 'subject': 'S01' and 's01' differ only in case, spaces or "
+                       r"leading zeros, so they would be two subjects"):
         find_recordings(files(metadata=str(table)))
     table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\tS01\tPatient",
                    f"{real_data / EEGLAB}\tS02\tpatient")
     with pytest.raises(RecordingError, match=r"column 'group': 'Patient' and 'patient' .* two classes"):
         find_recordings(files(metadata=str(table), label_column="group"))
     assert len(find_recordings(files(metadata=str(table)))) == 2  # without the label column: fine
+
+
+def test_metadata_ids_that_differ_in_leading_zeros_are_refused(real_data, tmp_path):
+    """A spreadsheet saved subject '01' as '1' on one row: the same person on both sides of a fold."""
+    table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\t01\tpatient",
+                   f"{real_data / EEGLAB}\t1\tpatient", f"{real_data / BDF}\t2\tcontrol")
+    with pytest.raises(RecordingError, match=r"column 'subject': '01' and '1' differ only in case, spaces or leading "
+                       r"zeros, so they would be two subjects"):
+        find_recordings(files(metadata=str(table)))
+    table = _table(tmp_path, "path\tsubject\tgroup", f"{real_data / EDF}\tS01\t01",
+                   f"{real_data / EEGLAB}\tS02\t1")
+    with pytest.raises(RecordingError, match=r"column 'group': '01' and '1' .*leading zeros.* two classes"):
+        find_recordings(files(metadata=str(table), label_column="group"))
 
 
 def test_bids_participants_label_column(bids_root, tmp_path):
@@ -251,6 +271,39 @@ def test_glob_pattern_on_files_written_from_real_data(fif, tmp_path):
         files(paths=[str(tmp_path / "*.fif")], pattern=r"sub-(?P<subject>\d+)_ses-(?P<session>\d+)")
     )
     assert [(r.subject, r.session) for r in recs] == [("01", "1"), ("01", "2"), ("02", "1")]
+
+
+def _bids_named(real_data: Path, folder: Path, *names: str) -> str:
+    """Links named ``names`` to one real EDF recording in ``folder``; the glob that finds them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).symlink_to(real_data / EDF)
+    return str(folder / "*.edf")
+
+
+def test_files_sharing_a_bids_subject_need_a_pattern(real_data, tmp_path):
+    """Without files.pattern each file was its own subject: sub-01's two runs on both sides of a fold."""
+    glob = _bids_named(real_data, tmp_path, "sub-01_run-1_eeg.edf", "sub-01_run-2_eeg.edf", "sub-02_run-1_eeg.edf")
+    with pytest.raises(RecordingError, match=r"share a BIDS subject .*: sub-01_run-1_eeg\.edf, sub-01_run-2_eeg\.edf; "
+                       r"one person would sit on both sides .* files\.pattern: 'sub-\(\?P<subject>") as err:
+        find_recordings(files(paths=[glob]))
+    assert "sub-02" not in str(err.value)
+    recs = find_recordings(files(paths=[glob], pattern=BIDS_NAME_PATTERN))  # the pattern the message suggests
+    assert [(r.subject, r.session, r.run) for r in recs] == [("01", None, "1"), ("01", None, "2"), ("02", None, "1")]
+    assert all(read_raw(r).info["sfreq"] == 128 for r in recs[:1])
+    nested = _bids_named(real_data, tmp_path / "bids/sub-03/ses-1/eeg", "sub-03_ses-1_task-mi_run-4_eeg.edf")
+    assert [(r.subject, r.session, r.run) for r in find_recordings(files(paths=[nested], pattern=BIDS_NAME_PATTERN))] \
+        == [("03", "1", "4")]  # the pattern reads the file name, not the subject folder
+    single = _bids_named(real_data, tmp_path / "one", "sub-01_eeg.edf", "sub-02_eeg.edf")
+    assert [r.subject for r in find_recordings(files(paths=[single]))] == ["sub-01_eeg", "sub-02_eeg"]
+
+
+def test_pattern_subjects_spelled_two_ways_are_refused(real_data, tmp_path):
+    glob = _bids_named(real_data, tmp_path, "sub-01_run-1_eeg.edf", "sub-1_run-2_eeg.edf")
+    with pytest.raises(RecordingError, match=r"subjects: '01' and '1' differ only in case, spaces or leading zeros"):
+        find_recordings(files(paths=[glob], pattern=BIDS_NAME_PATTERN))
+    with pytest.raises(RecordingError, match=r"sub-01_run-1_eeg\.edf, sub-1_run-2_eeg\.edf"):
+        find_recordings(files(paths=[glob]))  # without a pattern: one BIDS subject, spelled two ways
 
 
 def test_glob_skips_companion_files(real_data):

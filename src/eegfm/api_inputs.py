@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm.id_spellings import spelling_clashes
+from eegfm.id_spellings import CLASH_RULE, spelling_clashes
 
 logger = logging.getLogger(__name__)
 
@@ -305,13 +305,13 @@ def _check_onsets(rows: pd.DataFrame) -> None:
 
 
 def _check_spellings(ids: pd.Series, column: str) -> None:
-    """Two ids that differ only in case or surrounding spaces ('S01' and 's01 ') are most likely one subject or
-    class; kept apart, one subject would sit on both sides of a fold, one class would be two."""
+    """Two ids that differ only in case, surrounding spaces or leading zeros ('S01', 's01 ', 's1') are most likely
+    one subject or class; kept apart, one subject would sit on both sides of a fold, one class would be two."""
     clashes = spelling_clashes(ids.unique())
     if clashes:
-        raise ValueError(f"metadata {column}: {', '.join(' and '.join(map(repr, c)) for c in clashes[:5])} differ only "
-                         f"in case or spaces; spell each {column} one way (e.g. metadata['{column}'].str.strip()), or "
-                         "give them names that differ")
+        shown = ", ".join(" and ".join(map(repr, c)) for c in clashes[:5])
+        raise ValueError(f"metadata {column}: {shown} {CLASH_RULE}; spell each {column} one way (e.g. "
+                         f"metadata['{column}'].str.strip()), or give them names that differ")
 
 
 def _check_classes(label: pd.Series, target: str) -> None:

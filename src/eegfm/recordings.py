@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eegfm.config import BidsSource, Dataset, FilesSource
-from eegfm.id_spellings import spelling_clashes
+from eegfm.id_spellings import CLASH_RULE, spelling_clashes, spelling_key
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne
@@ -43,6 +43,10 @@ BIDS_EXTENSIONS = (".edf", ".bdf", ".vhdr", ".set", ".fif")
 READABLE_EXTENSIONS = (
     ".edf", ".bdf", ".gdf", ".fif", ".fif.gz", ".set", ".vhdr", ".ahdr", ".cnt", ".mff", ".nxe", ".eeg", ".cdt",
 )  # fmt: skip
+
+#: A ``files.pattern`` for BIDS-named files (also inside subject folders): subject, session and run.
+BIDS_NAME_PATTERN = r"sub-(?P<subject>[^_/]+)(?:_ses-(?P<session>[^_/]+))?(?:[^/]*_run-(?P<run>[^_/.]+))?[^/]*$"
+_BIDS_SUBJECT = re.compile(r"(?:^|_)sub-([^_]+)")  # the subject entity of a file stem
 
 _FIX_UNREADABLE = (
     "check that the file is complete and in a format MNE reads (EDF, BDF, FIF, EEGLAB .set with its .fdt, "
@@ -293,14 +297,18 @@ def _from_metadata(table: Path, label_column: str | None = None) -> list[Recordi
         )
     for column, ids in (("subject", [r.subject for r in recordings]),
                         (label_column, [r.label for r in recordings] if label_column else [])):
-        clashes = spelling_clashes(set(ids))
-        if clashes:
-            raise RecordingError(
-                f"files.metadata '{table}' column '{column}': {', '.join(' and '.join(map(repr, c)) for c in clashes[:5])} "
-                f"differ only in case or spaces, so they would be two {'subjects' if column == 'subject' else 'classes'}; "
-                "spell each one way in the table, or give them names that differ"
-            )
+        _refuse_clashes(ids, f"files.metadata '{table}' column '{column}'",
+                        "subjects" if column == "subject" else "classes",
+                        "spell each one way in the table, or give them names that differ")
     return recordings
+
+
+def _refuse_clashes(ids, where: str, what: str, fix: str) -> None:
+    """A :class:`RecordingError` when ids are spelled two ways (:func:`eegfm.id_spellings.spelling_clashes`)."""
+    clashes = spelling_clashes(set(ids))
+    if clashes:
+        shown = ", ".join(" and ".join(map(repr, c)) for c in clashes[:5])
+        raise RecordingError(f"{where}: {shown} {CLASH_RULE}, so they would be two {what}; {fix}")
 
 
 def _readable(path: Path) -> bool:
@@ -329,14 +337,34 @@ def _from_globs(patterns: list[str], regex: str | None) -> list[Recording]:
     skipped = len(matched) - len(paths)
     if skipped:
         log.info("skipped %d matched files that are not recordings (companions, sidecars)", skipped)
-    compiled = re.compile(regex) if regex else None
-    return [_labels_from_path(p, compiled) for p in paths]
-
-
-def _labels_from_path(path: str, regex: re.Pattern | None) -> Recording:
     if regex is None:
-        stem = Path(path).name.split(".")[0]
-        return Recording(path=path, subject=stem)
+        _check_bids_subjects(paths)
+        return [Recording(path=p, subject=Path(p).name.split(".")[0]) for p in paths]  # the file stem
+    recordings = [_labels_from_path(p, re.compile(regex)) for p in paths]
+    _refuse_clashes([r.subject for r in recordings], f"files.pattern {regex!r} subjects", "subjects",
+                    "rename the files so each subject is spelled one way, or list them in files.metadata")
+    return recordings
+
+
+def _check_bids_subjects(paths: list[str]) -> None:
+    """Without files.pattern each file is its own subject: files whose names share a BIDS ``sub-<label>``
+    (``sub-01_run-1``, ``sub-01_run-2``) would put one person on both sides of a cross-subject fold."""
+    files: dict[str, list[str]] = {}
+    for path in paths:
+        found = _BIDS_SUBJECT.search(Path(path).name.split(".")[0])
+        if found:
+            files.setdefault(spelling_key(found.group(1)), []).append(Path(path).name)
+    shared = [names for names in files.values() if len(names) > 1]
+    if shared:
+        raise RecordingError(
+            f"files.paths: without files.pattern each file is its own subject, but these files share a BIDS subject "
+            f"(sub-<label>): {'; '.join(', '.join(names) for names in shared[:5])}; one person would sit on both "
+            "sides of a cross-subject fold. Set files.pattern with a (?P<subject>...) group (groups: subject, "
+            f"session, run), e.g. files.pattern: '{BIDS_NAME_PATTERN}'"
+        )
+
+
+def _labels_from_path(path: str, regex: re.Pattern) -> Recording:
     match = regex.search(Path(path).as_posix())
     if match is None:
         raise RecordingError(
