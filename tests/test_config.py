@@ -57,6 +57,19 @@ def test_the_target_kind_and_the_primary_metric_of_each_kind():
     assert load_config({"datasets": {"age": {"target": "regression", "windows": {"event_id": {"a": "1", "b": "2.5"}}}}})
 
 
+def test_event_id_numbers_written_without_quotes_are_read_as_their_text():
+    """Audit: YAML reads {T1: 1} and {1: left} as numbers, refused with "Input should be a valid string"."""
+    import yaml
+
+    raw = yaml.safe_load("datasets:\n  d:\n    target: regression\n    windows: {event_id: {T1: 1, T2: 2.5}}\n"
+                         "  e:\n    windows: {stim_channel: Status, event_id: {1: left, 2: right}}\n")
+    cfg = load_config(raw)
+    assert cfg.datasets["d"].windows.event_id == {"T1": "1", "T2": "2.5"}
+    assert cfg.datasets["e"].windows.event_id == {"1": "left", "2": "right"}
+    with pytest.raises(ValueError, match="valid string"):  # a boolean (YAML yes/no) is no name
+        load_config({"datasets": {"d": {"windows": {"event_id": {"T1": True}}}}})
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
@@ -116,6 +129,8 @@ def test_config_readme_documents_every_key():
         ({"windows": {"mode": "fixed", "marker_span": -1}}, ["marker_span", "positive"]),
         ({"windows": {"mode": "fixed", "marker_span": "last"}}, ["marker_span", "'next'"]),
         ({"source": "files", "files": {"paths": ["x"], "label_column": "g"}}, ["label_column needs files.metadata"]),
+        ({"source": "files", "files": {"paths": ["x"], "pattern": r"sub-(?P<subject>\d+)_run-(?P<runs>\d+)"}},
+         ["datasets.d.files.pattern", "unknown named group(s) 'runs'", "may name are subject, session, run"]),
         ({"preprocessing": {"amplitude_range_uv": [10, 1]}}, ["amplitude_range_uv", "0 < low < high"]),
         ({"preprocessing": {"channel_types": {"EOG1": "eyes"}}}, ["channel_types.EOG1", "'eog'"]),
         ({"preprocessing": {"keep_types": []}}, ["keep_types", "at least 1"]),

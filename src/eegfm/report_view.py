@@ -152,12 +152,6 @@ def held_out_text(best: Mapping[str, Any]) -> str:
     return f" holding out {n} {plural(unit) if n != 1 else unit}"
 
 
-def _best_of(best: Mapping[str, Any]) -> str:
-    """``best of 9 models: `` where the dataset has several (its verdict's p is then Holm-adjusted over them)."""
-    n = best.get("n_entries")
-    return f"best of {n} models: " if n and n > 1 else ""
-
-
 def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame) -> dict[str, Any]:
     items = []
     for dataset, b in summary_json["best"].items():
@@ -166,8 +160,9 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
             continue
         m = b.get("metric") or metric_of(summary_json["primary_metric"], dataset)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
+        best_of = f"best of {b['n_entries']} models: " if (b.get("n_entries") or 0) > 1 else ""  # Holm-adjusted p
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
-            f"{_best_of(b)}{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
+            f"{best_of}{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
             f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean "
             f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'], b.get('ci_method'))}")})
     n_failed = int((table["status"] == "failed").sum())
@@ -189,8 +184,8 @@ def _item_text(item: Any) -> str:
 def input_warnings(dataset: str, info: dict) -> list[str]:
     """What the windows job warned about, read back from its ``windows.json``: recordings without a window
     (``empty_recordings``), signal-check findings kept under ``preprocessing.signal_check: warn``
-    (``sanity``), labelled windows dropped (``dropped_windows``: two classes claim them, or they do not fit
-    in their recording) and any other record of dropped data (a top-level key holding ``dropped``, other
+    (``sanity``), labelled windows dropped (``dropped_windows``: two classes claim them, they do not fit, or
+    they overlap a ``BAD*`` annotation) and other records of dropped data (a top-level key with ``dropped``, other
     than ``channels_dropped``), read generically: a list gives one line per item, a mapping one line per
     key, a number its count. Up to :data:`MAX_LISTED` lines per record; the rest are counted."""
     out = []

@@ -33,8 +33,9 @@ numeric or does not vary (regression) stop the job. ``windows.json`` records
 the kind of target (``target``; for regression also ``target_summary``),
 where labels came from (``label_source``), the channels dropped by type
 (``channels_dropped``), recordings without windows (``empty_recordings``),
-labelled windows dropped because two classes claim them or they do not fit in
-their recording (``dropped_windows``) and the signal checks (``sanity``).
+labelled windows dropped because two classes claim them, they do not fit in
+their recording or they overlap a ``BAD`` annotation (``dropped_windows``) and
+the signal checks (``sanity``).
 """
 
 from __future__ import annotations
@@ -340,5 +341,5 @@ def _check_groups_have_windows(
     raise WindowsError(
         f"{len(lost)} cross-validation group(s) (by {'/'.join(group_by)}) have no window at all, so they would "
         "silently drop out of the folds: " + " | ".join(lines) + ". Fix windows.length_s, tmin or event_id so these "
-        "recordings yield windows, or remove them from the dataset (files.metadata / files.paths / bids.subjects)"
+        "recordings yield windows (windows.reject_by_annotation: false keeps windows over BAD annotations), or remove them from the dataset (files.metadata / files.paths / bids.subjects)"
     )

@@ -14,6 +14,7 @@ from eegfm.windowing.events import Marker, Target, class_map, read_markers, stim
 EDF = "mne-tools+mne-testing-data/EDF/test_edf_overlapping_annotations.edf"
 BDF_STIM = "mne-tools+mne-testing-data/BDF/test_bdf_stim_channel.bdf"
 EXIMIA = "mne-tools+mne-testing-data/eximia/test_eximia.nxe"
+EEGLAB = "sccn+eeglab/sample_data/eeglab_data.set"
 
 
 def _read(real_data, name: str) -> tuple[mne.io.BaseRaw, Recording]:
@@ -120,3 +121,45 @@ def test_recording_label_replaces_event_labels():
     assert targets(MARKERS, rec, Windowing(mode="fixed"), end_s=20.0) == [Target(0.0, 20.0, "patient")]
     within = targets(MARKERS, rec, Windowing(event_id={"a": "x"}), end_s=20.0)
     assert within == [Target(2.0, 0.0, "patient"), Target(12.0, 3.0, "patient")]
+
+
+def _spelled(real_data, tmp_path, name: str, spelling: str, crop: tuple[float, float]) -> Recording:
+    """A FIF stretch of the real EEGLAB recording whose 'rt' events are written ``spelling``."""
+    raw = read_raw(Recording(path=str(real_data / EEGLAB), subject="s")).crop(*crop)
+    ann = raw.annotations
+    raw.set_annotations(mne.Annotations(ann.onset - raw.first_time, ann.duration,
+                                        [spelling if d == "rt" else d for d in ann.description]))
+    raw.save(tmp_path / f"{name}_raw.fif", verbose="error")
+    return Recording(path=str(tmp_path / f"{name}_raw.fif"), subject=name.split("-")[1])
+
+
+def test_an_event_id_name_spelled_otherwise_stops_the_job(real_data, tmp_path):
+    """The audit's case: sub-03 wrote 'RT' for 'rt'; its reaction-time trials were silently ignored and the run
+    went on with only its 'square' windows."""
+    from eegfm.config import Preprocessing
+    from eegfm.windows import build_windows
+    from eegfm.windows_store import open_windows
+
+    recs = [_spelled(real_data, tmp_path, "sub-01", "rt", (0, 30)), _spelled(real_data, tmp_path, "sub-03", "RT",
+                                                                            (30, 60))]
+    n_rt = sum(d == "RT" for d in read_raw(recs[1]).annotations.description)
+    pre = Preprocessing(l_freq=None, h_freq=None, sfreq=None)
+    message = (rf"sub-03_raw\.fif \(subject 03\): holds events 'RT' \({n_rt}x\) for windows\.event_id's 'rt', "
+               r"the same name spelled otherwise; .* Add the spelling to windows\.event_id \(\{'rt': 'rt', 'RT': 'rt'\}\)")
+    with pytest.raises(WindowsError, match=message):
+        build_windows(recs, pre, Windowing(event_id={"rt": "rt", "square": "square"}, length_s=1.0), tmp_path / "w")
+    fixed = build_windows(recs, pre, Windowing(event_id={"rt": "rt", "RT": "rt", "square": "square"}, length_s=1.0),
+                          tmp_path / "f")
+    meta = open_windows(tmp_path / "f").meta
+    assert set(meta.loc[meta["subject"] == "03", "label"]) == {"rt", "square"} and fixed["n_windows"] == len(meta)
+
+
+def test_spellings_ignore_case_and_spaces_but_not_other_names():
+    rec = Recording(path="r.edf", subject="s")
+    win = Windowing(event_id={"left hand": "L", "right": "R"})
+    spaced = [Marker(1.0, 0.0, "left hand"), Marker(2.0, 0.0, " Left  Hand"), Marker(3.0, 0.0, "right")]
+    with pytest.raises(WindowsError, match=r"' Left  Hand' \(1x\) for windows\.event_id's 'left hand'"):
+        targets(spaced, rec, win, end_s=10.0)
+    others = [Marker(1.0, 0.0, "left hand"), Marker(2.0, 0.0, "right2"), Marker(3.0, 0.0, "BAD_right")]
+    assert [t.label for t in targets(others, rec, win, end_s=10.0)] == ["L"]
+    assert len(targets(spaced, rec, Windowing(), end_s=10.0)) == 3  # without event_id every name is a class

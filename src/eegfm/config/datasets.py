@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
@@ -59,6 +59,15 @@ class BidsSource(StrictModel):
     )
 
 
+def _number_as_text(value: Any) -> Any:
+    """``1`` -> ``'1'``, ``1.5`` -> ``'1.5'``; booleans and everything else unchanged."""
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+#: Named groups a ``files.pattern`` may have: the ids a recording gets from its path.
+PATTERN_GROUPS = ("subject", "session", "run")
+
+
 class FilesSource(StrictModel):
     """Plain recordings (EDF, BDF, FIF, EEGLAB .set, BrainVision .vhdr) from globs or a table."""
 
@@ -79,13 +88,15 @@ class FilesSource(StrictModel):
     )
     pattern: str | None = Field(
         None,
-        description="Regex with named groups (subject, optional session, run) matched against each "
-        "path from 'paths'; without it each file is its own subject (its file stem).",
+        description="Regex with named groups (subject, optional session, run; no others) matched against each "
+        "path from 'paths'; without it each file is its own subject (its file stem), and file names that share "
+        "a BIDS subject (sub-01_run-1, sub-01_run-2) are refused.",
     )
 
     @field_validator("pattern")
     @classmethod
     def _pattern_compiles(cls, value: str | None) -> str | None:
+        """The regex compiles, names a subject and no group the loader would ignore (a typo such as 'runs')."""
         if value is not None:
             try:
                 groups = re.compile(value).groupindex
@@ -93,6 +104,10 @@ class FilesSource(StrictModel):
                 raise ValueError(f"not a valid regex: {err}") from err
             if "subject" not in groups:
                 raise ValueError("needs a named group (?P<subject>...)")
+            unknown = sorted(set(groups) - set(PATTERN_GROUPS))
+            if unknown:
+                raise ValueError(f"unknown named group(s) {', '.join(map(repr, unknown))}: they would be ignored; "
+                                 f"the groups a pattern may name are {', '.join(PATTERN_GROUPS)}")
         return value
 
     @model_validator(mode="after")
@@ -185,7 +200,8 @@ class Windowing(StrictModel):
         None,
         description="Map from event name (annotation description, trigger code as a string such as '1', or an "
         "epoched file's event name) to class label; events not listed are ignored, and a listed name that "
-        "occurs in no recording is an error. null uses every event name as its own label.",
+        "occurs in no recording is an error. Numbers are read as their text ({1: left} is {'1': left}). null uses "
+        "every event name as its own label.",
     )
     tmin: float = Field(
         0.0, description="'events' mode: window start relative to the event onset (or an epoch's event), in seconds."
@@ -205,6 +221,22 @@ class Windowing(StrictModel):
         "'next' (up to the next listed marker, the last one to the end of the recording) or a length in seconds. "
         "null: markers without a duration are an error in 'fixed' mode.",
     )
+    reject_by_annotation: bool = Field(
+        True,
+        description="Drop windows of continuous recordings that overlap an annotation whose description starts "
+        "with 'bad' (case-insensitive: BAD_movement, the 'BAD boundary' mne.concatenate_raws puts at a splice), "
+        "as mne.Epochs(reject_by_annotation=True) does; they are counted per recording in the log, windows.json "
+        "(dropped_windows) and the report. false keeps them.",
+    )
+
+    @field_validator("event_id", mode="before")
+    @classmethod
+    def _numbers_as_names(cls, value: Any) -> Any:
+        """YAML reads ``{1: left}`` (a trigger code) and ``{T1: 1}`` (a regression value) as numbers: names and
+        labels are text, so a number becomes its text (``1`` -> ``'1'``); anything else is validated as given."""
+        if not isinstance(value, dict):
+            return value
+        return {_number_as_text(k): _number_as_text(v) for k, v in value.items()}
 
     @field_validator("marker_span")
     @classmethod

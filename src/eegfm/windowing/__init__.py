@@ -10,6 +10,8 @@
   else the 10-05 template), shared with the Python API;
 - :mod:`~eegfm.windowing.events`: events (annotations, trigger channel,
   epochs) and labels (event names or a recording-level label);
+- :mod:`~eegfm.windowing.rejection`: windows over ``BAD`` annotations,
+  dropped as :class:`mne.Epochs` drops them;
 - :mod:`~eegfm.windowing.continuous` and :mod:`~eegfm.windowing.epoched`:
   cutting the windows.
 """

@@ -8,6 +8,10 @@
     the span (annotation, marker span or recording-level label) that covers
     the whole window; unlabelled or ambiguous windows are dropped and counted.
 
+In both modes a labelled window that overlaps a rejection annotation
+(``BAD_*``, ``BAD boundary``) is dropped and counted, as ``mne.Epochs`` drops
+it (:mod:`eegfm.windowing.rejection`; ``windows.reject_by_annotation``).
+
 Samples are sliced straight from the preprocessed data; an event's sample is
 its onset rounded to the sample grid, and ``tmin`` is snapped to the grid, so
 every window has exactly ``n_times`` samples.
@@ -23,6 +27,7 @@ import numpy as np
 from eegfm.config import Windowing
 from eegfm.recordings import Recording
 from eegfm.windowing.events import Target, unlabelled_reason
+from eegfm.windowing.rejection import overlapping
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne
@@ -39,6 +44,8 @@ def n_times(win: Windowing, sfreq: float) -> int:
 AMBIGUOUS_EVENTS = "events of different classes at one sample"
 AMBIGUOUS_SPANS = "overlapping spans of different classes cover it"
 OUTSIDE = "does not fit in the recording"
+#: The start of the reason of windows rejected by annotation; the annotations' descriptions follow.
+REJECTED = "overlaps rejection annotation(s)"
 
 
 class Dropped(NamedTuple):
@@ -62,7 +69,8 @@ class Cut(NamedTuple):
 
 def cut_continuous(raw: mne.io.BaseRaw, rec: Recording, win: Windowing, labelled: list[Target]) -> Cut:
     """Windows (n, channels, n_times), their metadata rows, why there are none (or ``None``), and the
-    labelled windows dropped (two classes claim them, or they do not fit in the recording)."""
+    labelled windows dropped (two classes claim them, they do not fit in the recording, or they overlap a
+    rejection annotation)."""
     sfreq, size = raw.info["sfreq"], n_times(win, raw.info["sfreq"])
     dropped: list[Dropped] = []
     if not labelled:
@@ -121,7 +129,8 @@ def _event_starts(
     if repeated:
         log.info("%s: %d event(s) repeat another event at the same sample; one window each", rec.path, repeated)
     fits = {start: 0 <= start and start + size <= raw.n_times for start in by_sample}
-    kept = [(start, label) for start, label in by_sample.items() if fits[start]]
+    kept, rejected = _reject(raw, rec, win, [(start, label) for start, label in by_sample.items() if fits[start]],
+                             size, first)
     outside = sorted((start, label) for start, label in by_sample.items() if not fits[start])
     if outside:
         # an edge event (tmin < 0 at the start, the last trial at the end) is common: logged, and recorded so a
@@ -132,10 +141,13 @@ def _event_starts(
             "%s: dropped %d of %d event windows that do not fit in the recording (%.3g s)",
             rec.path, len(outside), len(by_sample), raw.n_times / sfreq,
         )  # fmt: skip
+    dropped += rejected
     if kept:
         reason = None
     elif not by_sample and conflicts:
         reason = f"each of its {len(conflicts)} event windows has events of different classes at one sample"
+    elif rejected:
+        reason = f"each of its event windows that fit in the recording {rejected[0].reason}"
     else:
         reason = (f"none of its {len(by_sample)} event windows ({win.tmin:g} to {win.tmin + win.length_s:g} s around "
                   f"the event) fits in the recording ({raw.n_times / sfreq:.3g} s)")
@@ -164,7 +176,8 @@ def _fixed_starts(
             unlabelled += 1  # a gap between spans: not part of the task, as in any annotated recording
     if unlabelled:
         log.info("%s: fixed windows: %d of %d lie in no labelled span", rec.path, unlabelled, len(starts))
-    dropped = []
+    # only labelled windows count as rejected: a window in a gap between spans was never part of the task
+    kept, dropped = _reject(raw, rec, win, kept, size, 0)
     if claimed:
         dropped.append(Dropped(AMBIGUOUS_SPANS, len(claimed), round(claimed[0][0] / sfreq, 6), claimed[0][1]))
         log.warning(
@@ -172,6 +185,35 @@ def _fixed_starts(
             "(first at %.3f s: %s); check windows.event_id or the annotations of this recording",
             rec.path, rec.subject, len(claimed), dropped[-1].first_s, claimed[0][1],
         )  # fmt: skip
-    reason = None if kept else (f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} "
-                                f"windows unlabelled, {len(claimed)} ambiguous)")
+    if kept:
+        reason = None
+    elif dropped and dropped[0].reason.startswith(REJECTED):
+        reason = f"each of its labelled windows {dropped[0].reason}"
+    else:
+        reason = (f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows "
+                  f"unlabelled, {len(claimed)} ambiguous)")
     return kept, reason, dropped
+
+
+def _reject(
+    raw: mne.io.BaseRaw, rec: Recording, win: Windowing, kept: list[tuple[int, str]], size: int, shift: int
+) -> tuple[list[tuple[int, str]], list[Dropped]]:
+    """The windows of ``kept`` (start sample, label) that overlap no rejection annotation, and a record of the
+    others (as ``mne.Epochs(reject_by_annotation=True)`` drops them); ``shift`` is the window start minus the
+    event sample (events mode), so ``first_s`` is an event time as for the other reasons."""
+    if not win.reject_by_annotation or not kept:
+        return kept, []
+    hits = overlapping(raw, [start for start, _ in kept], size)
+    rejected = sorted((start, label) for (start, label), names in zip(kept, hits, strict=True) if names)
+    if not rejected:
+        return kept, []
+    names = sorted({name for found in hits for name in found})
+    record = Dropped(f"{REJECTED} {names} (windows.reject_by_annotation)", len(rejected),
+                     round((rejected[0][0] - shift) / raw.info["sfreq"], 6), sorted({label for _, label in rejected}))
+    # counted per recording, as MNE logs its rejected epochs; windows.json and the report list it too
+    log.info(
+        "%s (subject %s): dropped %d of %d labelled window(s) that overlap rejection annotation(s) %s (first at "
+        "%.3f s); set windows.reject_by_annotation: false to keep them",
+        rec.path, rec.subject, len(rejected), len(kept), names, record.first_s,
+    )  # fmt: skip
+    return [k for k, found in zip(kept, hits, strict=True) if not found], [record]

@@ -4,7 +4,10 @@ Events come from the recording's annotations, or from a trigger channel
 (``windows.stim_channel``, read with :func:`mne.find_events`; a code is the
 event name ``'1'``, ``'2'``...), or, for epoched files, from the epochs' event
 names. ``windows.event_id`` maps event names to labels; without it every name
-is its own label (MNE's ``bad``/``edge`` rejection annotations excepted).
+is its own label (MNE's ``bad``/``edge`` rejection annotations excepted; the
+windows that ``bad`` ones overlap are dropped, :mod:`eegfm.windowing.rejection`).
+An event name that ``event_id`` lists in another spelling (``RT`` for ``rt``)
+is an error: ignored, it would silently remove that class for the recording.
 
 A recording-level label (``files.label_column``, ``bids.label_column``)
 replaces the event's label: the events then only say *where* windows are (in
@@ -25,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from eegfm.config import Windowing
+from eegfm.id_spellings import spelling_clashes
 from eegfm.recordings import Recording
 from eegfm.windowing import WindowsError
 from eegfm.windowing.channel_types import infer_type
@@ -125,6 +129,43 @@ def class_map(present: Counter[str] | set[str], win: Windowing) -> dict[str, str
     return {name: name for name in sorted(present) if not name.lower().startswith(NON_CLASS_PREFIXES)}
 
 
+def check_spellings(present: Counter[str], rec: Recording, win: Windowing) -> None:
+    """Stop when the recording spells a ``windows.event_id`` name otherwise (``RT`` for ``rt``, ``'rt '``).
+
+    Unlisted names are ignored, so one subject's files written with another
+    case would silently lose that class (and the benchmark its trials) for
+    that subject. Two spellings are one name by the rule ids are compared
+    with everywhere (:func:`eegfm.id_spellings.spelling_clashes`: case and
+    surrounding or repeated spaces ignored).
+
+    Raises
+    ------
+    WindowsError
+        Naming the file, the subject, both spellings and the ``event_id`` that maps both.
+    """
+    if win.event_id is None:
+        return
+    unlisted = [name for name in present if name not in win.event_id]
+    clashes = []
+    for group in spelling_clashes([*win.event_id, *unlisted]):
+        listed = [name for name in group if name in win.event_id]
+        other = [name for name in group if name not in win.event_id]
+        if listed and other:
+            clashes.append((listed, other))
+    if not clashes:
+        return
+    found = "; ".join(", ".join(f"{n!r} ({present[n]}x)" for n in other) + " for windows.event_id's "
+                      + " / ".join(map(repr, listed)) for listed, other in clashes)
+    fix = {**{n: win.event_id[n] for listed, _ in clashes for n in listed},
+           **{n: win.event_id[listed[0]] for listed, other in clashes for n in other}}
+    raise WindowsError(
+        f"{rec.path} (subject {rec.subject}): holds events {found}, the same name spelled otherwise; unlisted names "
+        "are ignored, so they would silently label no window and this subject would lose their class. Add "
+        f"the spelling to windows.event_id ({{{', '.join(f'{k!r}: {v!r}' for k, v in fix.items())}}}) or rename "
+        "the events"
+    )
+
+
 def unlabelled_reason(win: Windowing) -> str:
     """Why a recording gives no labelled event, for empty-recording records."""
     if win.event_id is not None:
@@ -153,6 +194,7 @@ def targets(markers: list[Marker], rec: Recording, win: Windowing, end_s: float)
     """
     if rec.label is not None and win.mode == "fixed" and win.event_id is None:
         return [Target(0.0, end_s, rec.label)]  # a recording-level label covers the whole recording
+    check_spellings(Counter(m.name for m in markers), rec, win)
     classes = class_map({m.name for m in markers}, win)
     chosen = sorted((m for m in markers if m.name in classes), key=lambda m: m.onset_s)
     labelled = [Target(m.onset_s, m.duration_s, rec.label or classes[m.name]) for m in chosen]
