@@ -71,3 +71,16 @@ def test_an_eeglab_file_without_original_events_has_no_onsets(tmp_path):
 
     (tmp_path / "x.set").write_bytes(b"not a MATLAB file")
     assert eeglab_epoch_onsets(str(tmp_path / "x.set"), 3) is None
+
+
+def test_an_epoch_name_spelled_otherwise_than_event_id_stops_the_job(epochs):
+    """As for continuous recordings: an epoched file writing 'Square/RT' for event_id's 'square/rt' would lose
+    those 73 epochs without a word."""
+    rec = Recording(path="e.set", subject="s")
+    onsets = epochs.events[:, 0] / 128
+    win = Windowing(tmin=0.0, length_s=1.0, event_id={"Square/RT": "rt", "square": "sq"})
+    with pytest.raises(WindowsError, match=r"e\.set \(subject s\): holds events 'square/rt' \(73x\) for "
+                                           r"windows\.event_id's 'Square/RT'"):
+        cut_epochs(epochs, rec, win, onsets)
+    rows = cut_epochs(epochs, rec, Windowing(tmin=0.0, length_s=1.0, event_id={"square/rt": "rt"}), onsets)[1]
+    assert len(rows) == 73

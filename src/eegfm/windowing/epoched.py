@@ -25,7 +25,7 @@ from eegfm.config import Windowing
 from eegfm.recordings import Recording
 from eegfm.windowing import WindowsError
 from eegfm.windowing.continuous import n_times
-from eegfm.windowing.events import class_map, unlabelled_reason
+from eegfm.windowing.events import check_spellings, class_map, unlabelled_reason
 
 if TYPE_CHECKING:  # pragma: no cover
     import mne
@@ -117,6 +117,7 @@ def cut_epochs(
     if rec.label is not None and win.event_id is None:
         chosen = [(i, rec.label) for i in range(len(names))]
     else:
+        check_spellings(Counter(names), rec, win)  # as for continuous recordings: 'Square/RT' is not silently lost
         classes = class_map(Counter(names), win)
         chosen = [(i, rec.label or classes[name]) for i, name in enumerate(names) if name in classes]
     index = [i for i, _ in chosen]
