@@ -113,6 +113,12 @@ def time_order(meta: pd.DataFrame) -> np.ndarray:
     return np.asarray(rows, dtype=int)
 
 
+def design_gap(window_s: float | None, gap_s: float | None) -> float | None:
+    """The gap kept between training and held-out windows of one recording: ``gap_s``, or one window length
+    where it is null; ``None`` without a window length (no gap can be measured)."""
+    return None if window_s is None else float(window_s if gap_s is None else gap_s)
+
+
 def near_windows(meta: pd.DataFrame, candidates: np.ndarray, anchors: np.ndarray, window_s: float,
                  gap_s: float) -> np.ndarray:
     """Which ``candidates`` rows lie closer than ``gap_s`` (edge to edge) to an ``anchors`` row of the same recording.

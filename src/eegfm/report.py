@@ -164,8 +164,7 @@ def summary_dict(
             "ci_method": text_or_none(top.get("ci_method")), "verdict": text_or_none(top.get("verdict")),
         }
         b = best[str(dataset)]
-        best_of = f"best of {len(part)} models, " if len(part) > 1 else ""
-        headline.append(f"{dataset}: {best_of}{b['model']} {METRIC_NAMES[m]} {b['text']}"
+        headline.append(f"{dataset}: {report_stats.best_of_text(b)}{b['model']} {METRIC_NAMES[m]} {b['text']}"
                         f"{report_view.held_out_text(b)}, "
                         f"chance {fmt(b['chance'])} (gap of the fold mean {fmt(b['gap'], signed=True)}; "
                         f"pooled {fmt(b['pooled'])}): "

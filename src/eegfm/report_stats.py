@@ -74,18 +74,32 @@ def binomial_trials_text(entry: Mapping[str, Any]) -> str:
     return f"{int(n) if n is not None else '?'} {trials} as trials, each by the majority vote of its windows"
 
 
-def _adjusted_text(entry: Mapping[str, Any]) -> str:
-    """``, Holm-adjusted over the 9 models tested p = 0.045`` where the entry was tested together with others."""
-    family, adjusted = finite_or_none(entry.get("n_chance_tests")), finite_or_none(entry.get("p_permutation_holm"))
-    if family is None or family < 2 or adjusted is None:
-        return ""
-    return f", Holm-adjusted over the {int(family)} models tested {p_text(adjusted)}"
+def best_of_text(best: Mapping[str, Any]) -> str:
+    """``best of 6 models, `` where a summary.json ``best`` entry was picked among several (its verdict's p is
+    then Holm-adjusted over them); empty otherwise."""
+    n = best.get("n_entries") or 0
+    return f"best of {n} models, " if n > 1 else ""
+
+
+def _holm_p(entry: Mapping[str, Any]) -> float | None:
+    """The entry's Holm-adjusted permutation p where it was tested together with other entries, else ``None``."""
+    family = finite_or_none(entry.get("n_chance_tests"))
+    return finite_or_none(entry.get("p_permutation_holm")) if family is not None and family > 1 else None
+
+
+def decisive_p(entry: Mapping[str, Any]) -> float | None:
+    """The permutation p a verdict rests on: Holm-adjusted over the dataset's tested entries where there are
+    several (:func:`adjust_chance_tests`), else the entry's own."""
+    adjusted = _holm_p(entry)
+    return adjusted if adjusted is not None else finite_or_none(entry.get("p_permutation"))
 
 
 def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
     p, note, scheme = finite_or_none(entry.get("p_permutation")), entry.get("permutation_note"), \
         entry.get("permutation_scheme")
-    adjusted = _adjusted_text(entry)
+    holm = _holm_p(entry)
+    adjusted = "" if holm is None else \
+        f", Holm-adjusted over the {int(entry['n_chance_tests'])} models tested {p_text(holm)}"
     if finite_or_none(entry.get("n_windows")) is None:
         return "no verdict: no out-of-fold predictions"
     if p is None:
@@ -96,8 +110,7 @@ def _verdict(entry: Mapping[str, Any], alpha: float) -> str:
         return f"not testable against chance: {note} (permutation {p_text(p)}, {scheme})"
     # one model among several is called above chance only by its Holm-adjusted p: the best of N models
     # under the null beats an unadjusted p < alpha far more often than alpha
-    decisive = finite_or_none(entry.get("p_permutation_holm")) if adjusted else p
-    if decisive < alpha:
+    if decisive_p(entry) < alpha:
         return f"above chance (permutation {p_text(p)}{adjusted}, {scheme})"
     return f"not distinguishable from chance (permutation {p_text(p)}{adjusted}, {scheme})"
 
@@ -189,7 +202,7 @@ def entry_statistics(
     n_permutations, n_bootstrap, ci_level, ci_min_units, alpha, seed
         As in ``report:`` of the config.
     """
-    out = {}
+    out, parts = {}, {}
     for key, part in table.groupby(ENTRY_COLUMNS, sort=True):
         p = pooled.get(key)
         unit = p.unit_name if p is not None else units.get(key[0], "subject")
@@ -201,12 +214,10 @@ def entry_statistics(
         entry = {"unit": unit, "n_subjects": math.nan, "n_units": math.nan, "n_windows": math.nan,
                  **compute(p, metrics, primary, n_permutations=n_permutations, n_bootstrap=n_bootstrap,
                            ci_level=ci_level, ci_min_units=ci_min_units, alpha=alpha, seed=seed)}
-        out[key] = entry
-    adjust_chance_tests(out)
-    for key, part in table.groupby(ENTRY_COLUMNS, sort=True):
-        entry, regression = out[key], str(part["target"].iloc[0]) == "regression" if "target" in part else False
-        primary = metric_of(primary_metric, key[0])
-        entry["verdict"] = verdict(entry, alpha, primary if regression else None) + _partial_text(part, entry)
+        out[key], parts[key] = entry, (part, primary if regression else None)
+    adjust_chance_tests(out)  # the verdicts rest on p-values adjusted over each dataset's entries
+    for key, (part, regression_metric) in parts.items():
+        out[key]["verdict"] = verdict(out[key], alpha, regression_metric) + _partial_text(part, out[key])
     return out
 
 
@@ -245,9 +256,7 @@ def statistics_table(
         metric = metric_of(primary_metric, r["dataset"])
         p_perm, p_binom = finite_or_none(r["p_permutation"]), finite_or_none(r["p_binomial"])
         note = r.get("permutation_note")
-        # several entries of a dataset are tested together: significance by the Holm-adjusted p
-        adjusted = finite_or_none(r.get("p_permutation_holm"))
-        decisive = adjusted if adjusted is not None and (finite_or_none(r.get("n_chance_tests")) or 0) > 1 else p_perm
+        decisive = decisive_p(r)  # several entries of a dataset are tested together: the Holm-adjusted p
         lower = metric in LOWER_IS_BETTER
         rows = [
             {"dataset": r["dataset"], "test": "permutation", "entry_a": r["entry"], "entry_b": "",

@@ -160,9 +160,8 @@ def _run_summary(summary_json: dict, table: pd.DataFrame, summary: pd.DataFrame)
             continue
         m = b.get("metric") or metric_of(summary_json["primary_metric"], dataset)
         failed = f", {b['n_failed']} failed" if b["n_failed"] else ""
-        best_of = f"best of {b['n_entries']} models: " if (b.get("n_entries") or 0) > 1 else ""  # Holm-adjusted p
         items.append({"dataset": str(dataset), "verdict": b.get("verdict") or "no verdict", "text": (
-            f"{best_of}{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
+            f"{report_stats.best_of_text(b)}{b['model']} — {METRIC_NAMES[m]} {b['text']} over {b['n_folds']} fold{'s' if b['n_folds'] != 1 else ''}"
             f"{held_out_text(b)}{failed}, chance {fmt(b['chance'])} (gap of the fold mean "
             f"{fmt(b['gap'], signed=True)}); pooled {_pooled_ci(b['pooled'], *b['ci'], b.get('ci_method'))}")})
     n_failed = int((table["status"] == "failed").sum())

@@ -63,6 +63,7 @@ from eegfm.groups import (
     SplitError,
     block_label,
     column_as_str,
+    design_gap,
     group_labels,
     natural_key,
     near_windows,
@@ -268,7 +269,7 @@ def make_folds(
     side = "target" if regression else "class_counts"
     if cv.scheme == "within_subject" and window_s is None:
         raise SplitError("cv.scheme within_subject needs the window length (window_s) for the gap at block edges")
-    gap_s = None if window_s is None else float(window_s if cv.gap_s is None else cv.gap_s)
+    gap_s = design_gap(window_s, cv.gap_s)
     pairs, groups = _design_folds(meta, y, cv, seed, target)
     subjects = column_as_str(meta, "subject").to_numpy(dtype=object)
     ids = meta["window_id"].to_numpy().astype(int)

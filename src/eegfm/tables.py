@@ -46,7 +46,8 @@ KIND_METRICS = {"classification": METRICS, "regression": REGRESSION_METRICS}
 # per-entry statistics (eegfm.report_stats) copied into summary.tsv after the metric columns
 SUMMARY_STAT_COLUMNS = (
     "unit", "n_subjects", "n_units", "n_windows", "ci_method", "ci_kind", "chance_permutation",
-    "chance_permutation_q", "p_permutation", "p_permutation_holm", "n_chance_tests", "n_permutations", "p_min", "permutation_scheme", "permutation_note",
+    "chance_permutation_q", "p_permutation", "p_permutation_holm", "n_chance_tests", "n_permutations", "p_min",
+    "permutation_scheme", "permutation_note",
     "p_binomial", "binomial_p0", "majority_class", "binomial_trials", "binomial_n", "binomial_accuracy",
     "verdict",
 )

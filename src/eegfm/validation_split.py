@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eegfm.groups import SplitError, group_labels, natural_key, near_windows, plural, time_order
+from eegfm.groups import SplitError, design_gap, group_labels, natural_key, near_windows, plural, time_order
 
 logger = logging.getLogger(__name__)
 
@@ -124,13 +124,13 @@ def carve_validation(
     # a continuous target has no classes to keep on both sides: one pseudo-class takes the first shuffle
     labels = np.full(len(sub), "", dtype=object) if target == "regression" else sub["label"].astype(str).to_numpy()
     n_units = len(set(groups))
+    gap = design_gap(window_s, gap_s)
     reason = None
     if n_units >= 2:
         is_val = _group_carve(groups, labels, fraction, seed)
         share = float(is_val.mean())
         if share <= max_share + 1e-12:
             # units inside one recording (within-subject blocks) touch: their neighbours keep the design's gap
-            gap = None if window_s is None else float(window_s if gap_s is None else gap_s)
             dropped = _near_validation(sub, is_val, window_s, gap)
             return _validation(sub, is_val, dropped, "groups", groups, labels, unit, {
                 "fraction": fraction, "max_share": max_share, "reason": None, "gap_s": gap})
@@ -140,7 +140,6 @@ def carve_validation(
         reason = f"the training set holds a single {unit}"
     if window_s is None:
         raise SplitError(f"validation by time blocks ({reason}) needs the window length (window_s)")
-    gap = float(window_s if gap_s is None else gap_s)
     is_val = _time_carve(sub, groups, fraction)
     if not is_val.any():
         raise SplitError(f"the training set ({len(sub)} windows) is too small for a validation set")
@@ -153,7 +152,7 @@ def carve_validation(
 
 def _near_validation(sub: pd.DataFrame, is_val: np.ndarray, window_s: float | None, gap: float | None) -> np.ndarray:
     """Inner-training windows closer than ``gap`` to a validation window of the same recording (none without
-    ``window_s``)."""
+    a window length, :func:`eegfm.groups.design_gap`)."""
     dropped = np.zeros(len(sub), dtype=bool)
     if window_s is None or gap is None:
         return dropped

@@ -177,7 +177,8 @@ def _fixed_starts(
     if unlabelled:
         log.info("%s: fixed windows: %d of %d lie in no labelled span", rec.path, unlabelled, len(starts))
     # only labelled windows count as rejected: a window in a gap between spans was never part of the task
-    kept, dropped = _reject(raw, rec, win, kept, size, 0)
+    kept, rejected = _reject(raw, rec, win, kept, size, 0)
+    dropped = list(rejected)
     if claimed:
         dropped.append(Dropped(AMBIGUOUS_SPANS, len(claimed), round(claimed[0][0] / sfreq, 6), claimed[0][1]))
         log.warning(
@@ -187,8 +188,8 @@ def _fixed_starts(
         )  # fmt: skip
     if kept:
         reason = None
-    elif dropped and dropped[0].reason.startswith(REJECTED):
-        reason = f"each of its labelled windows {dropped[0].reason}"
+    elif rejected:
+        reason = f"each of its labelled windows {rejected[0].reason}"
     else:
         reason = (f"no window lies fully inside one labelled span ({unlabelled} of {len(starts)} windows "
                   f"unlabelled, {len(claimed)} ambiguous)")

@@ -80,12 +80,20 @@ def read_markers(raw: mne.io.BaseRaw, rec: Recording, win: Windowing) -> list[Ma
                 "windows.event_id (e.g. {'1': left, '2': right})"
             )
         return []
-    # Onsets count from meas_date (orig_time set) or from absolute sample 0 (orig_time
-    # None); either way the data start first_time later, as in mne.events_from_annotations.
     return [
-        Marker(float(onset - raw.first_time), float(duration), str(desc))
-        for onset, duration, desc in zip(ann.onset, ann.duration, ann.description, strict=True)
+        Marker(float(onset), float(duration), str(desc))
+        for onset, duration, desc in zip(annotation_onsets(raw), ann.duration, ann.description, strict=True)
     ]
+
+
+def annotation_onsets(raw: mne.io.BaseRaw) -> np.ndarray:
+    """Onsets of ``raw``'s annotations in seconds from its first sample.
+
+    Annotation onsets count from meas_date (orig_time set) or from absolute
+    sample 0 (orig_time None); either way the data start ``first_time``
+    later, as in :func:`mne.events_from_annotations`.
+    """
+    return np.asarray(raw.annotations.onset, dtype=float) - raw.first_time
 
 
 def stim_channels(inst: mne.io.BaseRaw | mne.BaseEpochs) -> list[str]:
@@ -135,8 +143,8 @@ def check_spellings(present: Counter[str], rec: Recording, win: Windowing) -> No
     Unlisted names are ignored, so one subject's files written with another
     case would silently lose that class (and the benchmark its trials) for
     that subject. Two spellings are one name by the rule ids are compared
-    with everywhere (:func:`eegfm.id_spellings.spelling_clashes`: case and
-    surrounding or repeated spaces ignored).
+    with everywhere (:func:`eegfm.id_spellings.spelling_clashes`: case,
+    surrounding or repeated spaces and leading zeros ignored).
 
     Raises
     ------

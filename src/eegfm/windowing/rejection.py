@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from eegfm.windowing.events import annotation_onsets
+
 if TYPE_CHECKING:  # pragma: no cover
     import mne
 
@@ -34,8 +36,7 @@ def bad_spans(raw: mne.io.BaseRaw) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Onsets (s from the first sample), ends (s) and descriptions of the rejection annotations of ``raw``."""
     ann = raw.annotations
     bad = [i for i, desc in enumerate(ann.description) if str(desc).lower().startswith(REJECT_PREFIX)]
-    # Onsets count from meas_date or absolute sample 0; the data start first_time later (MNE's _sync_onset).
-    onsets = np.asarray(ann.onset, dtype=float)[bad] - raw.first_time
+    onsets = annotation_onsets(raw)[bad]
     ends = onsets + np.asarray(ann.duration, dtype=float)[bad]
     return onsets, ends, [str(ann.description[i]) for i in bad]
 
