@@ -3,10 +3,11 @@
 tools/slurm/start.sh starts munged, slurmctld and slurmd on this machine (one
 node, one fake GPU); every job then goes through sbatch, as on a cluster. Needs
 root and the packages of tools/system-packages.sh: skipped without them, except
-in CI (``CI`` set), where a missing cluster is a failure. ~2-3 min on 2 cores,
-most of it SLURM start-up per job and the plugin's status polling.
+in CI (``CI`` set), where a missing cluster is a failure. ~3 min on 2 cores,
+most of it SLURM start-up per job and the plugin's status polling (the probe
+run and the fine-tune go through SLURM at once, sharing those waits).
 
-    sudo tools/system-packages.sh && .venv/bin/pytest tests/workflow/test_slurm.py
+    sudo tools/system-packages.sh && .venv/bin/python -m pytest tests/workflow/test_slurm.py
 """
 
 from __future__ import annotations
